@@ -1,0 +1,482 @@
+/* axle.h - the one public header of axle, a structured-concurrency actor
+ * runtime. Everything a program, a host or a language binding may use is
+ * declared here; no libuv or msgpack-c type appears in it.
+ *
+ * Conventions.
+ * - Functions return 0 or a negative AX_E... code (see AX_ERRNO_MAP).
+ * - "Blocking" functions may only be called inside a task (see ax_run and
+ *   ax_task_start); they suspend the task, never the thread. Each fails with
+ *   AX_ECANCELED once an enclosing cancel scope is cancelled or its deadline
+ *   has passed. Outside a task they fail with AX_ENOTASK.
+ * - Each blocking call has a completion form, suffix _cb, usable on the loop
+ *   thread with or without a task. It returns 0 and later calls its callback
+ *   exactly once, or returns an error at once and never calls the callback.
+ * - Memory the runtime allocates is freed by the runtime: through the
+ *   handle's own free/close function or ax_free(), never by the caller's free().
+ */
+#ifndef AXLE_H
+#define AXLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AX_VERSION_MAJOR 0
+#define AX_VERSION_MINOR 1
+#define AX_VERSION_PATCH 0
+#define AX_VERSION_HEX \
+  ((AX_VERSION_MAJOR << 16) | (AX_VERSION_MINOR << 8) | AX_VERSION_PATCH)
+
+#if defined(AX_BUILDING_LIB)
+#define AX_EXTERN __attribute__((visibility("default")))
+#else
+#define AX_EXTERN
+#endif
+
+#if defined(__GNUC__)
+#define AX_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define AX_PRINTF(f, a)
+#endif
+
+/* The version string "MAJOR.MINOR.PATCH" of the loaded library (static). */
+AX_EXTERN const char *ax_version(void);
+/* AX_VERSION_HEX of the loaded library. */
+AX_EXTERN unsigned ax_version_hex(void);
+
+/* ------------------------------------------------------------------ errors */
+
+/* The one table of error codes: name, value, message. */
+#define AX_ERRNO_MAP(X)                                                    \
+  X(EINVAL, -1, "invalid argument")                                        \
+  X(ENOMEM, -2, "out of memory")                                           \
+  X(ECANCELED, -3, "operation canceled")                                   \
+  X(ETIMEDOUT, -4, "deadline exceeded")                                    \
+  X(EREMOTE, -5, "remote error (see the error object)")                   \
+  X(EPROTO, -6, "protocol error")                                          \
+  X(EMSGSIZE, -7, "message larger than the maximum frame size")           \
+  X(ECLOSED, -8, "channel closed")                                         \
+  X(ENOTASK, -9, "blocking call outside a task")                           \
+  X(ESTATE, -10, "call not valid in this state")                           \
+  X(ENOENT, -11, "not found")                                              \
+  X(ETYPE, -12, "wrong value type")                                        \
+  X(ESPAWN, -13, "could not start the actor process")                     \
+  X(EIO, -14, "input/output error")                                        \
+  X(ENOTSUP, -15, "not supported")                                         \
+  X(ELOAD, -16, "module failed to load")
+
+#define AX__ERR_ENUM(name, value, msg) AX_##name = (value),
+enum { AX_OK = 0, AX_ERRNO_MAP(AX__ERR_ENUM) AX__ERR_LAST };
+#undef AX__ERR_ENUM
+
+/* A static message for an error code; unknown codes get a generic text. */
+AX_EXTERN const char *ax_strerror(int code);
+/* A static name for an error code ("AX_ECANCELED"). */
+AX_EXTERN const char *ax_err_name(int code);
+
+/* Free memory returned by the runtime (strings from ax_*_format...). */
+AX_EXTERN void ax_free(void *p);
+
+/* ------------------------------------------------------------------ values */
+
+/* Values crossing the ABI (arguments, results) are msgpack data. C code
+ * builds them with an ax_pack and reads them through ax_val nodes of a
+ * decoded ax_data. */
+typedef enum ax_type {
+  AX_T_NIL,
+  AX_T_BOOL,
+  AX_T_INT,
+  AX_T_FLOAT,
+  AX_T_STR,
+  AX_T_BIN,
+  AX_T_ARRAY,
+  AX_T_MAP
+} ax_type;
+
+typedef struct ax_pack ax_pack; /* an encoder */
+typedef struct ax_data ax_data; /* one encoded value and its decoded tree */
+typedef struct ax_val ax_val;   /* a node of a decoded tree */
+
+/* A new empty encoder, or NULL when out of memory. Free with ax_pack_free
+ * or hand it to ax_pack_finish. */
+AX_EXTERN ax_pack *ax_pack_new(void);
+AX_EXTERN void ax_pack_free(ax_pack *p);
+/* Appenders. A container (array/map) header is followed by its n items
+ * (2n for a map: key, value, key, value...). */
+AX_EXTERN int ax_pack_nil(ax_pack *p);
+AX_EXTERN int ax_pack_bool(ax_pack *p, int v);
+AX_EXTERN int ax_pack_int(ax_pack *p, int64_t v);
+AX_EXTERN int ax_pack_float(ax_pack *p, double v);
+AX_EXTERN int ax_pack_str(ax_pack *p, const char *s);
+AX_EXTERN int ax_pack_strn(ax_pack *p, const char *s, size_t len);
+AX_EXTERN int ax_pack_bin(ax_pack *p, const void *b, size_t len);
+AX_EXTERN int ax_pack_array(ax_pack *p, uint32_t n);
+AX_EXTERN int ax_pack_map(ax_pack *p, uint32_t n);
+/* Append a copy of a decoded node (and everything below it). */
+AX_EXTERN int ax_pack_val(ax_pack *p, const ax_val *v);
+/* The bytes encoded so far; valid until the next call on p. */
+AX_EXTERN const void *ax_pack_bytes(const ax_pack *p, size_t *len);
+/* Turn the encoded bytes into an ax_data. p is consumed (freed) in every
+ * case; on success *out is owned by the caller. Fails with AX_EINVAL unless
+ * p holds exactly one complete value. */
+AX_EXTERN int ax_pack_finish(ax_pack *p, ax_data **out);
+
+/* Decode a copy of bytes[0..len) that must hold exactly one valid value.
+ * Fails with AX_EPROTO on malformed input. *out is owned by the caller. */
+AX_EXTERN int ax_data_decode(const void *bytes, size_t len, ax_data **out);
+/* A deep copy of d, or NULL when out of memory. */
+AX_EXTERN ax_data *ax_data_dup(const ax_data *d);
+/* The root node; valid as long as d. */
+AX_EXTERN const ax_val *ax_data_root(const ax_data *d);
+/* The encoded bytes; valid as long as d. */
+AX_EXTERN const void *ax_data_bytes(const ax_data *d, size_t *len);
+AX_EXTERN void ax_data_free(ax_data *d);
+
+/* Node readers. Nodes stay valid as long as their ax_data. A reader applied
+ * to a node of another type returns 0, 0.0 or NULL. */
+AX_EXTERN ax_type ax_val_type(const ax_val *v);
+AX_EXTERN int ax_val_bool(const ax_val *v);
+AX_EXTERN int64_t ax_val_int(const ax_val *v);
+/* A float, or an int converted to double. */
+AX_EXTERN double ax_val_float(const ax_val *v);
+/* A string; NUL-terminated, *len (if not NULL) excludes the NUL. */
+AX_EXTERN const char *ax_val_str(const ax_val *v, size_t *len);
+AX_EXTERN const void *ax_val_bin(const ax_val *v, size_t *len);
+/* Number of items of an array or pairs of a map; length of a str/bin. */
+AX_EXTERN uint32_t ax_val_len(const ax_val *v);
+AX_EXTERN const ax_val *ax_val_at(const ax_val *v, uint32_t i);
+AX_EXTERN const ax_val *ax_val_key(const ax_val *v, uint32_t i);
+AX_EXTERN const ax_val *ax_val_value(const ax_val *v, uint32_t i);
+/* The value under a string key of a map, or NULL. */
+AX_EXTERN const ax_val *ax_val_get(const ax_val *v, const char *key);
+/* A readable one-line rendering (JSON-like); free with ax_free. */
+AX_EXTERN char *ax_val_format(const ax_val *v);
+
+/* ---------------------------------------------------------- error objects */
+
+/* A failure that happened somewhere in the tree: its type name, message,
+ * traceback text, the actor it came from, the actors it passed through, and
+ * for a group of failures, its members. */
+typedef struct ax_error ax_error;
+
+/* A new local error; type and message are copied. Owned by the caller. */
+AX_EXTERN ax_error *ax_error_new(const char *type, const char *fmt, ...)
+    AX_PRINTF(2, 3);
+/* A copy, owned by the caller. */
+AX_EXTERN ax_error *ax_error_dup(const ax_error *e);
+AX_EXTERN void ax_error_free(ax_error *e);
+/* Accessors; strings are valid as long as e and never NULL (maybe ""). */
+AX_EXTERN const char *ax_error_type(const ax_error *e);
+AX_EXTERN const char *ax_error_message(const ax_error *e);
+AX_EXTERN const char *ax_error_traceback(const ax_error *e);
+AX_EXTERN const char *ax_error_src_name(const ax_error *e);
+AX_EXTERN const char *ax_error_src_uid(const ax_error *e);
+AX_EXTERN int ax_error_src_pid(const ax_error *e);
+/* The relay path: entry 0 is the source actor, each following entry one
+ * actor the error was relayed to, the last one the actor holding it now. */
+AX_EXTERN size_t ax_error_relay_len(const ax_error *e);
+AX_EXTERN const char *ax_error_relay_name(const ax_error *e, size_t i);
+AX_EXTERN const char *ax_error_relay_uid(const ax_error *e, size_t i);
+/* Members of a group error (type "ErrorGroup"); 0 for a single error. */
+AX_EXTERN size_t ax_error_nmembers(const ax_error *e);
+AX_EXTERN const ax_error *ax_error_member(const ax_error *e, size_t i);
+/* A multi-line report like a Python traceback chain; free with ax_free. */
+AX_EXTERN char *ax_error_format(const ax_error *e);
+
+/* ----------------------------------------------------------------- runtime */
+
+/* Log levels; 0 in an options struct means "the default" (inherit). */
+#define AX_LOG_ERROR 1
+#define AX_LOG_WARN 2
+#define AX_LOG_INFO 3
+#define AX_LOG_DEBUG 4
+
+typedef struct ax_opts {
+  size_t size;          /* sizeof(ax_opts): lets the struct grow */
+  const char *name;     /* this actor's name; default "root" */
+  int loglevel;         /* AX_LOG_*; 0: from AXLE_LOG, else WARN */
+  double grace;         /* teardown grace in seconds; default 0.5 */
+  size_t max_frame;     /* largest accepted frame; default 16 MiB */
+  size_t stack_size;    /* task stack size; default 256 KiB */
+  const char *host;     /* path of the axle host executable; default
+                           AXLE_HOST, else the one built with the library */
+} ax_opts;
+
+/* Set up the runtime of this process (one per process). opts may be NULL.
+ * Fails with AX_ESTATE if it is already set up. */
+AX_EXTERN int ax_init(const ax_opts *opts);
+/* Tear the runtime down; every task must have finished. */
+AX_EXTERN int ax_shutdown(void);
+
+typedef int (*ax_task_fn)(void *arg);
+
+/* Convenience for programs: ax_init(opts) if needed, run fn(arg) as the root
+ * task, run the loop until it returns and every child actor is reaped, then
+ * ax_shutdown(). Returns fn's result, or a negative code if set-up failed.
+ * SIGINT and SIGTERM cancel the root task. */
+AX_EXTERN int ax_run(const ax_opts *opts, ax_task_fn fn, void *arg);
+
+/* Driving the runtime from a foreign event loop (Python's asyncio): poll
+ * ax_loop_fd() for readability, wait at most ax_loop_timeout() ms (-1:
+ * forever), then call ax_loop_step(). ax_loop_step returns 1 while the
+ * runtime has work (handles, tasks), 0 once it is idle. */
+AX_EXTERN int ax_loop_fd(void);
+AX_EXTERN int ax_loop_timeout(void);
+AX_EXTERN int ax_loop_step(void);
+
+/* Monotonic clock in seconds. */
+AX_EXTERN double ax_now(void);
+
+/* Log through the actor's logger (stderr, prefixed with the actor name). */
+AX_EXTERN void ax_log(int level, const char *fmt, ...) AX_PRINTF(2, 3);
+AX_EXTERN int ax_loglevel(void);
+
+/* This actor's identity; static strings valid until ax_shutdown. */
+AX_EXTERN const char *ax_actor_name(void);
+AX_EXTERN const char *ax_actor_uid(void);
+/* The parent actor's uid, or "" in the root. */
+AX_EXTERN const char *ax_actor_parent_uid(void);
+
+/* ----------------------------------------------------- completion objects */
+
+/* An operation started by a _cb function; valid until its callback ran. */
+typedef struct ax_op ax_op;
+
+/* The one callback type of completion forms. status is 0 or AX_E...; result
+ * (may be NULL) and err (set with AX_EREMOTE) become the callback's to free. */
+typedef void (*ax_done_cb)(void *ud, int status, ax_data *result,
+                           ax_error *err);
+
+/* Ask a pending operation to stop. Its callback still runs exactly once,
+ * maybe during this call, with AX_ECANCELED unless it had finished. */
+AX_EXTERN void ax_op_cancel(ax_op *op);
+
+/* ------------------------------------------------------- tasks and scopes */
+
+typedef struct ax_task ax_task;
+
+/* Start fn(arg) as a new task of this actor. Inside a task, the new task is
+ * cancelled when the current cancel scope is. *out (may be NULL) stays valid
+ * until ax_task_join or its completion form has reported the task. A task
+ * nobody joins is freed when it ends. */
+AX_EXTERN int ax_task_start(ax_task_fn fn, void *arg, ax_task **out);
+/* Blocking: wait for t to end; *result gets fn's return value. Frees t.
+ * When the waiting task is cancelled, t is cancelled and still joined. */
+AX_EXTERN int ax_task_join(ax_task *t, int *result);
+/* Completion form: cb's status is fn's return value. Frees t. */
+AX_EXTERN int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud);
+/* Cancel t's root scope. */
+AX_EXTERN void ax_task_cancel(ax_task *t);
+/* 1 inside a task, 0 on the loop outside tasks. */
+AX_EXTERN int ax_in_task(void);
+/* Let other tasks run; AX_ECANCELED if the task is cancelled. */
+AX_EXTERN int ax_yield(void);
+/* Blocking: sleep for seconds (<= 0: just a checkpoint). */
+AX_EXTERN int ax_sleep(double seconds);
+AX_EXTERN int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud,
+                          ax_op **op);
+
+/* Blocking: run fn(arg) on the thread pool and wait. On 0, fn has returned
+ * and arg is the caller's again. On an error (AX_ECANCELED: the task was
+ * cancelled, and the call returns at once while fn runs on), arg is no
+ * longer the caller's: release(arg), if not NULL, runs on the loop thread
+ * once fn has returned or was dropped unrun. */
+AX_EXTERN int ax_run_in_thread(void (*fn)(void *), void *arg,
+                               void (*release)(void *));
+
+/* Cancel scopes nest per task. Once a scope is cancelled (explicitly or by
+ * its deadline), every blocking call inside it fails with AX_ECANCELED until
+ * it is closed. A shielded scope hides the cancellation of outer scopes. */
+typedef struct ax_scope ax_scope;
+
+#define AX_FOREVER (-1.0)
+
+/* Open a scope in the current task; timeout in seconds from now, or
+ * AX_FOREVER. Returns NULL outside a task. Close it with ax_scope_close in
+ * the same task, innermost first. */
+AX_EXTERN ax_scope *ax_scope_open(double timeout);
+/* Move the deadline to an absolute ax_now() time. */
+AX_EXTERN void ax_scope_set_deadline(ax_scope *s, double deadline);
+AX_EXTERN void ax_scope_cancel(ax_scope *s);
+AX_EXTERN void ax_scope_shield(ax_scope *s, int on);
+/* 1 if s was cancelled (directly or by deadline). */
+AX_EXTERN int ax_scope_cancelled(const ax_scope *s);
+/* Close and free s. Returns 1 if s itself was cancelled, 0 otherwise. */
+AX_EXTERN int ax_scope_close(ax_scope *s);
+
+/* --------------------------------------------------- nurseries and portals */
+
+typedef struct ax_nursery ax_nursery;
+typedef struct ax_portal ax_portal;
+
+typedef struct ax_spawn_opts {
+  size_t size;                 /* sizeof(ax_spawn_opts) */
+  const char *module;          /* the actor's module spec: "c:path.so" */
+  const char *const *enable;   /* more module specs callers may use */
+  size_t nenable;
+  int loglevel;                /* AX_LOG_*, 0: the parent's */
+  int debug;
+} ax_spawn_opts;
+
+/* Open an actor nursery. Inside a task it also opens a cancel scope that
+ * the nursery cancels when a child fails (one-cancels-all), so that the
+ * body's blocking calls stop. Close it with ax_nursery_close. */
+AX_EXTERN int ax_nursery_open(ax_nursery **out);
+
+/* Blocking: start a daemon actor running opts->module, wait for its
+ * handshake. *out belongs to the nursery and is valid until the nursery is
+ * closed. On failure to start or load, returns AX_EREMOTE with *err (the
+ * caller's to free) giving the reason; the process is reaped. */
+AX_EXTERN int ax_start_actor(ax_nursery *n, const char *name,
+                             const ax_spawn_opts *opts, ax_portal **out,
+                             ax_error **err);
+/* Completion form: *out is valid at once; cb runs after the handshake. */
+AX_EXTERN int ax_start_actor_cb(ax_nursery *n, const char *name,
+                                const ax_spawn_opts *opts, ax_portal **out,
+                                ax_done_cb cb, void *ud, ax_op **op);
+
+/* Blocking: start a one-shot actor that runs func(kwargs) of opts->module as
+ * its main task. Its result is collected by ax_portal_result; the actor is
+ * cancelled once its result is in, and a failure cancels the nursery.
+ * kwargs (may be NULL) is copied. */
+AX_EXTERN int ax_run_in_actor(ax_nursery *n, const char *name,
+                              const ax_spawn_opts *opts, const char *func,
+                              const ax_data *kwargs, ax_portal **out,
+                              ax_error **err);
+AX_EXTERN int ax_run_in_actor_cb(ax_nursery *n, const char *name,
+                                 const ax_spawn_opts *opts, const char *func,
+                                 const ax_data *kwargs, ax_portal **out,
+                                 ax_done_cb cb, void *ud, ax_op **op);
+
+/* Cancel every child of n through the teardown ladder (cancel request,
+ * grace, SIGTERM, grace, SIGKILL). Returns at once. */
+AX_EXTERN int ax_nursery_cancel(ax_nursery *n);
+/* Blocking: wait for the one-shot results, then for every child to exit,
+ * and free n. Returns 0, or AX_EREMOTE with *err the failure (an
+ * "ErrorGroup" when several children failed), or AX_ECANCELED when an
+ * outer scope cancelled the body. Always waits until every child is reaped,
+ * even when cancelled. */
+AX_EXTERN int ax_nursery_close(ax_nursery *n, ax_error **err);
+AX_EXTERN int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud);
+
+/* Function references. func is "name" or "name:SIG", where SIG is the C
+ * signature of a plain library function ("d(d)" for cos). ns is a module
+ * spec the actor enabled, or NULL/"" for its own module. */
+
+/* Blocking: call func(kwargs) in the actor; kwargs is a map of keyword
+ * arguments, an array of positional ones, or NULL. *result is the caller's
+ * (NULL for nil). On a remote failure returns AX_EREMOTE with *err. */
+AX_EXTERN int ax_portal_run(ax_portal *p, const char *ns, const char *func,
+                            const ax_data *kwargs, ax_data **result,
+                            ax_error **err);
+AX_EXTERN int ax_portal_run_cb(ax_portal *p, const char *ns,
+                               const char *func, const ax_data *kwargs,
+                               ax_done_cb cb, void *ud, ax_op **op);
+/* Blocking: the result of a one-shot actor (may be called several times;
+ * each call gets its own copy). */
+AX_EXTERN int ax_portal_result(ax_portal *p, ax_data **result,
+                               ax_error **err);
+AX_EXTERN int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud,
+                                  ax_op **op);
+/* Blocking: cancel the actor and wait until it has exited. */
+AX_EXTERN int ax_portal_cancel_actor(ax_portal *p);
+AX_EXTERN int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb,
+                                        void *ud);
+/* The actor's identity; strings valid as long as the portal. */
+AX_EXTERN const char *ax_portal_name(const ax_portal *p);
+AX_EXTERN const char *ax_portal_uid(const ax_portal *p);
+AX_EXTERN int ax_portal_pid(const ax_portal *p);
+
+/* ------------------------------------------------------- actor functions */
+
+/* The call a function of an actor is serving: where results and failures
+ * go. Valid until the function returns. */
+typedef struct ax_ctx ax_ctx;
+
+/* A function written against the ABI. It runs in a task and may block,
+ * spawn and call other actors. Return 0 (after ax_ctx_return, else the
+ * result is nil) or a negative code (after ax_ctx_fail/ax_ctx_raise, else a
+ * generic error is made from the code). */
+typedef int (*ax_ctx_fn)(ax_ctx *ctx, const ax_val *args);
+
+/* Set the result; takes ownership of value (an ax_pack holding one value). */
+AX_EXTERN int ax_ctx_return(ax_ctx *ctx, ax_pack *value);
+/* Set the result to a copy of a decoded value. */
+AX_EXTERN int ax_ctx_return_val(ax_ctx *ctx, const ax_val *value);
+/* Fail with a new error of the given type; records a C backtrace. Returns
+ * AX_EREMOTE for the function to return. */
+AX_EXTERN int ax_ctx_fail(ax_ctx *ctx, const char *type, const char *fmt,
+                          ...) AX_PRINTF(3, 4);
+/* The spec of the module the function belongs to ("c:path.so"), so that it
+ * can spawn children running the same module. Valid while ctx is. */
+AX_EXTERN const char *ax_ctx_module(const ax_ctx *ctx);
+/* Fail with an existing error (e.g. one a nursery returned); takes
+ * ownership of err. Returns AX_EREMOTE. */
+AX_EXTERN int ax_ctx_raise(ax_ctx *ctx, ax_error *err);
+
+/* ---------------------------------------------------------- C plugins */
+
+/* A plugin .so exports one module descriptor named AX_MODULE_SYMBOL. */
+#define AX_MODULE_ABI 1
+#define AX_MODULE_SYMBOL "axle_module"
+
+typedef void (*ax_plain_fn)(void);
+
+typedef struct ax_export {
+  const char *name;
+  /* Plain C function called through libffi: sig is "R(A...)" with type
+   * letters v (void, result only), b (bool), i (int), u (unsigned), l
+   * (int64_t), d (double), f (float), s (const char *); args names the
+   * parameters, comma-separated ("a,b"). Runs on the thread pool. */
+  const char *sig;
+  const char *args;
+  ax_plain_fn fn;
+  /* Or a function written against the ABI (sig, args and fn unused). */
+  ax_ctx_fn ctx_fn;
+} ax_export;
+
+typedef struct ax_module_def {
+  uint32_t abi;             /* AX_MODULE_ABI */
+  const char *name;
+  const ax_export *exports; /* ends with an entry whose name is NULL */
+} ax_module_def;
+
+#define AX_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------------- module loaders */
+
+/* Hosts and bindings teach the runtime a language by registering a loader
+ * for a module-spec scheme ("c", "lua", "py"). */
+typedef struct ax_loader {
+  size_t size;          /* sizeof(ax_loader) */
+  const char *scheme;   /* "c" for specs "c:..." */
+  /* Load the module named by the text after "scheme:". On failure return a
+   * negative code and set *err. Runs on the loop thread. */
+  int (*load)(const char *name, void **mod, ax_error **err);
+  /* Call func (maybe "name:SIG") with args (map, array or NULL). Runs in a
+   * task, returns like an ax_ctx_fn. */
+  int (*call)(void *mod, ax_ctx *ctx, const char *func, const ax_val *args);
+  void (*unload)(void *mod);
+} ax_loader;
+
+/* Register a loader; the struct must outlive the runtime. */
+AX_EXTERN int ax_loader_register(const ax_loader *l);
+
+/* Blocking: load spec in this actor (if not loaded) and call func(kwargs)
+ * in the current task, as the root's entry function. Results as
+ * ax_portal_run. */
+AX_EXTERN int ax_call_local(const char *spec, const char *func,
+                            const ax_data *kwargs, ax_data **result,
+                            ax_error **err);
+
+/* The child side of a spawn, for the host executable: serve the parent
+ * channel fd as an actor until cancelled. Returns the process exit code. */
+AX_EXTERN int ax_child_main(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AXLE_H */

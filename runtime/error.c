@@ -1,0 +1,343 @@
+/* error.c - error objects: a failure with its origin and the path it took
+ * through the tree, their wire form and their printed form. */
+#include <execinfo.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct ax_error {
+  char *type, *message, *traceback;
+  ax__ident src;
+  ax__ident *relay;
+  size_t nrelay;
+  ax_error **members;
+  size_t nmembers;
+};
+
+char *ax__strdup(const char *s) { return ax__strndup(s, s ? strlen(s) : 0); }
+
+char *ax__strndup(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d) return NULL;
+  if (n) memcpy(d, s, n);
+  d[n] = 0;
+  return d;
+}
+
+static char *vasprintf_(const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0) return NULL;
+  char *s = malloc((size_t)n + 1);
+  if (s) vsnprintf(s, (size_t)n + 1, fmt, ap);
+  return s;
+}
+
+char *ax__asprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = vasprintf_(fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+void ax__ident_set(ax__ident *id, const char *name, size_t nlen,
+                   const char *uid, size_t ulen, int pid) {
+  if (nlen >= sizeof id->name) nlen = sizeof id->name - 1;
+  if (ulen >= sizeof id->uid) ulen = sizeof id->uid - 1;
+  memcpy(id->name, name ? name : "", name ? nlen : 0);
+  id->name[name ? nlen : 0] = 0;
+  memcpy(id->uid, uid ? uid : "", uid ? ulen : 0);
+  id->uid[uid ? ulen : 0] = 0;
+  id->pid = pid;
+}
+
+static const ax__ident *self_ident(void) {
+  static const ax__ident none = {"?", "", 0};
+  return ax__rt_g ? &ax__rt_g->self : &none;
+}
+
+ax_error *ax__error_make(const char *type, const char *msg,
+                         const char *traceback, const ax__ident *src) {
+  ax_error *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->type = ax__strdup(type ? type : "Error");
+  e->message = ax__strdup(msg ? msg : "");
+  e->traceback = ax__strdup(traceback ? traceback : "");
+  e->src = src ? *src : *self_ident();
+  e->relay = malloc(sizeof *e->relay);
+  if (!e->type || !e->message || !e->traceback || !e->relay) {
+    ax_error_free(e);
+    return NULL;
+  }
+  e->relay[0] = e->src;
+  e->nrelay = 1;
+  return e;
+}
+
+ax_error *ax_error_new(const char *type, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = fmt ? vasprintf_(fmt, ap) : NULL;
+  va_end(ap);
+  ax_error *e = ax__error_make(type, msg, NULL, NULL);
+  free(msg);
+  return e;
+}
+
+ax_error *ax__error_group(ax_error **members, size_t n) {
+  char msg[64];
+  snprintf(msg, sizeof msg, "%zu actors failed", n);
+  ax_error *g = ax__error_make("ErrorGroup", msg, NULL, NULL);
+  if (!g) return NULL;
+  g->members = calloc(n ? n : 1, sizeof *g->members);
+  if (!g->members) {
+    ax_error_free(g);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) g->members[i] = members[i];
+  g->nmembers = n;
+  return g;
+}
+
+ax_error *ax_error_dup(const ax_error *e) {
+  if (!e) return NULL;
+  ax_error *c = ax__error_make(e->type, e->message, e->traceback, &e->src);
+  if (!c) return NULL;
+  ax__ident *r = realloc(c->relay, (e->nrelay ? e->nrelay : 1) * sizeof *r);
+  if (!r) goto fail;
+  c->relay = r;
+  memcpy(r, e->relay, e->nrelay * sizeof *r);
+  c->nrelay = e->nrelay;
+  if (e->nmembers) {
+    c->members = calloc(e->nmembers, sizeof *c->members);
+    if (!c->members) goto fail;
+    for (size_t i = 0; i < e->nmembers; i++) {
+      c->members[i] = ax_error_dup(e->members[i]);
+      if (!c->members[i]) goto fail;
+      c->nmembers = i + 1;
+    }
+  }
+  return c;
+fail:
+  ax_error_free(c);
+  return NULL;
+}
+
+void ax_error_free(ax_error *e) {
+  if (!e) return;
+  for (size_t i = 0; i < e->nmembers; i++) ax_error_free(e->members[i]);
+  free(e->members);
+  free(e->relay);
+  free(e->type);
+  free(e->message);
+  free(e->traceback);
+  free(e);
+}
+
+const char *ax_error_type(const ax_error *e) { return e ? e->type : ""; }
+const char *ax_error_message(const ax_error *e) { return e ? e->message : ""; }
+const char *ax_error_traceback(const ax_error *e) {
+  return e ? e->traceback : "";
+}
+const char *ax_error_src_name(const ax_error *e) { return e ? e->src.name : ""; }
+const char *ax_error_src_uid(const ax_error *e) { return e ? e->src.uid : ""; }
+int ax_error_src_pid(const ax_error *e) { return e ? e->src.pid : 0; }
+size_t ax_error_relay_len(const ax_error *e) { return e ? e->nrelay : 0; }
+const char *ax_error_relay_name(const ax_error *e, size_t i) {
+  return e && i < e->nrelay ? e->relay[i].name : "";
+}
+const char *ax_error_relay_uid(const ax_error *e, size_t i) {
+  return e && i < e->nrelay ? e->relay[i].uid : "";
+}
+size_t ax_error_nmembers(const ax_error *e) { return e ? e->nmembers : 0; }
+const ax_error *ax_error_member(const ax_error *e, size_t i) {
+  return e && i < e->nmembers ? e->members[i] : NULL;
+}
+
+void ax__error_relay_here(ax_error *e) {
+  ax__ident *r = realloc(e->relay, (e->nrelay + 1) * sizeof *r);
+  if (!r) return; /* the path stays one hop short rather than failing */
+  e->relay = r;
+  e->relay[e->nrelay++] = *self_ident();
+}
+
+char *ax__backtrace(int skip) {
+  void *frames[48];
+  int n = backtrace(frames, 48);
+  char **syms = backtrace_symbols(frames, n);
+  if (!syms) return ax__strdup("");
+  size_t total = 1;
+  for (int i = skip; i < n; i++) total += strlen(syms[i]) + 8;
+  char *out = malloc(total);
+  if (out) {
+    out[0] = 0;
+    size_t len = 0;
+    for (int i = skip; i < n; i++)
+      len += (size_t)sprintf(out + len, "  at %s\n", syms[i]);
+  }
+  free(syms);
+  return out ? out : ax__strdup("");
+}
+
+/* ------------------------------------------------------------ wire form */
+
+static int pack_ident(ax_pack *p, const ax__ident *id) {
+  int rc = ax_pack_map(p, 3);
+  rc = rc ? rc : ax_pack_str(p, "name");
+  rc = rc ? rc : ax_pack_str(p, id->name);
+  rc = rc ? rc : ax_pack_str(p, "uid");
+  rc = rc ? rc : ax_pack_str(p, id->uid);
+  rc = rc ? rc : ax_pack_str(p, "pid");
+  rc = rc ? rc : ax_pack_int(p, id->pid);
+  return rc;
+}
+
+int ax__error_pack(ax_pack *p, const ax_error *e) {
+  int rc = ax_pack_map(p, 6);
+  rc = rc ? rc : ax_pack_str(p, "type");
+  rc = rc ? rc : ax_pack_str(p, e->type);
+  rc = rc ? rc : ax_pack_str(p, "message");
+  rc = rc ? rc : ax_pack_str(p, e->message);
+  rc = rc ? rc : ax_pack_str(p, "traceback");
+  rc = rc ? rc : ax_pack_str(p, e->traceback);
+  rc = rc ? rc : ax_pack_str(p, "src");
+  rc = rc ? rc : pack_ident(p, &e->src);
+  rc = rc ? rc : ax_pack_str(p, "relay");
+  rc = rc ? rc : ax_pack_array(p, (uint32_t)e->nrelay);
+  for (size_t i = 0; !rc && i < e->nrelay; i++) rc = pack_ident(p, &e->relay[i]);
+  rc = rc ? rc : ax_pack_str(p, "members");
+  rc = rc ? rc : ax_pack_array(p, (uint32_t)e->nmembers);
+  for (size_t i = 0; !rc && i < e->nmembers; i++)
+    rc = ax__error_pack(p, e->members[i]);
+  return rc;
+}
+
+static const char *str_field(const ax_val *m, const char *key) {
+  const char *s = ax_val_str(ax_val_get(m, key), NULL);
+  return s ? s : "";
+}
+
+static void unpack_ident(const ax_val *v, ax__ident *id) {
+  const char *name = str_field(v, "name"), *uid = str_field(v, "uid");
+  ax__ident_set(id, name, strlen(name), uid, strlen(uid),
+                (int)ax_val_int(ax_val_get(v, "pid")));
+}
+
+int ax__error_unpack(const ax_val *v, ax_error **out) {
+  if (ax_val_type(v) != AX_T_MAP) return AX_EPROTO;
+  ax__ident src;
+  unpack_ident(ax_val_get(v, "src"), &src);
+  ax_error *e = ax__error_make(str_field(v, "type"), str_field(v, "message"),
+                               str_field(v, "traceback"), &src);
+  if (!e) return AX_ENOMEM;
+  const ax_val *relay = ax_val_get(v, "relay");
+  uint32_t nr = ax_val_len(relay);
+  if (ax_val_type(relay) == AX_T_ARRAY && nr > 0) {
+    ax__ident *r = realloc(e->relay, nr * sizeof *r);
+    if (!r) goto nomem;
+    e->relay = r;
+    for (uint32_t i = 0; i < nr; i++) unpack_ident(ax_val_at(relay, i), &r[i]);
+    e->nrelay = nr;
+  }
+  const ax_val *mem = ax_val_get(v, "members");
+  uint32_t nm = ax_val_type(mem) == AX_T_ARRAY ? ax_val_len(mem) : 0;
+  if (nm) {
+    e->members = calloc(nm, sizeof *e->members);
+    if (!e->members) goto nomem;
+    for (uint32_t i = 0; i < nm; i++) {
+      int rc = ax__error_unpack(ax_val_at(mem, i), &e->members[i]);
+      if (rc < 0) {
+        ax_error_free(e);
+        return rc;
+      }
+      e->nmembers = i + 1;
+    }
+  }
+  *out = e;
+  return 0;
+nomem:
+  ax_error_free(e);
+  return AX_ENOMEM;
+}
+
+/* ---------------------------------------------------------- printed form */
+
+typedef struct fbuf {
+  char *p;
+  size_t len, cap;
+} fbuf;
+
+static void fb_add(fbuf *b, const char *s) {
+  size_t n = strlen(s);
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap < b->len + n + 1) cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) return;
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n + 1);
+  b->len += n;
+}
+
+static void fb_indented(fbuf *b, const char *text, const char *indent) {
+  const char *line = text;
+  while (*line) {
+    const char *nl = strchr(line, '\n');
+    size_t n = nl ? (size_t)(nl - line) : strlen(line);
+    char *one = ax__strndup(line, n);
+    fb_add(b, indent);
+    if (one) fb_add(b, one);
+    fb_add(b, "\n");
+    free(one);
+    line += n + (nl ? 1 : 0);
+  }
+}
+
+static void format_into(fbuf *b, const ax_error *e, const char *indent) {
+  char head[256];
+  snprintf(head, sizeof head,
+           "Traceback (most recent call last), in actor '%s' (uid %.8s, pid "
+           "%d):\n",
+           e->src.name, e->src.uid, e->src.pid);
+  fb_add(b, indent);
+  fb_add(b, head);
+  if (e->traceback[0]) fb_indented(b, e->traceback, indent);
+  fb_add(b, indent);
+  fb_add(b, e->type);
+  fb_add(b, ": ");
+  fb_add(b, e->message);
+  fb_add(b, "\n");
+  if (e->nrelay > 1) {
+    fb_add(b, indent);
+    fb_add(b, "  relayed through:");
+    for (size_t i = 0; i < e->nrelay; i++) {
+      fb_add(b, i ? " -> " : " ");
+      fb_add(b, e->relay[i].name);
+    }
+    fb_add(b, "\n");
+  }
+  for (size_t i = 0; i < e->nmembers; i++) {
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s  +-- member %zu of %zu --\n", indent, i + 1,
+             e->nmembers);
+    fb_add(b, sub);
+    char *ind = ax__asprintf("%s  | ", indent);
+    if (ind) format_into(b, e->members[i], ind);
+    free(ind);
+  }
+}
+
+char *ax_error_format(const ax_error *e) {
+  fbuf b = {0};
+  if (!e) return ax__strdup("");
+  format_into(&b, e, "");
+  return b.p ? b.p : ax__strdup("");
+}

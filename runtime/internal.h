@@ -1,0 +1,428 @@
+/* internal.h - what the runtime's files share. Never installed; the public
+ * surface is abi/axle.h. Non-static names here start with ax__. */
+#ifndef AX_INTERNAL_H
+#define AX_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "axle.h"
+
+#define AX__PROTO_VERSION 1
+#define AX__UID_LEN 32
+#define AX__NAME_MAX 64
+
+/* ------------------------------------------------------------- lists */
+
+typedef struct ax__list {
+  struct ax__list *prev, *next;
+} ax__list;
+
+static inline void ax__list_init(ax__list *l) { l->prev = l->next = l; }
+static inline int ax__list_empty(const ax__list *l) { return l->next == l; }
+static inline void ax__list_push(ax__list *head, ax__list *item) {
+  item->prev = head->prev;
+  item->next = head;
+  head->prev->next = item;
+  head->prev = item;
+}
+static inline void ax__list_remove(ax__list *item) {
+  item->prev->next = item->next;
+  item->next->prev = item->prev;
+  item->prev = item->next = item;
+}
+#define ax__container_of(ptr, type, member) \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+#define ax__list_each(it, head) \
+  for (ax__list *it = (head)->next, *it##_n = it->next; it != (head); \
+       it = it##_n, it##_n = it->next)
+
+/* -------------------------------------------------------- identities */
+
+typedef struct ax__ident {
+  char name[AX__NAME_MAX];
+  char uid[AX__UID_LEN + 1];
+  int pid;
+} ax__ident;
+
+void ax__ident_set(ax__ident *id, const char *name, size_t nlen,
+                   const char *uid, size_t ulen, int pid);
+void ax__new_uid(char out[AX__UID_LEN + 1]);
+
+/* ------------------------------------------------ completion ops */
+
+struct ax_op {
+  void (*cancel)(ax_op *op);
+};
+
+/* A blocking wait of one task on one completion. */
+typedef struct ax__wait {
+  ax_task *task;
+  int done;
+  int aborted;
+  void (*abort)(struct ax__wait *w);
+} ax__wait;
+
+/* Suspend the current task until w->done; when the task is cancelled
+ * meanwhile, w->abort runs once and the wait goes on until done. */
+void ax__wait_for(ax__wait *w);
+void ax__wait_done(ax__wait *w);
+
+/* Blocking form over a completion form: the result lands here. */
+typedef struct ax__blk {
+  ax__wait w;
+  ax_op *op;
+  int status;
+  ax_data *result;
+  ax_error *err;
+} ax__blk;
+
+void ax__blk_init(ax__blk *b);
+void ax__blk_cb(void *ud, int status, ax_data *result, ax_error *err);
+/* Wait for b, hand out result and err (each freed when the pointer to
+ * receive it is NULL), return the status. */
+int ax__blk_wait(ax__blk *b, ax_data **result, ax_error **err);
+/* 0, AX_ENOTASK outside a task, AX_ECANCELED when the task is cancelled. */
+int ax__can_block(void);
+
+/* ---------------------------------------------------- tasks, scopes */
+
+struct ax_scope {
+  ax_scope *parent;  /* enclosing scope; may belong to another task */
+  ax_task *task;     /* owner, NULL for the actor scope */
+  int cancelled;
+  int shield;
+  int nkids;         /* tasks whose root scope hangs below this one */
+  double deadline;
+  uv_timer_t *timer;
+};
+
+ax_task *ax__current(void);
+int ax__task_cancelled(const ax_task *t);
+/* Wake every blocked task that is now cancelled. */
+void ax__cancel_sweep(void);
+void ax__task_wake(ax_task *t);
+/* Free t when it ends; the handle stays usable until then. */
+void ax__task_detach(ax_task *t);
+/* Run fn(arg) on the loop soon, outside any task. */
+int ax__defer(void (*fn)(void *), void *arg);
+/* Run ready tasks, then flush channel output. */
+void ax__schedule(void);
+int ax__tasks_alive(void);
+void ax__tasks_free_all(void);
+int ax__threads_busy(void);
+
+/* Context switching (coro.c). */
+typedef struct ax__coro {
+  void *sp;
+  void *stack;      /* lowest address of the mapping (guard page) */
+  size_t size;      /* whole mapping */
+  int dying;        /* the last switch away from this coroutine */
+} ax__coro;
+
+int ax__coro_make(ax__coro *c, size_t stack_size, void (*entry)(void *),
+                  void *arg);
+void ax__coro_release(ax__coro *c);
+/* Switch from the coroutine whose context is saved in *from to to. */
+void ax__coro_switch(ax__coro *from, ax__coro *to);
+void ax__coro_pool_drain(void);
+
+/* --------------------------------------------------------- runtime */
+
+typedef struct ax__rt {
+  uv_loop_t loop;
+  uv_prepare_t prepare;
+  uv_check_t check;
+  uv_idle_t idle;
+  uv_signal_t sigint, sigterm;
+  ax__ident self;
+  char parent_uid[AX__UID_LEN + 1];
+  int loglevel;
+  double grace;
+  size_t max_frame;
+  size_t stack_size;
+  char *host;
+  int is_child;
+  int cancel_signal;        /* signal that cancelled the actor, or 0 */
+  ax_scope actor_scope;     /* every task hangs below it */
+  ax__list dirty;           /* channels with output to flush */
+  ax__list peers;
+} ax__rt;
+
+extern ax__rt *ax__rt_g;
+#define AX__LOOP (&ax__rt_g->loop)
+
+void ax__cancel_actor(int signum);
+void ax__run_until_done(void);
+void ax__signals_start(int child);
+const char *ax__signame(int sig);
+
+/* ------------------------------------------------------- values */
+
+struct ax_pack;
+/* Append one msgpack value given as raw bytes (already validated). */
+int ax__pack_raw(ax_pack *p, const void *bytes, size_t len);
+void ax__pack_reset(ax_pack *p);
+
+/* Validate one msgpack value at p[0..len): sets *used to its size.
+ * Rejects truncation, reserved bytes, nesting deeper than 64 levels and
+ * counts that cannot fit in the bytes left. Returns 0 or AX_EPROTO. */
+int ax__mp_check(const uint8_t *p, size_t len, size_t *used);
+
+/* ------------------------------------------------------- errors */
+
+ax_error *ax__error_make(const char *type, const char *msg,
+                         const char *traceback, const ax__ident *src);
+ax_error *ax__error_group(ax_error **members, size_t n);
+/* Append the current actor as a hop of the relay path. */
+void ax__error_relay_here(ax_error *e);
+int ax__error_pack(ax_pack *p, const ax_error *e);
+int ax__error_unpack(const ax_val *v, ax_error **out);
+char *ax__backtrace(int skip);
+char *ax__strdup(const char *s);
+char *ax__strndup(const char *s, size_t n);
+char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
+
+/* -------------------------------------------------------- channels */
+
+typedef struct ax__chan ax__chan;
+typedef int (*ax__frame_cb)(ax__chan *ch, const uint8_t *msg, size_t len);
+typedef void (*ax__closed_cb)(ax__chan *ch, int status);
+
+struct ax__chan {
+  uv_pipe_t pipe;
+  char *rbuf;
+  size_t rlen, rcap;
+  char *wbuf;
+  size_t wlen, wcap;
+  size_t max_frame;
+  int writes_pending;
+  int closing;
+  int status;            /* why it closed: 0 (EOF), AX_EPROTO, AX_EIO... */
+  ax__list dirty_link;
+  ax__frame_cb on_frame;
+  ax__closed_cb on_closed;  /* after the handle is closed; may free ch */
+  void *data;
+};
+
+int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
+                  ax__closed_cb on_closed, void *data);
+/* Queue one frame holding p's bytes; flushed before the loop polls. */
+int ax__chan_send(ax__chan *ch, const void *msg, size_t len);
+void ax__chan_flush(ax__chan *ch);
+void ax__chan_flush_all(void);
+/* Close (idempotent); on_closed runs later with status. */
+void ax__chan_close(ax__chan *ch, int status);
+/* Frame codec, exposed for unit tests. Returns the number of bytes of
+ * the first whole frame in buf (4 + n) and points *msg at it, 0 if more
+ * bytes are needed, AX_EMSGSIZE if the header announces more than max. */
+long ax__frame_next(const uint8_t *buf, size_t len, size_t max,
+                    const uint8_t **msg, size_t *msglen);
+
+/* -------------------------------------------------------- protocol */
+
+enum {
+  AX__M_HELLO = 1,
+  AX__M_SPAWN,
+  AX__M_START,
+  AX__M_START_ACK,
+  AX__M_RETURN,
+  AX__M_ERROR,
+  AX__M_CANCEL,
+  AX__M_CANCEL_ACK
+};
+
+typedef struct ax__raw {
+  const uint8_t *p;
+  size_t len;        /* 0: field absent */
+} ax__raw;
+
+typedef struct ax__str {
+  const char *p;
+  uint32_t len;
+  int present;
+} ax__str;
+
+typedef struct ax__msg {
+  int type;
+  uint64_t cid;
+  int64_t version, pid, loglevel, debug;
+  ax__str name, uid, ns, func, module, kind, parent;
+  double grace;
+  int64_t max_frame;
+  ax__raw kwargs, value, error, enable;
+} ax__msg;
+
+int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m);
+const char *ax__msg_type_name(int type);
+char *ax__str_dup(const ax__str *s);
+int ax__str_eq(const ax__str *s, const char *lit);
+
+/* Build a frame: start a message of a type, add fields, finish. */
+typedef struct ax__mb {
+  ax_pack *p;
+  int nfields;
+} ax__mb;
+
+/* ---------------------------------------------------------- peers */
+
+typedef struct ax__peer ax__peer;
+
+/* An outgoing call waiting for its return or error. */
+typedef struct ax__call {
+  ax_op op;
+  ax__list link;
+  ax__peer *peer;
+  uint64_t cid;
+  ax_done_cb cb;
+  void *ud;
+} ax__call;
+
+struct ax__peer {
+  ax__chan chan;
+  ax__ident id;
+  int handshaken;
+  int gone;            /* channel closed */
+  int is_parent;
+  ax_portal *portal;   /* set when the peer is our child */
+  uint64_t next_cid;
+  ax__list calls;      /* ax__call */
+  ax__list serving;    /* ax__serve */
+  ax__list link;       /* in ax__rt_g->peers */
+  int refs;            /* channel, portal, serving tasks */
+};
+
+ax__peer *ax__peer_new(int fd, int is_parent);
+/* Close the peer; frees it when the channel is closed. Pending calls are
+ * failed with err (copied per call) or AX_ECLOSED when err is NULL. */
+void ax__peer_close(ax__peer *peer, const ax_error *err);
+void ax__peer_fail_calls(ax__peer *peer, const ax_error *err);
+void ax__peer_unref(ax__peer *peer);
+int ax__peer_send_hello(ax__peer *peer);
+int ax__peer_send_spawn(ax__peer *peer, const ax__ident *child,
+                        const ax_spawn_opts *opts);
+int ax__peer_send_cancel(ax__peer *peer, uint64_t cid);
+int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
+                  const ax_data *kwargs, ax_done_cb cb, void *ud,
+                  ax__call **out);
+int ax__send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
+void ax__peers_close_all(void);
+
+/* ------------------------------------------------------- modules */
+
+struct ax_ctx {
+  ax_pack *result;
+  ax_error *err;
+  const char *spec;    /* module spec the function belongs to */
+};
+
+void ax__ctx_init(ax_ctx *ctx);
+void ax__ctx_clear(ax_ctx *ctx);
+/* Turn a function's return code and ctx into (status, result, err). */
+int ax__ctx_outcome(ax_ctx *ctx, int rc, ax_data **result, ax_error **err);
+/* Call ns.func in this actor: ns NULL/"" names the actor's own module.
+ * Only enabled modules are reachable unless local is set. */
+int ax__module_call(const char *ns, const char *func, const ax_val *args,
+                    ax_ctx *ctx, int local);
+int ax__modules_enable(const char *main_spec, const char *const *enable,
+                       size_t n, ax_error **err);
+void ax__modules_unload(void);
+
+/* --------------------------------------------------------- processes */
+
+typedef struct ax__proc ax__proc;
+struct ax__proc {
+  int pid;
+  int pidfd;
+  uv_poll_t *poll;        /* on pidfd; NULL with the SIGCHLD fallback */
+  int crashfd;            /* read end of the child's crash pipe */
+  int exited;
+  int status;             /* waitpid status */
+  char *crash_report;
+  uv_timer_t *ladder;
+  int ladder_step;
+  void (*on_exit)(ax__proc *p);
+  void *data;
+  ax__list link;
+};
+
+/* Start the host executable for a child whose parent channel is chanfd
+ * (fd 3 in the child). p->on_exit runs on the loop once it is reaped. */
+int ax__proc_spawn(ax__proc *p, const char *name, int chanfd);
+/* Start the rest of the ladder: after grace SIGTERM, after another grace
+ * SIGKILL. The cancel request itself is the caller's to send. */
+void ax__proc_ladder(ax__proc *p);
+void ax__proc_kill(ax__proc *p, int sig);
+/* Release the handles once exited; on_exit is not called again. */
+void ax__proc_release(ax__proc *p);
+char *ax__proc_describe_exit(const ax__proc *p);
+int ax__procs_alive(void);
+void ax__spawn_shutdown(void);
+
+/* ------------------------------------------------------ nurseries */
+
+enum { AX__P_STARTING, AX__P_READY, AX__P_STOPPING, AX__P_EXITED };
+
+struct ax_portal {
+  ax_nursery *n;
+  ax__list link;          /* in n->children */
+  ax__ident id;
+  ax__proc proc;
+  ax__peer *peer;
+  int state;
+  int oneshot;
+  int cancel_sent;        /* we asked it to stop: its exit is no failure */
+  struct {
+    ax_op op;
+    ax_done_cb cb;
+    void *ud;
+    int pending;
+  } start;
+  char *func;             /* one-shot: what it runs */
+  ax_data *kwargs;
+  int have_result;
+  ax_data *result;
+  ax_error *error;
+  ax__list result_waiters;
+  ax__list exit_waiters;
+};
+
+struct ax_nursery {
+  ax__list children;
+  int nalive;             /* children not yet reaped */
+  ax_error **errors;
+  size_t nerrors;
+  ax_scope *scope;        /* the body's scope, when opened in a task */
+  int cancelled;
+  int closing;
+  ax_done_cb close_cb;
+  void *close_ud;
+};
+
+void ax__nursery_fail(ax_nursery *n, ax_error *err);
+void ax__nursery_child_exited(ax_nursery *n);
+void ax__portal_cancel(ax_portal *p);
+void ax__portal_free(ax_portal *p);
+/* Report (status, result, err) to cb from the loop, soon. */
+int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
+                   ax_error *err);
+
+void ax__portal_on_hello(ax_portal *p, const ax__msg *m);
+void ax__portal_on_actor_error(ax_portal *p, ax_error *err);
+void ax__portal_on_gone(ax_portal *p);
+
+/* ----------------------------------------------------------- log */
+
+void ax__log_frame_error(const char *what, int code);
+#define AX__LOGD(...)                                   \
+  do {                                                  \
+    if (ax__rt_g && ax__rt_g->loglevel >= AX_LOG_DEBUG) \
+      ax_log(AX_LOG_DEBUG, __VA_ARGS__);                \
+  } while (0)
+
+#endif /* AX_INTERNAL_H */

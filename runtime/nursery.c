@@ -1,0 +1,115 @@
+/* nursery.c - actor nurseries: no child outlives the nursery that started
+ * it. One-cancels-all: the first failure cancels every sibling and the
+ * body, and closing the nursery reports the failure (a group when several
+ * children failed). */
+#include <stdlib.h>
+
+#include "internal.h"
+
+int ax_nursery_open(ax_nursery **out) {
+  if (!out || !ax__rt_g) return AX_EINVAL;
+  ax_nursery *n = calloc(1, sizeof *n);
+  if (!n) return AX_ENOMEM;
+  ax__list_init(&n->children);
+  if (ax_in_task()) {
+    n->scope = ax_scope_open(AX_FOREVER);
+    if (!n->scope) {
+      free(n);
+      return AX_ENOMEM;
+    }
+  }
+  *out = n;
+  return 0;
+}
+
+int ax_nursery_cancel(ax_nursery *n) {
+  if (!n) return AX_EINVAL;
+  n->cancelled = 1;
+  ax__list_each(it, &n->children) {
+    ax__portal_cancel(ax__container_of(it, ax_portal, link));
+  }
+  return 0;
+}
+
+void ax__nursery_fail(ax_nursery *n, ax_error *err) {
+  if (!err) return;
+  ax_error **grown = realloc(n->errors, (n->nerrors + 1) * sizeof *grown);
+  if (!grown) {
+    ax_error_free(err);
+  } else {
+    n->errors = grown;
+    n->errors[n->nerrors++] = err;
+  }
+  ax_nursery_cancel(n);
+  if (n->scope) ax_scope_cancel(n->scope);
+}
+
+static void nursery_finish(ax_nursery *n) {
+  ax_error *err = NULL;
+  if (n->nerrors == 1) {
+    err = n->errors[0];
+  } else if (n->nerrors > 1) {
+    err = ax__error_group(n->errors, n->nerrors);
+    if (!err) {
+      /* Keep the first failure rather than none. */
+      err = n->errors[0];
+      for (size_t i = 1; i < n->nerrors; i++) ax_error_free(n->errors[i]);
+    }
+  }
+  free(n->errors);
+  while (!ax__list_empty(&n->children)) {
+    ax_portal *p = ax__container_of(n->children.next, ax_portal, link);
+    ax__list_remove(&p->link);
+    ax__portal_free(p);
+  }
+  ax_done_cb cb = n->close_cb;
+  void *ud = n->close_ud;
+  free(n);
+  cb(ud, err ? AX_EREMOTE : 0, NULL, err);
+}
+
+static void finish_deferred(void *arg) { nursery_finish(arg); }
+
+void ax__nursery_child_exited(ax_nursery *n) {
+  n->nalive--;
+  /* Finish from the loop: the caller still holds the portal. */
+  if (n->closing && n->nalive == 0) ax__defer(finish_deferred, n);
+}
+
+int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud) {
+  if (!n || !cb || n->closing) return AX_EINVAL;
+  n->closing = 1;
+  n->close_cb = cb;
+  n->close_ud = ud;
+  if (n->nalive == 0) return ax__defer(finish_deferred, n);
+  return 0;
+}
+
+typedef struct close_wait {
+  ax__blk b;
+  ax_nursery *n;
+} close_wait;
+
+/* Cancelled while waiting for the children: take them down, keep waiting. */
+static void close_abort(ax__wait *w) {
+  close_wait *cw = ax__container_of(w, close_wait, b.w);
+  ax_nursery_cancel(cw->n);
+}
+
+int ax_nursery_close(ax_nursery *n, ax_error **err) {
+  if (err) *err = NULL;
+  if (!n) return AX_EINVAL;
+  if (!ax_in_task()) return AX_ENOTASK;
+  ax_scope *scope = n->scope;
+  n->scope = NULL;
+  close_wait cw;
+  ax__blk_init(&cw.b);
+  cw.b.w.abort = close_abort;
+  cw.n = n;
+  int rc = ax_nursery_close_cb(n, ax__blk_cb, &cw.b);
+  if (rc < 0) return rc;
+  rc = ax__blk_wait(&cw.b, NULL, err);
+  if (scope) ax_scope_close(scope);
+  if (rc == 0 && ax__task_cancelled(ax__current())) return AX_ECANCELED;
+  return rc;
+}

@@ -1,0 +1,404 @@
+/* portal.c - a portal is the parent's handle on one child actor: starting
+ * it (spawn and handshake), calling it, collecting a one-shot's result,
+ * cancelling it, and turning its unexpected death into an error. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+typedef struct waiter {
+  ax_op op;
+  ax__list link;
+  ax_portal *p;
+  ax_done_cb cb;
+  void *ud;
+} waiter;
+
+static void start_done(ax_portal *p, int status, ax_error *err) {
+  if (!p->start.pending) {
+    ax_error_free(err);
+    return;
+  }
+  p->start.pending = 0;
+  p->start.cb(p->start.ud, status, NULL, err);
+}
+
+static void deliver_result(ax_portal *p) {
+  while (!ax__list_empty(&p->result_waiters)) {
+    waiter *w = ax__container_of(p->result_waiters.next, waiter, link);
+    ax__list_remove(&w->link);
+    ax_done_cb cb = w->cb;
+    void *ud = w->ud;
+    free(w);
+    if (p->error)
+      cb(ud, AX_EREMOTE, NULL, ax_error_dup(p->error));
+    else
+      cb(ud, 0, ax_data_dup(p->result), NULL);
+  }
+}
+
+static void set_result(ax_portal *p, ax_data *result, ax_error *err) {
+  if (p->have_result) {
+    ax_data_free(result);
+    ax_error_free(err);
+    return;
+  }
+  p->have_result = 1;
+  p->result = result;
+  p->error = err;
+  deliver_result(p);
+  /* A real failure counts even when it comes while we cancel the actor;
+   * only the cancellation we asked for is no failure. */
+  if (err && strcmp(ax_error_type(err), "Cancelled") != 0)
+    ax__nursery_fail(p->n, ax_error_dup(err));
+}
+
+static void on_main_result(void *ud, int status, ax_data *result,
+                           ax_error *err) {
+  ax_portal *p = ud;
+  if (status != 0 && !err)
+    err = ax_error_new("ActorExited", "actor '%s' ended without a result (%s)",
+                       p->id.name, ax_strerror(status));
+  set_result(p, result, err);
+  /* tractor's rule: a one-shot is cancelled once its result is in. */
+  ax__portal_cancel(p);
+}
+
+void ax__portal_on_hello(ax_portal *p, const ax__msg *m) {
+  (void)m;
+  if (p->state != AX__P_STARTING) return;
+  p->state = AX__P_READY;
+  if (p->oneshot) {
+    int rc = ax__peer_call(p->peer, "", p->func, p->kwargs, on_main_result, p,
+                           NULL);
+    if (rc < 0) {
+      set_result(p, NULL, ax_error_new("SpawnError", "cannot start %s: %s",
+                                       p->func, ax_strerror(rc)));
+      ax__portal_cancel(p);
+    }
+  }
+  start_done(p, 0, NULL);
+}
+
+void ax__portal_on_actor_error(ax_portal *p, ax_error *err) {
+  if (p->state == AX__P_STARTING) {
+    if (p->oneshot) set_result(p, NULL, ax_error_dup(err));
+    start_done(p, AX_EREMOTE, err);
+    return;
+  }
+  char *text = ax_error_format(err);
+  ax_log(AX_LOG_ERROR, "actor error from %s:\n%s", p->id.name,
+         text ? text : "");
+  ax_free(text);
+  ax_error_free(err);
+}
+
+void ax__portal_on_gone(ax_portal *p) {
+  /* Wait for the exit status to tell what happened; make sure it comes. */
+  if (p->state != AX__P_EXITED) {
+    if (p->state == AX__P_READY) p->state = AX__P_STOPPING;
+    ax__proc_ladder(&p->proc);
+  }
+}
+
+static ax_error *exit_error(ax_portal *p, int was_starting) {
+  ax__proc *pr = &p->proc;
+  int sig = WIFSIGNALED(pr->status) ? WTERMSIG(pr->status) : 0;
+  int code = WIFEXITED(pr->status) ? WEXITSTATUS(pr->status) : 0;
+  if (p->cancel_sent && !was_starting) return NULL;
+  ax_error *e;
+  if (sig) {
+    char *msg = ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
+                             ax__signame(sig), p->id.name, pr->pid,
+                             ax__signame(sig));
+    e = ax__error_make("ActorCrashed", msg, pr->crash_report, &p->id);
+    free(msg);
+  } else if (code != 0 || was_starting) {
+    char *msg = ax__asprintf("actor '%s' (pid %d) exited with status %d%s",
+                             p->id.name, pr->pid, code,
+                             was_starting ? " before its handshake" : "");
+    e = ax__error_make("ActorExited", msg, pr->crash_report, &p->id);
+    free(msg);
+  } else {
+    return NULL;
+  }
+  if (e) ax__error_relay_here(e);
+  return e;
+}
+
+static void on_proc_exit(ax__proc *pr) {
+  ax_portal *p = pr->data;
+  int was_starting = p->state == AX__P_STARTING;
+  p->state = AX__P_EXITED;
+  p->id.pid = pr->pid;
+  ax_error *err = exit_error(p, was_starting);
+  if (err) {
+    char *why = ax__proc_describe_exit(pr);
+    ax_log(AX_LOG_WARN, "child '%s' (pid %d) %s", p->id.name, pr->pid,
+           why ? why : "");
+    free(why);
+  }
+  if (p->peer) ax__peer_close(p->peer, err);
+  if (was_starting && p->start.pending) {
+    if (p->oneshot) set_result(p, NULL, err ? ax_error_dup(err) : NULL);
+    start_done(p, AX_EREMOTE,
+               err ? ax_error_dup(err)
+                   : ax_error_new("ActorExited", "actor '%s' exited early",
+                                  p->id.name));
+  } else if (p->oneshot && !p->have_result) {
+    set_result(p, NULL,
+               err ? ax_error_dup(err)
+                   : ax_error_new("ActorExited",
+                                  "actor '%s' exited without a result",
+                                  p->id.name));
+  } else if (err && !p->cancel_sent) {
+    ax__nursery_fail(p->n, ax_error_dup(err));
+  }
+  ax_error_free(err);
+  while (!ax__list_empty(&p->exit_waiters)) {
+    waiter *w = ax__container_of(p->exit_waiters.next, waiter, link);
+    ax__list_remove(&w->link);
+    ax_done_cb cb = w->cb;
+    void *ud = w->ud;
+    free(w);
+    cb(ud, 0, NULL, NULL);
+  }
+  ax__nursery_child_exited(p->n);
+}
+
+void ax__portal_cancel(ax_portal *p) {
+  if (p->state == AX__P_EXITED || p->cancel_sent) return;
+  p->cancel_sent = 1;
+  if (p->state == AX__P_READY) p->state = AX__P_STOPPING;
+  if (!p->peer || ax__peer_send_cancel(p->peer, 0) < 0)
+    ax__proc_kill(&p->proc, SIGTERM);
+  ax__proc_ladder(&p->proc);
+}
+
+void ax__portal_free(ax_portal *p) {
+  if (p->peer) {
+    p->peer->portal = NULL;
+    ax__peer_unref(p->peer);
+  }
+  ax__proc_release(&p->proc);
+  free(p->func);
+  ax_data_free(p->kwargs);
+  ax_data_free(p->result);
+  ax_error_free(p->error);
+  free(p);
+}
+
+static void start_cancel(ax_op *op) {
+  ax_portal *p = ax__container_of(op, ax_portal, start.op);
+  ax__portal_cancel(p);
+  start_done(p, AX_ECANCELED, NULL);
+}
+
+static int portal_start(ax_nursery *n, const char *name,
+                        const ax_spawn_opts *opts, const char *func,
+                        const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
+                        void *ud, ax_op **op) {
+  if (!n || !opts || !opts->module || !cb || !name) return AX_EINVAL;
+  if (n->closing) return AX_ESTATE;
+  ax_spawn_opts o = {sizeof o, NULL, NULL, 0, 0, 0};
+  memcpy(&o, opts, opts->size && opts->size < sizeof o ? opts->size : sizeof o);
+  ax_portal *p = calloc(1, sizeof *p);
+  if (!p) return AX_ENOMEM;
+  ax__list_init(&p->result_waiters);
+  ax__list_init(&p->exit_waiters);
+  char uid[AX__UID_LEN + 1];
+  ax__new_uid(uid);
+  ax__ident_set(&p->id, name, strlen(name), uid, strlen(uid), 0);
+  p->n = n;
+  if (func) {
+    p->oneshot = 1;
+    p->func = ax__strdup(func);
+    if (kwargs) p->kwargs = ax_data_dup(kwargs);
+  }
+  int sv[2] = {-1, -1};
+  int rc = 0;
+  if (func && (!p->func || (kwargs && !p->kwargs)))
+    rc = AX_ENOMEM;
+  else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    rc = AX_ESPAWN;
+  else
+    rc = ax__proc_spawn(&p->proc, name, sv[1]);
+  if (sv[1] >= 0) close(sv[1]);
+  if (rc < 0) {
+    if (sv[0] >= 0) close(sv[0]);
+    free(p->func);
+    ax_data_free(p->kwargs);
+    free(p);
+    return rc;
+  }
+  p->id.pid = p->proc.pid;
+  p->proc.data = p;
+  p->proc.on_exit = on_proc_exit;
+  p->peer = ax__peer_new(sv[0], 0);
+  if (!p->peer) {
+    close(sv[0]);
+    ax__proc_kill(&p->proc, SIGKILL);
+    /* The exit still comes through on_proc_exit; keep p until then. */
+    p->cancel_sent = 1;
+    p->state = AX__P_EXITED;
+  } else {
+    p->peer->portal = p;
+    p->peer->refs++;
+    ax__ident_set(&p->peer->id, name, strlen(name), uid, strlen(uid),
+                  p->proc.pid);
+    ax__peer_send_hello(p->peer);
+    ax__peer_send_spawn(p->peer, &p->id, &o);
+    p->state = AX__P_STARTING;
+  }
+  p->start.op.cancel = start_cancel;
+  p->start.cb = cb;
+  p->start.ud = ud;
+  p->start.pending = 1;
+  ax__list_push(&n->children, &p->link);
+  n->nalive++;
+  if (out) *out = p;
+  if (op) *op = &p->start.op;
+  return 0;
+}
+
+int ax_start_actor_cb(ax_nursery *n, const char *name,
+                      const ax_spawn_opts *opts, ax_portal **out,
+                      ax_done_cb cb, void *ud, ax_op **op) {
+  return portal_start(n, name, opts, NULL, NULL, out, cb, ud, op);
+}
+
+int ax_run_in_actor_cb(ax_nursery *n, const char *name,
+                       const ax_spawn_opts *opts, const char *func,
+                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
+                       void *ud, ax_op **op) {
+  if (!func) return AX_EINVAL;
+  return portal_start(n, name, opts, func, kwargs, out, cb, ud, op);
+}
+
+int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
+                   ax_portal **out, ax_error **err) {
+  if (err) *err = NULL;
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = ax_start_actor_cb(n, name, opts, out, ax__blk_cb, &b, &b.op);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, NULL, err);
+}
+
+int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
+                    const char *func, const ax_data *kwargs, ax_portal **out,
+                    ax_error **err) {
+  if (err) *err = NULL;
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = ax_run_in_actor_cb(n, name, opts, func, kwargs, out, ax__blk_cb, &b,
+                          &b.op);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, NULL, err);
+}
+
+/* ---------------------------------------------------------- calls */
+
+int ax_portal_run_cb(ax_portal *p, const char *ns, const char *func,
+                     const ax_data *kwargs, ax_done_cb cb, void *ud,
+                     ax_op **op) {
+  if (!p || !func || !cb) return AX_EINVAL;
+  if (p->state == AX__P_STARTING) return AX_ESTATE;
+  if (p->state != AX__P_READY || !p->peer || p->peer->gone) return AX_ECLOSED;
+  ax__call *c;
+  int rc = ax__peer_call(p->peer, ns, func, kwargs, cb, ud, &c);
+  if (rc == 0 && op) *op = &c->op;
+  return rc;
+}
+
+int ax_portal_run(ax_portal *p, const char *ns, const char *func,
+                  const ax_data *kwargs, ax_data **result, ax_error **err) {
+  if (result) *result = NULL;
+  if (err) *err = NULL;
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = ax_portal_run_cb(p, ns, func, kwargs, ax__blk_cb, &b, &b.op);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, result, err);
+}
+
+static void waiter_cancel(ax_op *op) {
+  waiter *w = (waiter *)op;
+  ax__list_remove(&w->link);
+  ax_done_cb cb = w->cb;
+  void *ud = w->ud;
+  free(w);
+  cb(ud, AX_ECANCELED, NULL, NULL);
+}
+
+int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud, ax_op **op) {
+  if (!p || !cb) return AX_EINVAL;
+  if (!p->oneshot) return AX_ESTATE;
+  waiter *w = calloc(1, sizeof *w);
+  if (!w) return AX_ENOMEM;
+  w->op.cancel = waiter_cancel;
+  w->p = p;
+  w->cb = cb;
+  w->ud = ud;
+  ax__list_push(&p->result_waiters, &w->link);
+  if (op) *op = &w->op;
+  if (p->have_result) {
+    /* Delivered from the loop, never from inside this call. */
+    ax__list_remove(&w->link);
+    free(w);
+    if (op) *op = NULL;
+    ax_data *r = p->error ? NULL : ax_data_dup(p->result);
+    ax_error *e = p->error ? ax_error_dup(p->error) : NULL;
+    return ax__defer_done(cb, ud, e ? AX_EREMOTE : 0, r, e);
+  }
+  return 0;
+}
+
+int ax_portal_result(ax_portal *p, ax_data **result, ax_error **err) {
+  if (result) *result = NULL;
+  if (err) *err = NULL;
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = ax_portal_result_cb(p, ax__blk_cb, &b, &b.op);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, result, err);
+}
+
+int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb, void *ud) {
+  if (!p || !cb) return AX_EINVAL;
+  ax__portal_cancel(p);
+  if (p->state == AX__P_EXITED) return ax__defer_done(cb, ud, 0, NULL, NULL);
+  waiter *w = calloc(1, sizeof *w);
+  if (!w) return AX_ENOMEM;
+  w->p = p;
+  w->cb = cb;
+  w->ud = ud;
+  ax__list_push(&p->exit_waiters, &w->link);
+  return 0;
+}
+
+int ax_portal_cancel_actor(ax_portal *p) {
+  if (!ax_in_task()) return AX_ENOTASK;
+  ax__blk b;
+  ax__blk_init(&b);
+  /* Not abortable: the ladder bounds the wait. */
+  int rc = ax_portal_cancel_actor_cb(p, ax__blk_cb, &b);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, NULL, NULL);
+}
+
+const char *ax_portal_name(const ax_portal *p) { return p ? p->id.name : ""; }
+const char *ax_portal_uid(const ax_portal *p) { return p ? p->id.uid : ""; }
+int ax_portal_pid(const ax_portal *p) { return p ? p->id.pid : 0; }

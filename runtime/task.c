@@ -1,0 +1,526 @@
+/* task.c - tasks (coroutines scheduled by the loop), cancel scopes, blocking
+ * waits, and the blocking primitives built directly on them (sleep, yield,
+ * thread-pool calls). A task only ever switches to the scheduler and back,
+ * never to another task. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct ax_task {
+  ax__coro coro;
+  ax_task_fn fn;
+  void *arg;
+  int result;
+  int done;
+  int detached;
+  int queued;
+  ax_scope root;     /* root.parent: the scope the task was started in */
+  ax_scope *scope;   /* innermost open scope */
+  ax__wait *wait;    /* what the task is blocked on */
+  ax__wait *joiner;
+  ax_done_cb join_cb;
+  void *join_ud;
+  ax__list link;     /* all live tasks */
+  ax__list ready_link;
+};
+
+typedef struct deferred {
+  ax__list link;
+  void (*fn)(void *);
+  void *arg;
+} deferred;
+
+static ax__coro sched;
+static ax_task *cur;
+static ax__list all_tasks = {&all_tasks, &all_tasks};
+static ax__list ready = {&ready, &ready};
+static ax__list defers = {&defers, &defers};
+static int nalive;
+static int nthreads_busy;
+
+ax_task *ax__current(void) { return cur; }
+int ax_in_task(void) { return cur != NULL; }
+int ax__tasks_alive(void) { return nalive; }
+int ax__threads_busy(void) { return nthreads_busy; }
+
+static void idle_noop(uv_idle_t *h) { (void)h; }
+
+static void keep_polling(void) {
+  if (ax__rt_g && !uv_is_active((uv_handle_t *)&ax__rt_g->idle))
+    uv_idle_start(&ax__rt_g->idle, idle_noop);
+}
+
+void ax__task_wake(ax_task *t) {
+  if (t->queued || t->done) return;
+  t->queued = 1;
+  ax__list_push(&ready, &t->ready_link);
+  keep_polling();
+}
+
+int ax__defer(void (*fn)(void *), void *arg) {
+  deferred *d = malloc(sizeof *d);
+  if (!d) return AX_ENOMEM;
+  d->fn = fn;
+  d->arg = arg;
+  ax__list_push(&defers, &d->link);
+  keep_polling();
+  return 0;
+}
+
+typedef struct done_call {
+  ax_done_cb cb;
+  void *ud;
+  int status;
+  ax_data *result;
+  ax_error *err;
+} done_call;
+
+static void done_run(void *arg) {
+  done_call d = *(done_call *)arg;
+  free(arg);
+  d.cb(d.ud, d.status, d.result, d.err);
+}
+
+int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
+                   ax_error *err) {
+  done_call *d = malloc(sizeof *d);
+  if (!d) return AX_ENOMEM;
+  *d = (done_call){cb, ud, status, result, err};
+  int rc = ax__defer(done_run, d);
+  if (rc < 0) free(d);
+  return rc;
+}
+
+int ax__task_cancelled(const ax_task *t) {
+  for (const ax_scope *s = t->scope; s; s = s->parent) {
+    if (s->cancelled) return 1;
+    if (s->shield) return 0;
+  }
+  return 0;
+}
+
+void ax__cancel_sweep(void) {
+  ax__list_each(it, &all_tasks) {
+    ax_task *t = ax__container_of(it, ax_task, link);
+    if (t->wait && !t->wait->aborted && ax__task_cancelled(t)) ax__task_wake(t);
+  }
+}
+
+static void suspend(void) { ax__coro_switch(&cur->coro, &sched); }
+
+static void task_finish(ax_task *t) {
+  /* It may have woken itself (a cancel it caused) while running. */
+  if (t->queued) {
+    ax__list_remove(&t->ready_link);
+    t->queued = 0;
+  }
+  t->root.parent->nkids--;
+  ax__list_remove(&t->link);
+  nalive--;
+  ax__coro_release(&t->coro);
+  if (t->root.timer) {
+    uv_close((uv_handle_t *)t->root.timer, (uv_close_cb)free);
+    t->root.timer = NULL;
+  }
+  if (t->joiner) {
+    ax__wait_done(t->joiner);
+  } else if (t->join_cb) {
+    ax_done_cb cb = t->join_cb;
+    void *ud = t->join_ud;
+    int result = t->result;
+    free(t);
+    cb(ud, result, NULL, NULL);
+  } else if (t->detached) {
+    free(t);
+  }
+}
+
+static void task_entry(void *arg) {
+  ax_task *t = arg;
+  t->result = t->fn(t->arg);
+  t->done = 1;
+  t->coro.dying = 1;
+  ax__coro_switch(&t->coro, &sched);
+}
+
+void ax__schedule(void) {
+  if (cur) return;
+  for (;;) {
+    if (!ax__list_empty(&defers)) {
+      ax__list *it = defers.next;
+      ax__list_remove(it);
+      deferred *d = ax__container_of(it, deferred, link);
+      void (*fn)(void *) = d->fn;
+      void *a = d->arg;
+      free(d);
+      fn(a);
+      continue;
+    }
+    if (ax__list_empty(&ready)) break;
+    ax__list *it = ready.next;
+    ax__list_remove(it);
+    ax_task *t = ax__container_of(it, ax_task, ready_link);
+    t->queued = 0;
+    cur = t;
+    ax__coro_switch(&sched, &t->coro);
+    cur = NULL;
+    if (t->done) task_finish(t);
+  }
+  ax__chan_flush_all();
+  if (ax__rt_g && ax__list_empty(&ready) && ax__list_empty(&defers))
+    uv_idle_stop(&ax__rt_g->idle);
+}
+
+int ax_task_start(ax_task_fn fn, void *arg, ax_task **out) {
+  if (!ax__rt_g || !fn) return AX_EINVAL;
+  ax_task *t = calloc(1, sizeof *t);
+  if (!t) return AX_ENOMEM;
+  int rc = ax__coro_make(&t->coro, ax__rt_g->stack_size, task_entry, t);
+  if (rc < 0) {
+    free(t);
+    return rc;
+  }
+  t->fn = fn;
+  t->arg = arg;
+  t->detached = out == NULL;
+  t->root.parent = cur ? cur->scope : &ax__rt_g->actor_scope;
+  t->root.parent->nkids++;
+  t->root.task = t;
+  t->root.deadline = INFINITY;
+  t->scope = &t->root;
+  ax__list_init(&t->ready_link);
+  ax__list_push(&all_tasks, &t->link);
+  nalive++;
+  ax__task_wake(t);
+  if (out) *out = t;
+  return 0;
+}
+
+void ax__task_detach(ax_task *t) { t->detached = 1; }
+
+void ax_task_cancel(ax_task *t) {
+  if (t && !t->done) ax_scope_cancel(&t->root);
+}
+
+typedef struct join_wait {
+  ax__wait w;
+  ax_task *t;
+} join_wait;
+
+static void join_abort_t(ax__wait *w) {
+  ax_task_cancel(ax__container_of(w, join_wait, w)->t);
+}
+
+int ax_task_join(ax_task *t, int *result) {
+  if (!t || t->detached || t->joiner || t->join_cb) return AX_EINVAL;
+  if (!cur) return AX_ENOTASK;
+  if (t == cur) return AX_EINVAL;
+  if (!t->done) {
+    join_wait jw = {{0}, t};
+    jw.w.abort = join_abort_t;
+    t->joiner = &jw.w;
+    ax__wait_for(&jw.w);
+  }
+  if (result) *result = t->result;
+  free(t);
+  return 0;
+}
+
+static void join_now(void *arg) {
+  ax_task *t = arg;
+  ax_done_cb cb = t->join_cb;
+  void *ud = t->join_ud;
+  int result = t->result;
+  free(t);
+  cb(ud, result, NULL, NULL);
+}
+
+int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud) {
+  if (!t || !cb || t->detached || t->joiner || t->join_cb) return AX_EINVAL;
+  t->join_cb = cb;
+  t->join_ud = ud;
+  if (t->done) {
+    int rc = ax__defer(join_now, t);
+    if (rc < 0) t->join_cb = NULL;
+    return rc;
+  }
+  return 0;
+}
+
+void ax__tasks_free_all(void) {
+  ax__list_each(it, &all_tasks) {
+    ax_task *t = ax__container_of(it, ax_task, link);
+    ax__list_remove(&t->link);
+    ax__coro_release(&t->coro);
+    nalive--;
+    if (t->detached) free(t);
+  }
+  ax__list_init(&ready);
+}
+
+/* ----------------------------------------------------------------- waits */
+
+void ax__wait_for(ax__wait *w) {
+  w->task = cur;
+  cur->wait = w;
+  while (!w->done) {
+    if (!w->aborted && ax__task_cancelled(cur)) {
+      w->aborted = 1;
+      if (w->abort) w->abort(w);
+      continue;
+    }
+    suspend();
+  }
+  cur->wait = NULL;
+}
+
+void ax__wait_done(ax__wait *w) {
+  w->done = 1;
+  if (w->task) ax__task_wake(w->task);
+}
+
+int ax__can_block(void) {
+  if (!cur) return AX_ENOTASK;
+  return ax__task_cancelled(cur) ? AX_ECANCELED : 0;
+}
+
+static void blk_abort(ax__wait *w) {
+  ax__blk *b = ax__container_of(w, ax__blk, w);
+  if (b->op) ax_op_cancel(b->op);
+}
+
+void ax__blk_init(ax__blk *b) {
+  *b = (ax__blk){0};
+  b->w.abort = blk_abort;
+}
+
+void ax__blk_cb(void *ud, int status, ax_data *result, ax_error *err) {
+  ax__blk *b = ud;
+  b->op = NULL;
+  b->status = status;
+  b->result = result;
+  b->err = err;
+  ax__wait_done(&b->w);
+}
+
+int ax__blk_wait(ax__blk *b, ax_data **result, ax_error **err) {
+  ax__wait_for(&b->w);
+  if (result)
+    *result = b->result;
+  else
+    ax_data_free(b->result);
+  if (err)
+    *err = b->err;
+  else
+    ax_error_free(b->err);
+  return b->status;
+}
+
+void ax_op_cancel(ax_op *op) {
+  if (op && op->cancel) op->cancel(op);
+}
+
+/* ----------------------------------------------------------------- scopes */
+
+static void scope_timer_cb(uv_timer_t *t) { ax_scope_cancel(t->data); }
+
+ax_scope *ax_scope_open(double timeout) {
+  if (!cur) return NULL;
+  ax_scope *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->parent = cur->scope;
+  s->task = cur;
+  s->deadline = INFINITY;
+  cur->scope = s;
+  if (timeout >= 0) ax_scope_set_deadline(s, ax_now() + timeout);
+  return s;
+}
+
+void ax_scope_set_deadline(ax_scope *s, double deadline) {
+  if (!s) return;
+  s->deadline = deadline;
+  if (!isfinite(deadline)) {
+    if (s->timer) uv_timer_stop(s->timer);
+    return;
+  }
+  double left = deadline - ax_now();
+  if (left <= 0) {
+    ax_scope_cancel(s);
+    return;
+  }
+  if (!s->timer) {
+    s->timer = malloc(sizeof *s->timer);
+    if (!s->timer) return;
+    uv_timer_init(AX__LOOP, s->timer);
+    s->timer->data = s;
+  }
+  uv_timer_start(s->timer, scope_timer_cb, (uint64_t)ceil(left * 1000.0), 0);
+}
+
+void ax_scope_cancel(ax_scope *s) {
+  if (!s || s->cancelled) return;
+  s->cancelled = 1;
+  if (s->timer) uv_timer_stop(s->timer);
+  ax__cancel_sweep();
+}
+
+void ax_scope_shield(ax_scope *s, int on) {
+  if (!s) return;
+  s->shield = on;
+  if (!on) ax__cancel_sweep();
+}
+
+int ax_scope_cancelled(const ax_scope *s) { return s ? s->cancelled : 0; }
+
+int ax_scope_close(ax_scope *s) {
+  if (!s || !s->task) return 0;
+  ax_task *t = s->task;
+  if (t->scope != s) {
+    ax_log(AX_LOG_ERROR, "cancel scope closed out of order");
+    /* Unlink it anyway so the chain stays valid. */
+    for (ax_scope *i = t->scope; i; i = i->parent)
+      if (i->parent == s) i->parent = s->parent;
+  } else {
+    t->scope = s->parent;
+  }
+  if (s->nkids > 0) {
+    /* Tasks started inside s outlive it: hang them on the parent. */
+    ax__list_each(it, &all_tasks) {
+      ax_task *k = ax__container_of(it, ax_task, link);
+      if (k->root.parent == s) {
+        k->root.parent = s->parent;
+        s->parent->nkids++;
+      }
+    }
+  }
+  if (s->timer) uv_close((uv_handle_t *)s->timer, (uv_close_cb)free);
+  int r = s->cancelled;
+  free(s);
+  return r;
+}
+
+/* ------------------------------------------------------- sleep and yield */
+
+typedef struct sleep_op {
+  ax_op op;
+  uv_timer_t timer;
+  ax_done_cb cb;
+  void *ud;
+  int fired;
+} sleep_op;
+
+static void sleep_closed(uv_handle_t *h) { free(h->data); }
+
+static void sleep_fire(sleep_op *s, int status) {
+  if (s->fired) return;
+  s->fired = 1;
+  uv_timer_stop(&s->timer);
+  uv_close((uv_handle_t *)&s->timer, sleep_closed);
+  s->cb(s->ud, status, NULL, NULL);
+}
+
+static void sleep_timer_cb(uv_timer_t *t) { sleep_fire(t->data, 0); }
+static void sleep_cancel(ax_op *op) { sleep_fire((sleep_op *)op, AX_ECANCELED); }
+
+int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud, ax_op **op) {
+  if (!ax__rt_g || !cb) return AX_EINVAL;
+  sleep_op *s = calloc(1, sizeof *s);
+  if (!s) return AX_ENOMEM;
+  s->op.cancel = sleep_cancel;
+  s->cb = cb;
+  s->ud = ud;
+  uv_timer_init(AX__LOOP, &s->timer);
+  s->timer.data = s;
+  uint64_t ms = seconds > 0 ? (uint64_t)ceil(seconds * 1000.0) : 0;
+  uv_timer_start(&s->timer, sleep_timer_cb, ms, 0);
+  if (op) *op = &s->op;
+  return 0;
+}
+
+int ax_sleep(double seconds) {
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  if (seconds <= 0) return ax_yield();
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = ax_sleep_cb(seconds, ax__blk_cb, &b, &b.op);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, NULL, NULL);
+}
+
+int ax_yield(void) {
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__task_wake(cur);
+  suspend();
+  return ax__task_cancelled(cur) ? AX_ECANCELED : 0;
+}
+
+/* ------------------------------------------------------- thread pool */
+
+typedef struct work {
+  uv_work_t req;
+  void (*fn)(void *);
+  void *arg;
+  void (*release)(void *);
+  ax__blk *blk;  /* NULL once the waiting task gave up */
+} work;
+
+static void work_run(uv_work_t *req) {
+  work *w = req->data;
+  w->fn(w->arg);
+}
+
+static void work_after(uv_work_t *req, int status) {
+  work *w = req->data;
+  nthreads_busy--;
+  if (w->blk && status == 0) {
+    /* The caller still waits and gets arg back. */
+    ax__blk_cb(w->blk, 0, NULL, NULL);
+  } else {
+    if (w->blk) ax__blk_cb(w->blk, AX_ECANCELED, NULL, NULL);
+    if (w->release) w->release(w->arg);
+  }
+  free(w);
+}
+
+typedef struct work_wait {
+  ax__blk b;
+  work *w;
+} work_wait;
+
+static void work_abort(ax__wait *wt) {
+  work_wait *ww = ax__container_of(wt, work_wait, b.w);
+  work *w = ww->w;
+  /* Still queued: uv_cancel makes work_after report it. Running: detach. */
+  if (uv_cancel((uv_req_t *)&w->req) == 0) return;
+  w->blk = NULL;
+  ax__blk_cb(&ww->b, AX_ECANCELED, NULL, NULL);
+}
+
+int ax_run_in_thread(void (*fn)(void *), void *arg, void (*release)(void *)) {
+  int rc = ax__can_block();
+  if (rc < 0 || !fn) return rc < 0 ? rc : AX_EINVAL;
+  work *w = calloc(1, sizeof *w);
+  if (!w) {
+    if (release) release(arg);
+    return AX_ENOMEM;
+  }
+  work_wait ww;
+  ax__blk_init(&ww.b);
+  ww.b.w.abort = work_abort;
+  ww.w = w;
+  w->fn = fn;
+  w->arg = arg;
+  w->release = release;
+  w->blk = &ww.b;
+  w->req.data = w;
+  if (uv_queue_work(AX__LOOP, &w->req, work_run, work_after) != 0) {
+    free(w);
+    if (release) release(arg);
+    return AX_EIO;
+  }
+  nthreads_busy++;
+  return ax__blk_wait(&ww.b, NULL, NULL);
+}

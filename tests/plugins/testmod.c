@@ -1,0 +1,179 @@
+/* testmod.c - the plugin the integration tests run in their actors: plain
+ * functions (libffi), ABI functions that spawn, fail, sleep, crash or
+ * misbehave on the wire. */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "axle.h"
+
+static double add(double a, double b) { return a + b; }
+static int mul(int a, int b) { return a * b; }
+static int c_sleep(int seconds) { return (int)sleep((unsigned)seconds); }
+/* The sanitizer build must crash here too, not report and exit. */
+__attribute__((no_sanitize_undefined)) static int read_at(int64_t addr) {
+  return *(volatile int *)(intptr_t)addr;
+}
+static const char *greet(const char *who) {
+  static __thread char buf[128];
+  snprintf(buf, sizeof buf, "hello %s", who);
+  return buf;
+}
+
+static const char *str_arg(const ax_val *args, const char *key,
+                           const char *dflt) {
+  const char *s = ax_val_str(ax_val_get(args, key), NULL);
+  return s ? s : dflt;
+}
+
+static int64_t int_arg(const ax_val *args, const char *key, int64_t dflt) {
+  const ax_val *v = ax_val_get(args, key);
+  return v ? ax_val_int(v) : dflt;
+}
+
+static int pid(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, getpid());
+  return ax_ctx_return(ctx, p);
+}
+
+static int echo(ax_ctx *ctx, const ax_val *args) {
+  return ax_ctx_return_val(ctx, ax_val_get(args, "value"));
+}
+
+/* Fail, after `delay` seconds that no cancellation cuts short, so that
+ * several children can be made to fail together. */
+static int fail(ax_ctx *ctx, const ax_val *args) {
+  double delay = ax_val_float(ax_val_get(args, "delay"));
+  if (delay > 0) {
+    ax_scope *s = ax_scope_open(AX_FOREVER);
+    ax_scope_shield(s, 1);
+    ax_sleep(delay);
+    ax_scope_close(s);
+  }
+  return ax_ctx_fail(ctx, str_arg(args, "type", "ValueError"), "%s",
+                     str_arg(args, "message", "boom"));
+}
+
+/* Sleep in a task (cancellable) for `seconds`, then return "slept". */
+static int nap(ax_ctx *ctx, const ax_val *args) {
+  int rc = ax_sleep(ax_val_float(ax_val_get(args, "seconds")));
+  if (rc < 0) return rc;
+  ax_pack *p = ax_pack_new();
+  ax_pack_str(p, "slept");
+  return ax_ctx_return(ctx, p);
+}
+
+/* Block the actor's loop thread itself: only signals can stop this. */
+static int hog_loop(ax_ctx *ctx, const ax_val *args) {
+  (void)ctx;
+  /* Signals interrupt sleep(); a stuck loop is stuck regardless. */
+  double end = ax_now() + (double)int_arg(args, "seconds", 60);
+  while (ax_now() < end) sleep(1);
+  return 0;
+}
+
+/* A failing chain: at depth 0 fail; above, run `chain` one level deeper
+ * in a one-shot child and re-raise what comes back. */
+static int chain(ax_ctx *ctx, const ax_val *args) {
+  int64_t depth = int_arg(args, "depth", 0);
+  if (depth <= 0)
+    return ax_ctx_fail(ctx, "ValueError", "bottom of the chain");
+  ax_nursery *n;
+  int rc = ax_nursery_open(&n);
+  if (rc < 0) return rc;
+  ax_spawn_opts o = {.size = sizeof o, .module = ax_ctx_module(ctx)};
+  ax_pack *kw = ax_pack_new();
+  ax_pack_map(kw, 1);
+  ax_pack_str(kw, "depth");
+  ax_pack_int(kw, depth - 1);
+  ax_data *kwargs;
+  ax_pack_finish(kw, &kwargs);
+  char name[64];
+  snprintf(name, sizeof name, "level%lld", (long long)depth - 1);
+  ax_portal *p;
+  ax_error *err = NULL;
+  rc = ax_run_in_actor(n, name, &o, "chain", kwargs, &p, &err);
+  ax_data_free(kwargs);
+  ax_error_free(err);
+  err = NULL;
+  ax_nursery_close(n, &err);
+  if (err) return ax_ctx_raise(ctx, err);
+  return rc;
+}
+
+/* A tree: `fanout` daemon children each running `tree` one level down,
+ * then sleep until cancelled. Reports "ready" through nothing: the test
+ * counts processes. */
+static int tree(ax_ctx *ctx, const ax_val *args) {
+  int64_t depth = int_arg(args, "depth", 0);
+  int64_t fanout = int_arg(args, "fanout", 3);
+  ax_nursery *n;
+  int rc = ax_nursery_open(&n);
+  if (rc < 0) return rc;
+  ax_spawn_opts o = {.size = sizeof o, .module = ax_ctx_module(ctx)};
+  for (int64_t i = 0; depth > 0 && i < fanout && rc == 0; i++) {
+    ax_pack *kw = ax_pack_new();
+    ax_pack_map(kw, 2);
+    ax_pack_str(kw, "depth");
+    ax_pack_int(kw, depth - 1);
+    ax_pack_str(kw, "fanout");
+    ax_pack_int(kw, fanout);
+    ax_data *kwargs;
+    ax_pack_finish(kw, &kwargs);
+    char name[64];
+    snprintf(name, sizeof name, "t%lld_%lld", (long long)depth, (long long)i);
+    ax_portal *p;
+    rc = ax_run_in_actor(n, name, &o, "tree", kwargs, &p, NULL);
+    ax_data_free(kwargs);
+  }
+  if (rc == 0) rc = ax_sleep(1e9);
+  ax_nursery_cancel(n);
+  ax_nursery_close(n, NULL);
+  return rc;
+}
+
+/* Write bytes that are not a frame into our parent channel (fd 3),
+ * bypassing the runtime, to check how the parent copes. */
+static int garbage(ax_ctx *ctx, const ax_val *args) {
+  (void)ctx;
+  const char *kind = str_arg(args, "kind", "malformed");
+  if (!strcmp(kind, "truncated")) {
+    static const unsigned char part[] = {0, 0, 0, 100, 0x82, 0xa1};
+    if (write(3, part, sizeof part) < 0) return AX_EIO;
+    _exit(0);
+  }
+  if (!strcmp(kind, "oversized")) {
+    static const unsigned char big[] = {0x7f, 0xff, 0xff, 0xff, 0x80};
+    if (write(3, big, sizeof big) < 0) return AX_EIO;
+  } else {
+    static const unsigned char bad[] = {0, 0, 0, 3, 0xc1, 0xc1, 0xc1};
+    if (write(3, bad, sizeof bad) < 0) return AX_EIO;
+  }
+  return 0;
+}
+
+static const ax_export exports[] = {
+    {.name = "add", .sig = "d(dd)", .args = "a,b", .fn = (ax_plain_fn)add},
+    {.name = "mul", .sig = "i(ii)", .args = "a,b", .fn = (ax_plain_fn)mul},
+    {.name = "c_sleep", .sig = "i(i)", .args = "seconds",
+     .fn = (ax_plain_fn)c_sleep},
+    {.name = "read_at", .sig = "i(l)", .args = "addr",
+     .fn = (ax_plain_fn)read_at},
+    {.name = "greet", .sig = "s(s)", .args = "who", .fn = (ax_plain_fn)greet},
+    {.name = "pid", .ctx_fn = pid},
+    {.name = "echo", .ctx_fn = echo},
+    {.name = "fail", .ctx_fn = fail},
+    {.name = "nap", .ctx_fn = nap},
+    {.name = "hog_loop", .ctx_fn = hog_loop},
+    {.name = "chain", .ctx_fn = chain},
+    {.name = "tree", .ctx_fn = tree},
+    {.name = "garbage", .ctx_fn = garbage},
+    {0},
+};
+
+AX_PLUGIN_EXPORT const ax_module_def axle_module = {AX_MODULE_ABI, "testmod",
+                                                   exports};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "axle.h"
@@ -36,14 +37,15 @@ static int usage_error(const char *fmt, const char *arg) {
 
 static int child_main(int argc, char **argv) {
   /* argv: axle --child NAME --ppid PID */
-  long ppid = argc >= 5 ? strtol(argv[4], NULL, 10) : 0;
-  /* Die with the parent, and close the race where it died before this. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (ppid > 0 && getppid() != (pid_t)ppid) _exit(1);
-  if (fcntl(3, F_GETFD) < 0) {
+  struct stat st;
+  if (argc < 5 || strcmp(argv[3], "--ppid") != 0 || fstat(3, &st) != 0 ||
+      !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "axle: --child is for axle's own use\n");
     return 2;
   }
+  /* Die with the parent, and close the race where it died before this. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != (pid_t)strtol(argv[4], NULL, 10)) _exit(1);
   /* Grandchildren must not inherit our channel or crash pipe. */
   fcntl(3, F_SETFD, FD_CLOEXEC);
   axh_crash_install(4);

@@ -41,7 +41,10 @@ static void deliver_result(ax_portal *p) {
   }
 }
 
-static void set_result(ax_portal *p, ax_data *result, ax_error *err) {
+/* Record a one-shot's outcome; a failure fails the nursery unless the
+ * actor never started (that failure is its starter's to report). */
+static void set_result(ax_portal *p, ax_data *result, ax_error *err,
+                       int fail_nursery) {
   if (p->have_result) {
     ax_data_free(result);
     ax_error_free(err);
@@ -53,7 +56,7 @@ static void set_result(ax_portal *p, ax_data *result, ax_error *err) {
   deliver_result(p);
   /* A real failure counts even when it comes while we cancel the actor;
    * only the cancellation we asked for is no failure. */
-  if (err && strcmp(ax_error_type(err), "Cancelled") != 0)
+  if (fail_nursery && err && strcmp(ax_error_type(err), "Cancelled") != 0)
     ax__nursery_fail(p->n, ax_error_dup(err));
 }
 
@@ -63,7 +66,7 @@ static void on_main_result(void *ud, int status, ax_data *result,
   if (status != 0 && !err)
     err = ax_error_new("ActorExited", "actor '%s' ended without a result (%s)",
                        p->id.name, ax_strerror(status));
-  set_result(p, result, err);
+  set_result(p, result, err, 1);
   /* tractor's rule: a one-shot is cancelled once its result is in. */
   ax__portal_cancel(p);
 }
@@ -76,8 +79,10 @@ void ax__portal_on_hello(ax_portal *p, const ax__msg *m) {
     int rc = ax__peer_call(p->peer, "", p->func, p->kwargs, on_main_result, p,
                            NULL);
     if (rc < 0) {
-      set_result(p, NULL, ax_error_new("SpawnError", "cannot start %s: %s",
-                                       p->func, ax_strerror(rc)));
+      set_result(p, NULL,
+                 ax_error_new("SpawnError", "cannot start %s: %s", p->func,
+                              ax_strerror(rc)),
+                 1);
       ax__portal_cancel(p);
     }
   }
@@ -86,7 +91,9 @@ void ax__portal_on_hello(ax_portal *p, const ax__msg *m) {
 
 void ax__portal_on_actor_error(ax_portal *p, ax_error *err) {
   if (p->state == AX__P_STARTING) {
-    if (p->oneshot) set_result(p, NULL, ax_error_dup(err));
+    /* It exits next; that exit is no further failure. */
+    p->cancel_sent = 1;
+    if (p->oneshot) set_result(p, NULL, ax_error_dup(err), 0);
     start_done(p, AX_EREMOTE, err);
     return;
   }
@@ -109,7 +116,7 @@ static ax_error *exit_error(ax_portal *p, int was_starting) {
   ax__proc *pr = &p->proc;
   int sig = WIFSIGNALED(pr->status) ? WTERMSIG(pr->status) : 0;
   int code = WIFEXITED(pr->status) ? WEXITSTATUS(pr->status) : 0;
-  if (p->cancel_sent && !was_starting) return NULL;
+  if (p->cancel_sent) return NULL; /* we asked, or it told us why */
   ax_error *e;
   if (sig) {
     char *msg = ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
@@ -143,19 +150,20 @@ static void on_proc_exit(ax__proc *pr) {
     free(why);
   }
   if (p->peer) ax__peer_close(p->peer, err);
-  if (was_starting && p->start.pending) {
-    if (p->oneshot) set_result(p, NULL, err ? ax_error_dup(err) : NULL);
-    start_done(p, AX_EREMOTE,
-               err ? ax_error_dup(err)
-                   : ax_error_new("ActorExited", "actor '%s' exited early",
-                                  p->id.name));
+  if (was_starting) {
+    ax_error *why = err ? ax_error_dup(err)
+                        : ax_error_new("ActorExited", "actor '%s' exited early",
+                                       p->id.name);
+    if (p->oneshot) set_result(p, NULL, ax_error_dup(why), 0);
+    start_done(p, AX_EREMOTE, why);
   } else if (p->oneshot && !p->have_result) {
     set_result(p, NULL,
                err ? ax_error_dup(err)
                    : ax_error_new("ActorExited",
                                   "actor '%s' exited without a result",
-                                  p->id.name));
-  } else if (err && !p->cancel_sent) {
+                                  p->id.name),
+               1);
+  } else if (err) {
     ax__nursery_fail(p->n, ax_error_dup(err));
   }
   ax_error_free(err);

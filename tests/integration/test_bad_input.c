@@ -1,0 +1,265 @@
+/* test_bad_input.c - bad calls and bad bytes get clear errors, and the
+ * actor that received them keeps serving. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const ax_spawn_opts testmod = {sizeof(ax_spawn_opts), AXT_TESTMOD,
+                                      NULL, 0, 0, 0};
+
+/* Call and expect a remote error of a type whose message has a word. */
+static void expect_error(ax_portal *p, const char *ns, const char *func,
+                         ax_data *kw, const char *type, const char *word) {
+  ax_error *e = NULL;
+  ax_data *r = NULL;
+  int rc = ax_portal_run(p, ns, func, kw, &r, &e);
+  ax_data_free(kw);
+  ax_data_free(r);
+  if (rc != AX_EREMOTE || strcmp(ax_error_type(e), type) != 0 ||
+      !strstr(ax_error_message(e), word)) {
+    char *s = e ? ax_error_format(e) : NULL;
+    fail_msg("%s(): rc %d, expected %s mentioning '%s'; got:\n%s", func, rc,
+             type, word, s ? s : "(no error)");
+  }
+  ax_error_free(e);
+}
+
+static double call_add(ax_portal *p, double a, double b) {
+  ax_data *r = NULL, *kw = h_kw("ff", "a", a, "b", b);
+  assert_int_equal(ax_portal_run(p, NULL, "add", kw, &r, NULL), 0);
+  ax_data_free(kw);
+  double v = ax_val_float(ax_data_root(r));
+  ax_data_free(r);
+  return v;
+}
+
+static int bad_calls_body(void *arg) {
+  (void)arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  const char *libm[] = {"c:libm.so.6"};
+  ax_spawn_opts o = testmod;
+  o.enable = libm;
+  o.nenable = 1;
+  assert_int_equal(ax_start_actor(n, "server", &o, &p, NULL), 0);
+
+  expect_error(p, NULL, "no_such_fn", NULL, "FunctionNotFound", "no_such_fn");
+  assert_true(fabs(call_add(p, 1, 2) - 3) < 1e-9);
+  expect_error(p, "c:libz.so.1", "crc32:l(lsu)", NULL, "ModuleNotExposed",
+               "not enabled");
+  expect_error(p, NULL, "add", h_kw("sf", "a", "x", "b", 1.0), "TypeError",
+               "'a'");
+  expect_error(p, NULL, "add", h_kw("f", "a", 1.0), "TypeError", "'b'");
+  expect_error(p, NULL, "add", h_kw("fff", "a", 1.0, "b", 1.0, "c", 1.0),
+               "TypeError", "'c'");
+  expect_error(p, NULL, "mul", h_kw("ii", "a", 1LL << 40, "b", 1LL),
+               "OverflowError", "'a'");
+  expect_error(p, NULL, "add:i(ii)", h_kw("ff", "a", 1.0, "b", 1.0),
+               "TypeError", "signature");
+  /* Plain libraries: a signature is required and checked. */
+  expect_error(p, "c:libm.so.6", "cos", NULL, "FunctionNotFound", "signature");
+  expect_error(p, "c:libm.so.6", "cos:d(q)", NULL, "TypeError", "signature");
+  expect_error(p, "c:libm.so.6", "no_such_symbol:d(d)", NULL,
+               "FunctionNotFound", "no_such_symbol");
+  ax_pack *pk = ax_pack_new();
+  ax_pack_array(pk, 1);
+  ax_pack_float(pk, 0.0);
+  ax_data *arr;
+  ax_pack_finish(pk, &arr);
+  ax_data *r = NULL;
+  assert_int_equal(ax_portal_run(p, "c:libm.so.6", "cos:d(d)", arr, &r, NULL),
+                   0);
+  assert_true(fabs(ax_val_float(ax_data_root(r)) - 1.0) < 1e-12);
+  ax_data_free(r);
+  ax_data_free(arr);
+  /* Strings both ways. */
+  ax_data *kw = h_kw("s", "who", "axle");
+  assert_int_equal(ax_portal_run(p, NULL, "greet", kw, &r, NULL), 0);
+  ax_data_free(kw);
+  assert_string_equal(ax_val_str(ax_data_root(r), NULL), "hello axle");
+  ax_data_free(r);
+  /* Still serving after all that. */
+  assert_true(fabs(call_add(p, 40, 2) - 42) < 1e-9);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void test_bad_calls_get_clear_errors(void **state) {
+  (void)state;
+  h_begin(60);
+  assert_int_equal(h_run(0.5, bad_calls_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* ------------------------------------------------ modules that fail */
+
+typedef struct load_case {
+  const char *module;
+  int rc;
+  char type[64], msg[512];
+  double elapsed;
+} load_case;
+
+static int load_body(void *arg) {
+  load_case *c = arg;
+  ax_nursery *n;
+  ax_portal *p;
+  ax_error *e = NULL;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  ax_spawn_opts o = {sizeof o, c->module, NULL, 0, 0, 0};
+  double t0 = ax_now();
+  c->rc = ax_start_actor(n, "loader", &o, &p, &e);
+  c->elapsed = ax_now() - t0;
+  snprintf(c->type, sizeof c->type, "%s", ax_error_type(e));
+  snprintf(c->msg, sizeof c->msg, "%s", ax_error_message(e));
+  ax_error_free(e);
+  /* A failed start is the caller's error, not the nursery's. */
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void check_load_failure(const char *module, const char *type,
+                               const char *word) {
+  h_begin(60);
+  load_case c = {.module = module};
+  assert_int_equal(h_run(0.5, load_body, &c), 0);
+  assert_int_equal(c.rc, AX_EREMOTE);
+  assert_string_equal(c.type, type);
+  if (!strstr(c.msg, word)) fail_msg("'%s' lacks '%s'", c.msg, word);
+  assert_true(c.elapsed < 5);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void test_missing_module_is_reported(void **state) {
+  (void)state;
+  check_load_failure("c:/nonexistent/plugin.so", "ModuleNotFoundError",
+                     "/nonexistent/plugin.so");
+}
+
+static void test_wrong_descriptor_version_is_reported(void **state) {
+  (void)state;
+  check_load_failure("c:" BADVERSION_PATH, "ModuleVersionError", "version");
+}
+
+static void test_unknown_scheme_is_reported(void **state) {
+  (void)state;
+  check_load_failure("cobol:payroll", "ModuleNotFoundError", "cobol:payroll");
+}
+
+/* ------------------------------------------ garbage on a live channel */
+
+typedef struct garbage_case {
+  const char *kind;
+  int bad_rc, good_rc;
+  double good_sum;
+} garbage_case;
+
+static void ignore_cb(void *ud, int st, ax_data *r, ax_error *e) {
+  int *out = ud;
+  *out = st;
+  ax_data_free(r);
+  ax_error_free(e);
+}
+
+static int garbage_body(void *arg) {
+  garbage_case *c = arg;
+  ax_nursery *n;
+  ax_portal *bad, *good;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "bad", &testmod, &bad, NULL), 0);
+  assert_int_equal(ax_start_actor(n, "good", &testmod, &good, NULL), 0);
+  ax_data *kw = h_kw("s", "kind", c->kind);
+  c->bad_rc = 1;
+  assert_int_equal(ax_portal_run_cb(bad, NULL, "garbage", kw, ignore_cb,
+                                    &c->bad_rc, NULL), 0);
+  ax_data_free(kw);
+  ax_sleep(0.3);
+  /* We closed the channel of "bad" (and it went away); "good" and we
+   * carry on. */
+  c->good_sum = call_add(good, 2, 3);
+  c->good_rc = 0;
+  ax_portal_cancel_actor(good);
+  ax_error *e = NULL;
+  ax_nursery_close(n, &e);
+  ax_error_free(e);
+  return 0;
+}
+
+static void check_garbage(const char *kind) {
+  h_begin(60);
+  garbage_case c = {.kind = kind};
+  assert_int_equal(h_run(0.5, garbage_body, &c), 0);
+  assert_true(c.bad_rc < 0);
+  assert_true(fabs(c.good_sum - 5) < 1e-9);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void test_malformed_frame_closes_only_that_channel(void **state) {
+  (void)state;
+  check_garbage("malformed");
+}
+
+static void test_oversized_frame_closes_only_that_channel(void **state) {
+  (void)state;
+  check_garbage("oversized");
+}
+
+static void test_truncated_frame_closes_only_that_channel(void **state) {
+  (void)state;
+  check_garbage("truncated");
+}
+
+/* --------------------------------------------- oversized results */
+
+static int big_body(void *arg) {
+  int *rc = arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "echo", &testmod, &p, NULL), 0);
+  /* 20 MiB: over the 16 MiB maximum frame, refused before sending. */
+  size_t len = 20u << 20;
+  char *blob = calloc(1, len);
+  ax_pack *pk = ax_pack_new();
+  ax_pack_map(pk, 1);
+  ax_pack_str(pk, "value");
+  ax_pack_bin(pk, blob, len);
+  free(blob);
+  ax_data *kw;
+  ax_pack_finish(pk, &kw);
+  *rc = ax_portal_run(p, NULL, "echo", kw, NULL, NULL);
+  ax_data_free(kw);
+  /* The channel is intact. */
+  assert_true(fabs(call_add(p, 1, 1) - 2) < 1e-9);
+  ax_portal_cancel_actor(p);
+  ax_nursery_close(n, NULL);
+  return 0;
+}
+
+static void test_oversized_message_is_refused_locally(void **state) {
+  (void)state;
+  h_begin(60);
+  int rc = 0;
+  assert_int_equal(h_run(0.5, big_body, &rc), 0);
+  assert_int_equal(rc, AX_EMSGSIZE);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bad_calls_get_clear_errors),
+      cmocka_unit_test(test_missing_module_is_reported),
+      cmocka_unit_test(test_wrong_descriptor_version_is_reported),
+      cmocka_unit_test(test_unknown_scheme_is_reported),
+      cmocka_unit_test(test_malformed_frame_closes_only_that_channel),
+      cmocka_unit_test(test_oversized_frame_closes_only_that_channel),
+      cmocka_unit_test(test_truncated_frame_closes_only_that_channel),
+      cmocka_unit_test(test_oversized_message_is_refused_locally),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

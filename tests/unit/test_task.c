@@ -1,0 +1,201 @@
+/* test_task.c - tasks, cancel scopes and deadlines, shields, thread-pool
+ * calls, and driving the runtime from a foreign loop. */
+#include <math.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+static int order[16], norder;
+
+static int record(void *arg) {
+  int id = (int)(intptr_t)arg;
+  order[norder++] = id;
+  ax_yield();
+  order[norder++] = id + 10;
+  return id * 2;
+}
+
+static int tasks_body(void *arg) {
+  (void)arg;
+  ax_task *a, *b;
+  assert_int_equal(ax_task_start(record, (void *)1, &a), 0);
+  assert_int_equal(ax_task_start(record, (void *)2, &b), 0);
+  int ra = 0, rb = 0;
+  assert_int_equal(ax_task_join(a, &ra), 0);
+  assert_int_equal(ax_task_join(b, &rb), 0);
+  assert_int_equal(ra, 2);
+  assert_int_equal(rb, 4);
+  return 7;
+}
+
+static void test_tasks_interleave_and_join(void **state) {
+  (void)state;
+  norder = 0;
+  assert_int_equal(ax_run(NULL, tasks_body, NULL), 7);
+  /* Both ran their first half before either ran its second. */
+  assert_int_equal(norder, 4);
+  assert_int_equal(order[0], 1);
+  assert_int_equal(order[1], 2);
+  assert_int_equal(order[2], 11);
+  assert_int_equal(order[3], 12);
+}
+
+static int deadline_body(void *arg) {
+  double *elapsed = arg;
+  ax_scope *s = ax_scope_open(0.1);
+  double t0 = ax_now();
+  assert_int_equal(ax_sleep(10), AX_ECANCELED);
+  elapsed[0] = ax_now() - t0;
+  /* Level-triggered: every later blocking call fails too. */
+  assert_int_equal(ax_sleep(0.01), AX_ECANCELED);
+  assert_int_equal(ax_yield(), AX_ECANCELED);
+  assert_int_equal(ax_scope_close(s), 1);
+  /* Outside the scope, blocking works again. */
+  assert_int_equal(ax_sleep(0.01), 0);
+  return 0;
+}
+
+static void test_deadline_cancels_and_stays_cancelled(void **state) {
+  (void)state;
+  double elapsed = 0;
+  assert_int_equal(ax_run(NULL, deadline_body, &elapsed), 0);
+  assert_true(elapsed >= 0.09 && elapsed < 5);
+}
+
+static int shield_body(void *arg) {
+  (void)arg;
+  ax_scope *outer = ax_scope_open(AX_FOREVER);
+  ax_scope_cancel(outer);
+  assert_int_equal(ax_sleep(0.01), AX_ECANCELED);
+  ax_scope *sh = ax_scope_open(AX_FOREVER);
+  ax_scope_shield(sh, 1);
+  assert_int_equal(ax_sleep(0.01), 0); /* teardown can still block */
+  assert_int_equal(ax_scope_close(sh), 0);
+  assert_int_equal(ax_sleep(0.01), AX_ECANCELED);
+  assert_int_equal(ax_scope_close(outer), 1);
+  return 0;
+}
+
+static void test_shield_hides_outer_cancellation(void **state) {
+  (void)state;
+  assert_int_equal(ax_run(NULL, shield_body, NULL), 0);
+}
+
+static int sleeper(void *arg) {
+  (void)arg;
+  return ax_sleep(30);
+}
+
+static int cancel_child_body(void *arg) {
+  (void)arg;
+  ax_task *t;
+  /* A child task is cancelled with the scope it was started in. */
+  ax_scope *s = ax_scope_open(AX_FOREVER);
+  assert_int_equal(ax_task_start(sleeper, NULL, &t), 0);
+  assert_int_equal(ax_sleep(0.02), 0);
+  ax_scope_cancel(s);
+  int r = 0;
+  assert_int_equal(ax_task_join(t, &r), 0);
+  assert_int_equal(r, AX_ECANCELED);
+  ax_scope_close(s);
+  return 0;
+}
+
+static void test_cancelling_a_scope_cancels_its_child_tasks(void **state) {
+  (void)state;
+  assert_int_equal(ax_run(NULL, cancel_child_body, NULL), 0);
+}
+
+static void slow(void *arg) {
+  (void)arg;
+  usleep(300 * 1000);
+}
+
+static int released;
+static void release(void *arg) {
+  (void)arg;
+  released++;
+}
+
+static int thread_body(void *arg) {
+  double *elapsed = arg;
+  assert_int_equal(ax_run_in_thread(slow, NULL, release), 0);
+  assert_int_equal(released, 0); /* returned to us, not released */
+  ax_scope *s = ax_scope_open(0.05);
+  double t0 = ax_now();
+  assert_int_equal(ax_run_in_thread(slow, NULL, release), AX_ECANCELED);
+  *elapsed = ax_now() - t0;
+  ax_scope_close(s);
+  return 0;
+}
+
+static void test_thread_call_is_abandoned_on_cancel(void **state) {
+  (void)state;
+  double elapsed = 0;
+  released = 0;
+  assert_int_equal(ax_run(NULL, thread_body, &elapsed), 0);
+  /* The task stopped waiting at once; the work still finished and was
+   * released before the runtime went away. */
+  assert_true(elapsed < 0.25);
+  assert_int_equal(released, 1);
+}
+
+static void test_blocking_calls_outside_tasks_fail(void **state) {
+  (void)state;
+  assert_int_equal(ax_init(NULL), 0);
+  assert_int_equal(ax_sleep(0.01), AX_ENOTASK);
+  assert_null(ax_scope_open(1));
+  assert_int_equal(ax_init(NULL), AX_ESTATE);
+  assert_int_equal(ax_shutdown(), 0);
+}
+
+static int fired;
+static void sleep_done(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)r;
+  (void)e;
+  *(int *)ud = status == 0 ? 1 : status;
+  fired++;
+}
+
+static void test_foreign_loop_drives_completions(void **state) {
+  (void)state;
+  assert_int_equal(ax_init(NULL), 0);
+  int a = 0, b = 0;
+  ax_op *op;
+  fired = 0;
+  assert_int_equal(ax_sleep_cb(0.02, sleep_done, &a, NULL), 0);
+  assert_int_equal(ax_sleep_cb(10, sleep_done, &b, &op), 0);
+  assert_int_equal(fired, 0); /* never from inside the starting call */
+  double t0 = ax_now();
+  while (!a && ax_now() - t0 < 5) {
+    struct pollfd pfd = {ax_loop_fd(), POLLIN, 0};
+    poll(&pfd, 1, ax_loop_timeout());
+    ax_loop_step();
+  }
+  assert_int_equal(a, 1);
+  ax_op_cancel(op);
+  assert_int_equal(b, AX_ECANCELED);
+  while (ax_loop_step()) {
+  }
+  assert_int_equal(fired, 2);
+  assert_int_equal(ax_shutdown(), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tasks_interleave_and_join),
+      cmocka_unit_test(test_deadline_cancels_and_stays_cancelled),
+      cmocka_unit_test(test_shield_hides_outer_cancellation),
+      cmocka_unit_test(test_cancelling_a_scope_cancels_its_child_tasks),
+      cmocka_unit_test(test_thread_call_is_abandoned_on_cancel),
+      cmocka_unit_test(test_blocking_calls_outside_tasks_fail),
+      cmocka_unit_test(test_foreign_loop_drives_completions),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,242 @@
+/* bench.c - axle-bench: axle's figures, each printed beside a raw baseline
+ * measured in the same run right before it, so that the ratio means
+ * something on a noisy machine. Every figure is a median of rounds.
+ *
+ * Run: build/bench/axle-bench     (finishes in well under a minute)
+ * Output: one "name: value unit" line per figure. */
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "axle.h"
+
+extern char **environ;
+
+#define ROUNDS 7
+
+static char self_path[4096];
+static const ax_spawn_opts benchmod = {sizeof(ax_spawn_opts),
+                                       "c:" BENCHMOD_PATH, NULL, 0, 0, 0};
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ----------------------------------------------------------- raw */
+
+/* A raw child: answer every 8-byte message on fd 3 until end of file. */
+static int raw_child(void) {
+  char buf[8];
+  for (;;) {
+    ssize_t n = read(3, buf, sizeof buf);
+    if (n <= 0) return 0;
+    if (write(3, buf, (size_t)n) != n) return 1;
+  }
+}
+
+static pid_t spawn_raw(int *fd) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  char *argv[] = {self_path, "--raw-child", NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, self_path, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    return -1;
+  }
+  *fd = sv[0];
+  return pid;
+}
+
+static int ping(int fd) {
+  char buf[8] = "pingpong";
+  return write(fd, buf, 8) == 8 && read(fd, buf, 8) == 8 ? 0 : -1;
+}
+
+/* Spawn a process, one handshake round trip, end it, reap it. */
+static double raw_spawn_handshake_ms(void) {
+  double v[ROUNDS * 3];
+  for (int i = 0; i < ROUNDS * 3; i++) {
+    double t0 = ax_now();
+    int fd;
+    pid_t pid = spawn_raw(&fd);
+    if (pid < 0 || ping(fd) < 0) return -1;
+    close(fd);
+    waitpid(pid, NULL, 0);
+    v[i] = (ax_now() - t0) * 1e3;
+  }
+  return median(v, ROUNDS * 3);
+}
+
+static double raw_uds_roundtrips_per_s(int n) {
+  int fd;
+  pid_t pid = spawn_raw(&fd);
+  if (pid < 0) return -1;
+  double v[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    double t0 = ax_now();
+    for (int i = 0; i < n; i++)
+      if (ping(fd) < 0) return -1;
+    v[r] = n / (ax_now() - t0);
+  }
+  close(fd);
+  waitpid(pid, NULL, 0);
+  return median(v, ROUNDS);
+}
+
+/* ---------------------------------------------------------- axle */
+
+typedef struct figures {
+  double spawn_ms, rpc, rpc10, rss_mib;
+  int calls;
+  const char *failed;
+} figures;
+
+static ax_data *small_arg;
+
+static int one_call(ax_portal *p) {
+  ax_data *r = NULL;
+  int rc = ax_portal_run(p, NULL, "echo", small_arg, &r, NULL);
+  ax_data_free(r);
+  return rc;
+}
+
+static int spawn_rpc_teardown(figures *f) {
+  double v[ROUNDS * 3];
+  for (int i = 0; i < ROUNDS * 3; i++) {
+    double t0 = ax_now();
+    ax_nursery *n;
+    ax_portal *p;
+    if (ax_nursery_open(&n) < 0) return -1;
+    int rc = ax_start_actor(n, "bench", &benchmod, &p, NULL);
+    if (rc == 0) rc = one_call(p);
+    if (rc == 0) rc = ax_portal_cancel_actor(p);
+    if (ax_nursery_close(n, NULL) < 0 || rc < 0) return -1;
+    v[i] = (ax_now() - t0) * 1e3;
+  }
+  f->spawn_ms = median(v, ROUNDS * 3);
+  return 0;
+}
+
+typedef struct caller {
+  ax_portal *p;
+  int n, rc;
+} caller;
+
+static int caller_task(void *arg) {
+  caller *c = arg;
+  for (int i = 0; i < c->n && c->rc == 0; i++) c->rc = one_call(c->p);
+  return 0;
+}
+
+static double rss_mib(int pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *fp = fopen(path, "r");
+  if (!fp) return -1;
+  double kib = -1;
+  while (fgets(line, sizeof line, fp))
+    if (!strncmp(line, "VmRSS:", 6)) kib = atof(line + 6);
+  fclose(fp);
+  return kib / 1024.0;
+}
+
+static int rpc_figures(figures *f) {
+  ax_nursery *n;
+  ax_portal *p;
+  if (ax_nursery_open(&n) < 0) return -1;
+  int rc = ax_start_actor(n, "daemon", &benchmod, &p, NULL);
+  double v[ROUNDS];
+  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
+    double t0 = ax_now();
+    for (int i = 0; rc == 0 && i < f->calls; i++) rc = one_call(p);
+    v[r] = f->calls / (ax_now() - t0);
+  }
+  if (rc == 0) f->rpc = median(v, ROUNDS);
+  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
+    caller c[10];
+    ax_task *t[10];
+    double t0 = ax_now();
+    for (int i = 0; i < 10; i++) {
+      c[i] = (caller){p, f->calls / 10, 0};
+      ax_task_start(caller_task, &c[i], &t[i]);
+    }
+    for (int i = 0; i < 10; i++) {
+      ax_task_join(t[i], NULL);
+      if (c[i].rc < 0) rc = c[i].rc;
+    }
+    v[r] = (f->calls / 10 * 10) / (ax_now() - t0);
+  }
+  if (rc == 0) f->rpc10 = median(v, ROUNDS);
+  /* An idle child, settled. */
+  if (rc == 0) rc = ax_sleep(0.2);
+  if (rc == 0) f->rss_mib = rss_mib(ax_portal_pid(p));
+  ax_portal_cancel_actor(p);
+  ax_nursery_close(n, NULL);
+  return rc;
+}
+
+static int bench_root(void *arg) {
+  figures *f = arg;
+  if (spawn_rpc_teardown(f) < 0) f->failed = "spawn";
+  return 0;
+}
+
+static int bench_rpc(void *arg) {
+  figures *f = arg;
+  if (rpc_figures(f) < 0) f->failed = "rpc";
+  return 0;
+}
+
+static int run(ax_task_fn fn, figures *f) {
+  ax_opts o = {.size = sizeof o, .name = "bench"};
+  ax_run(&o, fn, f);
+  if (f->failed) {
+    fprintf(stderr, "axle-bench: the %s figures failed\n", f->failed);
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--raw-child")) return raw_child();
+  ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+  if (n <= 0) return 1;
+  self_path[n] = 0;
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "v");
+  ax_pack_int(p, 42);
+  ax_pack_finish(p, &small_arg);
+  figures f = {.calls = 20000};
+
+  printf("raw_spawn_handshake_ms: %.3f ms\n", raw_spawn_handshake_ms());
+  fflush(stdout);
+  if (run(bench_root, &f)) return 1;
+  printf("axle_spawn_rpc_teardown_ms: %.3f ms\n", f.spawn_ms);
+  printf("raw_uds_roundtrips_per_s: %.0f /s\n",
+         raw_uds_roundtrips_per_s(f.calls));
+  fflush(stdout);
+  if (run(bench_rpc, &f)) return 1;
+  printf("axle_rpc_roundtrips_per_s: %.0f /s\n", f.rpc);
+  printf("axle_rpc_concurrent10_per_s: %.0f /s\n", f.rpc10);
+  printf("axle_child_rss_mib: %.2f MiB\n", f.rss_mib);
+  ax_data_free(small_arg);
+  return 0;
+}

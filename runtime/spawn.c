@@ -179,7 +179,11 @@ int ax__proc_spawn(ax__proc *p, const char *name, int chanfd) {
   nprocs++;
   ensure_sigchld();
   uv_ref((uv_handle_t *)&sigchld);
-  p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  /* AXLE_NO_PIDFD forces the SIGCHLD path, the one older kernels get. */
+  const char *nopidfd = getenv("AXLE_NO_PIDFD");
+  p->pidfd = nopidfd && *nopidfd == '1'
+                 ? -1
+                 : (int)syscall(SYS_pidfd_open, pid, 0);
   if (p->pidfd >= 0) {
     p->poll = malloc(sizeof *p->poll);
     if (p->poll && uv_poll_init(AX__LOOP, p->poll, p->pidfd) == 0) {

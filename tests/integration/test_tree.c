@@ -2,6 +2,7 @@
  * process trees; each test checks that nothing of its tree survives. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -346,6 +347,26 @@ static void test_sigsegv_in_child_is_an_error(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+static void test_sigchld_fallback_without_pidfd(void **state) {
+  (void)state;
+  h_begin(60);
+  setenv("AXLE_NO_PIDFD", "1", 1);
+  result_case c = {0};
+  int rc = h_run(0.5, result_body, &c);
+  unsetenv("AXLE_NO_PIDFD");
+  assert_int_equal(rc, 0);
+  assert_true(fabs(c.sum - 3.5) < 1e-9);
+  assert_string_equal(c.etype, "KeyError");
+  assert_int_equal(c.close_rc, AX_EREMOTE);
+  crash_case k = {0};
+  setenv("AXLE_NO_PIDFD", "1", 1);
+  rc = h_run(0.5, crash_body, &k);
+  unsetenv("AXLE_NO_PIDFD");
+  assert_int_equal(rc, 0);
+  assert_string_equal(k.type, "ActorCrashed");
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_in_actor_result_and_error),
@@ -357,6 +378,7 @@ int main(void) {
       cmocka_unit_test(test_cancel_child_stuck_in_plain_c_sleep),
       cmocka_unit_test(test_ladder_kills_a_child_whose_loop_is_stuck),
       cmocka_unit_test(test_sigsegv_in_child_is_an_error),
+      cmocka_unit_test(test_sigchld_fallback_without_pidfd),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,20 @@ int ax__blk_wait(ax__blk *b, ax_data **result, ax_error **err);
 /* 0, AX_ENOTASK outside a task, AX_ECANCELED when the task is cancelled. */
 int ax__can_block(void);
 
+/* The body of a blocking function over its completion form: start is the
+ * _cb call, given AX__BLK_ARGS as its (cb, ud, op) arguments. */
+#define AX__BLK_ARGS ax__blk_cb, &blk_, &blk_.op
+#define AX__BLOCK_ON(start, result, err) \
+  do {                                   \
+    int rc_ = ax__can_block();           \
+    if (rc_ < 0) return rc_;             \
+    ax__blk blk_;                        \
+    ax__blk_init(&blk_);                 \
+    rc_ = (start);                       \
+    if (rc_ < 0) return rc_;             \
+    return ax__blk_wait(&blk_, (result), (err)); \
+  } while (0)
+
 /* ---------------------------------------------------- tasks, scopes */
 
 struct ax_scope {

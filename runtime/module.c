@@ -133,8 +133,8 @@ int ax__module_call(const char *ns, const char *func, const ax_val *args,
   }
   if (!m || !m->enabled)
     return ax_ctx_fail(ctx, "ModuleNotExposed",
-                       "module '%s' is not enabled in actor '%s'", spec,
-                       ax_actor_name());
+                       "cannot call '%s': module '%s' is not enabled in "
+                       "actor '%s'", func, spec, ax_actor_name());
   ctx->spec = m->spec;
   return m->loader->call(m->handle, ctx, func, args);
 }

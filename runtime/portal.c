@@ -290,27 +290,16 @@ int ax_run_in_actor_cb(ax_nursery *n, const char *name,
 int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
                    ax_portal **out, ax_error **err) {
   if (err) *err = NULL;
-  int rc = ax__can_block();
-  if (rc < 0) return rc;
-  ax__blk b;
-  ax__blk_init(&b);
-  rc = ax_start_actor_cb(n, name, opts, out, ax__blk_cb, &b, &b.op);
-  if (rc < 0) return rc;
-  return ax__blk_wait(&b, NULL, err);
+  AX__BLOCK_ON(ax_start_actor_cb(n, name, opts, out, AX__BLK_ARGS), NULL, err);
 }
 
 int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
                     const char *func, const ax_data *kwargs, ax_portal **out,
                     ax_error **err) {
   if (err) *err = NULL;
-  int rc = ax__can_block();
-  if (rc < 0) return rc;
-  ax__blk b;
-  ax__blk_init(&b);
-  rc = ax_run_in_actor_cb(n, name, opts, func, kwargs, out, ax__blk_cb, &b,
-                          &b.op);
-  if (rc < 0) return rc;
-  return ax__blk_wait(&b, NULL, err);
+  AX__BLOCK_ON(ax_run_in_actor_cb(n, name, opts, func, kwargs, out,
+                                  AX__BLK_ARGS),
+               NULL, err);
 }
 
 /* ---------------------------------------------------------- calls */
@@ -331,13 +320,8 @@ int ax_portal_run(ax_portal *p, const char *ns, const char *func,
                   const ax_data *kwargs, ax_data **result, ax_error **err) {
   if (result) *result = NULL;
   if (err) *err = NULL;
-  int rc = ax__can_block();
-  if (rc < 0) return rc;
-  ax__blk b;
-  ax__blk_init(&b);
-  rc = ax_portal_run_cb(p, ns, func, kwargs, ax__blk_cb, &b, &b.op);
-  if (rc < 0) return rc;
-  return ax__blk_wait(&b, result, err);
+  AX__BLOCK_ON(ax_portal_run_cb(p, ns, func, kwargs, AX__BLK_ARGS), result,
+               err);
 }
 
 static void waiter_cancel(ax_op *op) {
@@ -375,13 +359,7 @@ int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud, ax_op **op) {
 int ax_portal_result(ax_portal *p, ax_data **result, ax_error **err) {
   if (result) *result = NULL;
   if (err) *err = NULL;
-  int rc = ax__can_block();
-  if (rc < 0) return rc;
-  ax__blk b;
-  ax__blk_init(&b);
-  rc = ax_portal_result_cb(p, ax__blk_cb, &b, &b.op);
-  if (rc < 0) return rc;
-  return ax__blk_wait(&b, result, err);
+  AX__BLOCK_ON(ax_portal_result_cb(p, AX__BLK_ARGS), result, err);
 }
 
 int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb, void *ud) {

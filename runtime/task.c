@@ -442,11 +442,7 @@ int ax_sleep(double seconds) {
   int rc = ax__can_block();
   if (rc < 0) return rc;
   if (seconds <= 0) return ax_yield();
-  ax__blk b;
-  ax__blk_init(&b);
-  rc = ax_sleep_cb(seconds, ax__blk_cb, &b, &b.op);
-  if (rc < 0) return rc;
-  return ax__blk_wait(&b, NULL, NULL);
+  AX__BLOCK_ON(ax_sleep_cb(seconds, AX__BLK_ARGS), NULL, NULL);
 }
 
 int ax_yield(void) {

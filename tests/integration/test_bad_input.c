@@ -50,7 +50,8 @@ static int bad_calls_body(void *arg) {
   expect_error(p, NULL, "no_such_fn", NULL, "FunctionNotFound", "no_such_fn");
   assert_true(fabs(call_add(p, 1, 2) - 3) < 1e-9);
   expect_error(p, "c:libz.so.1", "crc32:l(lsu)", NULL, "ModuleNotExposed",
-               "not enabled");
+               "cannot call 'crc32:l(lsu)': module 'c:libz.so.1' is not "
+               "enabled in actor 'server'");
   expect_error(p, NULL, "add", h_kw("sf", "a", "x", "b", 1.0), "TypeError",
                "'a'");
   expect_error(p, NULL, "add", h_kw("f", "a", 1.0), "TypeError", "'b'");

@@ -10,6 +10,15 @@ cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAXLE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# Child actors report to files: a child whose parent ignores its exit
+# status must not hide a sanitizer report.
+logs="$PWD/build-asan/sanitizer-logs"
+rm -rf "$logs" && mkdir -p "$logs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:log_path="$logs/asan" \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path="$logs/ubsan" \
   ctest --output-on-failure -j"$jobs")
+if [ -n "$(ls -A "$logs")" ]; then
+  echo "sanitizer reports from the test run:"
+  cat "$logs"/*
+  exit 1
+fi

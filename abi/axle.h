@@ -165,6 +165,9 @@ typedef struct ax_error ax_error;
 /* A new local error; type and message are copied. Owned by the caller. */
 AX_EXTERN ax_error *ax_error_new(const char *type, const char *fmt, ...)
     AX_PRINTF(2, 3);
+/* Replace e's traceback text (copied), for bindings that have their own
+ * (a Lua traceback). */
+AX_EXTERN int ax_error_set_traceback(ax_error *e, const char *traceback);
 /* A copy, owned by the caller. */
 AX_EXTERN ax_error *ax_error_dup(const ax_error *e);
 AX_EXTERN void ax_error_free(ax_error *e);

@@ -23,6 +23,9 @@ static const char usage[] =
     "Runs FUNCTION (default: main) of MODULE as the root actor and prints its\n"
     "return value unless it is nil. MODULE is a module spec:\n"
     "  c:path/to/plugin.so    a C plugin (or any shared library)\n"
+    "  lua:path/to/file.lua   a Lua script (also plainly: path/to/file.lua)\n"
+    "  lua:dotted.name        a Lua module, found in AXLE_LUA_PATH or\n"
+    "                         package.path\n"
     "Values are parsed as int, float, true/false, or else kept as strings.\n"
     "Environment: AXLE_LOG=error|warn|info|debug sets the log level.\n";
 
@@ -50,6 +53,7 @@ static int child_main(int argc, char **argv) {
   fcntl(3, F_SETFD, FD_CLOEXEC);
   axh_crash_install(4);
   ax_loader_register(&axh_c_loader);
+  ax_loader_register(&axh_lua_loader);
   return ax_child_main(3);
 }
 
@@ -94,6 +98,14 @@ static int cmd_run(int argc, char **argv) {
     a.func = argv[3];
     first_kw = 4;
   }
+  char spec[4096];
+  size_t slen = strlen(a.spec);
+  if (!strchr(a.spec, ':') && slen > 4 && !strcmp(a.spec + slen - 4, ".lua") &&
+      slen + 5 < sizeof spec) {
+    /* A Lua script may be named plainly. */
+    snprintf(spec, sizeof spec, "lua:%s", a.spec);
+    a.spec = spec;
+  }
   if (!strchr(a.spec, ':'))
     return usage_error("module spec '%s' needs a scheme, e.g. c:path.so",
                        a.spec);
@@ -117,6 +129,7 @@ static int cmd_run(int argc, char **argv) {
     return 1;
   }
   ax_loader_register(&axh_c_loader);
+  ax_loader_register(&axh_lua_loader);
   ax_run(&o, run_root, &a);
   ax_data_free(a.kwargs);
   int code = 0;

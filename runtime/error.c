@@ -90,6 +90,15 @@ ax_error *ax_error_new(const char *type, const char *fmt, ...) {
   return e;
 }
 
+int ax_error_set_traceback(ax_error *e, const char *traceback) {
+  if (!e) return AX_EINVAL;
+  char *t = ax__strdup(traceback ? traceback : "");
+  if (!t) return AX_ENOMEM;
+  free(e->traceback);
+  e->traceback = t;
+  return 0;
+}
+
 ax_error *ax__error_group(ax_error **members, size_t n) {
   char msg[64];
   snprintf(msg, sizeof msg, "%zu actors failed", n);

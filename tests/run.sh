@@ -18,7 +18,11 @@ rm -rf "$logs" && mkdir -p "$logs"
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path="$logs/ubsan" \
   ctest --output-on-failure -j"$jobs")
 if [ -n "$(ls -A "$logs")" ]; then
-  echo "sanitizer reports from the test run:"
+  echo "sanitizer output from the test run:"
   cat "$logs"/*
-  exit 1
+  # Findings fail the run; the tools' own notes (a thread LeakSanitizer
+  # could not stop) do not.
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$logs"/*; then
+    exit 1
+  fi
 fi

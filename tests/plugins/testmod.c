@@ -136,6 +136,32 @@ static int tree(ax_ctx *ctx, const ax_val *args) {
   return rc;
 }
 
+/* Run func of another module (any language) in a one-shot child and hand
+ * back its result or its error: a C actor in the middle of a tree. */
+static int relay_call(ax_ctx *ctx, const ax_val *args) {
+  ax_nursery *n;
+  int rc = ax_nursery_open(&n);
+  if (rc < 0) return rc;
+  ax_spawn_opts o = {.size = sizeof o, .module = str_arg(args, "module", "")};
+  ax_portal *p;
+  ax_data *r = NULL;
+  ax_error *err = NULL;
+  rc = ax_run_in_actor(n, "grandchild", &o, str_arg(args, "func", "main"),
+                       NULL, &p, &err);
+  if (rc == 0) rc = ax_portal_result(p, &r, &err);
+  ax_error *cerr = NULL;
+  ax_nursery_close(n, &cerr);
+  if (!err) err = cerr;
+  else ax_error_free(cerr);
+  if (rc < 0 || err) {
+    ax_data_free(r);
+    return err ? ax_ctx_raise(ctx, err) : rc;
+  }
+  rc = ax_ctx_return_val(ctx, ax_data_root(r));
+  ax_data_free(r);
+  return rc;
+}
+
 /* Write bytes that are not a frame into our parent channel (fd 3),
  * bypassing the runtime, to check how the parent copes. */
 static int garbage(ax_ctx *ctx, const ax_val *args) {
@@ -172,6 +198,7 @@ static const ax_export exports[] = {
     {.name = "chain", .ctx_fn = chain},
     {.name = "tree", .ctx_fn = tree},
     {.name = "garbage", .ctx_fn = garbage},
+    {.name = "relay_call", .ctx_fn = relay_call},
     {0},
 };
 

@@ -1,0 +1,732 @@
+/* axle_lua.c - the Lua 5.4 module "axle" and the loader of "lua:" module
+ * specs, built on abi/axle.h alone.
+ *
+ * Each call a Lua actor serves runs in its own Lua thread on the stack of
+ * an axle task; a blocking axle function called from Lua suspends the
+ * task (and with it the Lua thread), so Lua code reads sequentially. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "axle.h"
+
+#define ERROR_MT "axle.Error"
+#define HANDLE_MT "axle.ErrorHandle"
+#define NURSERY_MT "axle.Nursery"
+#define PORTAL_MT "axle.Portal"
+#define K_MODULE "axle.module" /* registry: the module table */
+#define K_SPEC "axle.spec"     /* registry: this module's spec */
+#define MAX_DEPTH 32
+
+int luaopen_axle(lua_State *L);
+
+/* ------------------------------------------------------------ values */
+
+static int pack_value(lua_State *L, int idx, ax_pack *p, int depth);
+
+static int is_array(lua_State *L, int idx, lua_Integer *n) {
+  lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+        lua_tointeger(L, -1) > len) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    count++;
+  }
+  *n = len;
+  return count == len && len > 0;
+}
+
+static int pack_value(lua_State *L, int idx, ax_pack *p, int depth) {
+  idx = lua_absindex(L, idx);
+  if (depth > MAX_DEPTH)
+    return luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      return ax_pack_nil(p);
+    case LUA_TBOOLEAN:
+      return ax_pack_bool(p, lua_toboolean(L, idx));
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) return ax_pack_int(p, lua_tointeger(L, idx));
+      return ax_pack_float(p, lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+      size_t n;
+      const char *s = lua_tolstring(L, idx, &n);
+      return ax_pack_strn(p, s, n);
+    }
+    case LUA_TTABLE: {
+      lua_Integer n;
+      luaL_checkstack(L, 4, "value too deep");
+      if (is_array(L, idx, &n)) {
+        ax_pack_array(p, (uint32_t)n);
+        for (lua_Integer i = 1; i <= n; i++) {
+          lua_rawgeti(L, idx, i);
+          pack_value(L, -1, p, depth + 1);
+          lua_pop(L, 1);
+        }
+        return 0;
+      }
+      uint32_t count = 0;
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        count++;
+      }
+      ax_pack_map(p, count);
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        pack_value(L, -2, p, depth + 1);
+        pack_value(L, -1, p, depth + 1);
+        lua_pop(L, 1);
+      }
+      return 0;
+    }
+    default:
+      return luaL_error(L, "cannot send a %s to another actor",
+                        luaL_typename(L, idx));
+  }
+}
+
+/* Encode the value at idx; raises a Lua error on values that cannot go. */
+static ax_data *to_data(lua_State *L, int idx) {
+  ax_pack *p = ax_pack_new();
+  if (!p) luaL_error(L, "out of memory");
+  /* The pack must not leak if packing raises: anchor it in a userdata. */
+  ax_pack **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = p;
+  pack_value(L, idx < 0 ? idx - 1 : idx, p, 0);
+  lua_pop(L, 1);
+  ax_data *d = NULL;
+  if (ax_pack_finish(p, &d) < 0) luaL_error(L, "cannot encode the value");
+  return d;
+}
+
+static void push_val(lua_State *L, const ax_val *v) {
+  luaL_checkstack(L, 3, "value too deep");
+  size_t n;
+  const char *s;
+  switch (ax_val_type(v)) {
+    case AX_T_NIL:
+      lua_pushnil(L);
+      break;
+    case AX_T_BOOL:
+      lua_pushboolean(L, ax_val_bool(v));
+      break;
+    case AX_T_INT:
+      lua_pushinteger(L, (lua_Integer)ax_val_int(v));
+      break;
+    case AX_T_FLOAT:
+      lua_pushnumber(L, ax_val_float(v));
+      break;
+    case AX_T_STR:
+      s = ax_val_str(v, &n);
+      lua_pushlstring(L, s, n);
+      break;
+    case AX_T_BIN:
+      s = ax_val_bin(v, &n);
+      lua_pushlstring(L, s, n);
+      break;
+    case AX_T_ARRAY:
+      lua_createtable(L, (int)ax_val_len(v), 0);
+      for (uint32_t i = 0; i < ax_val_len(v); i++) {
+        push_val(L, ax_val_at(v, i));
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+      }
+      break;
+    case AX_T_MAP:
+      lua_createtable(L, 0, (int)ax_val_len(v));
+      for (uint32_t i = 0; i < ax_val_len(v); i++) {
+        push_val(L, ax_val_key(v, i));
+        push_val(L, ax_val_value(v, i));
+        if (lua_isnil(L, -2))
+          lua_pop(L, 2);
+        else
+          lua_rawset(L, -3);
+      }
+      break;
+  }
+}
+
+/* ------------------------------------------------------------ errors */
+
+static int handle_gc(lua_State *L) {
+  ax_error **h = luaL_checkudata(L, 1, HANDLE_MT);
+  ax_error_free(*h);
+  *h = NULL;
+  return 0;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void push_actor(lua_State *L, const char *name, const char *uid,
+                       int pid) {
+  lua_createtable(L, 0, 3);
+  set_str(L, "name", name);
+  set_str(L, "uid", uid);
+  lua_pushinteger(L, pid);
+  lua_setfield(L, -2, "pid");
+}
+
+/* An error value: a table with type, message, traceback, src, relay_path,
+ * members, and the ax_error it stands for (takes ownership of e). */
+static void push_error(lua_State *L, ax_error *e) {
+  lua_createtable(L, 0, 8);
+  set_str(L, "type", ax_error_type(e));
+  set_str(L, "message", ax_error_message(e));
+  set_str(L, "traceback", ax_error_traceback(e));
+  push_actor(L, ax_error_src_name(e), ax_error_src_uid(e),
+             ax_error_src_pid(e));
+  lua_setfield(L, -2, "src");
+  lua_createtable(L, (int)ax_error_relay_len(e), 0);
+  for (size_t i = 0; i < ax_error_relay_len(e); i++) {
+    push_actor(L, ax_error_relay_name(e, i), ax_error_relay_uid(e, i), 0);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "relay_path");
+  lua_createtable(L, (int)ax_error_nmembers(e), 0);
+  for (size_t i = 0; i < ax_error_nmembers(e); i++) {
+    push_error(L, ax_error_dup(ax_error_member(e, i)));
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "members");
+  ax_error **h = lua_newuserdatauv(L, sizeof *h, 0);
+  *h = e;
+  luaL_setmetatable(L, HANDLE_MT);
+  lua_setfield(L, -2, "_handle");
+  luaL_setmetatable(L, ERROR_MT);
+}
+
+/* Raise the outcome of a failed axle call as a Lua error value. */
+static int raise_rc(lua_State *L, int rc, ax_error *e) {
+  if (!e)
+    e = ax_error_new(rc == AX_ECANCELED ? "Cancelled" : ax_err_name(rc), "%s",
+                     ax_strerror(rc));
+  push_error(L, e);
+  return lua_error(L);
+}
+
+/* The ax_error for any Lua error value (a copy, the caller's). */
+static ax_error *error_from(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_istable(L, idx)) {
+    lua_getfield(L, idx, "_handle");
+    ax_error **h = luaL_testudata(L, -1, HANDLE_MT);
+    lua_pop(L, 1);
+    if (h && *h) return ax_error_dup(*h);
+    lua_getfield(L, idx, "type");
+    lua_getfield(L, idx, "message");
+    lua_getfield(L, idx, "traceback");
+    const char *type = lua_tostring(L, -3);
+    const char *msg = lua_tostring(L, -2);
+    ax_error *e = ax_error_new(type ? type : "LuaError", "%s", msg ? msg : "");
+    if (e && lua_tostring(L, -1)) ax_error_set_traceback(e, lua_tostring(L, -1));
+    lua_pop(L, 3);
+    return e;
+  }
+  const char *msg = luaL_tolstring(L, idx, NULL);
+  ax_error *e = ax_error_new("LuaError", "%s", msg);
+  lua_pop(L, 1);
+  return e;
+}
+
+/* pcall message handler: strings become error values with a traceback. */
+static int msgh(lua_State *L) {
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "traceback");
+    int has = lua_isstring(L, -1) && lua_rawlen(L, -1) > 0;
+    lua_pop(L, 1);
+    if (!has) {
+      luaL_traceback(L, L, NULL, 1);
+      lua_setfield(L, 1, "traceback");
+    }
+    return 1;
+  }
+  const char *msg = luaL_tolstring(L, 1, NULL);
+  ax_error *e = ax_error_new("LuaError", "%s", msg);
+  luaL_traceback(L, L, NULL, 1);
+  if (e) ax_error_set_traceback(e, lua_tostring(L, -1));
+  lua_pop(L, 2);
+  push_error(L, e);
+  return 1;
+}
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "_handle");
+  ax_error **h = luaL_testudata(L, -1, HANDLE_MT);
+  if (h && *h) {
+    char *s = ax_error_format(*h);
+    lua_pushstring(L, s ? s : "");
+    ax_free(s);
+    return 1;
+  }
+  lua_getfield(L, 1, "type");
+  lua_getfield(L, 1, "message");
+  lua_pushfstring(L, "%s: %s", luaL_optstring(L, -2, "Error"),
+                  luaL_optstring(L, -1, ""));
+  return 1;
+}
+
+/* ------------------------------------------------------ functions */
+
+/* The name under which fn (at idx) is reachable: a field of the module
+ * table, or a global. */
+static const char *function_name(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+  luaL_checktype(L, idx, LUA_TFUNCTION);
+  int tables[2];
+  lua_getfield(L, LUA_REGISTRYINDEX, K_MODULE);
+  tables[0] = lua_gettop(L);
+  lua_pushglobaltable(L);
+  tables[1] = lua_gettop(L);
+  const char *found = NULL;
+  for (int t = 0; t < 2 && !found; t++) {
+    if (!lua_istable(L, tables[t])) continue;
+    lua_pushnil(L);
+    while (lua_next(L, tables[t])) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, idx)) {
+        lua_pop(L, 1);
+        found = lua_tostring(L, -1);
+        lua_replace(L, tables[0]); /* keep the key string alive */
+        break;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (!found)
+    luaL_error(L, "this function has no name another actor can find: make "
+                  "it a global or a field of the module's table");
+  lua_settop(L, tables[0]);
+  return found;
+}
+
+static const char *own_spec(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+/* -------------------------------------------------------- nurseries */
+
+typedef struct lnursery {
+  ax_nursery *n;
+  int closed;
+} lnursery;
+
+typedef struct lportal {
+  ax_portal *p;
+  lnursery *owner;
+} lportal;
+
+static lnursery *check_nursery(lua_State *L, int idx) {
+  lnursery *ln = luaL_checkudata(L, idx, NURSERY_MT);
+  if (ln->closed) luaL_error(L, "the nursery is closed");
+  return ln;
+}
+
+static lportal *check_portal(lua_State *L, int idx) {
+  lportal *lp = luaL_checkudata(L, idx, PORTAL_MT);
+  if (lp->owner->closed) luaL_error(L, "the portal's nursery is closed");
+  return lp;
+}
+
+/* Close: wait for the children; cancel them first when err is not nil. */
+static int nursery_finish(lua_State *L, lnursery *ln, int failing) {
+  if (ln->closed) return 0;
+  if (failing) ax_nursery_cancel(ln->n);
+  ax_error *e = NULL;
+  int rc = ax_nursery_close(ln->n, &e);
+  ln->closed = 1;
+  if (rc == AX_EREMOTE) return raise_rc(L, rc, e);
+  if (rc < 0 && !failing) return raise_rc(L, rc, e);
+  ax_error_free(e);
+  return 0;
+}
+
+static int nursery_close_mm(lua_State *L) {
+  lnursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  return nursery_finish(L, ln, !lua_isnoneornil(L, 2));
+}
+
+static int nursery_gc(lua_State *L) {
+  lnursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  if (!ln->closed) {
+    /* Collected unclosed: take the children down; nothing can wait here. */
+    ax_log(AX_LOG_ERROR, "a Lua nursery was never closed; cancelling it");
+    ax_nursery_cancel(ln->n);
+  }
+  return 0;
+}
+
+static int block_body(lua_State *L) {
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+static int l_open_nursery(lua_State *L) {
+  lnursery *ln = lua_newuserdatauv(L, sizeof *ln, 0);
+  ln->closed = 1;
+  int rc = ax_nursery_open(&ln->n);
+  if (rc < 0) return raise_rc(L, rc, NULL);
+  ln->closed = 0;
+  luaL_setmetatable(L, NURSERY_MT);
+  if (!lua_isfunction(L, 1)) return 1;
+  /* Block form: run fn(n), then close; an error cancels the children. */
+  int nursery = lua_gettop(L);
+  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, block_body);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, nursery);
+  int status = lua_pcall(L, 2, 0, nursery + 1);
+  nursery_finish(L, ln, status != LUA_OK);
+  if (status != LUA_OK) return lua_error(L);
+  return 0;
+}
+
+static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
+                            const char **enable, size_t max) {
+  memset(o, 0, sizeof *o);
+  o->size = sizeof *o;
+  o->module = own_spec(L);
+  if (!lua_istable(L, idx)) return;
+  lua_getfield(L, idx, "module");
+  if (lua_isstring(L, -1)) o->module = lua_tostring(L, -1);
+  lua_pop(L, 1); /* the string stays alive in the opts table */
+  lua_getfield(L, idx, "loglevel");
+  o->loglevel = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "enable_modules");
+  if (lua_istable(L, -1)) {
+    for (size_t i = 0; i < max && i < lua_rawlen(L, -1); i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i + 1);
+      enable[o->nenable++] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    o->enable = enable;
+  }
+  lua_pop(L, 1);
+}
+
+static void push_portal(lua_State *L, ax_portal *p, lnursery *ln,
+                        int nursery_idx) {
+  lportal *lp = lua_newuserdatauv(L, sizeof *lp, 1);
+  lp->p = p;
+  lp->owner = ln;
+  lua_pushvalue(L, nursery_idx);
+  lua_setiuservalue(L, -2, 1); /* keep the nursery alive */
+  luaL_setmetatable(L, PORTAL_MT);
+}
+
+static int l_start_actor(lua_State *L) {
+  lnursery *ln = check_nursery(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  ax_spawn_opts o;
+  const char *enable[32];
+  read_spawn_opts(L, 3, &o, enable, 32);
+  if (!o.module) return luaL_error(L, "start_actor: no module to run");
+  ax_portal *p;
+  ax_error *e = NULL;
+  int rc = ax_start_actor(ln->n, name, &o, &p, &e);
+  if (rc < 0) return raise_rc(L, rc, e);
+  push_portal(L, p, ln, 1);
+  return 1;
+}
+
+static int l_run_in_actor(lua_State *L) {
+  lnursery *ln = check_nursery(L, 1);
+  const char *func = function_name(L, 2);
+  ax_data *args = lua_isnoneornil(L, 3) ? NULL : to_data(L, 3);
+  ax_spawn_opts o;
+  const char *enable[32];
+  read_spawn_opts(L, 4, &o, enable, 32);
+  const char *name = func;
+  if (lua_istable(L, 4)) {
+    lua_getfield(L, 4, "name");
+    if (lua_isstring(L, -1)) name = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  ax_portal *p;
+  ax_error *e = NULL;
+  int rc = o.module ? ax_run_in_actor(ln->n, name, &o, func, args, &p, &e)
+                    : AX_EINVAL;
+  ax_data_free(args);
+  if (rc < 0) return raise_rc(L, rc, e);
+  push_portal(L, p, ln, 1);
+  return 1;
+}
+
+static int l_nursery_cancel(lua_State *L) {
+  ax_nursery_cancel(check_nursery(L, 1)->n);
+  return 0;
+}
+
+/* ----------------------------------------------------------- portals */
+
+static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
+  if (rc < 0) return raise_rc(L, rc, e);
+  if (r)
+    push_val(L, ax_data_root(r));
+  else
+    lua_pushnil(L);
+  ax_data_free(r);
+  return 1;
+}
+
+static int l_portal_run(lua_State *L) {
+  lportal *lp = check_portal(L, 1);
+  const char *func = function_name(L, 2);
+  ax_data *args = lua_isnoneornil(L, 3) ? NULL : to_data(L, 3);
+  const char *ns = NULL;
+  if (lua_istable(L, 4)) {
+    lua_getfield(L, 4, "module");
+    ns = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  ax_data *r = NULL;
+  ax_error *e = NULL;
+  int rc = ax_portal_run(lp->p, ns, func, args, &r, &e);
+  ax_data_free(args);
+  return push_result(L, rc, r, e);
+}
+
+static int l_portal_result(lua_State *L) {
+  lportal *lp = check_portal(L, 1);
+  ax_data *r = NULL;
+  ax_error *e = NULL;
+  int rc = ax_portal_result(lp->p, &r, &e);
+  return push_result(L, rc, r, e);
+}
+
+static int l_portal_cancel_actor(lua_State *L) {
+  int rc = ax_portal_cancel_actor(check_portal(L, 1)->p);
+  if (rc < 0) return raise_rc(L, rc, NULL);
+  return 0;
+}
+
+static int l_portal_index(lua_State *L) {
+  lportal *lp = luaL_checkudata(L, 1, PORTAL_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "name")) {
+    lua_pushstring(L, ax_portal_name(lp->p));
+  } else if (!strcmp(k, "uid")) {
+    lua_pushstring(L, ax_portal_uid(lp->p));
+  } else if (!strcmp(k, "pid")) {
+    lua_pushinteger(L, ax_portal_pid(lp->p));
+  } else {
+    luaL_getmetatable(L, PORTAL_MT);
+    lua_getfield(L, -1, k);
+  }
+  return 1;
+}
+
+/* ---------------------------------------------------------- the rest */
+
+static int l_sleep(lua_State *L) {
+  int rc = ax_sleep(luaL_checknumber(L, 1));
+  if (rc < 0) return raise_rc(L, rc, NULL);
+  return 0;
+}
+
+static int l_current_actor(lua_State *L) {
+  push_actor(L, ax_actor_name(), ax_actor_uid(), (int)getpid());
+  set_str(L, "parent", ax_actor_parent_uid());
+  return 1;
+}
+
+int luaopen_axle(lua_State *L) {
+  luaL_newmetatable(L, HANDLE_MT);
+  lua_pushcfunction(L, handle_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  static const luaL_Reg nursery_m[] = {
+      {"start_actor", l_start_actor},   {"run_in_actor", l_run_in_actor},
+      {"cancel", l_nursery_cancel},     {"__close", nursery_close_mm},
+      {"__gc", nursery_gc},             {NULL, NULL}};
+  luaL_newmetatable(L, NURSERY_MT);
+  luaL_setfuncs(L, nursery_m, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  static const luaL_Reg portal_m[] = {{"run", l_portal_run},
+                                      {"result", l_portal_result},
+                                      {"cancel_actor", l_portal_cancel_actor},
+                                      {"__index", l_portal_index},
+                                      {NULL, NULL}};
+  luaL_newmetatable(L, PORTAL_MT);
+  luaL_setfuncs(L, portal_m, 0);
+  lua_pop(L, 1);
+  static const luaL_Reg funcs[] = {{"open_nursery", l_open_nursery},
+                                   {"sleep", l_sleep},
+                                   {"current_actor", l_current_actor},
+                                   {NULL, NULL}};
+  luaL_newlib(L, funcs);
+  lua_pushstring(L, ax_version());
+  lua_setfield(L, -2, "version");
+  return 1;
+}
+
+/* --------------------------------------------------- the lua: loader */
+
+typedef struct lmod {
+  lua_State *L;
+} lmod;
+
+/* Find the file of a dotted module name: AXLE_LUA_PATH, then package.path.
+ * Runs protected: (name) -> path or nil. */
+static int search_module(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchpath");
+  lua_pushstring(L, name);
+  lua_getfield(L, -3, "path");
+  const char *env = getenv("AXLE_LUA_PATH");
+  if (env && *env) {
+    lua_pushfstring(L, "%s;%s", env, lua_tostring(L, -1));
+    lua_replace(L, -2);
+  }
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/* The file for a module name; the string stays on the stack. */
+static const char *resolve(lua_State *L, const char *name) {
+  size_t n = strlen(name);
+  if (strchr(name, '/') || (n > 4 && !strcmp(name + n - 4, ".lua"))) {
+    lua_pushstring(L, name);
+    return lua_tostring(L, -1);
+  }
+  lua_pushcfunction(L, search_module);
+  lua_pushstring(L, name);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) return NULL;
+  return lua_tostring(L, -1);
+}
+
+static int lua_load_module(const char *name, void **out, ax_error **err) {
+  lua_State *L = luaL_newstate();
+  if (!L) return AX_ENOMEM;
+  luaL_openlibs(L);
+  luaL_requiref(L, "axle", luaopen_axle, 0);
+  lua_pop(L, 1);
+  lua_pushfstring(L, "lua:%s", name);
+  lua_setfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  const char *path = resolve(L, name);
+  if (!path) {
+    *err = ax_error_new("ModuleNotFoundError", "no Lua module '%s' in "
+                        "AXLE_LUA_PATH or package.path", name);
+    lua_close(L);
+    return AX_ELOAD;
+  }
+  lua_pushcfunction(L, msgh);
+  int status = luaL_loadfile(L, path);
+  if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);
+  if (status != LUA_OK) {
+    if (status == LUA_ERRFILE)
+      *err = ax_error_new("ModuleNotFoundError", "%s", lua_tostring(L, -1));
+    else if (status == LUA_ERRSYNTAX)
+      *err = ax_error_new("SyntaxError", "%s", lua_tostring(L, -1));
+    else
+      *err = error_from(L, -1);
+    lua_close(L);
+    return AX_ELOAD;
+  }
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushglobaltable(L);
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, K_MODULE);
+  lua_settop(L, 0);
+  lmod *m = malloc(sizeof *m);
+  if (!m) {
+    lua_close(L);
+    return AX_ENOMEM;
+  }
+  m->L = L;
+  *out = m;
+  return 0;
+}
+
+static int protected_pack(lua_State *L) {
+  pack_value(L, 1, lua_touserdata(L, 2), 0);
+  return 0;
+}
+
+static int lua_call_function(void *mod, ax_ctx *ctx, const char *func,
+                             const ax_val *args) {
+  lmod *m = mod;
+  lua_State *L = m->L;
+  /* A thread of its own: other calls run while this one is suspended. */
+  lua_State *T = lua_newthread(L);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(T, msgh);
+  lua_getfield(T, LUA_REGISTRYINDEX, K_MODULE);
+  lua_getfield(T, -1, func);
+  if (!lua_isfunction(T, -1)) {
+    lua_pop(T, 1);
+    lua_getglobal(T, func);
+  }
+  lua_remove(T, -2);
+  int rc;
+  if (!lua_isfunction(T, -1)) {
+    rc = ax_ctx_fail(ctx, "FunctionNotFound", "Lua module '%s' has no "
+                     "function '%s'", ax_ctx_module(ctx), func);
+  } else {
+    int nargs = 0;
+    if (ax_val_type(args) == AX_T_ARRAY) {
+      for (uint32_t i = 0; i < ax_val_len(args); i++)
+        push_val(T, ax_val_at(args, i));
+      nargs = (int)ax_val_len(args);
+    } else if (args && ax_val_type(args) != AX_T_NIL) {
+      push_val(T, args);
+      nargs = 1;
+    }
+    int status = lua_pcall(T, nargs, 1, 1);
+    if (status == LUA_OK) {
+      /* Packing raises on values that cannot travel: protect it too. */
+      ax_pack *p = ax_pack_new();
+      if (!p) {
+        rc = AX_ENOMEM;
+      } else {
+        lua_pushcfunction(T, protected_pack);
+        lua_pushvalue(T, -2);
+        lua_pushlightuserdata(T, p);
+        if (lua_pcall(T, 2, 0, 0) == LUA_OK) {
+          rc = ax_ctx_return(ctx, p);
+        } else {
+          ax_pack_free(p);
+          rc = ax_ctx_fail(ctx, "TypeError", "%s() returned %s",
+                           func, lua_tostring(T, -1));
+        }
+      }
+    } else {
+      rc = ax_ctx_raise(ctx, error_from(T, -1));
+    }
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  return rc;
+}
+
+static void lua_unload_module(void *mod) {
+  lmod *m = mod;
+  lua_close(m->L);
+  free(m);
+}
+
+/* What the host loads this library for. */
+__attribute__((visibility("default"))) const ax_loader axle_lua_loader = {
+    sizeof(ax_loader), "lua", lua_load_module, lua_call_function,
+    lua_unload_module};

@@ -1,0 +1,46 @@
+/* loader_lua.c - "lua:" module specs. The Lua binding (and Lua itself) is
+ * loaded on first use, so that actors running only C stay small. */
+#include <dlfcn.h>
+#include <stdlib.h>
+
+#include "loader.h"
+
+#ifndef AXLE_LUA_BINDING
+#define AXLE_LUA_BINDING "axle.so"
+#endif
+
+static const ax_loader *binding;
+
+static int ensure_binding(ax_error **err) {
+  if (binding) return 0;
+  const char *path = getenv("AXLE_LUA_BINDING");
+  if (!path || !*path) path = AXLE_LUA_BINDING;
+  /* Global: Lua C modules that scripts require need Lua's symbols. */
+  void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    *err = ax_error_new("ModuleLoadError", "cannot load the Lua binding: %s",
+                        dlerror());
+    return AX_ELOAD;
+  }
+  binding = dlsym(h, "axle_lua_loader");
+  if (!binding) {
+    *err = ax_error_new("ModuleLoadError", "%s has no axle_lua_loader", path);
+    return AX_ELOAD;
+  }
+  return 0;
+}
+
+static int lazy_load(const char *name, void **mod, ax_error **err) {
+  int rc = ensure_binding(err);
+  return rc < 0 ? rc : binding->load(name, mod, err);
+}
+
+static int lazy_call(void *mod, ax_ctx *ctx, const char *func,
+                     const ax_val *args) {
+  return binding->call(mod, ctx, func, args);
+}
+
+static void lazy_unload(void *mod) { binding->unload(mod); }
+
+const ax_loader axh_lua_loader = {sizeof(ax_loader), "lua", lazy_load,
+                                  lazy_call, lazy_unload};

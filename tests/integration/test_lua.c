@@ -1,0 +1,68 @@
+/* test_lua.c - Lua actors: the examples, and trees that mix Lua and C. */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define AXLE AXLE_HOST_PATH
+#define LUA_EX(name) AXLE_SOURCE_DIR "/examples/lua/" name ".lua"
+
+static char out[1 << 16];
+
+static void run_expect(const char *cmd, int status, const char *want) {
+  h_begin(60);
+  int st = h_capture(cmd, out, sizeof out);
+  if (st != status || (want && !strstr(out, want)))
+    fail_msg("`%s` exited %d (want %d), output:\n%s\n(want '%s')", cmd, st,
+             status, out, want ? want : "");
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void test_cellar_door(void **state) {
+  (void)state;
+  run_expect(AXLE " run " LUA_EX("cellar_door"), 0, "Dang that's beautiful\n");
+}
+
+static void test_movie_theatre(void **state) {
+  (void)state;
+  run_expect(AXLE " run " LUA_EX("movie_theatre"), 0,
+             "have you ever seen a portal?\nhave you ever seen a portal?\n");
+}
+
+static void test_remote_error(void **state) {
+  (void)state;
+  run_expect(AXLE " run " LUA_EX("remote_error") " 2>&1", 0,
+             "assertion failed!");
+  assert_non_null(strstr(out, "in actor 'errorer'"));
+  assert_non_null(strstr(out, "caught LuaError from actor 'errorer'"));
+  assert_non_null(strstr(out, "remote_error.lua:12:")); /* Lua traceback */
+}
+
+static void test_lua_root_c_child_lua_grandchild(void **state) {
+  (void)state;
+  const char *script = AXLE_SOURCE_DIR "/tests/lua/cross.lua";
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s run %s main testmod=%s self=lua:%s 2>&1",
+           AXLE, script, AXT_TESTMOD, script);
+  run_expect(cmd, 0, "3.0\nhi from grandchild\n");
+  assert_non_null(strstr(out, "LuaError\tgrandchild\t3\n"));
+  assert_non_null(strstr(out, "hop\tgrandchild\nhop\tcchild\nhop\troot\n"));
+}
+
+static void test_missing_lua_module(void **state) {
+  (void)state;
+  run_expect(AXLE " run lua:no.such.module 2>&1", 1,
+             "ModuleNotFoundError: no Lua module 'no.such.module'");
+  run_expect(AXLE " run /no/such/script.lua 2>&1", 1, "ModuleNotFoundError");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cellar_door),
+      cmocka_unit_test(test_movie_theatre),
+      cmocka_unit_test(test_remote_error),
+      cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
+      cmocka_unit_test(test_missing_lua_module),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -275,6 +275,8 @@ AX_EXTERN int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud);
 AX_EXTERN void ax_task_cancel(ax_task *t);
 /* 1 inside a task, 0 on the loop outside tasks. */
 AX_EXTERN int ax_in_task(void);
+/* 1 if the current task is cancelled (a non-blocking check), else 0. */
+AX_EXTERN int ax_cancelled(void);
 /* Let other tasks run; AX_ECANCELED if the task is cancelled. */
 AX_EXTERN int ax_yield(void);
 /* Blocking: sleep for seconds (<= 0: just a checkpoint). */

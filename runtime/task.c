@@ -280,6 +280,8 @@ void ax__wait_done(ax__wait *w) {
   if (w->task) ax__task_wake(w->task);
 }
 
+int ax_cancelled(void) { return cur && ax__task_cancelled(cur); }
+
 int ax__can_block(void) {
   if (!cur) return AX_ENOTASK;
   return ax__task_cancelled(cur) ? AX_ECANCELED : 0;

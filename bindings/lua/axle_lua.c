@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,12 +531,282 @@ static int l_portal_index(lua_State *L) {
   return 1;
 }
 
+/* ----------------------------------------------------- cancel scopes */
+
+#define SCOPE_MT "axle.CancelScope"
+#define TASKS_MT "axle.TaskNursery"
+#define TASK_MT "axle.Task"
+
+typedef struct lscope {
+  ax_scope *s;
+  int closed;
+  int caught;
+} lscope;
+
+static int is_cancelled_error(lua_State *L, int idx) {
+  if (!lua_istable(L, idx)) return 0;
+  lua_getfield(L, idx, "type");
+  int yes = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), "Cancelled");
+  lua_pop(L, 1);
+  return yes;
+}
+
+static int l_cancel_scope(lua_State *L) {
+  double timeout = luaL_optnumber(L, 1, AX_FOREVER);
+  lscope *ls = lua_newuserdatauv(L, sizeof *ls, 0);
+  ls->closed = 1;
+  ls->s = ax_scope_open(timeout);
+  if (!ls->s) return luaL_error(L, "cancel scopes need a task");
+  ls->closed = 0;
+  ls->caught = 0;
+  luaL_setmetatable(L, SCOPE_MT);
+  return 1;
+}
+
+static int scope_close(lua_State *L) {
+  lscope *ls = luaL_checkudata(L, 1, SCOPE_MT);
+  if (!ls->closed) {
+    ls->closed = 1;
+    ls->caught = ax_scope_close(ls->s);
+  }
+  return 0;
+}
+
+static int scope_cancel(lua_State *L) {
+  lscope *ls = luaL_checkudata(L, 1, SCOPE_MT);
+  if (!ls->closed) ax_scope_cancel(ls->s);
+  return 0;
+}
+
+static int scope_index(lua_State *L) {
+  lscope *ls = luaL_checkudata(L, 1, SCOPE_MT);
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "cancelled_caught")) {
+    lua_pushboolean(L, ls->closed ? ls->caught : ax_scope_cancelled(ls->s));
+    return 1;
+  }
+  luaL_getmetatable(L, SCOPE_MT);
+  lua_getfield(L, -1, k);
+  return 1;
+}
+
+/* Run fn(...) in a scope with a deadline. move_on_after returns true and
+ * fn's results, or false when time ran out; fail_after raises TooSlowError
+ * instead. */
+static int run_with_deadline(lua_State *L, int fail) {
+  double timeout = luaL_checknumber(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int nargs = lua_gettop(L) - 2;
+  ax_scope *s = ax_scope_open(timeout);
+  if (!s) return luaL_error(L, "cancel scopes need a task");
+  lua_pushcfunction(L, msgh);
+  lua_insert(L, 2);
+  int base = 2;
+  int status = lua_pcall(L, nargs, LUA_MULTRET, base);
+  int caught = ax_scope_close(s);
+  if (status != LUA_OK) {
+    if (caught && is_cancelled_error(L, -1)) {
+      if (fail) {
+        push_error(L, ax_error_new("TooSlowError",
+                                   "deadline of %g s exceeded", timeout));
+        return lua_error(L);
+      }
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    return lua_error(L);
+  }
+  int nres = lua_gettop(L) - base;
+  lua_pushboolean(L, 1);
+  lua_insert(L, base + 1);
+  return nres + 1;
+}
+
+static int l_move_on_after(lua_State *L) { return run_with_deadline(L, 0); }
+static int l_fail_after(lua_State *L) { return run_with_deadline(L, 1); }
+
+/* -------------------------------------------------- task nurseries */
+
+/* A task nursery owns a cancel scope; its tasks hang below it, so that a
+ * failing task cancels its siblings (and the body) at once. */
+typedef struct ltasks {
+  ax_scope *s;
+  int closed;
+} ltasks;
+
+typedef struct ltask {
+  ax_task *t;
+  lua_State *T;
+  ltasks *group;
+  int status;
+  int joined;
+} ltask;
+
+static lua_State *volatile running;
+
+static int task_entry(void *arg) {
+  ltask *lt = arg;
+  int nargs = lua_gettop(lt->T) - 2; /* msgh, fn, args... */
+  lua_State *outer = running;
+  running = lt->T;
+  lt->status = lua_pcall(lt->T, nargs, LUA_MULTRET, 1);
+  running = outer;
+  if (lt->status != LUA_OK && !is_cancelled_error(lt->T, -1))
+    ax_scope_cancel(lt->group->s);
+  return 0;
+}
+
+static int l_task_nursery(lua_State *L) {
+  ltasks *tn = lua_newuserdatauv(L, sizeof *tn, 1);
+  tn->closed = 1;
+  tn->s = ax_scope_open(AX_FOREVER);
+  if (!tn->s) return luaL_error(L, "task nurseries need a task");
+  tn->closed = 0;
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1); /* the tasks, in start order */
+  luaL_setmetatable(L, TASKS_MT);
+  return 1;
+}
+
+/* tn:spawn(fn, ...) -> task. fn runs concurrently in a task of its own. */
+static int tasks_spawn(lua_State *L) {
+  ltasks *tn = luaL_checkudata(L, 1, TASKS_MT);
+  if (tn->closed) return luaL_error(L, "the task nursery is closed");
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int nargs = lua_gettop(L) - 2;
+  ltask *lt = lua_newuserdatauv(L, sizeof *lt, 1);
+  int ud = lua_gettop(L);
+  memset(lt, 0, sizeof *lt);
+  lt->group = tn;
+  lt->T = lua_newthread(L);
+  lua_setiuservalue(L, ud, 1); /* anchor the thread */
+  lua_pushcfunction(lt->T, msgh);
+  lua_pushvalue(L, 2);
+  lua_xmove(L, lt->T, 1);
+  for (int i = 0; i < nargs; i++) {
+    lua_pushvalue(L, 3 + i);
+    lua_xmove(L, lt->T, 1);
+  }
+  int rc = ax_task_start(task_entry, lt, &lt->t);
+  if (rc < 0) return raise_rc(L, rc, NULL);
+  luaL_setmetatable(L, TASK_MT);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, ud);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* Wait for lt; its results (or its error, raised) go on L. */
+static int task_join_into(lua_State *L, ltask *lt, int raise) {
+  if (!lt->joined) {
+    ax_task_join(lt->t, NULL);
+    lt->joined = 1;
+  }
+  if (lt->status != LUA_OK) {
+    if (!raise) return -1;
+    lua_pushvalue(lt->T, -1);
+    lua_xmove(lt->T, L, 1);
+    return lua_error(L);
+  }
+  int n = lua_gettop(lt->T) - 1;
+  for (int i = 0; i < n; i++) lua_pushvalue(lt->T, 2 + i);
+  lua_xmove(lt->T, L, n);
+  return n;
+}
+
+static int task_join(lua_State *L) {
+  return task_join_into(L, luaL_checkudata(L, 1, TASK_MT), 1);
+}
+
+static int task_cancel(lua_State *L) {
+  ltask *lt = luaL_checkudata(L, 1, TASK_MT);
+  if (!lt->joined) ax_task_cancel(lt->t);
+  return 0;
+}
+
+/* Closing a task nursery joins every task; an error (the body's or a
+ * task's) cancels the others first, and the first task error is raised. */
+static int tasks_close(lua_State *L) {
+  ltasks *tn = luaL_checkudata(L, 1, TASKS_MT);
+  if (tn->closed) return 0;
+  if (!lua_isnoneornil(L, 2)) ax_scope_cancel(tn->s);
+  lua_getiuservalue(L, 1, 1);
+  int list = lua_gettop(L);
+  int first_err = 0;
+  for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, list); i++) {
+    lua_rawgeti(L, list, i);
+    ltask *lt = luaL_checkudata(L, -1, TASK_MT);
+    lua_pop(L, 1);
+    int was_joined = lt->joined;
+    if (task_join_into(L, lt, 0) < 0) {
+      if (!was_joined && !first_err && !is_cancelled_error(lt->T, -1)) {
+        lua_pushvalue(lt->T, -1);
+        lua_xmove(lt->T, L, 1);
+        first_err = lua_gettop(L);
+      }
+    } else {
+      lua_settop(L, first_err ? first_err : list);
+    }
+  }
+  tn->closed = 1;
+  ax_scope_close(tn->s);
+  if (first_err) {
+    lua_pushvalue(L, first_err);
+    return lua_error(L);
+  }
+  return 0;
+}
+
+/* --------------------------------- cancelling Lua code that never yields */
+
+/* The teardown ladder's SIGTERM reaches a Lua thread busy in pure Lua
+ * code: the signal handler arms a count hook (lua_sethook is safe in a
+ * signal handler) that raises Cancelled, so <close> handlers run. */
+static struct sigaction previous_term;
+
+static void cancel_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  push_error(L, ax_error_new("Cancelled", "cancelled while running Lua code"));
+  lua_error(L);
+}
+
+static void on_term(int sig, siginfo_t *si, void *uc) {
+  lua_State *L = running;
+  if (L) lua_sethook(L, cancel_hook, LUA_MASKCALL | LUA_MASKRET |
+                                         LUA_MASKCOUNT, 1);
+  if (previous_term.sa_flags & SA_SIGINFO) {
+    if (previous_term.sa_sigaction) previous_term.sa_sigaction(sig, si, uc);
+  } else if (previous_term.sa_handler != SIG_IGN &&
+             previous_term.sa_handler != SIG_DFL) {
+    previous_term.sa_handler(sig);
+  }
+}
+
+static void arm_term_handler(void) {
+  static int armed;
+  if (armed) return;
+  armed = 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_term;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, &previous_term);
+}
+
 /* ---------------------------------------------------------- the rest */
 
 static int l_sleep(lua_State *L) {
   int rc = ax_sleep(luaL_checknumber(L, 1));
   if (rc < 0) return raise_rc(L, rc, NULL);
   return 0;
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, ax_now());
+  return 1;
 }
 
 static int l_current_actor(lua_State *L) {
@@ -570,9 +841,37 @@ int luaopen_axle(lua_State *L) {
   luaL_newmetatable(L, PORTAL_MT);
   luaL_setfuncs(L, portal_m, 0);
   lua_pop(L, 1);
+  static const luaL_Reg scope_m[] = {{"cancel", scope_cancel},
+                                     {"close", scope_close},
+                                     {"__close", scope_close},
+                                     {"__index", scope_index},
+                                     {NULL, NULL}};
+  luaL_newmetatable(L, SCOPE_MT);
+  luaL_setfuncs(L, scope_m, 0);
+  lua_pop(L, 1);
+  static const luaL_Reg tasks_m[] = {{"spawn", tasks_spawn},
+                                     {"__close", tasks_close},
+                                     {NULL, NULL}};
+  luaL_newmetatable(L, TASKS_MT);
+  luaL_setfuncs(L, tasks_m, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  static const luaL_Reg task_m[] = {
+      {"join", task_join}, {"cancel", task_cancel}, {NULL, NULL}};
+  luaL_newmetatable(L, TASK_MT);
+  luaL_setfuncs(L, task_m, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
   static const luaL_Reg funcs[] = {{"open_nursery", l_open_nursery},
                                    {"sleep", l_sleep},
                                    {"current_actor", l_current_actor},
+                                   {"cancel_scope", l_cancel_scope},
+                                   {"move_on_after", l_move_on_after},
+                                   {"fail_after", l_fail_after},
+                                   {"task_nursery", l_task_nursery},
+                                   {"now", l_now},
                                    {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_pushstring(L, ax_version());
@@ -694,7 +993,11 @@ static int lua_call_function(void *mod, ax_ctx *ctx, const char *func,
       push_val(T, args);
       nargs = 1;
     }
+    arm_term_handler();
+    lua_State *outer = running;
+    running = T;
     int status = lua_pcall(T, nargs, 1, 1);
+    running = outer;
     if (status == LUA_OK) {
       /* Packing raises on values that cannot travel: protect it too. */
       ax_pack *p = ax_pack_new();

@@ -49,6 +49,16 @@ static void test_lua_root_c_child_lua_grandchild(void **state) {
   assert_non_null(strstr(out, "hop\tgrandchild\nhop\tcchild\nhop\troot\n"));
 }
 
+static void test_scopes_tasks_and_busy_cancel(void **state) {
+  (void)state;
+  run_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scopes.lua 2>&1", 0,
+             "scopes ok\ntasks ok\n");
+  /* The busy child unwound through its <close> handler, before SIGKILL. */
+  assert_non_null(strstr(out, "spin unwound"));
+  assert_non_null(strstr(out, "busy child stopped in 0."));
+  assert_null(strstr(out, "SIGKILL"));
+}
+
 static void test_missing_lua_module(void **state) {
   (void)state;
   run_expect(AXLE " run lua:no.such.module 2>&1", 1,
@@ -62,6 +72,7 @@ int main(void) {
       cmocka_unit_test(test_movie_theatre),
       cmocka_unit_test(test_remote_error),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
+      cmocka_unit_test(test_scopes_tasks_and_busy_cancel),
       cmocka_unit_test(test_missing_lua_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

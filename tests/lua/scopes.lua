@@ -1,0 +1,89 @@
+-- scopes.lua - cancel scopes, deadlines and task nurseries inside one Lua
+-- actor, and cancellation of a child busy in pure Lua code.
+-- Run by tests/integration/test_lua.c: axle run tests/lua/scopes.lua
+local axle = require "axle"
+
+local M = {}
+
+local function check(cond, what)
+  if not cond then error("check failed: " .. what, 2) end
+end
+
+function M.scopes()
+  -- move_on_after: the deadline cancels the sleep, we move on.
+  local t0 = os.clock()
+  local done = axle.move_on_after(0.05, axle.sleep, 10)
+  check(done == false, "move_on_after should time out")
+  local ok, v = axle.move_on_after(5, function() return 42 end)
+  check(ok == true and v == 42, "move_on_after passes results")
+  -- fail_after raises TooSlowError.
+  local okf, err = pcall(axle.fail_after, 0.05, axle.sleep, 10)
+  check(not okf and err.type == "TooSlowError", "fail_after raises")
+  -- An explicit scope, level-triggered: every later wait fails too.
+  do
+    local s <close> = axle.cancel_scope()
+    s:cancel()
+    local a = pcall(axle.sleep, 0.01)
+    local b = pcall(axle.sleep, 0.01)
+    check(not a and not b, "cancelled scope stays cancelled")
+  end
+  axle.sleep(0.01) -- outside again: fine
+  print("scopes ok")
+end
+
+function M.tasks()
+  local order = {}
+  do
+    local tn <close> = axle.task_nursery()
+    for i = 1, 3 do
+      tn:spawn(function(k)
+        axle.sleep(0.01 * (4 - k))
+        order[#order + 1] = k
+      end, i)
+    end
+  end
+  check(#order == 3 and order[1] == 3 and order[3] == 1, "tasks interleave")
+  -- A failing task cancels its siblings; the nursery raises its error.
+  local cancelled = false
+  local ok, err = pcall(function()
+    local tn <close> = axle.task_nursery()
+    tn:spawn(function()
+      local ok2, e = pcall(axle.sleep, 10)
+      cancelled = not ok2 and e.type == "Cancelled"
+    end)
+    tn:spawn(function() error("task failed") end)
+  end)
+  check(not ok and err.message:find("task failed", 1, true), "task error")
+  check(cancelled, "sibling cancelled")
+  print("tasks ok")
+end
+
+-- Busy in pure Lua: only the ladder's SIGTERM can reach it.
+function M.spin()
+  local guard <close> = setmetatable({}, {__close = function()
+    io.stderr:write("spin unwound\n")
+    io.stderr:flush()
+  end})
+  while true do end
+end
+
+function M.busy_child()
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("spinner")
+  local tn <close> = axle.task_nursery()
+  tn:spawn(function() pcall(p.run, p, "spin") end)
+  axle.sleep(0.3)
+  local t0 = axle.now()
+  p:cancel_actor()
+  local took = axle.now() - t0
+  print(("busy child stopped in %.2f s"):format(took))
+  check(took < 0.95, "stopped before SIGKILL")
+end
+
+function M.main()
+  M.scopes()
+  M.tasks()
+  M.busy_child()
+end
+
+return M

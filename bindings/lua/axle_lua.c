@@ -804,6 +804,12 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+static int l_cpu_count(lua_State *L) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  lua_pushinteger(L, n > 0 ? n : 1);
+  return 1;
+}
+
 static int l_now(lua_State *L) {
   lua_pushnumber(L, ax_now());
   return 1;
@@ -872,6 +878,7 @@ int luaopen_axle(lua_State *L) {
                                    {"fail_after", l_fail_after},
                                    {"task_nursery", l_task_nursery},
                                    {"now", l_now},
+                                   {"cpu_count", l_cpu_count},
                                    {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_pushstring(L, ax_version());

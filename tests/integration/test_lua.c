@@ -1,6 +1,9 @@
 /* test_lua.c - Lua actors: the examples, and trees that mix Lua and C. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -38,6 +41,41 @@ static void test_remote_error(void **state) {
   assert_non_null(strstr(out, "remote_error.lua:12:")); /* Lua traceback */
 }
 
+static void test_single_func(void **state) {
+  (void)state;
+  run_expect(AXLE " run " LUA_EX("single_func"), 0, "Collected subproc ");
+}
+
+static void test_we_are_processes(void **state) {
+  (void)state;
+  run_expect(AXLE " run " LUA_EX("we_are_processes"), 0,
+             "self-destruct in 1 sec...\nZombies Contained\n");
+}
+
+static void test_worker_pool(void **state) {
+  (void)state;
+  run_expect(AXLE " run " LUA_EX("worker_pool"), 0,
+             "1099726899285419 is prime: false\n"
+             "all answers match the serial computation\n");
+  assert_non_null(strstr(out, "112582705942171 is prime: true\n"));
+}
+
+/* kill -9 of the root while its Lua workers sleep: none alive 1 s later. */
+static void test_sigkill_of_lua_root(void **state) {
+  (void)state;
+  h_begin(60);
+  char *argv[] = {AXLE, "run", LUA_EX("we_are_processes"), NULL};
+  pid_t root = h_spawn(argv);
+  assert_true(root > 0);
+  /* The root and at least one worker per CPU; take them while asleep. */
+  assert_true(h_wait_at_least(3, 10) >= 3);
+  kill(root, SIGKILL);
+  waitpid(root, NULL, 0);
+  usleep(1000 * 1000);
+  h_reap();
+  assert_int_equal(h_alive(), 0);
+}
+
 static void test_lua_root_c_child_lua_grandchild(void **state) {
   (void)state;
   const char *script = AXLE_SOURCE_DIR "/tests/lua/cross.lua";
@@ -71,6 +109,10 @@ int main(void) {
       cmocka_unit_test(test_cellar_door),
       cmocka_unit_test(test_movie_theatre),
       cmocka_unit_test(test_remote_error),
+      cmocka_unit_test(test_single_func),
+      cmocka_unit_test(test_we_are_processes),
+      cmocka_unit_test(test_worker_pool),
+      cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
       cmocka_unit_test(test_scopes_tasks_and_busy_cancel),
       cmocka_unit_test(test_missing_lua_module),

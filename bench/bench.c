@@ -20,8 +20,10 @@ extern char **environ;
 #define ROUNDS 7
 
 static char self_path[4096];
-static const ax_spawn_opts benchmod = {sizeof(ax_spawn_opts),
-                                       "c:" BENCHMOD_PATH, NULL, 0, 0, 0};
+static const ax_spawn_opts benchmod_c = {sizeof(ax_spawn_opts),
+                                         "c:" BENCHMOD_PATH, NULL, 0, 0, 0};
+static const ax_spawn_opts benchmod_lua = {
+    sizeof(ax_spawn_opts), "lua:" BENCHMOD_LUA_PATH, NULL, 0, 0, 0};
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -103,6 +105,7 @@ static double raw_uds_roundtrips_per_s(int n) {
 /* ---------------------------------------------------------- axle */
 
 typedef struct figures {
+  const ax_spawn_opts *module;
   double spawn_ms, rpc, rpc10, rss_mib;
   int calls;
   const char *failed;
@@ -124,7 +127,7 @@ static int spawn_rpc_teardown(figures *f) {
     ax_nursery *n;
     ax_portal *p;
     if (ax_nursery_open(&n) < 0) return -1;
-    int rc = ax_start_actor(n, "bench", &benchmod, &p, NULL);
+    int rc = ax_start_actor(n, "bench", f->module, &p, NULL);
     if (rc == 0) rc = one_call(p);
     if (rc == 0) rc = ax_portal_cancel_actor(p);
     if (ax_nursery_close(n, NULL) < 0 || rc < 0) return -1;
@@ -161,7 +164,7 @@ static int rpc_figures(figures *f) {
   ax_nursery *n;
   ax_portal *p;
   if (ax_nursery_open(&n) < 0) return -1;
-  int rc = ax_start_actor(n, "daemon", &benchmod, &p, NULL);
+  int rc = ax_start_actor(n, "daemon", f->module, &p, NULL);
   double v[ROUNDS];
   for (int r = 0; rc == 0 && r < ROUNDS; r++) {
     double t0 = ax_now();
@@ -224,19 +227,28 @@ int main(int argc, char **argv) {
   ax_pack_str(p, "v");
   ax_pack_int(p, 42);
   ax_pack_finish(p, &small_arg);
-  figures f = {.calls = 20000};
+  figures f = {.module = &benchmod_c, .calls = 20000};
+  figures l = {.module = &benchmod_lua, .calls = 20000};
 
   printf("raw_spawn_handshake_ms: %.3f ms\n", raw_spawn_handshake_ms());
   fflush(stdout);
   if (run(bench_root, &f)) return 1;
   printf("axle_spawn_rpc_teardown_ms: %.3f ms\n", f.spawn_ms);
+  if (run(bench_root, &l)) return 1;
+  printf("axle_lua_spawn_rpc_teardown_ms: %.3f ms\n", l.spawn_ms);
   printf("raw_uds_roundtrips_per_s: %.0f /s\n",
          raw_uds_roundtrips_per_s(f.calls));
   fflush(stdout);
   if (run(bench_rpc, &f)) return 1;
   printf("axle_rpc_roundtrips_per_s: %.0f /s\n", f.rpc);
   printf("axle_rpc_concurrent10_per_s: %.0f /s\n", f.rpc10);
+  printf("raw_uds_roundtrips_per_s: %.0f /s\n",
+         raw_uds_roundtrips_per_s(l.calls));
+  fflush(stdout);
+  if (run(bench_rpc, &l)) return 1;
+  printf("axle_lua_rpc_roundtrips_per_s: %.0f /s\n", l.rpc);
   printf("axle_child_rss_mib: %.2f MiB\n", f.rss_mib);
+  printf("axle_lua_child_rss_mib: %.2f MiB\n", l.rss_mib);
   ax_data_free(small_arg);
   return 0;
 }

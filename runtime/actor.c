@@ -326,6 +326,9 @@ static int serve_task(void *arg) {
   ax_data *result = NULL;
   ax_error *err = NULL;
   int status = ax__ctx_outcome(&ctx, rc, &result, &err);
+  AX__LOGD("call %llu done: %s%s%s", (unsigned long long)s->cid,
+           status == 0 ? "returned" : ax_error_type(err),
+           peer->gone ? " (caller gone)" : "", "");
   send_outcome(peer, s->cid, status, result, err);
   ax_data_free(result);
   ax_error_free(err);
@@ -555,6 +558,8 @@ int ax_child_main(int fd) {
   uv_timer_stop(&child.boot_timer);
   uv_close((uv_handle_t *)&child.boot_timer, NULL);
   ax__run_until_done();
+  AX__LOGD("actor done (%d tasks left); closing the parent channel",
+           ax__tasks_alive());
   ax__peer *parent = child.parent;
   if (child.cancel_requested && !parent->gone) {
     ax_pack *p = msg_begin(AX__M_CANCEL_ACK, 1);

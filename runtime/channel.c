@@ -4,6 +4,7 @@
  * A frame over the maximum size closes the channel, and only it. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -45,20 +46,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = ch->rcap - ch->rlen;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  ax__chan *ch = s->data;
-  (void)buf;
-  if (nread == 0) return;
-  if (nread == UV_ENOBUFS) {
-    ax_log(AX_LOG_ERROR, "channel: out of memory for input");
-    ax__chan_close(ch, AX_ENOMEM);
-    return;
-  }
-  if (nread < 0) {
-    ax__chan_close(ch, nread == UV_EOF ? 0 : AX_EIO);
-    return;
-  }
-  ch->rlen += (size_t)nread;
+/* Hand every whole frame in the buffer to on_frame; keep the rest. */
+static void parse_frames(ax__chan *ch) {
   size_t off = 0;
   while (!ch->closing) {
     const uint8_t *msg;
@@ -87,6 +76,37 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   memmove(ch->rbuf, ch->rbuf + off, ch->rlen - off);
   ch->rlen -= off;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  ax__chan *ch = s->data;
+  (void)buf;
+  if (nread == 0) return;
+  if (nread == UV_ENOBUFS) {
+    ax_log(AX_LOG_ERROR, "channel: out of memory for input");
+    ax__chan_close(ch, AX_ENOMEM);
+    return;
+  }
+  if (nread < 0) {
+    ax__chan_close(ch, nread == UV_EOF ? 0 : AX_EIO);
+    return;
+  }
+  ch->rlen += (size_t)nread;
+  parse_frames(ch);
+}
+
+void ax__chan_drain(ax__chan *ch) {
+  uv_os_fd_t fd;
+  if (ch->closing || uv_fileno((uv_handle_t *)&ch->pipe, &fd) != 0) return;
+  while (!ch->closing) {
+    uv_buf_t b;
+    on_alloc((uv_handle_t *)&ch->pipe, 0, &b);
+    if (!b.base) return;
+    ssize_t n = read(fd, b.base, b.len);
+    if (n <= 0) return; /* EOF, EAGAIN or error: the reader will see it */
+    ch->rlen += (size_t)n;
+    parse_frames(ch);
+  }
 }
 
 int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,

@@ -229,6 +229,9 @@ int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
 /* Queue one frame holding p's bytes; flushed before the loop polls. */
 int ax__chan_send(ax__chan *ch, const void *msg, size_t len);
 void ax__chan_flush(ax__chan *ch);
+/* Read and dispatch what is already in the socket, without waiting: what
+ * a peer wrote just before it died must not be lost. */
+void ax__chan_drain(ax__chan *ch);
 void ax__chan_flush_all(void);
 /* Close (idempotent); on_closed runs later with status. */
 void ax__chan_close(ax__chan *ch, int status);

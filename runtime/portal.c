@@ -60,12 +60,20 @@ static void set_result(ax_portal *p, ax_data *result, ax_error *err,
     ax__nursery_fail(p->n, ax_error_dup(err));
 }
 
+/* The outcome of a one-shot that ended without one: a cancellation if we
+ * had asked it to stop, else a failure. */
+static ax_error *no_result_error(ax_portal *p, const char *why) {
+  if (p->cancel_sent)
+    return ax_error_new("Cancelled", "actor '%s' was cancelled before its "
+                        "result (%s)", p->id.name, why);
+  return ax_error_new("ActorExited", "actor '%s' ended without a result (%s)",
+                      p->id.name, why);
+}
+
 static void on_main_result(void *ud, int status, ax_data *result,
                            ax_error *err) {
   ax_portal *p = ud;
-  if (status != 0 && !err)
-    err = ax_error_new("ActorExited", "actor '%s' ended without a result (%s)",
-                       p->id.name, ax_strerror(status));
+  if (status != 0 && !err) err = no_result_error(p, ax_strerror(status));
   set_result(p, result, err, 1);
   /* tractor's rule: a one-shot is cancelled once its result is in. */
   ax__portal_cancel(p);
@@ -139,6 +147,10 @@ static ax_error *exit_error(ax_portal *p, int was_starting) {
 
 static void on_proc_exit(ax__proc *pr) {
   ax_portal *p = pr->data;
+  /* Its last words (a result, an error, a failed start) may still sit
+   * unread in the socket when the exit is noticed first: read them before
+   * judging the exit. */
+  if (p->peer) ax__chan_drain(&p->peer->chan);
   int was_starting = p->state == AX__P_STARTING;
   p->state = AX__P_EXITED;
   p->id.pid = pr->pid;
@@ -157,11 +169,7 @@ static void on_proc_exit(ax__proc *pr) {
     if (p->oneshot) set_result(p, NULL, ax_error_dup(why), 0);
     start_done(p, AX_EREMOTE, why);
   } else if (p->oneshot && !p->have_result) {
-    set_result(p, NULL,
-               err ? ax_error_dup(err)
-                   : ax_error_new("ActorExited",
-                                  "actor '%s' exited without a result",
-                                  p->id.name),
+    set_result(p, NULL, err ? ax_error_dup(err) : no_result_error(p, "exited"),
                1);
   } else if (err) {
     ax__nursery_fail(p->n, ax_error_dup(err));

@@ -578,6 +578,12 @@ static int scope_cancel(lua_State *L) {
   return 0;
 }
 
+static int scope_shield(lua_State *L) {
+  lscope *ls = luaL_checkudata(L, 1, SCOPE_MT);
+  if (!ls->closed) ax_scope_shield(ls->s, lua_toboolean(L, 2));
+  return 0;
+}
+
 static int scope_index(lua_State *L) {
   lscope *ls = luaL_checkudata(L, 1, SCOPE_MT);
   const char *k = luaL_checkstring(L, 2);
@@ -804,6 +810,11 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+static int l_loglevel(lua_State *L) {
+  lua_pushinteger(L, ax_loglevel());
+  return 1;
+}
+
 static int l_cpu_count(lua_State *L) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   lua_pushinteger(L, n > 0 ? n : 1);
@@ -848,6 +859,7 @@ int luaopen_axle(lua_State *L) {
   luaL_setfuncs(L, portal_m, 0);
   lua_pop(L, 1);
   static const luaL_Reg scope_m[] = {{"cancel", scope_cancel},
+                                     {"shield", scope_shield},
                                      {"close", scope_close},
                                      {"__close", scope_close},
                                      {"__index", scope_index},
@@ -879,6 +891,7 @@ int luaopen_axle(lua_State *L) {
                                    {"task_nursery", l_task_nursery},
                                    {"now", l_now},
                                    {"cpu_count", l_cpu_count},
+                                   {"loglevel", l_loglevel},
                                    {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_pushstring(L, ax_version());

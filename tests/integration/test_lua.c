@@ -1,6 +1,7 @@
 /* test_lua.c - Lua actors: the examples, and trees that mix Lua and C. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +98,59 @@ static void test_scopes_tasks_and_busy_cancel(void **state) {
   assert_null(strstr(out, "SIGKILL"));
 }
 
+#define SCEN AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scenarios.lua "
+
+static void test_scenario_25_failures_make_one_group(void **state) {
+  (void)state;
+  run_expect(SCEN "many_fail 2>/dev/null", 0, "ErrorGroup\t25\t");
+  double took = atof(strrchr(out, '\t') + 1);
+  assert_true(took < 30);
+}
+
+static void test_scenario_nested_failing_trees(void **state) {
+  (void)state;
+  /* breadth 2, depth 3: a group of two groups of two groups of leaves */
+  run_expect(SCEN "nested_fail 2>/dev/null", 0,
+             "shape\t[[[LuaError,LuaError],[LuaError,LuaError]],"
+             "[[LuaError,LuaError],[LuaError,LuaError]]]\n");
+}
+
+static void test_scenario_mixed_failures(void **state) {
+  (void)state;
+  run_expect(SCEN "mixed nfail=1 2>/dev/null", 0, "failed\tbad_1\n");
+  run_expect(SCEN "mixed nfail=2 2>/dev/null", 0, "failed\tbad_1 bad_2\n");
+  run_expect(SCEN "mixed nfail=3 2>/dev/null", 0,
+             "failed\tbad_1 bad_2 bad_3\n");
+}
+
+static void test_scenario_sigint_takes_the_tree(void **state) {
+  (void)state;
+  h_begin(60);
+  char *argv[] = {AXLE, "run", AXLE_SOURCE_DIR "/tests/lua/scenarios.lua",
+                  "forever", NULL};
+  pid_t root = h_spawn(argv);
+  assert_true(root > 0);
+  assert_int_equal(h_wait_at_least(7, 10), 7); /* 1 + 2 + 4 */
+  double t0 = ax_now();
+  kill(root, SIGINT);
+  waitpid(root, NULL, 0);
+  assert_int_equal(h_wait_none(2), 0);
+  assert_true(ax_now() - t0 < 2);
+}
+
+static void test_scenario_root_error_with_busy_grandchild(void **state) {
+  (void)state;
+  run_expect(SCEN "root_error_busy_grandchild 2>/dev/null", 0,
+             "surfaced in ");
+  double took = atof(strstr(out, "surfaced in ") + 12);
+  assert_true(took < 2);
+}
+
+static void test_scenario_names_and_loglevel_propagate(void **state) {
+  (void)state;
+  run_expect(SCEN "propagation 2>/dev/null", 0, "child\t3\tgrandchild\t3\n");
+}
+
 static void test_missing_lua_module(void **state) {
   (void)state;
   run_expect(AXLE " run lua:no.such.module 2>&1", 1,
@@ -115,6 +169,12 @@ int main(void) {
       cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
       cmocka_unit_test(test_scopes_tasks_and_busy_cancel),
+      cmocka_unit_test(test_scenario_25_failures_make_one_group),
+      cmocka_unit_test(test_scenario_nested_failing_trees),
+      cmocka_unit_test(test_scenario_mixed_failures),
+      cmocka_unit_test(test_scenario_sigint_takes_the_tree),
+      cmocka_unit_test(test_scenario_root_error_with_busy_grandchild),
+      cmocka_unit_test(test_scenario_names_and_loglevel_propagate),
       cmocka_unit_test(test_missing_lua_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <lualib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +24,9 @@
 #define K_SPEC "axle.spec"     /* registry: this module's spec */
 #define MAX_DEPTH 32
 
-int luaopen_axle(lua_State *L);
+/* The entry point of require "axle": exported, everything else hidden. */
+__attribute__((visibility("default"))) int luaopen_axle(lua_State *L);
+static void note_script_dir(lua_State *L, const char *path);
 
 /* ------------------------------------------------------------ values */
 
@@ -832,7 +835,61 @@ static int l_current_actor(lua_State *L) {
   return 1;
 }
 
-int luaopen_axle(lua_State *L) {
+/* ------------------------------------- a root actor from stock lua5.4 */
+
+typedef struct root_run {
+  lua_State *T;
+  int status;
+} root_run;
+
+static int root_task(void *arg) {
+  root_run *r = arg;
+  lua_State *outer = running;
+  running = r->T;
+  r->status = lua_pcall(r->T, lua_gettop(r->T) - 2, 0, 1);
+  running = outer;
+  return 0;
+}
+
+/* axle.run(main[, module_table]): boot this process as the root actor and
+ * run main in it. Inside an actor (the script loaded as an actor's module)
+ * it does nothing, so one script serves as program and as module. */
+static int l_run(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  int inside = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (inside) return 0;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_Debug ar;
+  const char *src = "?";
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) &&
+      ar.source[0] == '@')
+    src = ar.source + 1;
+  lua_pushfstring(L, "lua:%s", src);
+  lua_setfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  note_script_dir(L, src);
+  if (lua_istable(L, 2)) {
+    lua_pushvalue(L, 2);
+    lua_setfield(L, LUA_REGISTRYINDEX, K_MODULE);
+  }
+  root_run r;
+  r.T = lua_newthread(L);
+  r.status = LUA_OK;
+  lua_pushcfunction(r.T, msgh);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, r.T, 1);
+  arm_term_handler();
+  ax_opts o = {.size = sizeof o, .name = "root"};
+  int rc = ax_run(&o, root_task, &r);
+  if (rc < 0) return raise_rc(L, rc, NULL);
+  if (r.status != LUA_OK) {
+    lua_xmove(r.T, L, 1);
+    return lua_error(L);
+  }
+  return 0;
+}
+
+__attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
   luaL_newmetatable(L, HANDLE_MT);
   lua_pushcfunction(L, handle_gc);
   lua_setfield(L, -2, "__gc");
@@ -892,6 +949,7 @@ int luaopen_axle(lua_State *L) {
                                    {"now", l_now},
                                    {"cpu_count", l_cpu_count},
                                    {"loglevel", l_loglevel},
+                                   {"run", l_run},
                                    {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_pushstring(L, ax_version());
@@ -918,8 +976,32 @@ static int search_module(lua_State *L) {
     lua_pushfstring(L, "%s;%s", env, lua_tostring(L, -1));
     lua_replace(L, -2);
   }
+  const char *dir = getenv("AXLE_LUA_SCRIPT_DIR");
+  if (dir && *dir) {
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir,
+                    lua_tostring(L, -1));
+    lua_replace(L, -2);
+  }
   lua_call(L, 2, 1);
   return 1;
+}
+
+/* The root script's folder is searched first, by it and by every actor
+ * below it: remember it in the environment children inherit, and let
+ * scripts require their siblings. */
+static void note_script_dir(lua_State *L, const char *path) {
+  char *real = realpath(path, NULL);
+  if (!real) return;
+  char *slash = strrchr(real, '/');
+  if (slash) *slash = 0;
+  if (!getenv("AXLE_LUA_SCRIPT_DIR")) setenv("AXLE_LUA_SCRIPT_DIR", real, 1);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", real, real,
+                  lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+  free(real);
 }
 
 /* The file for a module name; the string stays on the stack. */
@@ -950,6 +1032,7 @@ static int lua_load_module(const char *name, void **out, ax_error **err) {
     lua_close(L);
     return AX_ELOAD;
   }
+  note_script_dir(L, path);
   lua_pushcfunction(L, msgh);
   int status = luaL_loadfile(L, path);
   if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);

@@ -151,6 +151,14 @@ static void test_scenario_names_and_loglevel_propagate(void **state) {
   run_expect(SCEN "propagation 2>/dev/null", 0, "child\t3\tgrandchild\t3\n");
 }
 
+/* A script run by the stock interpreter boots its own root actor. */
+static void test_stock_interpreter(void **state) {
+  (void)state;
+  run_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
+             "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/stock.lua 2>&1",
+             0, "hi from kid\n42\n");
+}
+
 static void test_missing_lua_module(void **state) {
   (void)state;
   run_expect(AXLE " run lua:no.such.module 2>&1", 1,
@@ -175,6 +183,7 @@ int main(void) {
       cmocka_unit_test(test_scenario_sigint_takes_the_tree),
       cmocka_unit_test(test_scenario_root_error_with_busy_grandchild),
       cmocka_unit_test(test_scenario_names_and_loglevel_propagate),
+      cmocka_unit_test(test_stock_interpreter),
       cmocka_unit_test(test_missing_lua_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

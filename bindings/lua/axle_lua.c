@@ -665,6 +665,32 @@ static int task_entry(void *arg) {
   return 0;
 }
 
+#define K_OPEN_TASKS "axle.open_task_nurseries"
+
+/* The stack of task nurseries the running Lua thread has open, which
+ * axle.spawn uses: weak-keyed by thread. Leaves it on the stack. */
+static void open_tasks_of(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, K_OPEN_TASKS) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, K_OPEN_TASKS);
+  }
+  lua_pushthread(L);
+  if (lua_rawget(L, -2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushthread(L);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_remove(L, -2);
+}
+
 static int l_task_nursery(lua_State *L) {
   ltasks *tn = lua_newuserdatauv(L, sizeof *tn, 1);
   tn->closed = 1;
@@ -674,7 +700,26 @@ static int l_task_nursery(lua_State *L) {
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1); /* the tasks, in start order */
   luaL_setmetatable(L, TASKS_MT);
+  open_tasks_of(L);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
   return 1;
+}
+
+/* axle.spawn(fn, ...): tn:spawn into the innermost task nursery this Lua
+ * thread has open. */
+static int tasks_spawn(lua_State *L);
+static int l_spawn(lua_State *L) {
+  open_tasks_of(L);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  if (n == 0)
+    return luaL_error(L, "axle.spawn needs an open task nursery: "
+                         "local tn <close> = axle.task_nursery()");
+  lua_rawgeti(L, -1, n);
+  lua_remove(L, -2);
+  lua_insert(L, 1);
+  return tasks_spawn(L);
 }
 
 /* tn:spawn(fn, ...) -> task. fn runs concurrently in a task of its own. */
@@ -740,6 +785,19 @@ static int tasks_close(lua_State *L) {
   ltasks *tn = luaL_checkudata(L, 1, TASKS_MT);
   if (tn->closed) return 0;
   if (!lua_isnoneornil(L, 2)) ax_scope_cancel(tn->s);
+  /* No longer the target of axle.spawn. */
+  open_tasks_of(L);
+  for (lua_Integer i = (lua_Integer)lua_rawlen(L, -1); i >= 1; i--) {
+    lua_rawgeti(L, -1, i);
+    int same = lua_touserdata(L, -1) == (void *)tn;
+    lua_pop(L, 1);
+    if (same) {
+      lua_pushnil(L);
+      lua_rawseti(L, -2, i);
+      break;
+    }
+  }
+  lua_pop(L, 1);
   lua_getiuservalue(L, 1, 1);
   int list = lua_gettop(L);
   int first_err = 0;
@@ -946,6 +1004,7 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
                                    {"move_on_after", l_move_on_after},
                                    {"fail_after", l_fail_after},
                                    {"task_nursery", l_task_nursery},
+                                   {"spawn", l_spawn},
                                    {"now", l_now},
                                    {"cpu_count", l_cpu_count},
                                    {"loglevel", l_loglevel},

@@ -43,6 +43,18 @@ function M.tasks()
     end
   end
   check(#order == 3 and order[1] == 3 and order[3] == 1, "tasks interleave")
+  -- axle.spawn: into the innermost task nursery this code has open.
+  local got = {}
+  do
+    local outer <close> = axle.task_nursery()
+    do
+      local inner <close> = axle.task_nursery()
+      axle.spawn(function(x) got[#got + 1] = x end, "inner")
+    end
+    axle.spawn(function(x) axle.sleep(0.01); got[#got + 1] = x end, "outer")
+  end
+  check(got[1] == "inner" and got[2] == "outer", "axle.spawn targets")
+  check(not pcall(axle.spawn, print), "axle.spawn without a task nursery")
   -- A failing task cancels its siblings; the nursery raises its error.
   local cancelled = false
   local ok, err = pcall(function()

@@ -140,3 +140,14 @@ int h_capture(const char *cmd, char *out, size_t cap) {
   int st = pclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+char h_out[1 << 16];
+
+void h_expect(const char *cmd, int status, const char *want) {
+  h_begin(60);
+  int st = h_capture(cmd, h_out, sizeof h_out);
+  if (st != status || (want && !strstr(h_out, want)))
+    fail_msg("`%s` exited %d (want %d), output:\n%s\n(want '%s')", cmd, st,
+             status, h_out, want ? want : "");
+  assert_int_equal(h_wait_none(2), 0);
+}

@@ -30,6 +30,11 @@ int h_run(double grace, ax_task_fn fn, void *arg);
 pid_t h_spawn(char *const argv[]);
 /* Run a command, capture stdout+stderr into out (cap bytes); exit status. */
 int h_capture(const char *cmd, char *out, size_t cap);
+/* What the last h_expect captured. */
+extern char h_out[1 << 16];
+/* As a new test: run cmd, fail unless it exits with status and its output
+ * contains want (if not NULL), and unless nothing it started survives. */
+void h_expect(const char *cmd, int status, const char *want);
 
 #define AXT_TESTMOD "c:" TESTMOD_PATH
 #endif

@@ -8,65 +8,54 @@
 #define AXLE AXLE_HOST_PATH
 #define EX(name) "c:" AXLE_BUILD_DIR "/examples/c/" name ".so"
 
-static char out[1 << 16];
-
-static void run_expect(const char *cmd, int status, const char *want) {
-  h_begin(60);
-  int st = h_capture(cmd, out, sizeof out);
-  if (st != status || (want && !strstr(out, want)))
-    fail_msg("`%s` exited %d (want %d), output:\n%s\n(want '%s')", cmd, st,
-             status, out, want ? want : "");
-  assert_int_equal(h_wait_none(2), 0);
-}
-
 static void test_version_and_help(void **state) {
   (void)state;
-  run_expect(AXLE " --version", 0, "axle 0.1.0");
-  run_expect(AXLE " --help", 0, "usage: axle run MODULE");
+  h_expect(AXLE " --version", 0, "axle 0.1.0");
+  h_expect(AXLE " --help", 0, "usage: axle run MODULE");
 }
 
 static void test_usage_errors_exit_2(void **state) {
   (void)state;
-  run_expect(AXLE " 2>&1", 2, "missing command");
-  run_expect(AXLE " frobnicate 2>&1", 2, "unknown command 'frobnicate'");
-  run_expect(AXLE " run 2>&1", 2, "run needs a MODULE");
-  run_expect(AXLE " run nospec.so 2>&1", 2, "needs a scheme");
-  run_expect(AXLE " run " AXT_TESTMOD " add =1 2>&1", 2, "not key=value");
-  run_expect(AXLE " --child x 2>&1", 2, "axle's own use");
+  h_expect(AXLE " 2>&1", 2, "missing command");
+  h_expect(AXLE " frobnicate 2>&1", 2, "unknown command 'frobnicate'");
+  h_expect(AXLE " run 2>&1", 2, "run needs a MODULE");
+  h_expect(AXLE " run nospec.so 2>&1", 2, "needs a scheme");
+  h_expect(AXLE " run " AXT_TESTMOD " add =1 2>&1", 2, "not key=value");
+  h_expect(AXLE " --child x 2>&1", 2, "axle's own use");
 }
 
 static void test_run_parses_values(void **state) {
   (void)state;
-  run_expect(AXLE " run " AXT_TESTMOD " add a=1 b=2.5", 0, "3.5\n");
-  run_expect(AXLE " run " AXT_TESTMOD " greet who=world", 0, "hello world\n");
-  run_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
+  h_expect(AXLE " run " AXT_TESTMOD " add a=1 b=2.5", 0, "3.5\n");
+  h_expect(AXLE " run " AXT_TESTMOD " greet who=world", 0, "hello world\n");
+  h_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
              "TypeError: argument 'a' of add() must be a number, got str");
-  run_expect(AXLE " run c:/no/such.so 2>&1", 1, "ModuleNotFoundError");
+  h_expect(AXLE " run c:/no/such.so 2>&1", 1, "ModuleNotFoundError");
 }
 
 static void test_example_single_func(void **state) {
   (void)state;
-  run_expect(AXLE " run " EX("single_func"), 0, "Collected subproc ");
+  h_expect(AXLE " run " EX("single_func"), 0, "Collected subproc ");
 }
 
 static void test_example_we_are_processes(void **state) {
   (void)state;
-  run_expect(AXLE " run " EX("we_are_processes"), 0,
+  h_expect(AXLE " run " EX("we_are_processes"), 0,
              "self-destruct in 1 sec...\nZombies Contained\n");
 }
 
 static void test_example_remote_error(void **state) {
   (void)state;
-  run_expect(AXLE " run " EX("remote_error") " 2>&1", 1,
+  h_expect(AXLE " run " EX("remote_error") " 2>&1", 1,
              "AssertionError: 2 + 2 is not 5");
-  assert_non_null(strstr(out, "in actor 'failer'"));
+  assert_non_null(strstr(h_out, "in actor 'failer'"));
 }
 
 static void test_example_crash_isolation(void **state) {
   (void)state;
-  run_expect(AXLE " run " EX("crash_isolation") " 2>/dev/null", 0,
+  h_expect(AXLE " run " EX("crash_isolation") " 2>/dev/null", 0,
              "victim crashed: ActorCrashed: SIGSEGV");
-  assert_non_null(strstr(out, "carried on: 42\n"));
+  assert_non_null(strstr(h_out, "carried on: 42\n"));
 }
 
 int main(void) {

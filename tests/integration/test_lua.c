@@ -11,54 +11,43 @@
 #define AXLE AXLE_HOST_PATH
 #define LUA_EX(name) AXLE_SOURCE_DIR "/examples/lua/" name ".lua"
 
-static char out[1 << 16];
-
-static void run_expect(const char *cmd, int status, const char *want) {
-  h_begin(60);
-  int st = h_capture(cmd, out, sizeof out);
-  if (st != status || (want && !strstr(out, want)))
-    fail_msg("`%s` exited %d (want %d), output:\n%s\n(want '%s')", cmd, st,
-             status, out, want ? want : "");
-  assert_int_equal(h_wait_none(2), 0);
-}
-
 static void test_cellar_door(void **state) {
   (void)state;
-  run_expect(AXLE " run " LUA_EX("cellar_door"), 0, "Dang that's beautiful\n");
+  h_expect(AXLE " run " LUA_EX("cellar_door"), 0, "Dang that's beautiful\n");
 }
 
 static void test_movie_theatre(void **state) {
   (void)state;
-  run_expect(AXLE " run " LUA_EX("movie_theatre"), 0,
+  h_expect(AXLE " run " LUA_EX("movie_theatre"), 0,
              "have you ever seen a portal?\nhave you ever seen a portal?\n");
 }
 
 static void test_remote_error(void **state) {
   (void)state;
-  run_expect(AXLE " run " LUA_EX("remote_error") " 2>&1", 0,
+  h_expect(AXLE " run " LUA_EX("remote_error") " 2>&1", 0,
              "assertion failed!");
-  assert_non_null(strstr(out, "in actor 'errorer'"));
-  assert_non_null(strstr(out, "caught LuaError from actor 'errorer'"));
-  assert_non_null(strstr(out, "remote_error.lua:12:")); /* Lua traceback */
+  assert_non_null(strstr(h_out, "in actor 'errorer'"));
+  assert_non_null(strstr(h_out, "caught LuaError from actor 'errorer'"));
+  assert_non_null(strstr(h_out, "remote_error.lua:12:")); /* Lua traceback */
 }
 
 static void test_single_func(void **state) {
   (void)state;
-  run_expect(AXLE " run " LUA_EX("single_func"), 0, "Collected subproc ");
+  h_expect(AXLE " run " LUA_EX("single_func"), 0, "Collected subproc ");
 }
 
 static void test_we_are_processes(void **state) {
   (void)state;
-  run_expect(AXLE " run " LUA_EX("we_are_processes"), 0,
+  h_expect(AXLE " run " LUA_EX("we_are_processes"), 0,
              "self-destruct in 1 sec...\nZombies Contained\n");
 }
 
 static void test_worker_pool(void **state) {
   (void)state;
-  run_expect(AXLE " run " LUA_EX("worker_pool"), 0,
+  h_expect(AXLE " run " LUA_EX("worker_pool"), 0,
              "1099726899285419 is prime: false\n"
              "all answers match the serial computation\n");
-  assert_non_null(strstr(out, "112582705942171 is prime: true\n"));
+  assert_non_null(strstr(h_out, "112582705942171 is prime: true\n"));
 }
 
 /* kill -9 of the root while its Lua workers sleep: none alive 1 s later. */
@@ -83,43 +72,43 @@ static void test_lua_root_c_child_lua_grandchild(void **state) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "%s run %s main testmod=%s self=lua:%s 2>&1",
            AXLE, script, AXT_TESTMOD, script);
-  run_expect(cmd, 0, "3.0\nhi from grandchild\n");
-  assert_non_null(strstr(out, "LuaError\tgrandchild\t3\n"));
-  assert_non_null(strstr(out, "hop\tgrandchild\nhop\tcchild\nhop\troot\n"));
+  h_expect(cmd, 0, "3.0\nhi from grandchild\n");
+  assert_non_null(strstr(h_out, "LuaError\tgrandchild\t3\n"));
+  assert_non_null(strstr(h_out, "hop\tgrandchild\nhop\tcchild\nhop\troot\n"));
 }
 
 static void test_scopes_tasks_and_busy_cancel(void **state) {
   (void)state;
-  run_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scopes.lua 2>&1", 0,
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scopes.lua 2>&1", 0,
              "scopes ok\ntasks ok\n");
   /* The busy child unwound through its <close> handler, before SIGKILL. */
-  assert_non_null(strstr(out, "spin unwound"));
-  assert_non_null(strstr(out, "busy child stopped in 0."));
-  assert_null(strstr(out, "SIGKILL"));
+  assert_non_null(strstr(h_out, "spin unwound"));
+  assert_non_null(strstr(h_out, "busy child stopped in 0."));
+  assert_null(strstr(h_out, "SIGKILL"));
 }
 
 #define SCEN AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scenarios.lua "
 
 static void test_scenario_25_failures_make_one_group(void **state) {
   (void)state;
-  run_expect(SCEN "many_fail 2>/dev/null", 0, "ErrorGroup\t25\t");
-  double took = atof(strrchr(out, '\t') + 1);
+  h_expect(SCEN "many_fail 2>/dev/null", 0, "ErrorGroup\t25\t");
+  double took = atof(strrchr(h_out, '\t') + 1);
   assert_true(took < 30);
 }
 
 static void test_scenario_nested_failing_trees(void **state) {
   (void)state;
   /* breadth 2, depth 3: a group of two groups of two groups of leaves */
-  run_expect(SCEN "nested_fail 2>/dev/null", 0,
+  h_expect(SCEN "nested_fail 2>/dev/null", 0,
              "shape\t[[[LuaError,LuaError],[LuaError,LuaError]],"
              "[[LuaError,LuaError],[LuaError,LuaError]]]\n");
 }
 
 static void test_scenario_mixed_failures(void **state) {
   (void)state;
-  run_expect(SCEN "mixed nfail=1 2>/dev/null", 0, "failed\tbad_1\n");
-  run_expect(SCEN "mixed nfail=2 2>/dev/null", 0, "failed\tbad_1 bad_2\n");
-  run_expect(SCEN "mixed nfail=3 2>/dev/null", 0,
+  h_expect(SCEN "mixed nfail=1 2>/dev/null", 0, "failed\tbad_1\n");
+  h_expect(SCEN "mixed nfail=2 2>/dev/null", 0, "failed\tbad_1 bad_2\n");
+  h_expect(SCEN "mixed nfail=3 2>/dev/null", 0,
              "failed\tbad_1 bad_2 bad_3\n");
 }
 
@@ -140,30 +129,30 @@ static void test_scenario_sigint_takes_the_tree(void **state) {
 
 static void test_scenario_root_error_with_busy_grandchild(void **state) {
   (void)state;
-  run_expect(SCEN "root_error_busy_grandchild 2>/dev/null", 0,
+  h_expect(SCEN "root_error_busy_grandchild 2>/dev/null", 0,
              "surfaced in ");
-  double took = atof(strstr(out, "surfaced in ") + 12);
+  double took = atof(strstr(h_out, "surfaced in ") + 12);
   assert_true(took < 2);
 }
 
 static void test_scenario_names_and_loglevel_propagate(void **state) {
   (void)state;
-  run_expect(SCEN "propagation 2>/dev/null", 0, "child\t3\tgrandchild\t3\n");
+  h_expect(SCEN "propagation 2>/dev/null", 0, "child\t3\tgrandchild\t3\n");
 }
 
 /* A script run by the stock interpreter boots its own root actor. */
 static void test_stock_interpreter(void **state) {
   (void)state;
-  run_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
+  h_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
              "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/stock.lua 2>&1",
              0, "hi from kid\n42\n");
 }
 
 static void test_missing_lua_module(void **state) {
   (void)state;
-  run_expect(AXLE " run lua:no.such.module 2>&1", 1,
+  h_expect(AXLE " run lua:no.such.module 2>&1", 1,
              "ModuleNotFoundError: no Lua module 'no.such.module'");
-  run_expect(AXLE " run /no/such/script.lua 2>&1", 1, "ModuleNotFoundError");
+  h_expect(AXLE " run /no/such/script.lua 2>&1", 1, "ModuleNotFoundError");
 }
 
 int main(void) {

@@ -326,9 +326,9 @@ static int serve_task(void *arg) {
   ax_data *result = NULL;
   ax_error *err = NULL;
   int status = ax__ctx_outcome(&ctx, rc, &result, &err);
-  AX__LOGD("call %llu done: %s%s%s", (unsigned long long)s->cid,
+  AX__LOGD("call %llu done: %s%s", (unsigned long long)s->cid,
            status == 0 ? "returned" : ax_error_type(err),
-           peer->gone ? " (caller gone)" : "", "");
+           peer->gone ? " (caller gone)" : "");
   send_outcome(peer, s->cid, status, result, err);
   ax_data_free(result);
   ax_error_free(err);

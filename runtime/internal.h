@@ -280,11 +280,6 @@ const char *ax__msg_type_name(int type);
 char *ax__str_dup(const ax__str *s);
 int ax__str_eq(const ax__str *s, const char *lit);
 
-/* Build a frame: start a message of a type, add fields, finish. */
-typedef struct ax__mb {
-  ax_pack *p;
-  int nfields;
-} ax__mb;
 
 /* ---------------------------------------------------------- peers */
 
@@ -309,7 +304,7 @@ struct ax__peer {
   ax_portal *portal;   /* set when the peer is our child */
   uint64_t next_cid;
   ax__list calls;      /* ax__call */
-  ax__list serving;    /* ax__serve */
+  ax__list serving;    /* calls we serve (actor.c) */
   ax__list link;       /* in ax__rt_g->peers */
   int refs;            /* channel, portal, serving tasks */
 };
@@ -435,7 +430,6 @@ void ax__portal_on_gone(ax_portal *p);
 
 /* ----------------------------------------------------------- log */
 
-void ax__log_frame_error(const char *what, int code);
 #define AX__LOGD(...)                                   \
   do {                                                  \
     if (ax__rt_g && ax__rt_g->loglevel >= AX_LOG_DEBUG) \

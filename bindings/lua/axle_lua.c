@@ -653,13 +653,20 @@ typedef struct ltask {
 
 static lua_State *volatile running;
 
+/* lua_pcall on T with the message handler at index 1, T marked as the
+ * running thread (the one the SIGTERM hook interrupts) meanwhile. */
+static int pcall_running(lua_State *T, int nargs, int nres) {
+  lua_State *outer = running;
+  running = T;
+  int status = lua_pcall(T, nargs, nres, 1);
+  running = outer;
+  return status;
+}
+
 static int task_entry(void *arg) {
   ltask *lt = arg;
   int nargs = lua_gettop(lt->T) - 2; /* msgh, fn, args... */
-  lua_State *outer = running;
-  running = lt->T;
-  lt->status = lua_pcall(lt->T, nargs, LUA_MULTRET, 1);
-  running = outer;
+  lt->status = pcall_running(lt->T, nargs, LUA_MULTRET);
   if (lt->status != LUA_OK && !is_cancelled_error(lt->T, -1))
     ax_scope_cancel(lt->group->s);
   return 0;
@@ -902,10 +909,7 @@ typedef struct root_run {
 
 static int root_task(void *arg) {
   root_run *r = arg;
-  lua_State *outer = running;
-  running = r->T;
-  r->status = lua_pcall(r->T, lua_gettop(r->T) - 2, 0, 1);
-  running = outer;
+  r->status = pcall_running(r->T, lua_gettop(r->T) - 2, 0);
   return 0;
 }
 
@@ -947,6 +951,19 @@ static int l_run(lua_State *L) {
   return 0;
 }
 
+/* A metatable named name with methods; self_index makes it its own
+ * __index (methods looked up on the object). */
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      int self_index) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, methods, 0);
+  if (self_index) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
 __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
   luaL_newmetatable(L, HANDLE_MT);
   lua_pushcfunction(L, handle_gc);
@@ -960,43 +977,27 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
       {"start_actor", l_start_actor},   {"run_in_actor", l_run_in_actor},
       {"cancel", l_nursery_cancel},     {"__close", nursery_close_mm},
       {"__gc", nursery_gc},             {NULL, NULL}};
-  luaL_newmetatable(L, NURSERY_MT);
-  luaL_setfuncs(L, nursery_m, 0);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  new_class(L, NURSERY_MT, nursery_m, 1);
   static const luaL_Reg portal_m[] = {{"run", l_portal_run},
                                       {"result", l_portal_result},
                                       {"cancel_actor", l_portal_cancel_actor},
                                       {"__index", l_portal_index},
                                       {NULL, NULL}};
-  luaL_newmetatable(L, PORTAL_MT);
-  luaL_setfuncs(L, portal_m, 0);
-  lua_pop(L, 1);
+  new_class(L, PORTAL_MT, portal_m, 0);
   static const luaL_Reg scope_m[] = {{"cancel", scope_cancel},
                                      {"shield", scope_shield},
                                      {"close", scope_close},
                                      {"__close", scope_close},
                                      {"__index", scope_index},
                                      {NULL, NULL}};
-  luaL_newmetatable(L, SCOPE_MT);
-  luaL_setfuncs(L, scope_m, 0);
-  lua_pop(L, 1);
+  new_class(L, SCOPE_MT, scope_m, 0);
   static const luaL_Reg tasks_m[] = {{"spawn", tasks_spawn},
                                      {"__close", tasks_close},
                                      {NULL, NULL}};
-  luaL_newmetatable(L, TASKS_MT);
-  luaL_setfuncs(L, tasks_m, 0);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  new_class(L, TASKS_MT, tasks_m, 1);
   static const luaL_Reg task_m[] = {
       {"join", task_join}, {"cancel", task_cancel}, {NULL, NULL}};
-  luaL_newmetatable(L, TASK_MT);
-  luaL_setfuncs(L, task_m, 0);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  new_class(L, TASK_MT, task_m, 1);
   static const luaL_Reg funcs[] = {{"open_nursery", l_open_nursery},
                                    {"sleep", l_sleep},
                                    {"current_actor", l_current_actor},
@@ -1156,10 +1157,7 @@ static int lua_call_function(void *mod, ax_ctx *ctx, const char *func,
       nargs = 1;
     }
     arm_term_handler();
-    lua_State *outer = running;
-    running = T;
-    int status = lua_pcall(T, nargs, 1, 1);
-    running = outer;
+    int status = pcall_running(T, nargs, 1);
     if (status == LUA_OK) {
       /* Packing raises on values that cannot travel: protect it too. */
       ax_pack *p = ax_pack_new();

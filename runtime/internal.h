@@ -176,17 +176,52 @@ void ax__run_until_done(void);
 void ax__signals_start(int child);
 const char *ax__signame(int sig);
 
-/* ------------------------------------------------------- values */
+/* ------------------------------------------------- msgpack (mp.c) */
 
-struct ax_pack;
+/* How deep a value may nest: a scalar or an empty container is one level,
+ * a container one more than its deepest item. Senders and receivers
+ * apply the same limit to each value on its own. */
+#define AX__MAX_DEPTH 32
+
+enum { AX__MP_SCALAR, AX__MP_STR, AX__MP_BIN, AX__MP_EXT, AX__MP_ARRAY,
+       AX__MP_MAP };
+
+/* What a scan of one value found: its size in bytes, its number of
+ * items (nodes), and the bytes its strings need with a NUL each. */
+typedef struct ax__scan {
+  size_t used, nodes, strbytes;
+} ax__scan;
+
+/* Validate and size the one value at p[0..len). Rejects truncation, the
+ * byte 0xc1, nesting deeper than AX__MAX_DEPTH and counts that cannot fit
+ * in the bytes left. Returns 0 or AX_EPROTO. */
+int ax__mp_scan(const uint8_t *p, size_t len, ax__scan *out);
+/* The head of the item at p (len >= 1 bytes left): its size *head
+ * (header, or all of a scalar), its payload bytes or item count *n, its
+ * AX__MP_ kind. AX_EPROTO for 0xc1 or a cut header. */
+int ax__mp_head(const uint8_t *p, size_t len, size_t *head, uint64_t *n,
+                int *kind);
+uint64_t ax__mp_be(const uint8_t *p, int n);
+/* Writers of one item: each returns the end of what it wrote. An int
+ * takes at most 9 bytes, a header 5. */
+uint8_t *ax__mp_put_byte(uint8_t *w, uint8_t b);
+uint8_t *ax__mp_put_uint(uint8_t *w, uint64_t v);
+uint8_t *ax__mp_put_int(uint8_t *w, int64_t v);
+uint8_t *ax__mp_put_float(uint8_t *w, double v);
+uint8_t *ax__mp_put_str(uint8_t *w, const char *s, uint32_t n);
+uint8_t *ax__mp_put_bin(uint8_t *w, const void *b, uint32_t n);
+uint8_t *ax__mp_put_array(uint8_t *w, uint32_t n);
+uint8_t *ax__mp_put_map(uint8_t *w, uint32_t n);
+
+/* ---------------------------------------------------- values (value.c) */
+
+/* A document of the value at bytes, which sc describes: one allocation. */
+ax_data *ax__data_make(const void *bytes, const ax__scan *sc);
 /* Append one msgpack value given as raw bytes (already validated). */
 int ax__pack_raw(ax_pack *p, const void *bytes, size_t len);
 void ax__pack_reset(ax_pack *p);
-
-/* Validate one msgpack value at p[0..len): sets *used to its size.
- * Rejects truncation, reserved bytes, nesting deeper than 64 levels and
- * counts that cannot fit in the bytes left. Returns 0 or AX_EPROTO. */
-int ax__mp_check(const uint8_t *p, size_t len, size_t *used);
+/* Whether an append to p has failed for lack of memory. */
+int ax__pack_failed(const ax_pack *p);
 
 /* ------------------------------------------------------- errors */
 

@@ -102,7 +102,9 @@ static int rd_num(cur *c, double *d) {
 
 static int rd_raw(cur *c, ax__raw *r) {
   size_t used;
-  if (ax__mp_check(c->p, (size_t)(c->end - c->p), &used) < 0) return AX_EPROTO;
+  ax__scan sc;
+  if (ax__mp_scan(c->p, (size_t)(c->end - c->p), &sc) < 0) return AX_EPROTO;
+  used = sc.used;
   r->p = c->p;
   r->len = used;
   c->p += used;
@@ -123,9 +125,9 @@ char *ax__str_dup(const ax__str *s) {
 }
 
 int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
-  size_t used;
   memset(m, 0, sizeof *m);
-  if (ax__mp_check(p, len, &used) < 0 || used != len) return AX_EPROTO;
+  ax__scan sc;
+  if (ax__mp_scan(p, len, &sc) < 0 || sc.used != len) return AX_EPROTO;
   cur c = {p, p + len};
   uint32_t n;
   uint8_t b = *c.p;

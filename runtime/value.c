@@ -1,239 +1,150 @@
 /* value.c - msgpack values across the ABI: the encoder (ax_pack), decoded
- * documents (ax_data), node readers (ax_val) and the validator every byte
- * from the wire goes through before msgpack-c sees it. */
+ * documents (ax_data) and node readers (ax_val). Decoding trusts what
+ * mp.c's scanner accepted and sized, so a document is one allocation. */
 #include <math.h>
-#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-struct ax_pack {
-  msgpack_sbuffer sb;
-  msgpack_packer pk;
+enum { VAL_UNSIGNED = 1 }; /* an int above INT64_MAX, kept in v.u */
+
+struct ax_val {
+  uint8_t type;  /* ax_type */
+  uint8_t flags;
+  uint32_t len;  /* bytes of a str/bin, items of an array, pairs of a map */
+  union {
+    int64_t i;
+    uint64_t u;
+    double f;
+    const char *s;      /* str (NUL-terminated) and bin */
+    const ax_val *kids; /* array items; map keys and values, interleaved */
+  } v;
 };
 
+/* One allocation: this header, the nodes below the root, a copy of the
+ * encoded bytes, then NUL-terminated copies of the strings. */
 struct ax_data {
-  char *bytes;
+  const uint8_t *bytes;
   size_t len;
-  msgpack_zone zone;
-  msgpack_object root;
+  ax_val root;
+  ax_val nodes[];
 };
 
-#define AX__MAX_DEPTH 32
+struct ax_pack {
+  uint8_t *p;
+  size_t len, cap;
+  int oom;
+};
 
-/* ------------------------------------------------------------ validate */
+/* ----------------------------------------------------------- decode */
 
-static int be_len(const uint8_t *p, int n, uint64_t *out) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
-  *out = v;
-  return 0;
-}
+typedef struct dec {
+  const uint8_t *p;  /* the copied bytes */
+  size_t off;
+  ax_val *next;      /* free nodes */
+  char *strs;        /* free string space */
+} dec;
 
-static int mp_check(const uint8_t *p, size_t len, size_t *used, int depth) {
-  if (len < 1) return AX_EPROTO;
-  if (depth > AX__MAX_DEPTH) return AX_EPROTO;
-  uint8_t b = p[0];
-  size_t head = 1;
-  uint64_t n = 0;  /* payload bytes or item count */
-  int items = 0;   /* 0: n bytes of payload, 1: n items, 2: n pairs */
-  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-    n = 0;
-  } else if (b >= 0x80 && b <= 0x8f) {
-    n = b & 0x0f;
-    items = 2;
-  } else if (b >= 0x90 && b <= 0x9f) {
-    n = b & 0x0f;
-    items = 1;
-  } else if (b >= 0xa0 && b <= 0xbf) {
-    n = b & 0x1f;
+/* Decode one value the scanner has accepted into *v. */
+static void dec_val(dec *c, ax_val *v) {
+  const uint8_t *q = c->p + c->off;
+  const uint8_t *x = q + 1; /* a scalar's payload */
+  uint8_t b = q[0];
+  size_t head;
+  uint64_t n;
+  int kind;
+  ax__mp_head(q, SIZE_MAX, &head, &n, &kind);
+  c->off += head;
+  v->flags = 0;
+  v->len = 0;
+  switch (kind) {
+    case AX__MP_STR: {
+      char *s = c->strs;
+      memcpy(s, c->p + c->off, (size_t)n);
+      s[n] = 0;
+      c->strs += n + 1;
+      c->off += (size_t)n;
+      v->type = AX_T_STR;
+      v->len = (uint32_t)n;
+      v->v.s = s;
+      return;
+    }
+    case AX__MP_BIN:
+    case AX__MP_EXT:
+      v->type = AX_T_BIN;
+      v->len = (uint32_t)n;
+      v->v.s = (const char *)c->p + c->off;
+      c->off += (size_t)n;
+      return;
+    case AX__MP_ARRAY:
+    case AX__MP_MAP: {
+      uint64_t items = kind == AX__MP_MAP ? 2 * n : n;
+      ax_val *kids = c->next;
+      c->next += items;
+      v->type = kind == AX__MP_MAP ? AX_T_MAP : AX_T_ARRAY;
+      v->len = (uint32_t)n;
+      v->v.kids = kids;
+      for (uint64_t i = 0; i < items; i++) dec_val(c, &kids[i]);
+      return;
+    }
+  }
+  if (b <= 0x7f) {
+    v->type = AX_T_INT;
+    v->v.i = b;
+  } else if (b >= 0xe0) {
+    v->type = AX_T_INT;
+    v->v.i = (int8_t)b;
+  } else if (b == 0xc0) {
+    v->type = AX_T_NIL;
+  } else if (b == 0xc2 || b == 0xc3) {
+    v->type = AX_T_BOOL;
+    v->v.i = b == 0xc3;
+  } else if (b == 0xca) {
+    uint32_t u = (uint32_t)ax__mp_be(x, 4);
+    float f;
+    memcpy(&f, &u, 4);
+    v->type = AX_T_FLOAT;
+    v->v.f = f;
+  } else if (b == 0xcb) {
+    uint64_t u = ax__mp_be(x, 8);
+    v->type = AX_T_FLOAT;
+    memcpy(&v->v.f, &u, 8);
+  } else if (b >= 0xcc && b <= 0xcf) {
+    v->type = AX_T_INT;
+    v->v.u = ax__mp_be(x, 1 << (b - 0xcc));
+    if (v->v.u > INT64_MAX) v->flags = VAL_UNSIGNED;
   } else {
-    static const struct {
-      uint8_t lenbytes, fixed, items, ext;
-    } t[0x20] = {
-        [0x04] = {1, 0, 0, 0},  [0x05] = {2, 0, 0, 0},  [0x06] = {4, 0, 0, 0},
-        [0x07] = {1, 0, 0, 1},  [0x08] = {2, 0, 0, 1},  [0x09] = {4, 0, 0, 1},
-        [0x0a] = {0, 4, 0, 0},  [0x0b] = {0, 8, 0, 0},  [0x0c] = {0, 1, 0, 0},
-        [0x0d] = {0, 2, 0, 0},  [0x0e] = {0, 4, 0, 0},  [0x0f] = {0, 8, 0, 0},
-        [0x10] = {0, 1, 0, 0},  [0x11] = {0, 2, 0, 0},  [0x12] = {0, 4, 0, 0},
-        [0x13] = {0, 8, 0, 0},  [0x14] = {0, 2, 0, 0},  [0x15] = {0, 3, 0, 0},
-        [0x16] = {0, 5, 0, 0},  [0x17] = {0, 9, 0, 0},  [0x18] = {0, 17, 0, 0},
-        [0x19] = {1, 0, 0, 0},  [0x1a] = {2, 0, 0, 0},  [0x1b] = {4, 0, 0, 0},
-        [0x1c] = {2, 0, 1, 0},  [0x1d] = {4, 0, 1, 0},  [0x1e] = {2, 0, 2, 0},
-        [0x1f] = {4, 0, 2, 0},
-    };
-    if (b == 0xc1) return AX_EPROTO; /* never used */
-    unsigned k = b - 0xc0;
-    if (t[k].fixed) {
-      n = t[k].fixed;
-    } else {
-      if (len < 1u + t[k].lenbytes) return AX_EPROTO;
-      be_len(p + 1, t[k].lenbytes, &n);
-      head += t[k].lenbytes;
-      if (t[k].ext) n += 1; /* the ext type byte */
-      items = t[k].items;
-    }
+    int k = 1 << (b - 0xd0);
+    uint64_t u = ax__mp_be(x, k);
+    int shift = 64 - 8 * k;
+    v->type = AX_T_INT;
+    v->v.i = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
   }
-  size_t left = len - head;
-  if (items == 0) {
-    if (n > left) return AX_EPROTO;
-    *used = head + (size_t)n;
-    return 0;
-  }
-  /* Every item takes at least one byte: a count past that is a lie. */
-  if (n > left || (items == 2 && 2 * n > left)) return AX_EPROTO;
-  size_t off = head;
-  for (uint64_t i = 0; i < n * (uint64_t)items; i++) {
-    size_t u;
-    int rc = mp_check(p + off, len - off, &u, depth + 1);
-    if (rc < 0) return rc;
-    off += u;
-  }
-  *used = off;
-  return 0;
 }
 
-int ax__mp_check(const uint8_t *p, size_t len, size_t *used) {
-  return mp_check(p, len, used, 1);
-}
-
-/* -------------------------------------------------------------- pack */
-
-ax_pack *ax_pack_new(void) {
-  ax_pack *p = malloc(sizeof *p);
-  if (!p) return NULL;
-  msgpack_sbuffer_init(&p->sb);
-  msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
-  return p;
-}
-
-void ax_pack_free(ax_pack *p) {
-  if (!p) return;
-  msgpack_sbuffer_destroy(&p->sb);
-  free(p);
-}
-
-#define PACK_RC(expr) ((expr) == 0 ? 0 : AX_ENOMEM)
-
-int ax_pack_nil(ax_pack *p) { return PACK_RC(msgpack_pack_nil(&p->pk)); }
-int ax_pack_bool(ax_pack *p, int v) {
-  return PACK_RC(v ? msgpack_pack_true(&p->pk) : msgpack_pack_false(&p->pk));
-}
-int ax_pack_int(ax_pack *p, int64_t v) {
-  return PACK_RC(msgpack_pack_int64(&p->pk, v));
-}
-int ax_pack_float(ax_pack *p, double v) {
-  return PACK_RC(msgpack_pack_double(&p->pk, v));
-}
-int ax_pack_str(ax_pack *p, const char *s) {
-  return ax_pack_strn(p, s ? s : "", s ? strlen(s) : 0);
-}
-int ax_pack_strn(ax_pack *p, const char *s, size_t len) {
-  if (len > UINT32_MAX) return AX_EINVAL;
-  if (msgpack_pack_str(&p->pk, len) != 0) return AX_ENOMEM;
-  return PACK_RC(msgpack_pack_str_body(&p->pk, s, len));
-}
-int ax_pack_bin(ax_pack *p, const void *b, size_t len) {
-  if (len > UINT32_MAX) return AX_EINVAL;
-  if (msgpack_pack_bin(&p->pk, len) != 0) return AX_ENOMEM;
-  return PACK_RC(msgpack_pack_bin_body(&p->pk, b, len));
-}
-int ax_pack_array(ax_pack *p, uint32_t n) {
-  return PACK_RC(msgpack_pack_array(&p->pk, n));
-}
-int ax_pack_map(ax_pack *p, uint32_t n) {
-  return PACK_RC(msgpack_pack_map(&p->pk, n));
-}
-int ax_pack_val(ax_pack *p, const ax_val *v) {
-  if (!v) return AX_EINVAL;
-  return PACK_RC(msgpack_pack_object(&p->pk, *(const msgpack_object *)v));
-}
-int ax__pack_raw(ax_pack *p, const void *bytes, size_t len) {
-  return PACK_RC(msgpack_sbuffer_write(&p->sb, bytes, len));
-}
-
-const void *ax_pack_bytes(const ax_pack *p, size_t *len) {
-  if (len) *len = p->sb.size;
-  return p->sb.data;
-}
-
-int ax_pack_finish(ax_pack *p, ax_data **out) {
-  if (!p || !out) {
-    ax_pack_free(p);
-    return AX_EINVAL;
-  }
-  size_t used;
-  int rc = ax__mp_check((const uint8_t *)p->sb.data, p->sb.size, &used);
-  if (rc == 0 && used != p->sb.size) rc = AX_EINVAL;
-  if (rc < 0) {
-    ax_pack_free(p);
-    return rc == AX_EPROTO ? AX_EINVAL : rc;
-  }
-  rc = ax_data_decode(p->sb.data, p->sb.size, out);
-  ax_pack_free(p);
-  return rc;
-}
-
-/* -------------------------------------------------------------- data */
-
-/* msgpack-c points strings into the input; give each a NUL of its own. */
-static int terminate_strings(msgpack_zone *z, msgpack_object *o) {
-  switch (o->type) {
-    case MSGPACK_OBJECT_STR: {
-      char *s = msgpack_zone_malloc(z, o->via.str.size + 1);
-      if (!s) return AX_ENOMEM;
-      memcpy(s, o->via.str.ptr, o->via.str.size);
-      s[o->via.str.size] = 0;
-      o->via.str.ptr = s;
-      return 0;
-    }
-    case MSGPACK_OBJECT_ARRAY:
-      for (uint32_t i = 0; i < o->via.array.size; i++)
-        if (terminate_strings(z, &o->via.array.ptr[i]) < 0) return AX_ENOMEM;
-      return 0;
-    case MSGPACK_OBJECT_MAP:
-      for (uint32_t i = 0; i < o->via.map.size; i++) {
-        if (terminate_strings(z, &o->via.map.ptr[i].key) < 0) return AX_ENOMEM;
-        if (terminate_strings(z, &o->via.map.ptr[i].val) < 0) return AX_ENOMEM;
-      }
-      return 0;
-    default:
-      return 0;
-  }
+ax_data *ax__data_make(const void *bytes, const ax__scan *sc) {
+  size_t nodes = sc->nodes - 1; /* the root lives in the header */
+  size_t size = sizeof(ax_data) + nodes * sizeof(ax_val) + sc->used +
+                sc->strbytes;
+  ax_data *d = malloc(size);
+  if (!d) return NULL;
+  uint8_t *copy = (uint8_t *)(d->nodes + nodes);
+  memcpy(copy, bytes, sc->used);
+  d->bytes = copy;
+  d->len = sc->used;
+  dec c = {copy, 0, d->nodes, (char *)copy + sc->used};
+  dec_val(&c, &d->root);
+  return d;
 }
 
 int ax_data_decode(const void *bytes, size_t len, ax_data **out) {
-  size_t used;
   if (!bytes || !out) return AX_EINVAL;
-  int rc = ax__mp_check(bytes, len, &used);
-  if (rc < 0) return rc;
-  if (used != len) return AX_EPROTO;
-  ax_data *d = calloc(1, sizeof *d);
-  if (!d) return AX_ENOMEM;
-  d->bytes = malloc(len ? len : 1);
-  if (!d->bytes || !msgpack_zone_init(&d->zone, 256 + len)) {
-    free(d->bytes);
-    free(d);
-    return AX_ENOMEM;
-  }
-  memcpy(d->bytes, bytes, len);
-  d->len = len;
-  size_t off = 0;
-  msgpack_unpack_return r =
-      msgpack_unpack(d->bytes, len, &off, &d->zone, &d->root);
-  if (r != MSGPACK_UNPACK_SUCCESS) {
-    rc = r == MSGPACK_UNPACK_NOMEM_ERROR ? AX_ENOMEM : AX_EPROTO;
-  } else {
-    rc = terminate_strings(&d->zone, &d->root);
-  }
-  if (rc < 0) {
-    ax_data_free(d);
-    return rc;
-  }
-  *out = d;
-  return 0;
+  ax__scan sc;
+  if (ax__mp_scan(bytes, len, &sc) < 0 || sc.used != len) return AX_EPROTO;
+  *out = ax__data_make(bytes, &sc);
+  return *out ? 0 : AX_ENOMEM;
 }
 
 ax_data *ax_data_dup(const ax_data *d) {
@@ -242,139 +153,213 @@ ax_data *ax_data_dup(const ax_data *d) {
   return c;
 }
 
-const ax_val *ax_data_root(const ax_data *d) {
-  return d ? (const ax_val *)&d->root : NULL;
-}
+const ax_val *ax_data_root(const ax_data *d) { return d ? &d->root : NULL; }
 
 const void *ax_data_bytes(const ax_data *d, size_t *len) {
   if (len) *len = d ? d->len : 0;
   return d ? d->bytes : NULL;
 }
 
-void ax_data_free(ax_data *d) {
-  if (!d) return;
-  msgpack_zone_destroy(&d->zone);
-  free(d->bytes);
-  free(d);
+void ax_data_free(ax_data *d) { free(d); }
+
+/* -------------------------------------------------------------- pack */
+
+ax_pack *ax_pack_new(void) { return calloc(1, sizeof(ax_pack)); }
+
+void ax_pack_free(ax_pack *p) {
+  if (!p) return;
+  free(p->p);
+  free(p);
+}
+
+/* Room for n more bytes, or NULL (and the pack remembers the failure). */
+static uint8_t *room(ax_pack *p, size_t n) {
+  if (p->oom) return NULL;
+  if (p->cap - p->len < n) {
+    size_t cap = p->cap ? p->cap : 64;
+    while (cap - p->len < n) cap *= 2;
+    uint8_t *q = realloc(p->p, cap);
+    if (!q) {
+      p->oom = 1;
+      return NULL;
+    }
+    p->p = q;
+    p->cap = cap;
+  }
+  return p->p + p->len;
+}
+
+#define PUT(p, maxlen, expr)                \
+  do {                                      \
+    uint8_t *w_ = room((p), (maxlen));      \
+    if (!w_) return AX_ENOMEM;              \
+    (p)->len += (size_t)((expr) - w_);      \
+  } while (0)
+
+int ax_pack_nil(ax_pack *p) { PUT(p, 1, ax__mp_put_byte(w_, 0xc0)); return 0; }
+int ax_pack_bool(ax_pack *p, int v) {
+  PUT(p, 1, ax__mp_put_byte(w_, v ? 0xc3 : 0xc2));
+  return 0;
+}
+int ax_pack_int(ax_pack *p, int64_t v) { PUT(p, 9, ax__mp_put_int(w_, v)); return 0; }
+int ax_pack_float(ax_pack *p, double v) {
+  PUT(p, 9, ax__mp_put_float(w_, v));
+  return 0;
+}
+int ax_pack_str(ax_pack *p, const char *s) {
+  return ax_pack_strn(p, s ? s : "", s ? strlen(s) : 0);
+}
+int ax_pack_strn(ax_pack *p, const char *s, size_t len) {
+  if (len > UINT32_MAX) return AX_EINVAL;
+  PUT(p, 5 + len, ax__mp_put_str(w_, s, (uint32_t)len));
+  return 0;
+}
+int ax_pack_bin(ax_pack *p, const void *b, size_t len) {
+  if (len > UINT32_MAX) return AX_EINVAL;
+  PUT(p, 5 + len, ax__mp_put_bin(w_, b, (uint32_t)len));
+  return 0;
+}
+int ax_pack_array(ax_pack *p, uint32_t n) {
+  PUT(p, 5, ax__mp_put_array(w_, n));
+  return 0;
+}
+int ax_pack_map(ax_pack *p, uint32_t n) { PUT(p, 5, ax__mp_put_map(w_, n)); return 0; }
+
+int ax_pack_val(ax_pack *p, const ax_val *v) {
+  if (!v) return AX_EINVAL;
+  int rc = 0;
+  switch (v->type) {
+    case AX_T_NIL: return ax_pack_nil(p);
+    case AX_T_BOOL: return ax_pack_bool(p, (int)v->v.i);
+    case AX_T_INT:
+      if (v->flags & VAL_UNSIGNED) {
+        PUT(p, 9, ax__mp_put_uint(w_, v->v.u));
+        return 0;
+      }
+      return ax_pack_int(p, v->v.i);
+    case AX_T_FLOAT: return ax_pack_float(p, v->v.f);
+    case AX_T_STR: return ax_pack_strn(p, v->v.s, v->len);
+    case AX_T_BIN: return ax_pack_bin(p, v->v.s, v->len);
+    case AX_T_ARRAY:
+      rc = ax_pack_array(p, v->len);
+      for (uint32_t i = 0; !rc && i < v->len; i++)
+        rc = ax_pack_val(p, &v->v.kids[i]);
+      return rc;
+    case AX_T_MAP:
+      rc = ax_pack_map(p, v->len);
+      for (uint32_t i = 0; !rc && i < 2 * v->len; i++)
+        rc = ax_pack_val(p, &v->v.kids[i]);
+      return rc;
+  }
+  return AX_EINVAL;
+}
+
+int ax__pack_raw(ax_pack *p, const void *bytes, size_t len) {
+  uint8_t *w = room(p, len);
+  if (!w) return AX_ENOMEM;
+  if (len) memcpy(w, bytes, len);
+  p->len += len;
+  return 0;
+}
+
+void ax__pack_reset(ax_pack *p) {
+  p->len = 0;
+  p->oom = 0;
+}
+
+int ax__pack_failed(const ax_pack *p) { return p->oom; }
+
+const void *ax_pack_bytes(const ax_pack *p, size_t *len) {
+  if (len) *len = p->len;
+  return p->p;
+}
+
+int ax_pack_finish(ax_pack *p, ax_data **out) {
+  if (!p || !out) {
+    ax_pack_free(p);
+    return AX_EINVAL;
+  }
+  *out = NULL;
+  ax__scan sc;
+  int rc = p->oom ? AX_ENOMEM : 0;
+  if (rc == 0 && (ax__mp_scan(p->p, p->len, &sc) < 0 || sc.used != p->len))
+    rc = AX_EINVAL;
+  if (rc == 0) {
+    *out = ax__data_make(p->p, &sc);
+    if (!*out) rc = AX_ENOMEM;
+  }
+  ax_pack_free(p);
+  return rc;
 }
 
 /* --------------------------------------------------------------- val */
 
-#define OBJ(v) ((const msgpack_object *)(v))
-
-ax_type ax_val_type(const ax_val *v) {
-  if (!v) return AX_T_NIL;
-  switch (OBJ(v)->type) {
-    case MSGPACK_OBJECT_BOOLEAN:
-      return AX_T_BOOL;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-      return AX_T_INT;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-      return AX_T_FLOAT;
-    case MSGPACK_OBJECT_STR:
-      return AX_T_STR;
-    case MSGPACK_OBJECT_BIN:
-    case MSGPACK_OBJECT_EXT:
-      return AX_T_BIN;
-    case MSGPACK_OBJECT_ARRAY:
-      return AX_T_ARRAY;
-    case MSGPACK_OBJECT_MAP:
-      return AX_T_MAP;
-    default:
-      return AX_T_NIL;
-  }
-}
+ax_type ax_val_type(const ax_val *v) { return v ? (ax_type)v->type : AX_T_NIL; }
 
 int ax_val_bool(const ax_val *v) {
-  return ax_val_type(v) == AX_T_BOOL ? OBJ(v)->via.boolean : 0;
+  return v && v->type == AX_T_BOOL ? (int)v->v.i : 0;
 }
 
 int64_t ax_val_int(const ax_val *v) {
-  if (ax_val_type(v) != AX_T_INT) return 0;
-  if (OBJ(v)->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-    return OBJ(v)->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)OBJ(v)->via.u64;
-  return OBJ(v)->via.i64;
+  if (!v || v->type != AX_T_INT) return 0;
+  return v->flags & VAL_UNSIGNED ? INT64_MAX : v->v.i;
 }
 
 double ax_val_float(const ax_val *v) {
-  switch (ax_val_type(v)) {
-    case AX_T_FLOAT:
-      return OBJ(v)->via.f64;
-    case AX_T_INT:
-      return OBJ(v)->type == MSGPACK_OBJECT_POSITIVE_INTEGER
-                 ? (double)OBJ(v)->via.u64
-                 : (double)OBJ(v)->via.i64;
-    default:
-      return 0.0;
-  }
+  if (!v) return 0.0;
+  if (v->type == AX_T_FLOAT) return v->v.f;
+  if (v->type == AX_T_INT)
+    return v->flags & VAL_UNSIGNED ? (double)v->v.u : (double)v->v.i;
+  return 0.0;
 }
 
 const char *ax_val_str(const ax_val *v, size_t *len) {
-  if (ax_val_type(v) != AX_T_STR) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  if (len) *len = OBJ(v)->via.str.size;
-  return OBJ(v)->via.str.ptr;
+  int ok = v && v->type == AX_T_STR;
+  if (len) *len = ok ? v->len : 0;
+  return ok ? v->v.s : NULL;
 }
 
 const void *ax_val_bin(const ax_val *v, size_t *len) {
-  if (ax_val_type(v) != AX_T_BIN) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  if (OBJ(v)->type == MSGPACK_OBJECT_EXT) {
-    if (len) *len = OBJ(v)->via.ext.size;
-    return OBJ(v)->via.ext.ptr;
-  }
-  if (len) *len = OBJ(v)->via.bin.size;
-  return OBJ(v)->via.bin.ptr;
+  int ok = v && v->type == AX_T_BIN;
+  if (len) *len = ok ? v->len : 0;
+  return ok ? v->v.s : NULL;
 }
 
 uint32_t ax_val_len(const ax_val *v) {
-  switch (ax_val_type(v)) {
+  if (!v) return 0;
+  switch (v->type) {
     case AX_T_ARRAY:
-      return OBJ(v)->via.array.size;
     case AX_T_MAP:
-      return OBJ(v)->via.map.size;
     case AX_T_STR:
-      return OBJ(v)->via.str.size;
-    case AX_T_BIN: {
-      size_t n;
-      ax_val_bin(v, &n);
-      return (uint32_t)n;
-    }
+    case AX_T_BIN:
+      return v->len;
     default:
       return 0;
   }
 }
 
 const ax_val *ax_val_at(const ax_val *v, uint32_t i) {
-  if (ax_val_type(v) != AX_T_ARRAY || i >= OBJ(v)->via.array.size) return NULL;
-  return (const ax_val *)&OBJ(v)->via.array.ptr[i];
+  if (!v || v->type != AX_T_ARRAY || i >= v->len) return NULL;
+  return &v->v.kids[i];
 }
 
 const ax_val *ax_val_key(const ax_val *v, uint32_t i) {
-  if (ax_val_type(v) != AX_T_MAP || i >= OBJ(v)->via.map.size) return NULL;
-  return (const ax_val *)&OBJ(v)->via.map.ptr[i].key;
+  if (!v || v->type != AX_T_MAP || i >= v->len) return NULL;
+  return &v->v.kids[2 * i];
 }
 
 const ax_val *ax_val_value(const ax_val *v, uint32_t i) {
-  if (ax_val_type(v) != AX_T_MAP || i >= OBJ(v)->via.map.size) return NULL;
-  return (const ax_val *)&OBJ(v)->via.map.ptr[i].val;
+  if (!v || v->type != AX_T_MAP || i >= v->len) return NULL;
+  return &v->v.kids[2 * i + 1];
 }
 
 const ax_val *ax_val_get(const ax_val *v, const char *key) {
-  if (ax_val_type(v) != AX_T_MAP || !key) return NULL;
+  if (!v || v->type != AX_T_MAP || !key) return NULL;
   size_t klen = strlen(key);
-  const msgpack_object_map *m = &OBJ(v)->via.map;
-  for (uint32_t i = 0; i < m->size; i++) {
-    const msgpack_object *k = &m->ptr[i].key;
-    if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
-        memcmp(k->via.str.ptr, key, klen) == 0)
-      return (const ax_val *)&m->ptr[i].val;
+  for (uint32_t i = 0; i < v->len; i++) {
+    const ax_val *k = &v->v.kids[2 * i];
+    if (k->type == AX_T_STR && k->len == klen && !memcmp(k->v.s, key, klen))
+      return &v->v.kids[2 * i + 1];
   }
   return NULL;
 }
@@ -436,45 +421,42 @@ static void fmt_val(sbuf *b, const ax_val *v) {
       sb_str(b, ax_val_bool(v) ? "true" : "false");
       break;
     case AX_T_INT:
-      if (OBJ(v)->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        snprintf(num, sizeof num, "%llu", (unsigned long long)OBJ(v)->via.u64);
+      if (v->flags & VAL_UNSIGNED)
+        snprintf(num, sizeof num, "%llu", (unsigned long long)v->v.u);
       else
-        snprintf(num, sizeof num, "%lld", (long long)OBJ(v)->via.i64);
+        snprintf(num, sizeof num, "%lld", (long long)v->v.i);
       sb_str(b, num);
       break;
     case AX_T_FLOAT: {
-      double d = ax_val_float(v);
+      double d = v->v.f;
       snprintf(num, sizeof num, "%.15g", d);
       if (strtod(num, NULL) != d) snprintf(num, sizeof num, "%.17g", d);
       if (isfinite(d) && !strpbrk(num, ".eE")) strcat(num, ".0");
       sb_str(b, num);
       break;
     }
-    case AX_T_STR: {
-      size_t n;
-      const char *s = ax_val_str(v, &n);
-      sb_quoted(b, s, n);
+    case AX_T_STR:
+      sb_quoted(b, v->v.s, v->len);
       break;
-    }
     case AX_T_BIN:
-      snprintf(num, sizeof num, "<%u bytes>", ax_val_len(v));
+      snprintf(num, sizeof num, "<%u bytes>", v->len);
       sb_str(b, num);
       break;
     case AX_T_ARRAY:
       sb_str(b, "[");
-      for (uint32_t i = 0; i < ax_val_len(v); i++) {
+      for (uint32_t i = 0; i < v->len; i++) {
         if (i) sb_str(b, ", ");
-        fmt_val(b, ax_val_at(v, i));
+        fmt_val(b, &v->v.kids[i]);
       }
       sb_str(b, "]");
       break;
     case AX_T_MAP:
       sb_str(b, "{");
-      for (uint32_t i = 0; i < ax_val_len(v); i++) {
+      for (uint32_t i = 0; i < v->len; i++) {
         if (i) sb_str(b, ", ");
-        fmt_val(b, ax_val_key(v, i));
+        fmt_val(b, &v->v.kids[2 * i]);
         sb_str(b, ": ");
-        fmt_val(b, ax_val_value(v, i));
+        fmt_val(b, &v->v.kids[2 * i + 1]);
       }
       sb_str(b, "}");
       break;
@@ -490,5 +472,3 @@ char *ax_val_format(const ax_val *v) {
   }
   return b.p ? b.p : ax__strdup("");
 }
-
-void ax__pack_reset(ax_pack *p) { msgpack_sbuffer_clear(&p->sb); }

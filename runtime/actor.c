@@ -25,34 +25,18 @@ static struct {
   uv_timer_t boot_timer;
 } child;
 
-static ax_pack *scratch;
-
-static ax_pack *msg_begin(int type, uint32_t nfields) {
-  if (!scratch) scratch = ax_pack_new();
-  if (!scratch) return NULL;
-  ax__pack_reset(scratch);
-  ax_pack_map(scratch, nfields + 1);
-  ax_pack_str(scratch, "t");
-  ax_pack_str(scratch, ax__msg_type_name(type));
-  return scratch;
-}
-
-static int msg_send(ax__peer *peer, ax_pack *p) {
-  if (!p) return AX_ENOMEM;
+/* Encode m straight into the peer's output buffer. */
+static int msg_send(ax__peer *peer, const ax__msg *m) {
   if (peer->gone || peer->chan.closing) return AX_ECLOSED;
-  size_t len;
-  const void *b = ax_pack_bytes(p, &len);
-  return ax__chan_send(&peer->chan, b, len);
+  uint8_t *w = ax__chan_reserve(&peer->chan, ax__msg_bound(m));
+  if (!w) return AX_ENOMEM;
+  return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
 }
 
-static void kv_str(ax_pack *p, const char *k, const char *v) {
-  ax_pack_str(p, k);
-  ax_pack_str(p, v);
-}
-
-static void kv_int(ax_pack *p, const char *k, int64_t v) {
-  ax_pack_str(p, k);
-  ax_pack_int(p, v);
+static int send_cid(ax__peer *peer, int type, uint64_t cid) {
+  ax__msg m = {.type = type};
+  AX__SET(&m, cid, cid);
+  return msg_send(peer, &m);
 }
 
 /* ------------------------------------------------------------- peers */
@@ -130,55 +114,65 @@ void ax__peers_close_all(void) {
     ax__peer *peer = ax__container_of(it, ax__peer, link);
     ax__chan_close(&peer->chan, 0);
   }
-  ax_pack_free(scratch);
-  scratch = NULL;
 }
 
 /* ------------------------------------------------------- outgoing */
 
 int ax__peer_send_hello(ax__peer *peer) {
-  ax_pack *p = msg_begin(AX__M_HELLO, 4);
-  if (!p) return AX_ENOMEM;
-  kv_int(p, "v", AX__PROTO_VERSION);
-  kv_str(p, "name", ax__rt_g->self.name);
-  kv_str(p, "uid", ax__rt_g->self.uid);
-  kv_int(p, "pid", ax__rt_g->self.pid);
-  return msg_send(peer, p);
+  ax__msg m = {.type = AX__M_HELLO};
+  AX__SET(&m, version, AX__PROTO_VERSION);
+  ax__msg_set_str(&m, AX__F_name, ax__rt_g->self.name);
+  ax__msg_set_str(&m, AX__F_uid, ax__rt_g->self.uid);
+  AX__SET(&m, pid, ax__rt_g->self.pid);
+  return msg_send(peer, &m);
 }
 
 int ax__peer_send_spawn(ax__peer *peer, const ax__ident *id,
                         const ax_spawn_opts *o) {
-  ax_pack *p = msg_begin(AX__M_SPAWN, 9);
-  if (!p) return AX_ENOMEM;
-  kv_str(p, "name", id->name);
-  kv_str(p, "uid", id->uid);
-  kv_str(p, "module", o->module);
-  ax_pack_str(p, "enable");
-  ax_pack_array(p, (uint32_t)o->nenable);
-  for (size_t i = 0; i < o->nenable; i++) ax_pack_str(p, o->enable[i]);
-  kv_int(p, "loglevel", o->loglevel > 0 ? o->loglevel : ax__rt_g->loglevel);
-  kv_int(p, "debug", o->debug);
-  ax_pack_str(p, "grace");
-  ax_pack_float(p, ax__rt_g->grace);
-  kv_int(p, "max_frame", (int64_t)ax__rt_g->max_frame);
-  kv_str(p, "parent", ax__rt_g->self.uid);
-  return msg_send(peer, p);
+  ax_pack *en = ax_pack_new();
+  if (!en) return AX_ENOMEM;
+  ax_pack_array(en, (uint32_t)o->nenable);
+  for (size_t i = 0; i < o->nenable; i++) ax_pack_str(en, o->enable[i]);
+  if (ax__pack_failed(en)) {
+    ax_pack_free(en);
+    return AX_ENOMEM;
+  }
+  size_t enlen;
+  const void *enb = ax_pack_bytes(en, &enlen);
+  ax__msg m = {.type = AX__M_SPAWN};
+  ax__msg_set_str(&m, AX__F_name, id->name);
+  ax__msg_set_str(&m, AX__F_uid, id->uid);
+  ax__msg_set_str(&m, AX__F_module, o->module);
+  ax__msg_set_raw(&m, AX__F_enable, enb, enlen);
+  AX__SET(&m, loglevel, o->loglevel > 0 ? o->loglevel : ax__rt_g->loglevel);
+  AX__SET(&m, debug, o->debug);
+  AX__SET(&m, grace, ax__rt_g->grace);
+  AX__SET(&m, max_frame, (int64_t)ax__rt_g->max_frame);
+  ax__msg_set_str(&m, AX__F_parent, ax__rt_g->self.uid);
+  int rc = msg_send(peer, &m);
+  ax_pack_free(en);
+  return rc;
 }
 
 int ax__peer_send_cancel(ax__peer *peer, uint64_t cid) {
-  ax_pack *p = msg_begin(AX__M_CANCEL, 1);
-  if (!p) return AX_ENOMEM;
-  kv_int(p, "cid", (int64_t)cid);
-  return msg_send(peer, p);
+  return send_cid(peer, AX__M_CANCEL, cid);
 }
 
 int ax__send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
-  ax_pack *p = msg_begin(AX__M_ERROR, 2);
+  ax_pack *p = ax_pack_new();
   if (!p) return AX_ENOMEM;
-  kv_int(p, "cid", (int64_t)cid);
-  ax_pack_str(p, "error");
-  ax__error_pack(p, e);
-  return msg_send(peer, p);
+  int rc = ax__error_pack(p, e);
+  if (rc == 0 && ax__pack_failed(p)) rc = AX_ENOMEM;
+  if (rc == 0) {
+    size_t len;
+    const void *b = ax_pack_bytes(p, &len);
+    ax__msg m = {.type = AX__M_ERROR};
+    AX__SET(&m, cid, cid);
+    ax__msg_set_raw(&m, AX__F_error, b, len);
+    rc = msg_send(peer, &m);
+  }
+  ax_pack_free(p);
+  return rc;
 }
 
 static void call_cancel(ax_op *op) {
@@ -202,23 +196,14 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
   c->cid = peer->next_cid++;
   c->cb = cb;
   c->ud = ud;
-  ax_pack *p = msg_begin(AX__M_START, 4);
-  if (!p) {
-    free(c);
-    return AX_ENOMEM;
-  }
-  kv_int(p, "cid", (int64_t)c->cid);
-  kv_str(p, "ns", ns ? ns : "");
-  kv_str(p, "func", func);
-  ax_pack_str(p, "kwargs");
-  if (kwargs) {
-    size_t len;
-    const void *b = ax_data_bytes(kwargs, &len);
-    ax__pack_raw(p, b, len);
-  } else {
-    ax_pack_map(p, 0);
-  }
-  int rc = msg_send(peer, p);
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, c->cid);
+  ax__msg_set_str(&m, AX__F_ns, ns);
+  ax__msg_set_str(&m, AX__F_func, func);
+  size_t len = 1;
+  const void *b = kwargs ? ax_data_bytes(kwargs, &len) : "\x80";
+  ax__msg_set_raw(&m, AX__F_kwargs, b, len);
+  int rc = msg_send(peer, &m);
   if (rc < 0) {
     free(c);
     return rc;
@@ -251,9 +236,9 @@ static ax__call *find_call(ax__peer *peer, uint64_t cid) {
 }
 
 static int decode_error(const ax__raw *raw, ax_error **out) {
-  ax_data *d;
-  int rc = ax_data_decode(raw->p, raw->len, &d);
-  if (rc < 0) return rc;
+  ax_data *d = ax__data_make(raw->p, &raw->sc);
+  if (!d) return AX_ENOMEM;
+  int rc;
   rc = ax__error_unpack(ax_data_root(d), out);
   ax_data_free(d);
   if (rc == 0) ax__error_relay_here(*out);
@@ -272,8 +257,9 @@ static int on_reply(ax__peer *peer, const ax__msg *m) {
   if (m->type == AX__M_ERROR) {
     status = decode_error(&m->error, &err);
     if (status == 0) status = AX_EREMOTE;
-  } else if (m->value.len) {
-    status = ax_data_decode(m->value.p, m->value.len, &value);
+  } else if (AX__HAS(m, value)) {
+    value = ax__data_make(m->value.p, &m->value.sc);
+    if (!value) status = AX_ENOMEM;
   }
   ax__list_remove(&c->link);
   ax_done_cb cb = c->cb;
@@ -289,17 +275,12 @@ static void send_outcome(ax__peer *peer, uint64_t cid, int status,
                          ax_data *result, ax_error *err) {
   if (peer->gone) return;
   if (status == 0) {
-    ax_pack *p = msg_begin(AX__M_RETURN, 2);
-    if (!p) return;
-    kv_int(p, "cid", (int64_t)cid);
-    ax_pack_str(p, "value");
-    size_t len = 0;
-    const void *b = result ? ax_data_bytes(result, &len) : NULL;
-    if (b)
-      ax__pack_raw(p, b, len);
-    else
-      ax_pack_nil(p);
-    int rc = msg_send(peer, p);
+    size_t len = 1;
+    const void *b = result ? ax_data_bytes(result, &len) : "\xc0";
+    ax__msg m = {.type = AX__M_RETURN};
+    AX__SET(&m, cid, cid);
+    ax__msg_set_raw(&m, AX__F_value, b, len);
+    int rc = msg_send(peer, &m);
     if (rc != AX_EMSGSIZE) return;
     err = ax_error_new("MessageTooLarge",
                        "result of %zu bytes exceeds the maximum frame size",
@@ -314,12 +295,10 @@ static void send_outcome(ax__peer *peer, uint64_t cid, int status,
 static int serve_task(void *arg) {
   serve *s = arg;
   ax__peer *peer = s->peer;
-  ax_pack *p = msg_begin(AX__M_START_ACK, 2);
-  if (p) {
-    kv_int(p, "cid", (int64_t)s->cid);
-    kv_str(p, "kind", "asyncfunc");
-    msg_send(peer, p);
-  }
+  ax__msg ack = {.type = AX__M_START_ACK};
+  AX__SET(&ack, cid, s->cid);
+  ax__msg_set_str(&ack, AX__F_kind, "asyncfunc");
+  msg_send(peer, &ack);
   ax_ctx ctx;
   ax__ctx_init(&ctx);
   int rc = ax__module_call(s->ns, s->func, ax_data_root(s->args), &ctx, 0);
@@ -356,10 +335,12 @@ static void serve_start(ax__peer *peer, const ax__msg *m) {
   }
   s->peer = peer;
   s->cid = m->cid;
-  s->ns = ax__str_dup(&m->ns);
-  s->func = ax__str_dup(&m->func);
+  s->ns = ax__msg_strdup(&m->ns);
+  s->func = ax__msg_strdup(&m->func);
   int rc = 0;
-  if (m->kwargs.len) rc = ax_data_decode(m->kwargs.p, m->kwargs.len, &s->args);
+  if (AX__HAS(m, kwargs) && !(s->args = ax__data_make(m->kwargs.p,
+                                                      &m->kwargs.sc)))
+    rc = AX_ENOMEM;
   if (rc == 0 && (!s->ns || !s->func)) rc = AX_ENOMEM;
   ax__list_init(&s->link);
   if (rc == 0) rc = ax_task_start(serve_task, s, &s->task);
@@ -484,16 +465,17 @@ static void child_on_spawn(ax__peer *peer, const ax__msg *m) {
     rt->max_frame = (size_t)m->max_frame;
     peer->chan.max_frame = rt->max_frame;
   }
-  char *module = ax__str_dup(&m->module);
+  char *module = ax__msg_strdup(&m->module);
   const char **enable = NULL;
   size_t nenable = 0;
   ax_data *en = NULL;
   ax_error *err = NULL;
   int rc = module ? 0 : AX_ENOMEM;
-  if (rc == 0 && m->enable.len) {
-    rc = ax_data_decode(m->enable.p, m->enable.len, &en);
+  if (rc == 0 && AX__HAS(m, enable)) {
+    en = ax__data_make(m->enable.p, &m->enable.sc);
+    if (!en) rc = AX_ENOMEM;
     const ax_val *arr = ax_data_root(en);
-    if (rc == 0 && ax_val_type(arr) == AX_T_ARRAY) {
+    if (rc == 0) {
       nenable = ax_val_len(arr);
       enable = calloc(nenable ? nenable : 1, sizeof *enable);
       for (size_t i = 0; enable && i < nenable; i++) {
@@ -561,13 +543,8 @@ int ax_child_main(int fd) {
   AX__LOGD("actor done (%d tasks left); closing the parent channel",
            ax__tasks_alive());
   ax__peer *parent = child.parent;
-  if (child.cancel_requested && !parent->gone) {
-    ax_pack *p = msg_begin(AX__M_CANCEL_ACK, 1);
-    if (p) {
-      kv_int(p, "cid", 0);
-      msg_send(parent, p);
-    }
-  }
+  if (child.cancel_requested && !parent->gone)
+    send_cid(parent, AX__M_CANCEL_ACK, 0);
   ax__chan_close(&parent->chan, 0);
   ax__peer_unref(parent);
   child.parent = NULL;

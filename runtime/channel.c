@@ -128,27 +128,40 @@ int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
   return 0;
 }
 
-int ax__chan_send(ax__chan *ch, const void *msg, size_t len) {
-  if (ch->closing) return AX_ECLOSED;
-  if (len > ch->max_frame || len > UINT32_MAX) return AX_EMSGSIZE;
-  if (ch->wcap - ch->wlen < len + 4) {
+uint8_t *ax__chan_reserve(ax__chan *ch, size_t max) {
+  if (ch->closing) return NULL;
+  if (ch->wcap - ch->wlen < max + 4) {
     size_t cap = ch->wcap ? ch->wcap : 4096;
-    while (cap - ch->wlen < len + 4) cap *= 2;
+    while (cap - ch->wlen < max + 4) cap *= 2;
     char *p = realloc(ch->wbuf, cap);
-    if (!p) return AX_ENOMEM;
+    if (!p) return NULL;
     ch->wbuf = p;
     ch->wcap = cap;
   }
+  return (uint8_t *)ch->wbuf + ch->wlen + 4;
+}
+
+int ax__chan_commit(ax__chan *ch, size_t len) {
+  if (ch->closing) return AX_ECLOSED;
+  if (len > ch->max_frame || len > UINT32_MAX) return AX_EMSGSIZE;
   uint8_t *w = (uint8_t *)ch->wbuf + ch->wlen;
   w[0] = (uint8_t)(len >> 24);
   w[1] = (uint8_t)(len >> 16);
   w[2] = (uint8_t)(len >> 8);
   w[3] = (uint8_t)len;
-  memcpy(w + 4, msg, len);
   ch->wlen += len + 4;
   if (ax__list_empty(&ch->dirty_link))
     ax__list_push(&ax__rt_g->dirty, &ch->dirty_link);
   return 0;
+}
+
+int ax__chan_send(ax__chan *ch, const void *msg, size_t len) {
+  if (ch->closing) return AX_ECLOSED;
+  if (len > ch->max_frame || len > UINT32_MAX) return AX_EMSGSIZE;
+  uint8_t *w = ax__chan_reserve(ch, len);
+  if (!w) return AX_ENOMEM;
+  if (len) memcpy(w, msg, len);
+  return ax__chan_commit(ch, len);
 }
 
 static void on_written(uv_write_t *req, int status) {

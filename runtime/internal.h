@@ -263,6 +263,11 @@ int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
                   ax__closed_cb on_closed, void *data);
 /* Queue one frame holding p's bytes; flushed before the loop polls. */
 int ax__chan_send(ax__chan *ch, const void *msg, size_t len);
+/* Room for a frame body of up to max bytes, written in place and then
+ * queued by ax__chan_commit with its real length (AX_EMSGSIZE over the
+ * maximum frame, and then nothing is queued). NULL: closed, or no memory. */
+uint8_t *ax__chan_reserve(ax__chan *ch, size_t max);
+int ax__chan_commit(ax__chan *ch, size_t len);
 void ax__chan_flush(ax__chan *ch);
 /* Read and dispatch what is already in the socket, without waiting: what
  * a peer wrote just before it died must not be lost. */
@@ -276,23 +281,66 @@ void ax__chan_close(ax__chan *ch, int status);
 long ax__frame_next(const uint8_t *buf, size_t len, size_t max,
                     const uint8_t **msg, size_t *msglen);
 
-/* -------------------------------------------------------- protocol */
+/* -------------------------------------------------- messages (msg.c) */
+
+/* The message table (docs/PROTOCOL.md mirrors it; a test checks). Each
+ * field: its member in ax__msg, its key on the wire, its type. */
+#define AX__MSG_FIELDS(X)              \
+  X(cid, "cid", UINT)                  \
+  X(version, "v", INT)                 \
+  X(name, "name", STR)                 \
+  X(uid, "uid", STR)                   \
+  X(pid, "pid", INT)                   \
+  X(module, "module", STR)             \
+  X(enable, "enable", STRS)            \
+  X(loglevel, "loglevel", INT)         \
+  X(debug, "debug", INT)               \
+  X(grace, "grace", NUM)               \
+  X(max_frame, "max_frame", INT)       \
+  X(parent, "parent", STR)             \
+  X(ns, "ns", STR)                     \
+  X(func, "func", STR)                 \
+  X(kwargs, "kwargs", ARGS)            \
+  X(kind, "kind", STR)                 \
+  X(value, "value", ANY)               \
+  X(error, "error", MAP)
+
+/* Each message: its enum, its "t", the fields it carries, those it
+ * requires. F(x) is the bit of field x. A required cid is positive. */
+#define AX__MSG_TYPES(X)                                                    \
+  X(HELLO, "hello", F(version) | F(name) | F(uid) | F(pid),                 \
+    F(version) | F(name) | F(uid))                                          \
+  X(SPAWN, "spawn",                                                         \
+    F(name) | F(uid) | F(module) | F(enable) | F(loglevel) | F(debug) |     \
+        F(grace) | F(max_frame) | F(parent),                                \
+    F(name) | F(uid) | F(module))                                           \
+  X(START, "start", F(cid) | F(func) | F(ns) | F(kwargs), F(cid) | F(func)) \
+  X(START_ACK, "start_ack", F(cid) | F(kind), F(cid))                       \
+  X(RETURN, "return", F(cid) | F(value), F(cid))                            \
+  X(ERROR, "error", F(cid) | F(error), F(error))                            \
+  X(CANCEL, "cancel", F(cid), 0)                                            \
+  X(CANCEL_ACK, "cancel_ack", F(cid), 0)
+
+/* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
+ * int, STR a string without NUL, STRS an array of strings, ARGS a map, an
+ * array or nil, MAP a map, ANY any value. */
+enum { AX__FK_UINT, AX__FK_INT, AX__FK_NUM, AX__FK_STR, AX__FK_STRS,
+       AX__FK_ARGS, AX__FK_MAP, AX__FK_ANY };
 
 enum {
-  AX__M_HELLO = 1,
-  AX__M_SPAWN,
-  AX__M_START,
-  AX__M_START_ACK,
-  AX__M_RETURN,
-  AX__M_ERROR,
-  AX__M_CANCEL,
-  AX__M_CANCEL_ACK
+#define X(name, key, kind) AX__F_##name,
+  AX__MSG_FIELDS(X)
+#undef X
+  AX__F_COUNT
 };
 
-typedef struct ax__raw {
-  const uint8_t *p;
-  size_t len;        /* 0: field absent */
-} ax__raw;
+enum {
+  AX__M_NONE,
+#define X(id, name, allowed, required) AX__M_##id,
+  AX__MSG_TYPES(X)
+#undef X
+  AX__M_COUNT
+};
 
 typedef struct ax__str {
   const char *p;
@@ -300,21 +348,50 @@ typedef struct ax__str {
   int present;
 } ax__str;
 
+/* A field's value as raw msgpack bytes, with what scanning them found. */
+typedef struct ax__raw {
+  const uint8_t *p;
+  size_t len;
+  ax__scan sc;
+} ax__raw;
+
+#define AX__FT_UINT uint64_t
+#define AX__FT_INT int64_t
+#define AX__FT_NUM double
+#define AX__FT_STR ax__str
+#define AX__FT_STRS ax__raw
+#define AX__FT_ARGS ax__raw
+#define AX__FT_MAP ax__raw
+#define AX__FT_ANY ax__raw
+
+/* One message, decoded in place: strings and payloads point into the
+ * frame and are valid while it is. */
 typedef struct ax__msg {
   int type;
-  uint64_t cid;
-  int64_t version, pid, loglevel, debug;
-  ax__str name, uid, ns, func, module, kind, parent;
-  double grace;
-  int64_t max_frame;
-  ax__raw kwargs, value, error, enable;
+  uint32_t have; /* bit AX__F_x: field x is present */
+#define X(name, key, kind) AX__FT_##kind name;
+  AX__MSG_FIELDS(X)
+#undef X
 } ax__msg;
 
-int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m);
-const char *ax__msg_type_name(int type);
-char *ax__str_dup(const ax__str *s);
-int ax__str_eq(const ax__str *s, const char *lit);
+#define AX__HAS(m, f) (((m)->have >> AX__F_##f) & 1u)
+/* Set a scalar field and mark it present. */
+#define AX__SET(m, f, v) ((m)->f = (v), (m)->have |= 1u << AX__F_##f)
 
+/* Decode one message: 0, or AX_EPROTO when it breaks the table. Each
+ * payload is scanned exactly once, here. */
+int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m);
+/* Bytes that encoding m takes at most, and the encoder itself. */
+size_t ax__msg_bound(const ax__msg *m);
+uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m);
+void ax__msg_set_str(ax__msg *m, int field, const char *s);
+void ax__msg_set_raw(ax__msg *m, int field, const void *p, size_t len);
+const char *ax__msg_type_name(int type);
+/* The table, for tests and tools: a type's field bits, a field's key. */
+int ax__msg_info(int type, uint32_t *allowed, uint32_t *required);
+const char *ax__msg_field_info(int field, int *kind);
+char *ax__msg_strdup(const ax__str *s);
+int ax__msg_str_eq(const ax__str *s, const char *lit, size_t n);
 
 /* ---------------------------------------------------------- peers */
 

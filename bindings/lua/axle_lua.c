@@ -449,6 +449,7 @@ static int l_start_actor(lua_State *L) {
 
 static int l_run_in_actor(lua_State *L) {
   lnursery *ln = check_nursery(L, 1);
+  lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
   const char *func = function_name(L, 2);
   ax_data *args = lua_isnoneornil(L, 3) ? NULL : to_data(L, 3);
   ax_spawn_opts o;
@@ -489,6 +490,7 @@ static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
 
 static int l_portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
+  lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
   const char *func = function_name(L, 2);
   ax_data *args = lua_isnoneornil(L, 3) ? NULL : to_data(L, 3);
   const char *ns = NULL;

@@ -161,7 +161,7 @@ static void test_messages(void **state) {
   assert_int_equal(ax__msg_decode(bytes, len, &m), 0);
   assert_int_equal(m.type, AX__M_START);
   assert_int_equal(m.cid, 7);
-  assert_true(ax__str_eq(&m.func, "add"));
+  assert_true(ax__msg_str_eq(&m.func, "add", 3));
   assert_int_equal(m.kwargs.len, 4);
   /* Every strict prefix is a truncated message. */
   for (size_t cut = 0; cut < len; cut++)
@@ -190,6 +190,51 @@ static void test_messages(void **state) {
   ax_pack_array(p, 0);
   assert_int_equal(decode(p, &m), AX_EPROTO);
 
+  p = msg_of("start", 3); /* a key twice */
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "add");
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 2);
+  assert_int_equal(decode(p, &m), AX_EPROTO);
+
+  p = msg_of("start", 2); /* a NUL inside the name must not call "add" */
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_strn(p, "add\0x", 5);
+  assert_int_equal(decode(p, &m), AX_EPROTO);
+
+  p = msg_of("start", 3); /* kwargs must be a map, an array or nil */
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "add");
+  ax_pack_str(p, "kwargs");
+  ax_pack_str(p, "add");
+  assert_int_equal(decode(p, &m), AX_EPROTO);
+
+  p = msg_of("spawn", 4); /* enable: strings only */
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "x");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, "u");
+  ax_pack_str(p, "module");
+  ax_pack_str(p, "c:x.so");
+  ax_pack_str(p, "enable");
+  ax_pack_array(p, 1);
+  ax_pack_int(p, 1);
+  assert_int_equal(decode(p, &m), AX_EPROTO);
+
+  p = ax_pack_new(); /* keys are strings */
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "t");
+  ax_pack_str(p, "cancel");
+  ax_pack_int(p, 1);
+  ax_pack_int(p, 1);
+  assert_int_equal(decode(p, &m), AX_EPROTO);
+
   p = msg_of("hello", 3); /* no protocol version */
   ax_pack_str(p, "name");
   ax_pack_str(p, "x");
@@ -198,6 +243,42 @@ static void test_messages(void **state) {
   ax_pack_str(p, "pid");
   ax_pack_int(p, 1);
   assert_int_equal(decode(p, &m), AX_EPROTO);
+}
+
+/* What the encoder writes, the decoder reads back, for every type. */
+static void test_messages_round_trip(void **state) {
+  (void)state;
+  for (int t = 1; t < AX__M_COUNT; t++) {
+    uint32_t allowed, required;
+    assert_int_equal(ax__msg_info(t, &allowed, &required), 0);
+    ax__msg m = {.type = t};
+    AX__SET(&m, cid, 9);
+    AX__SET(&m, version, 1);
+    AX__SET(&m, pid, -5);
+    AX__SET(&m, grace, 0.25);
+    ax__msg_set_str(&m, AX__F_name, "n");
+    ax__msg_set_str(&m, AX__F_uid, "u");
+    ax__msg_set_str(&m, AX__F_module, "lua:m");
+    ax__msg_set_str(&m, AX__F_func, "f");
+    ax__msg_set_raw(&m, AX__F_enable, "\x91\xa1x", 3);
+    ax__msg_set_raw(&m, AX__F_kwargs, "\x80", 1);
+    ax__msg_set_raw(&m, AX__F_value, "\x92\x01\x02", 3);
+    ax__msg_set_raw(&m, AX__F_error, "\x81\xa1k\xc0", 4);
+    uint8_t buf[512];
+    size_t bound = ax__msg_bound(&m);
+    assert_true(bound <= sizeof buf);
+    uint8_t *end = ax__msg_write(buf, &m);
+    assert_true((size_t)(end - buf) <= bound);
+    ax__msg d;
+    assert_int_equal(ax__msg_decode(buf, (size_t)(end - buf), &d), 0);
+    assert_int_equal(d.type, t);
+    assert_int_equal(d.have, m.have & allowed);
+    if (AX__HAS(&d, cid)) assert_int_equal(d.cid, 9);
+    if (AX__HAS(&d, pid)) assert_int_equal(d.pid, -5);
+    if (AX__HAS(&d, grace)) assert_true(d.grace == 0.25);
+    if (AX__HAS(&d, func)) assert_true(ax__msg_str_eq(&d.func, "f", 1));
+    if (AX__HAS(&d, value)) assert_int_equal(d.value.sc.nodes, 3);
+  }
 }
 
 static void test_error_objects(void **state) {
@@ -245,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_validator_refuses_malformed_input),
       cmocka_unit_test(test_frames),
       cmocka_unit_test(test_messages),
+      cmocka_unit_test(test_messages_round_trip),
       cmocka_unit_test(test_error_objects),
       cmocka_unit_test(test_error_table),
   };

@@ -1,0 +1,321 @@
+/* msg.c - the messages of the wire protocol (docs/PROTOCOL.md), driven by
+ * one table: AX__MSG_FIELDS in internal.h lists every field with its key
+ * and type, AX__MSG_TYPES every message with the fields it carries and the
+ * ones it requires. Decoding and encoding both read that table, and a unit
+ * test holds docs/PROTOCOL.md's message table against it. Payload fields
+ * stay raw bytes, scanned once here so that whoever decodes them later
+ * trusts the scan. */
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct field_info {
+  const char *key;
+  uint8_t keylen;
+  uint8_t kind;    /* AX__FK_ */
+  uint16_t offset; /* in ax__msg */
+} field_info;
+
+static const field_info fields[AX__F_COUNT] = {
+#define X(name, key, kind) \
+  {key, sizeof(key) - 1, AX__FK_##kind, offsetof(ax__msg, name)},
+    AX__MSG_FIELDS(X)
+#undef X
+};
+
+typedef struct type_info {
+  const char *name;
+  uint8_t namelen;
+  uint32_t allowed, required;
+} type_info;
+
+#define F(name) (1u << AX__F_##name)
+static const type_info types[AX__M_COUNT] = {
+    {"?", 1, 0, 0},
+#define X(id, name, allowed, required) {name, sizeof(name) - 1, allowed, required},
+    AX__MSG_TYPES(X)
+#undef X
+};
+#undef F
+
+const char *ax__msg_type_name(int type) {
+  return type > 0 && type < AX__M_COUNT ? types[type].name : "?";
+}
+
+int ax__msg_info(int type, uint32_t *allowed, uint32_t *required) {
+  if (type <= 0 || type >= AX__M_COUNT) return AX_EINVAL;
+  *allowed = types[type].allowed;
+  *required = types[type].required;
+  return 0;
+}
+
+const char *ax__msg_field_info(int field, int *kind) {
+  if (field < 0 || field >= AX__F_COUNT) return NULL;
+  *kind = fields[field].kind;
+  return fields[field].key;
+}
+
+int ax__msg_str_eq(const ax__str *s, const char *lit, size_t n) {
+  return s->present && s->len == n && memcmp(s->p, lit, n) == 0;
+}
+
+char *ax__msg_strdup(const ax__str *s) {
+  return ax__strndup(s->present ? s->p : "", s->present ? s->len : 0);
+}
+
+/* ------------------------------------------------------------ decode */
+
+/* The key at p (a str item of head bytes and n bytes): its field, or -1.
+ * Keys differ in length or first byte, mostly, so few memcmp run. */
+static int field_of(const char *k, size_t n) {
+  for (int f = 0; f < AX__F_COUNT; f++)
+    if (fields[f].keylen == n && fields[f].key[0] == k[0] &&
+        memcmp(fields[f].key, k, n) == 0)
+      return f;
+  return -1;
+}
+
+static int type_of(const char *k, size_t n) {
+  for (int t = 1; t < AX__M_COUNT; t++)
+    if (types[t].namelen == n && memcmp(types[t].name, k, n) == 0) return t;
+  return 0;
+}
+
+/* An int item at p (whole, as scanned): 0 and *v, or AX_EPROTO when it is
+ * no int or does not fit an int64. */
+static int get_int(const uint8_t *p, int64_t *v) {
+  uint8_t b = p[0];
+  if (b <= 0x7f) {
+    *v = b;
+  } else if (b >= 0xe0) {
+    *v = (int8_t)b;
+  } else if (b >= 0xcc && b <= 0xcf) {
+    uint64_t u = ax__mp_be(p + 1, 1 << (b - 0xcc));
+    if (u > INT64_MAX) return AX_EPROTO;
+    *v = (int64_t)u;
+  } else if (b >= 0xd0 && b <= 0xd3) {
+    int n = 1 << (b - 0xd0);
+    uint64_t u = ax__mp_be(p + 1, n);
+    int shift = 64 - 8 * n;
+    *v = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+  } else {
+    return AX_EPROTO;
+  }
+  return 0;
+}
+
+static int get_num(const uint8_t *p, double *d) {
+  if (p[0] == 0xcb) {
+    uint64_t u = ax__mp_be(p + 1, 8);
+    memcpy(d, &u, 8);
+    return 0;
+  }
+  if (p[0] == 0xca) {
+    uint32_t u = (uint32_t)ax__mp_be(p + 1, 4);
+    float f;
+    memcpy(&f, &u, 4);
+    *d = f;
+    return 0;
+  }
+  int64_t i;
+  if (get_int(p, &i) < 0) return AX_EPROTO;
+  *d = (double)i;
+  return 0;
+}
+
+/* An array whose items are all strings. */
+static int all_strs(const uint8_t *p, size_t len) {
+  size_t head, off;
+  uint64_t n;
+  int kind;
+  ax__mp_head(p, len, &head, &n, &kind);
+  if (kind != AX__MP_ARRAY) return 0;
+  off = head;
+  for (uint64_t i = 0; i < n; i++) {
+    size_t h;
+    uint64_t m;
+    ax__mp_head(p + off, len - off, &h, &m, &kind);
+    if (kind != AX__MP_STR) return 0;
+    off += h + (size_t)m;
+  }
+  return 1;
+}
+
+/* Store the scanned value at p (sc describes it) as field f of m. */
+static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
+  void *slot = (char *)m + fields[f].offset;
+  size_t head;
+  uint64_t n;
+  int kind;
+  ax__mp_head(p, sc->used, &head, &n, &kind);
+  switch (fields[f].kind) {
+    case AX__FK_UINT: {
+      int64_t v;
+      if (get_int(p, &v) < 0 || v < 0) return AX_EPROTO;
+      *(uint64_t *)slot = (uint64_t)v;
+      return 0;
+    }
+    case AX__FK_INT:
+      return get_int(p, slot);
+    case AX__FK_NUM:
+      return get_num(p, slot);
+    case AX__FK_STR: {
+      ax__str *s = slot;
+      if (kind != AX__MP_STR) return AX_EPROTO;
+      s->p = (const char *)p + head;
+      s->len = (uint32_t)n;
+      s->present = 1;
+      /* A NUL would cut the name in two: "add\0x" must not call add. */
+      return memchr(s->p, 0, n) ? AX_EPROTO : 0;
+    }
+    case AX__FK_STRS:
+      if (!all_strs(p, sc->used)) return AX_EPROTO;
+      break;
+    case AX__FK_ARGS:
+      if (kind != AX__MP_MAP && kind != AX__MP_ARRAY && p[0] != 0xc0)
+        return AX_EPROTO;
+      break;
+    case AX__FK_MAP:
+      if (kind != AX__MP_MAP) return AX_EPROTO;
+      break;
+    case AX__FK_ANY:
+      break;
+  }
+  ax__raw *r = slot;
+  r->p = p;
+  r->len = sc->used;
+  r->sc = *sc;
+  return 0;
+}
+
+int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
+  memset(m, 0, sizeof *m);
+  if (len == 0) return AX_EPROTO;
+  size_t head, off;
+  uint64_t n;
+  int kind;
+  if (ax__mp_head(p, len, &head, &n, &kind) < 0 || kind != AX__MP_MAP)
+    return AX_EPROTO;
+  off = head;
+  int have_t = 0;
+  for (uint64_t i = 0; i < n; i++) {
+    /* The key: a string. */
+    size_t kh;
+    uint64_t kn;
+    if (off >= len || ax__mp_head(p + off, len - off, &kh, &kn, &kind) < 0 ||
+        kind != AX__MP_STR || kn > len - off - kh)
+      return AX_EPROTO;
+    const char *k = (const char *)p + off + kh;
+    off += kh + (size_t)kn;
+    /* The value: scanned once, here. */
+    ax__scan sc;
+    if (off >= len || ax__mp_scan(p + off, len - off, &sc) < 0)
+      return AX_EPROTO;
+    const uint8_t *v = p + off;
+    off += sc.used;
+    if (kn == 1 && k[0] == 't') {
+      size_t th;
+      uint64_t tn;
+      ax__mp_head(v, sc.used, &th, &tn, &kind);
+      if (have_t || kind != AX__MP_STR) return AX_EPROTO;
+      m->type = type_of((const char *)v + th, (size_t)tn);
+      if (!m->type) return AX_EPROTO;
+      have_t = 1;
+      continue;
+    }
+    int f = kn ? field_of(k, (size_t)kn) : -1;
+    if (f < 0) continue; /* unknown keys are for later versions */
+    if (m->have & (1u << f)) return AX_EPROTO; /* a key twice */
+    if (set_field(m, f, v, &sc) < 0) return AX_EPROTO;
+    m->have |= 1u << f;
+  }
+  if (off != len || !have_t) return AX_EPROTO;
+  const type_info *t = &types[m->type];
+  if ((m->have & t->required) != t->required) return AX_EPROTO;
+  /* A call's own cid is positive; elsewhere 0 means the actor. */
+  if ((t->required & (1u << AX__F_cid)) && m->cid == 0) return AX_EPROTO;
+  m->have &= t->allowed; /* the rest is ignored, as unknown keys are */
+  return 0;
+}
+
+/* ------------------------------------------------------------ encode */
+
+size_t ax__msg_bound(const ax__msg *m) {
+  const type_info *t = &types[m->type];
+  size_t n = 5 + 2 + 5 + t->namelen;
+  uint32_t have = m->have & t->allowed;
+  for (int f = 0; f < AX__F_COUNT; f++) {
+    if (!(have & (1u << f))) continue;
+    const void *slot = (const char *)m + fields[f].offset;
+    n += 5 + fields[f].keylen;
+    switch (fields[f].kind) {
+      case AX__FK_UINT:
+      case AX__FK_INT:
+      case AX__FK_NUM:
+        n += 9;
+        break;
+      case AX__FK_STR:
+        n += 5 + ((const ax__str *)slot)->len;
+        break;
+      default:
+        n += ((const ax__raw *)slot)->len ? ((const ax__raw *)slot)->len : 1;
+        break;
+    }
+  }
+  return n;
+}
+
+uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
+  const type_info *t = &types[m->type];
+  uint32_t have = m->have & t->allowed;
+  w = ax__mp_put_map(w, 1u + (uint32_t)__builtin_popcount(have));
+  w = ax__mp_put_str(w, "t", 1);
+  w = ax__mp_put_str(w, t->name, t->namelen);
+  for (int f = 0; f < AX__F_COUNT; f++) {
+    if (!(have & (1u << f))) continue;
+    const void *slot = (const char *)m + fields[f].offset;
+    w = ax__mp_put_str(w, fields[f].key, fields[f].keylen);
+    switch (fields[f].kind) {
+      case AX__FK_UINT:
+        w = ax__mp_put_uint(w, *(const uint64_t *)slot);
+        break;
+      case AX__FK_INT:
+        w = ax__mp_put_int(w, *(const int64_t *)slot);
+        break;
+      case AX__FK_NUM:
+        w = ax__mp_put_float(w, *(const double *)slot);
+        break;
+      case AX__FK_STR: {
+        const ax__str *s = slot;
+        w = ax__mp_put_str(w, s->p, s->len);
+        break;
+      }
+      default: {
+        const ax__raw *r = slot;
+        if (!r->len) {
+          w = ax__mp_put_byte(w, 0xc0); /* nil */
+        } else {
+          memcpy(w, r->p, r->len);
+          w += r->len;
+        }
+        break;
+      }
+    }
+  }
+  return w;
+}
+
+void ax__msg_set_str(ax__msg *m, int f, const char *s) {
+  ax__str *slot = (ax__str *)((char *)m + fields[f].offset);
+  slot->p = s ? s : "";
+  slot->len = s ? (uint32_t)strlen(s) : 0;
+  slot->present = 1;
+  m->have |= 1u << f;
+}
+
+void ax__msg_set_raw(ax__msg *m, int f, const void *p, size_t len) {
+  ax__raw *slot = (ax__raw *)((char *)m + fields[f].offset);
+  slot->p = p;
+  slot->len = len;
+  m->have |= 1u << f;
+}

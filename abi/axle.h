@@ -66,7 +66,8 @@ AX_EXTERN unsigned ax_version_hex(void);
   X(ESPAWN, -13, "could not start the actor process")                     \
   X(EIO, -14, "input/output error")                                        \
   X(ENOTSUP, -15, "not supported")                                         \
-  X(ELOAD, -16, "module failed to load")
+  X(ELOAD, -16, "module failed to load")                                  \
+  X(EPENDING, -17, "the call finishes later (ax_ctx_finish)")
 
 #define AX__ERR_ENUM(name, value, msg) AX_##name = (value),
 enum { AX_OK = 0, AX_ERRNO_MAP(AX__ERR_ENUM) AX__ERR_LAST };
@@ -398,7 +399,8 @@ AX_EXTERN int ax_portal_pid(const ax_portal *p);
 /* ------------------------------------------------------- actor functions */
 
 /* The call a function of an actor is serving: where results and failures
- * go. Valid until the function returns. */
+ * go. Valid until the function returns, or, when it returned AX_EPENDING,
+ * until ax_ctx_finish. */
 typedef struct ax_ctx ax_ctx;
 
 /* A function written against the ABI. It runs in a task and may block,
@@ -418,6 +420,13 @@ AX_EXTERN int ax_ctx_fail(ax_ctx *ctx, const char *type, const char *fmt,
 /* The spec of the module the function belongs to ("c:path.so"), so that it
  * can spawn children running the same module. Valid while ctx is. */
 AX_EXTERN const char *ax_ctx_module(const ax_ctx *ctx);
+/* The name of the function called. Valid while ctx is. */
+AX_EXTERN const char *ax_ctx_function(const ax_ctx *ctx);
+/* End a call whose function returned AX_EPENDING: rc is what the function
+ * would have returned (0 after ax_ctx_return, or AX_EREMOTE after
+ * ax_ctx_fail/ax_ctx_raise). Call it on the loop thread, exactly once; ctx
+ * is invalid afterwards. AX_EINVAL if ctx is not pending. */
+AX_EXTERN int ax_ctx_finish(ax_ctx *ctx, int rc);
 /* Fail with an existing error (e.g. one a nursery returned); takes
  * ownership of err. Returns AX_EREMOTE. */
 AX_EXTERN int ax_ctx_raise(ax_ctx *ctx, ax_error *err);
@@ -461,11 +470,24 @@ typedef struct ax_loader {
   /* Load the module named by the text after "scheme:". On failure return a
    * negative code and set *err. Runs on the loop thread. */
   int (*load)(const char *name, void **mod, ax_error **err);
-  /* Call func (maybe "name:SIG") with args (map, array or NULL). Runs in a
-   * task, returns like an ax_ctx_fn. */
+  /* Call func (maybe "name:SIG") with args (map, array or NULL; valid
+   * until the call ends). Runs in a task (or, with AX_LOADER_ASYNC, on the
+   * loop outside any task) and returns like an ax_ctx_fn, or AX_EPENDING to
+   * finish the call later with ax_ctx_finish. */
   int (*call)(void *mod, ax_ctx *ctx, const char *func, const ax_val *args);
   void (*unload)(void *mod);
+  /* Below: optional; a loader whose size stops before them has neither. */
+  unsigned flags; /* AX_LOADER_ASYNC */
+  /* Called on the loop, never from a signal handler, when something this
+   * module runs must stop: the call ctx was cancelled, or (ctx NULL) the
+   * whole actor was, by its parent, SIGINT or SIGTERM. It must not block;
+   * the call still ends by returning or through ax_ctx_finish. */
+  void (*interrupt)(void *mod, ax_ctx *ctx);
 } ax_loader;
+
+/* The loader's code never runs on a task stack (a binding driven by its
+ * own event loop): calls start on the loop and end with ax_ctx_finish. */
+#define AX_LOADER_ASYNC 1u
 
 /* Register a loader; the struct must outlive the runtime. */
 AX_EXTERN int ax_loader_register(const ax_loader *l);
@@ -476,6 +498,12 @@ AX_EXTERN int ax_loader_register(const ax_loader *l);
 AX_EXTERN int ax_call_local(const char *spec, const char *func,
                             const ax_data *kwargs, ax_data **result,
                             ax_error **err);
+/* Completion form: the call runs in a task of its own (or on the loop for
+ * an asynchronous loader); kwargs is copied. A module that fails to load
+ * is reported through cb. */
+AX_EXTERN int ax_call_local_cb(const char *spec, const char *func,
+                               const ax_data *kwargs, ax_done_cb cb, void *ud,
+                               ax_op **op);
 
 /* The child side of a spawn, for the host executable: serve the parent
  * channel fd as an actor until cancelled. Returns the process exit code. */

@@ -347,4 +347,4 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
 }
 
 const ax_loader axh_c_loader = {sizeof(ax_loader), "c", c_load, c_call,
-                                c_unload};
+                                c_unload, 0, NULL};

@@ -1,6 +1,7 @@
 /* loader_lua.c - "lua:" module specs. The Lua binding (and Lua itself) is
  * loaded on first use, so that actors running only C stay small. */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "loader.h"
@@ -42,5 +43,11 @@ static int lazy_call(void *mod, ax_ctx *ctx, const char *func,
 
 static void lazy_unload(void *mod) { binding->unload(mod); }
 
+/* Modules exist only once the binding is loaded: forward to it. */
+static void lazy_interrupt(void *mod, ax_ctx *ctx) {
+  if (binding->size > offsetof(ax_loader, interrupt) && binding->interrupt)
+    binding->interrupt(mod, ctx);
+}
+
 const ax_loader axh_lua_loader = {sizeof(ax_loader), "lua", lazy_load,
-                                  lazy_call, lazy_unload};
+                                  lazy_call, lazy_unload, 0, lazy_interrupt};

@@ -165,6 +165,7 @@ typedef struct ax__rt {
   int cancel_signal;        /* signal that cancelled the actor, or 0 */
   ax_scope actor_scope;     /* every task hangs below it */
   ax__list dirty;           /* channels with output to flush */
+  void (*before_flush)(void); /* set by upper layers (serving) */
   ax__list peers;
 } ax__rt;
 
@@ -393,68 +394,121 @@ const char *ax__msg_field_info(int field, int *kind);
 char *ax__msg_strdup(const ax__str *s);
 int ax__msg_str_eq(const ax__str *s, const char *lit, size_t n);
 
-/* ---------------------------------------------------------- peers */
+/* ------------------------------------------------------ peers (peer.c) */
 
 typedef struct ax__peer ax__peer;
+
+/* Intrusive hash tables of calls by cid. */
+typedef struct ax__cidnode {
+  uint64_t cid;
+  struct ax__cidnode *next;
+} ax__cidnode;
+
+typedef struct ax__cidmap {
+  ax__cidnode **b;
+  size_t mask; /* buckets - 1, or 0 before the first add */
+  size_t n;
+} ax__cidmap;
+
+int ax__cidmap_add(ax__cidmap *m, ax__cidnode *x);
+ax__cidnode *ax__cidmap_find(const ax__cidmap *m, uint64_t cid);
+void ax__cidmap_remove(ax__cidmap *m, ax__cidnode *x);
 
 /* An outgoing call waiting for its return or error. */
 typedef struct ax__call {
   ax_op op;
-  ax__list link;
+  ax__cidnode node;
   ax__peer *peer;
-  uint64_t cid;
   ax_done_cb cb;
   void *ud;
 } ax__call;
 
+/* A call the peer asked us to serve; cancel runs when the peer cancels it
+ * or goes away. Whoever serves it (serve.c) embeds this. */
+typedef struct ax__incall {
+  ax__cidnode node;
+  void (*cancel)(struct ax__incall *in);
+} ax__incall;
+
+/* A peer's life: CONNECTING until its transport is up (TCP, later), AUTH
+ * while a cookie exchange runs (a slot for TCP peers), HANDSHAKING until
+ * both hellos are through, READY, then CLOSING and CLOSED. */
+enum { AX__PEER_CONNECTING, AX__PEER_AUTH, AX__PEER_HANDSHAKING,
+       AX__PEER_READY, AX__PEER_CLOSING, AX__PEER_CLOSED };
+
+/* What the owner of a peer decides. All run on the loop. */
+typedef struct ax__peer_cbs {
+  /* The other side's hello arrived (may be NULL). */
+  void (*ready)(ax__peer *peer, const ax__msg *hello);
+  /* A call to serve; its cid is not in use. */
+  void (*start)(ax__peer *peer, const ax__msg *m);
+  /* A message about the actor as a whole: spawn, cancel and error with cid
+   * 0, cancel_ack. Returns < 0 for a protocol error. */
+  int (*control)(ax__peer *peer, const ax__msg *m);
+  /* The channel stopped carrying messages (status as the channel's);
+   * the calls served for the peer are cancelled already, the calls made
+   * on it are the owner's to fail (ax__peer_fail_calls, ax__peer_close). */
+  void (*gone)(ax__peer *peer, int status);
+} ax__peer_cbs;
+
 struct ax__peer {
   ax__chan chan;
   ax__ident id;
-  int handshaken;
-  int gone;            /* channel closed */
-  int is_parent;
-  ax_portal *portal;   /* set when the peer is our child */
+  int state;
+  int hello_sent, hello_received;
+  const ax__peer_cbs *cbs;
+  void *owner;
   uint64_t next_cid;
-  ax__list calls;      /* ax__call */
-  ax__list serving;    /* calls we serve (actor.c) */
+  ax__cidmap calls;    /* ax__call by cid */
+  ax__cidmap incalls;  /* ax__incall by cid */
   ax__list link;       /* in ax__rt_g->peers */
-  int refs;            /* channel, portal, serving tasks */
+  int refs;            /* channel, owner, calls served */
 };
 
-ax__peer *ax__peer_new(int fd, int is_parent);
-/* Close the peer; frees it when the channel is closed. Pending calls are
- * failed with err (copied per call) or AX_ECLOSED when err is NULL. */
+/* A peer on a connected stream fd; it sends nothing until told. */
+ax__peer *ax__peer_new(int fd, const ax__peer_cbs *cbs, void *owner);
+/* Close the peer; frees it when the channel is closed and the last
+ * reference is dropped. Pending calls are failed with err (copied per
+ * call) or AX_ECLOSED when err is NULL; served calls are cancelled. */
 void ax__peer_close(ax__peer *peer, const ax_error *err);
 void ax__peer_fail_calls(ax__peer *peer, const ax_error *err);
 void ax__peer_unref(ax__peer *peer);
+int ax__peer_send(ax__peer *peer, const ax__msg *m);
+int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
 int ax__peer_send_hello(ax__peer *peer);
-int ax__peer_send_spawn(ax__peer *peer, const ax__ident *child,
-                        const ax_spawn_opts *opts);
-int ax__peer_send_cancel(ax__peer *peer, uint64_t cid);
+int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
                   const ax_data *kwargs, ax_done_cb cb, void *ud,
                   ax__call **out);
-int ax__send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
+/* Register a served call (takes a reference on the peer) and drop it. */
+int ax__peer_incall_add(ax__peer *peer, ax__incall *in);
+void ax__peer_incall_remove(ax__peer *peer, ax__incall *in);
+/* An error map received in a message, with this actor appended to its
+ * relay path. */
+int ax__peer_decode_error(const ax__raw *raw, ax_error **out);
 void ax__peers_close_all(void);
 
-/* ------------------------------------------------------- modules */
+/* --------------------------------------------------- serving (serve.c) */
 
-struct ax_ctx {
-  ax_pack *result;
-  ax_error *err;
-  const char *spec;    /* module spec the function belongs to */
-};
+/* The peer callback that serves a start. */
+void ax__serve_start(ax__peer *peer, const ax__msg *m);
+/* Send the start_acks owed by calls still running; runs right before the
+ * loop writes its output. */
+void ax__serve_before_flush(void);
+void ax__serve_shutdown(void);
 
-void ax__ctx_init(ax_ctx *ctx);
-void ax__ctx_clear(ax_ctx *ctx);
-/* Turn a function's return code and ctx into (status, result, err). */
-int ax__ctx_outcome(ax_ctx *ctx, int rc, ax_data **result, ax_error **err);
-/* Call ns.func in this actor: ns NULL/"" names the actor's own module.
- * Only enabled modules are reachable unless local is set. */
-int ax__module_call(const char *ns, const char *func, const ax_val *args,
-                    ax_ctx *ctx, int local);
+/* ---------------------------------------------------- modules (module.c) */
+
+/* The loader and module that serve ns.func: ns NULL/"" names the actor's
+ * own module. Only enabled modules are reachable unless local is set
+ * (which loads and enables). On failure *err says why. */
+int ax__module_lookup(const char *ns, const char *func, int local,
+                      const ax_loader **loader, void **handle,
+                      const char **spec, ax_error **err);
 int ax__modules_enable(const char *main_spec, const char *const *enable,
                        size_t n, ax_error **err);
+/* Ask every loaded module to stop what it runs (the actor is cancelled). */
+void ax__modules_interrupt(void);
 void ax__modules_unload(void);
 
 /* --------------------------------------------------------- processes */
@@ -536,9 +590,6 @@ void ax__portal_free(ax_portal *p);
 int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
                    ax_error *err);
 
-void ax__portal_on_hello(ax_portal *p, const ax__msg *m);
-void ax__portal_on_actor_error(ax_portal *p, ax_error *err);
-void ax__portal_on_gone(ax_portal *p);
 
 /* ----------------------------------------------------------- log */
 

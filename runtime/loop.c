@@ -96,6 +96,7 @@ int ax_init(const ax_opts *opts) {
   rt->actor_scope.deadline = INFINITY;
   ax__list_init(&rt->dirty);
   ax__list_init(&rt->peers);
+  rt->before_flush = ax__serve_before_flush;
   uv_prepare_init(&rt->loop, &rt->prepare);
   uv_check_init(&rt->loop, &rt->check);
   uv_idle_init(&rt->loop, &rt->idle);
@@ -114,6 +115,7 @@ int ax_shutdown(void) {
   if (!rt) return AX_ESTATE;
   ax__peers_close_all();
   ax__modules_unload();
+  ax__serve_shutdown();
   ax__spawn_shutdown();
   uv_close((uv_handle_t *)&rt->prepare, noop_cb);
   uv_close((uv_handle_t *)&rt->check, noop_cb);
@@ -159,7 +161,10 @@ void ax__cancel_actor(int signum) {
   ax__rt *rt = ax__rt_g;
   if (!rt) return;
   if (signum && !rt->cancel_signal) rt->cancel_signal = signum;
+  int first = !rt->actor_scope.cancelled;
   ax_scope_cancel(&rt->actor_scope);
+  /* Code a binding runs may not yield to the loop: tell the bindings. */
+  if (first) ax__modules_interrupt();
 }
 
 static void on_signal(uv_signal_t *h, int signum) {

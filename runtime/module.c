@@ -1,7 +1,7 @@
 /* module.c - the modules an actor runs: loaders registered per spec scheme
- * ("c:", "lua:"...), the modules loaded through them, which of those callers
- * may reach, and the ax_ctx a called function reports through. */
-#include <stdarg.h>
+ * ("c:", "lua:"...), the modules loaded through them, and which of those
+ * callers may reach. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,9 @@ static size_t nmods;
 static char *main_spec;
 
 int ax_loader_register(const ax_loader *l) {
-  if (!l || l->size < sizeof *l || !l->scheme || !l->load || !l->call)
+  /* Loaders written before flags and interrupt existed stay valid. */
+  if (!l || l->size < offsetof(ax_loader, flags) || !l->scheme || !l->load ||
+      !l->call)
     return AX_EINVAL;
   for (int i = 0; i < nloaders; i++) {
     if (!strcmp(loaders[i]->scheme, l->scheme)) {
@@ -118,133 +120,37 @@ void ax__modules_unload(void) {
   main_spec = NULL;
 }
 
-int ax__module_call(const char *ns, const char *func, const ax_val *args,
-                    ax_ctx *ctx, int local) {
+int ax__module_lookup(const char *ns, const char *func, int local,
+                      const ax_loader **loader, void **handle,
+                      const char **spec_out, ax_error **err) {
   const char *spec = ns && *ns ? ns : main_spec;
-  if (!spec)
-    return ax_ctx_fail(ctx, "ModuleNotExposed", "actor '%s' has no module",
-                       ax_actor_name());
+  if (!spec) {
+    *err = ax_error_new("ModuleNotExposed", "actor '%s' has no module",
+                        ax_actor_name());
+    return AX_ENOENT;
+  }
   module *m = find_module(spec);
   if (local && (!m || !m->enabled)) {
-    ax_error *err = NULL;
-    if (load_module(spec, &m, &err) < 0) return ax_ctx_raise(ctx, err);
+    if (load_module(spec, &m, err) < 0) return AX_ELOAD;
     m->enabled = 1;
     if (!main_spec) main_spec = ax__strdup(spec);
   }
-  if (!m || !m->enabled)
-    return ax_ctx_fail(ctx, "ModuleNotExposed",
-                       "cannot call '%s': module '%s' is not enabled in "
-                       "actor '%s'", func, spec, ax_actor_name());
-  ctx->spec = m->spec;
-  return m->loader->call(m->handle, ctx, func, args);
-}
-
-int ax_call_local(const char *spec, const char *func, const ax_data *kwargs,
-                  ax_data **result, ax_error **err) {
-  if (result) *result = NULL;
-  if (err) *err = NULL;
-  if (!spec || !func) return AX_EINVAL;
-  int rc = ax__can_block();
-  if (rc < 0) return rc;
-  ax_ctx ctx;
-  ax__ctx_init(&ctx);
-  rc = ax__module_call(spec, func, ax_data_root(kwargs), &ctx, 1);
-  ax_data *r = NULL;
-  ax_error *e = NULL;
-  rc = ax__ctx_outcome(&ctx, rc, &r, &e);
-  if (result)
-    *result = r;
-  else
-    ax_data_free(r);
-  if (err)
-    *err = e;
-  else
-    ax_error_free(e);
-  return rc;
-}
-
-/* ------------------------------------------------------------- ax_ctx */
-
-void ax__ctx_init(ax_ctx *ctx) { memset(ctx, 0, sizeof *ctx); }
-
-void ax__ctx_clear(ax_ctx *ctx) {
-  ax_pack_free(ctx->result);
-  ax_error_free(ctx->err);
-  ctx->result = NULL;
-  ctx->err = NULL;
-}
-
-const char *ax_ctx_module(const ax_ctx *ctx) {
-  return ctx && ctx->spec ? ctx->spec : "";
-}
-
-int ax_ctx_return(ax_ctx *ctx, ax_pack *value) {
-  if (!ctx || !value) {
-    ax_pack_free(value);
-    return AX_EINVAL;
+  if (!m || !m->enabled) {
+    *err = ax_error_new("ModuleNotExposed",
+                        "cannot call '%s': module '%s' is not enabled in "
+                        "actor '%s'", func, spec, ax_actor_name());
+    return AX_ENOENT;
   }
-  ax_pack_free(ctx->result);
-  ctx->result = value;
+  *loader = m->loader;
+  *handle = m->handle;
+  *spec_out = m->spec;
   return 0;
 }
 
-int ax_ctx_return_val(ax_ctx *ctx, const ax_val *value) {
-  ax_pack *p = ax_pack_new();
-  if (!p) return AX_ENOMEM;
-  int rc = value ? ax_pack_val(p, value) : ax_pack_nil(p);
-  if (rc < 0) {
-    ax_pack_free(p);
-    return rc;
+void ax__modules_interrupt(void) {
+  for (size_t i = 0; i < nmods; i++) {
+    const ax_loader *l = mods[i].loader;
+    if (l->size > offsetof(ax_loader, interrupt) && l->interrupt)
+      l->interrupt(mods[i].handle, NULL);
   }
-  return ax_ctx_return(ctx, p);
-}
-
-int ax_ctx_fail(ax_ctx *ctx, const char *type, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
-  va_end(ap);
-  char *bt = ax__backtrace(1);
-  ax_error *e = ax__error_make(type, buf, bt, NULL);
-  free(bt);
-  return ax_ctx_raise(ctx, e);
-}
-
-int ax_ctx_raise(ax_ctx *ctx, ax_error *err) {
-  if (!ctx) {
-    ax_error_free(err);
-    return AX_EINVAL;
-  }
-  ax_error_free(ctx->err);
-  ctx->err = err;
-  return AX_EREMOTE;
-}
-
-int ax__ctx_outcome(ax_ctx *ctx, int rc, ax_data **result, ax_error **err) {
-  *result = NULL;
-  *err = NULL;
-  if (rc == 0) {
-    if (ctx->result) {
-      ax_pack *p = ctx->result;
-      ctx->result = NULL;
-      if (ax_pack_finish(p, result) < 0)
-        *err = ax_error_new("TypeError",
-                            "the function returned malformed msgpack");
-    }
-  } else if (ctx->err) {
-    *err = ctx->err;
-    ctx->err = NULL;
-  } else if (rc == AX_ECANCELED) {
-    *err = ax_error_new("Cancelled", "the call was cancelled");
-  } else {
-    *err = ax_error_new("RuntimeError", "the function failed: %s (%s)",
-                        ax_strerror(rc), ax_err_name(rc));
-  }
-  ax__ctx_clear(ctx);
-  if (*err || rc != 0) {
-    if (!*err) *err = ax_error_new("MemoryError", "out of memory");
-    return AX_EREMOTE;
-  }
-  return 0;
 }

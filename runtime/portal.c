@@ -79,9 +79,10 @@ static void on_main_result(void *ud, int status, ax_data *result,
   ax__portal_cancel(p);
 }
 
-void ax__portal_on_hello(ax_portal *p, const ax__msg *m) {
+static void on_hello(ax__peer *peer, const ax__msg *m) {
+  ax_portal *p = peer->owner;
   (void)m;
-  if (p->state != AX__P_STARTING) return;
+  if (!p || p->state != AX__P_STARTING) return;
   p->state = AX__P_READY;
   if (p->oneshot) {
     int rc = ax__peer_call(p->peer, "", p->func, p->kwargs, on_main_result, p,
@@ -97,7 +98,7 @@ void ax__portal_on_hello(ax_portal *p, const ax__msg *m) {
   start_done(p, 0, NULL);
 }
 
-void ax__portal_on_actor_error(ax_portal *p, ax_error *err) {
+static void on_actor_error(ax_portal *p, ax_error *err) {
   if (p->state == AX__P_STARTING) {
     /* It exits next; that exit is no further failure. */
     p->cancel_sent = 1;
@@ -112,13 +113,53 @@ void ax__portal_on_actor_error(ax_portal *p, ax_error *err) {
   ax_error_free(err);
 }
 
-void ax__portal_on_gone(ax_portal *p) {
-  /* Wait for the exit status to tell what happened; make sure it comes. */
+/* What a child says about itself as a whole. */
+static int on_control(ax__peer *peer, const ax__msg *m) {
+  ax_portal *p = peer->owner;
+  switch (m->type) {
+    case AX__M_ERROR: {
+      ax_error *err = NULL;
+      int rc = ax__peer_decode_error(&m->error, &err);
+      if (rc < 0) return rc;
+      if (p) {
+        on_actor_error(p, err);
+      } else {
+        ax_error_free(err);
+      }
+      return 0;
+    }
+    case AX__M_CANCEL:
+      ax_log(AX_LOG_WARN, "actor cancel from %s ignored: not our parent",
+             peer->id.name);
+      return 0;
+    case AX__M_CANCEL_ACK:
+      return 0;
+    default: /* spawn: only a parent sends it */
+      return AX_EPROTO;
+  }
+}
+
+static void on_gone(ax__peer *peer, int status) {
+  ax_portal *p = peer->owner;
+  (void)status;
+  if (!p) {
+    ax__peer_fail_calls(peer, NULL);
+    return;
+  }
+  /* Calls wait for the exit status to tell what happened (a crash, an
+   * exit): make sure it comes. */
   if (p->state != AX__P_EXITED) {
     if (p->state == AX__P_READY) p->state = AX__P_STOPPING;
     ax__proc_ladder(&p->proc);
   }
 }
+
+static const ax__peer_cbs child_cbs = {
+    .ready = on_hello,
+    .start = ax__serve_start,
+    .control = on_control,
+    .gone = on_gone,
+};
 
 static ax_error *exit_error(ax_portal *p, int was_starting) {
   ax__proc *pr = &p->proc;
@@ -190,14 +231,14 @@ void ax__portal_cancel(ax_portal *p) {
   if (p->state == AX__P_EXITED || p->cancel_sent) return;
   p->cancel_sent = 1;
   if (p->state == AX__P_READY) p->state = AX__P_STOPPING;
-  if (!p->peer || ax__peer_send_cancel(p->peer, 0) < 0)
+  if (!p->peer || ax__peer_send_cid(p->peer, AX__M_CANCEL, 0) < 0)
     ax__proc_kill(&p->proc, SIGTERM);
   ax__proc_ladder(&p->proc);
 }
 
 void ax__portal_free(ax_portal *p) {
   if (p->peer) {
-    p->peer->portal = NULL;
+    p->peer->owner = NULL;
     ax__peer_unref(p->peer);
   }
   ax__proc_release(&p->proc);
@@ -206,6 +247,34 @@ void ax__portal_free(ax_portal *p) {
   ax_data_free(p->result);
   ax_error_free(p->error);
   free(p);
+}
+
+/* The spawn spec, sent once right after our hello. */
+static int send_spawn(ax__peer *peer, const ax__ident *id,
+                      const ax_spawn_opts *o) {
+  ax_pack *en = ax_pack_new();
+  if (!en) return AX_ENOMEM;
+  ax_pack_array(en, (uint32_t)o->nenable);
+  for (size_t i = 0; i < o->nenable; i++) ax_pack_str(en, o->enable[i]);
+  if (ax__pack_failed(en)) {
+    ax_pack_free(en);
+    return AX_ENOMEM;
+  }
+  size_t enlen;
+  const void *enb = ax_pack_bytes(en, &enlen);
+  ax__msg m = {.type = AX__M_SPAWN};
+  ax__msg_set_str(&m, AX__F_name, id->name);
+  ax__msg_set_str(&m, AX__F_uid, id->uid);
+  ax__msg_set_str(&m, AX__F_module, o->module);
+  ax__msg_set_raw(&m, AX__F_enable, enb, enlen);
+  AX__SET(&m, loglevel, o->loglevel > 0 ? o->loglevel : ax__rt_g->loglevel);
+  AX__SET(&m, debug, o->debug);
+  AX__SET(&m, grace, ax__rt_g->grace);
+  AX__SET(&m, max_frame, (int64_t)ax__rt_g->max_frame);
+  ax__msg_set_str(&m, AX__F_parent, ax__rt_g->self.uid);
+  int rc = ax__peer_send(peer, &m);
+  ax_pack_free(en);
+  return rc;
 }
 
 static void start_cancel(ax_op *op) {
@@ -254,7 +323,7 @@ static int portal_start(ax_nursery *n, const char *name,
   p->id.pid = p->proc.pid;
   p->proc.data = p;
   p->proc.on_exit = on_proc_exit;
-  p->peer = ax__peer_new(sv[0], 0);
+  p->peer = ax__peer_new(sv[0], &child_cbs, p);
   if (!p->peer) {
     close(sv[0]);
     ax__proc_kill(&p->proc, SIGKILL);
@@ -262,12 +331,11 @@ static int portal_start(ax_nursery *n, const char *name,
     p->cancel_sent = 1;
     p->state = AX__P_EXITED;
   } else {
-    p->peer->portal = p;
     p->peer->refs++;
     ax__ident_set(&p->peer->id, name, strlen(name), uid, strlen(uid),
                   p->proc.pid);
     ax__peer_send_hello(p->peer);
-    ax__peer_send_spawn(p->peer, &p->id, &o);
+    send_spawn(p->peer, &p->id, &o);
     p->state = AX__P_STARTING;
   }
   p->start.op.cancel = start_cancel;
@@ -317,7 +385,9 @@ int ax_portal_run_cb(ax_portal *p, const char *ns, const char *func,
                      ax_op **op) {
   if (!p || !func || !cb) return AX_EINVAL;
   if (p->state == AX__P_STARTING) return AX_ESTATE;
-  if (p->state != AX__P_READY || !p->peer || p->peer->gone) return AX_ECLOSED;
+  if (p->state != AX__P_READY || !p->peer ||
+      p->peer->state != AX__PEER_READY)
+    return AX_ECLOSED;
   ax__call *c;
   int rc = ax__peer_call(p->peer, ns, func, kwargs, cb, ud, &c);
   if (rc == 0 && op) *op = &c->op;

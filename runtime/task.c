@@ -167,6 +167,7 @@ void ax__schedule(void) {
     cur = NULL;
     if (t->done) task_finish(t);
   }
+  if (ax__rt_g && ax__rt_g->before_flush) ax__rt_g->before_flush();
   ax__chan_flush_all();
   if (ax__rt_g && ax__list_empty(&ready) && ax__list_empty(&defers))
     uv_idle_stop(&ax__rt_g->idle);

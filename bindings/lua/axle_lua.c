@@ -1194,4 +1194,4 @@ static void lua_unload_module(void *mod) {
 /* What the host loads this library for. */
 __attribute__((visibility("default"))) const ax_loader axle_lua_loader = {
     sizeof(ax_loader), "lua", lua_load_module, lua_call_function,
-    lua_unload_module};
+    lua_unload_module, 0, NULL};

@@ -1,0 +1,359 @@
+/* peer.c - a peer is a connection to another actor: a channel, the other
+ * side's identity, a state (handshaking, ready, closing), the calls this
+ * side made on it and the calls it serves for it, each found by cid in a
+ * hash table. A peer knows nothing of who owns it (a portal, the child side
+ * of a spawn, later a registrar or a TCP client): the owner gives it
+ * callbacks for what only the owner can decide. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------- cid maps */
+
+static size_t slot_of(const ax__cidmap *m, uint64_t cid) {
+  return (size_t)((cid * 0x9e3779b97f4a7c15ull) >> 32) & m->mask;
+}
+
+static int map_grow(ax__cidmap *m) {
+  size_t n = m->mask ? 2 * (m->mask + 1) : 16;
+  ax__cidnode **b = calloc(n, sizeof *b);
+  if (!b) return AX_ENOMEM;
+  ax__cidmap g = {b, n - 1, m->n};
+  for (size_t i = 0; m->mask && i <= m->mask; i++) {
+    for (ax__cidnode *x = m->b[i], *next; x; x = next) {
+      next = x->next;
+      size_t s = slot_of(&g, x->cid);
+      x->next = b[s];
+      b[s] = x;
+    }
+  }
+  free(m->b);
+  *m = g;
+  return 0;
+}
+
+int ax__cidmap_add(ax__cidmap *m, ax__cidnode *x) {
+  if (m->n + 1 > (m->mask + 1) / 2 * 3 || !m->mask) {
+    if (map_grow(m) < 0) return AX_ENOMEM;
+  }
+  size_t s = slot_of(m, x->cid);
+  x->next = m->b[s];
+  m->b[s] = x;
+  m->n++;
+  return 0;
+}
+
+ax__cidnode *ax__cidmap_find(const ax__cidmap *m, uint64_t cid) {
+  if (!m->mask) return NULL;
+  for (ax__cidnode *x = m->b[slot_of(m, cid)]; x; x = x->next)
+    if (x->cid == cid) return x;
+  return NULL;
+}
+
+void ax__cidmap_remove(ax__cidmap *m, ax__cidnode *x) {
+  if (!m->mask) return;
+  for (ax__cidnode **pp = &m->b[slot_of(m, x->cid)]; *pp; pp = &(*pp)->next) {
+    if (*pp == x) {
+      *pp = x->next;
+      m->n--;
+      return;
+    }
+  }
+}
+
+/* Any node, to empty a map one by one. */
+static ax__cidnode *map_any(const ax__cidmap *m) {
+  for (size_t i = 0; m->n && i <= m->mask; i++)
+    if (m->b[i]) return m->b[i];
+  return NULL;
+}
+
+/* ------------------------------------------------------------ sending */
+
+int ax__peer_send(ax__peer *peer, const ax__msg *m) {
+  if (peer->state >= AX__PEER_CLOSING || peer->chan.closing) return AX_ECLOSED;
+  uint8_t *w = ax__chan_reserve(&peer->chan, ax__msg_bound(m));
+  if (!w) return AX_ENOMEM;
+  return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
+}
+
+int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid) {
+  ax__msg m = {.type = type};
+  AX__SET(&m, cid, cid);
+  return ax__peer_send(peer, &m);
+}
+
+int ax__peer_send_hello(ax__peer *peer) {
+  ax__msg m = {.type = AX__M_HELLO};
+  AX__SET(&m, version, AX__PROTO_VERSION);
+  ax__msg_set_str(&m, AX__F_name, ax__rt_g->self.name);
+  ax__msg_set_str(&m, AX__F_uid, ax__rt_g->self.uid);
+  AX__SET(&m, pid, ax__rt_g->self.pid);
+  int rc = ax__peer_send(peer, &m);
+  if (rc == 0) {
+    peer->hello_sent = 1;
+    if (peer->hello_received) peer->state = AX__PEER_READY;
+  }
+  return rc;
+}
+
+int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
+  ax_pack *p = ax_pack_new();
+  if (!p) return AX_ENOMEM;
+  int rc = ax__error_pack(p, e);
+  if (rc == 0 && ax__pack_failed(p)) rc = AX_ENOMEM;
+  if (rc == 0) {
+    size_t len;
+    const void *b = ax_pack_bytes(p, &len);
+    ax__msg m = {.type = AX__M_ERROR};
+    AX__SET(&m, cid, cid);
+    ax__msg_set_raw(&m, AX__F_error, b, len);
+    rc = ax__peer_send(peer, &m);
+  }
+  ax_pack_free(p);
+  return rc;
+}
+
+/* ------------------------------------------------------- calls we make */
+
+static void call_cancel(ax_op *op) {
+  ax__call *c = (ax__call *)op;
+  ax__peer *peer = c->peer;
+  ax__cidmap_remove(&peer->calls, &c->node);
+  if (peer->state < AX__PEER_CLOSING)
+    ax__peer_send_cid(peer, AX__M_CANCEL, c->node.cid);
+  ax_done_cb cb = c->cb;
+  void *ud = c->ud;
+  free(c);
+  cb(ud, AX_ECANCELED, NULL, NULL);
+}
+
+int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
+                  const ax_data *kwargs, ax_done_cb cb, void *ud,
+                  ax__call **out) {
+  if (peer->state != AX__PEER_READY || peer->chan.closing) return AX_ECLOSED;
+  ax__call *c = malloc(sizeof *c);
+  if (!c) return AX_ENOMEM;
+  c->op.cancel = call_cancel;
+  c->peer = peer;
+  c->node.cid = peer->next_cid++;
+  c->cb = cb;
+  c->ud = ud;
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, c->node.cid);
+  if (ns && *ns) ax__msg_set_str(&m, AX__F_ns, ns);
+  ax__msg_set_str(&m, AX__F_func, func);
+  size_t len = 1;
+  const void *b = kwargs ? ax_data_bytes(kwargs, &len) : "\x80";
+  ax__msg_set_raw(&m, AX__F_kwargs, b, len);
+  int rc = ax__peer_send(peer, &m);
+  if (rc == 0) rc = ax__cidmap_add(&peer->calls, &c->node);
+  if (rc < 0) {
+    free(c);
+    return rc;
+  }
+  if (out) *out = c;
+  return 0;
+}
+
+void ax__peer_fail_calls(ax__peer *peer, const ax_error *err) {
+  ax__cidnode *x;
+  while ((x = map_any(&peer->calls))) {
+    ax__call *c = ax__container_of(x, ax__call, node);
+    ax__cidmap_remove(&peer->calls, x);
+    ax_done_cb cb = c->cb;
+    void *ud = c->ud;
+    free(c);
+    if (err)
+      cb(ud, AX_EREMOTE, NULL, ax_error_dup(err));
+    else
+      cb(ud, AX_ECLOSED, NULL, NULL);
+  }
+}
+
+int ax__peer_decode_error(const ax__raw *raw, ax_error **out) {
+  ax_data *d = ax__data_make(raw->p, &raw->sc);
+  if (!d) return AX_ENOMEM;
+  int rc = ax__error_unpack(ax_data_root(d), out);
+  ax_data_free(d);
+  if (rc == 0) ax__error_relay_here(*out);
+  return rc;
+}
+
+static int on_reply(ax__peer *peer, const ax__msg *m) {
+  ax__cidnode *x = ax__cidmap_find(&peer->calls, m->cid);
+  if (!x) {
+    AX__LOGD("reply for unknown call %llu dropped", (unsigned long long)m->cid);
+    return 0;
+  }
+  ax__call *c = ax__container_of(x, ax__call, node);
+  ax_data *value = NULL;
+  ax_error *err = NULL;
+  int status = 0;
+  if (m->type == AX__M_ERROR) {
+    status = ax__peer_decode_error(&m->error, &err);
+    if (status == 0) status = AX_EREMOTE;
+  } else if (AX__HAS(m, value)) {
+    value = ax__data_make(m->value.p, &m->value.sc);
+    if (!value) status = AX_ENOMEM;
+  }
+  ax__cidmap_remove(&peer->calls, x);
+  ax_done_cb cb = c->cb;
+  void *ud = c->ud;
+  free(c);
+  cb(ud, status, value, err);
+  return 0;
+}
+
+/* ------------------------------------------------- calls we serve */
+
+int ax__peer_incall_add(ax__peer *peer, ax__incall *in) {
+  int rc = ax__cidmap_add(&peer->incalls, &in->node);
+  if (rc == 0) peer->refs++;
+  return rc;
+}
+
+void ax__peer_incall_remove(ax__peer *peer, ax__incall *in) {
+  ax__cidmap_remove(&peer->incalls, &in->node);
+  ax__peer_unref(peer);
+}
+
+static void cancel_incalls(ax__peer *peer) {
+  /* A cancel may end a call at once and remove it: walk a snapshot. */
+  size_t n = peer->incalls.n, k = 0;
+  if (!n) return;
+  ax__incall **all = malloc(n * sizeof *all);
+  if (!all) return;
+  for (size_t i = 0; i <= peer->incalls.mask; i++)
+    for (ax__cidnode *x = peer->incalls.b[i]; x && k < n; x = x->next)
+      all[k++] = ax__container_of(x, ax__incall, node);
+  peer->refs++;
+  for (size_t i = 0; i < k; i++)
+    if (ax__cidmap_find(&peer->incalls, all[i]->node.cid) == &all[i]->node)
+      all[i]->cancel(all[i]);
+  free(all);
+  ax__peer_unref(peer);
+}
+
+/* ---------------------------------------------------------- dispatch */
+
+/* The channel stops carrying messages: stop what runs for the peer and
+ * let the owner decide what its own waiters learn. */
+static void peer_gone(ax__peer *peer, int status) {
+  if (peer->state == AX__PEER_CLOSED) return;
+  peer->state = AX__PEER_CLOSED;
+  AX__LOGD("peer %s gone (%s)", peer->id.name, ax_strerror(status));
+  cancel_incalls(peer);
+  if (peer->cbs->gone) peer->cbs->gone(peer, status);
+}
+
+static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
+  ax__peer *peer = ch->data;
+  ax__msg m;
+  if (ax__msg_decode(msg, len, &m) < 0) {
+    ax_log(AX_LOG_ERROR, "malformed message (%zu bytes) from %s", len,
+           peer->hello_received ? peer->id.name : "a peer before its hello");
+    return AX_EPROTO;
+  }
+  AX__LOGD("recv %s cid %llu from %s", ax__msg_type_name(m.type),
+           (unsigned long long)m.cid, peer->id.name);
+  if (peer->state != AX__PEER_READY) {
+    /* Before the handshake: hello, then only what boots an actor. */
+    int ok = m.type == AX__M_HELLO ||
+             (peer->hello_received && m.type == AX__M_SPAWN) ||
+             (m.type == AX__M_ERROR && m.cid == 0);
+    if (!ok || peer->state >= AX__PEER_CLOSING) {
+      ax_log(AX_LOG_ERROR, "%s from %s before the handshake",
+             ax__msg_type_name(m.type), peer->id.name);
+      return AX_EPROTO;
+    }
+  }
+  switch (m.type) {
+    case AX__M_HELLO:
+      if (peer->hello_received) return AX_EPROTO;
+      if (m.version != AX__PROTO_VERSION) {
+        ax_log(AX_LOG_ERROR, "peer speaks protocol %lld, we speak %d",
+               (long long)m.version, AX__PROTO_VERSION);
+        return AX_EPROTO;
+      }
+      ax__ident_set(&peer->id, m.name.p, m.name.len, m.uid.p, m.uid.len,
+                    (int)m.pid);
+      peer->hello_received = 1;
+      if (peer->hello_sent) peer->state = AX__PEER_READY;
+      if (peer->cbs->ready) peer->cbs->ready(peer, &m);
+      return 0;
+    case AX__M_START:
+      if (ax__cidmap_find(&peer->incalls, m.cid)) {
+        ax_log(AX_LOG_ERROR, "start reuses cid %llu of a pending call",
+               (unsigned long long)m.cid);
+        return AX_EPROTO;
+      }
+      peer->cbs->start(peer, &m);
+      return 0;
+    case AX__M_RETURN:
+      return on_reply(peer, &m);
+    case AX__M_ERROR:
+      if (m.cid != 0) return on_reply(peer, &m);
+      return peer->cbs->control(peer, &m);
+    case AX__M_CANCEL:
+      if (m.cid != 0) {
+        ax__cidnode *x = ax__cidmap_find(&peer->incalls, m.cid);
+        if (x) {
+          ax__incall *in = ax__container_of(x, ax__incall, node);
+          in->cancel(in);
+        }
+        return 0;
+      }
+      return peer->cbs->control(peer, &m);
+    case AX__M_START_ACK:
+      return 0;
+    default: /* spawn, cancel_ack */
+      return peer->cbs->control(peer, &m);
+  }
+}
+
+static void on_closed(ax__chan *ch, int status) {
+  ax__peer *peer = ch->data;
+  peer_gone(peer, status);
+  ax__list_remove(&peer->link);
+  ax__peer_unref(peer);
+}
+
+ax__peer *ax__peer_new(int fd, const ax__peer_cbs *cbs, void *owner) {
+  ax__peer *peer = calloc(1, sizeof *peer);
+  if (!peer) return NULL;
+  peer->cbs = cbs;
+  peer->owner = owner;
+  peer->next_cid = 1;
+  peer->refs = 1; /* the channel's */
+  peer->state = AX__PEER_HANDSHAKING;
+  if (ax__chan_open(&peer->chan, fd, on_frame, on_closed, peer) < 0) {
+    free(peer);
+    return NULL;
+  }
+  ax__list_push(&ax__rt_g->peers, &peer->link);
+  return peer;
+}
+
+void ax__peer_unref(ax__peer *peer) {
+  if (--peer->refs > 0) return;
+  free(peer->calls.b);
+  free(peer->incalls.b);
+  free(peer);
+}
+
+void ax__peer_close(ax__peer *peer, const ax_error *err) {
+  /* The channel may be gone already; calls still waiting learn why now. */
+  if (peer->state < AX__PEER_CLOSING) peer->state = AX__PEER_CLOSING;
+  ax__peer_fail_calls(peer, err);
+  cancel_incalls(peer);
+  ax__chan_close(&peer->chan, 0);
+}
+
+void ax__peers_close_all(void) {
+  ax__list_each(it, &ax__rt_g->peers) {
+    ax__peer *peer = ax__container_of(it, ax__peer, link);
+    ax__chan_close(&peer->chan, 0);
+  }
+}

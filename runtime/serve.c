@@ -1,0 +1,422 @@
+/* serve.c - the calls this actor serves. Each is an ax_ctx, allocated with
+ * its peer and call id (from a free list), so that it can outlive the code
+ * that started it: a call runs in a task of its own, or, for a loader that
+ * says it is asynchronous (a binding on a foreign event loop), it starts on
+ * the loop and ends whenever the binding calls ax_ctx_finish. The outcome
+ * goes to the caller as it was packed, without being decoded again.
+ *
+ * start_ack: a call that ends before the loop next writes to its peer sends
+ * none; one still running then gets a start_ack in that write. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define FREE_MAX 256 /* ctx records kept for reuse */
+#define NAME_INLINE 48
+
+struct ax_ctx {
+  ax__incall in;          /* the peer's handle on it: cid, cancel */
+  ax__peer *peer;         /* NULL for a local call */
+  ax_pack *result;
+  ax_error *err;
+  const char *spec;       /* module the function belongs to */
+  const ax_loader *loader;
+  void *mod;
+  char *ns, *func;        /* in names[] when short enough */
+  ax_data *args;          /* owned arguments, or NULL */
+  const ax_val *argv;     /* what the function gets */
+  ax_task *task;          /* running it, unless the loader is asynchronous */
+  ax__list unacked;       /* in the list of calls owing a start_ack */
+  int pending;            /* the loader returned AX_EPENDING */
+  int local;              /* may load modules not enabled (ax_call_local) */
+  int cancelled;          /* a local call cancelled before it started */
+  ax_done_cb cb;          /* a local call's completion */
+  void *ud;
+  ax_op op;
+  ax_ctx *next_free;
+  char names[NAME_INLINE];
+};
+
+static ax_ctx *free_ctx;
+static int nfree;
+static ax__list unacked = {&unacked, &unacked};
+
+/* --------------------------------------------------------- records */
+
+static ax_ctx *ctx_get(void) {
+  ax_ctx *c = free_ctx;
+  if (c) {
+    free_ctx = c->next_free;
+    nfree--;
+  } else if (!(c = malloc(sizeof *c))) {
+    return NULL;
+  }
+  memset(c, 0, offsetof(ax_ctx, names));
+  ax__list_init(&c->unacked);
+  return c;
+}
+
+static void ctx_put(ax_ctx *c) {
+  ax__list_remove(&c->unacked);
+  ax_pack_free(c->result);
+  ax_error_free(c->err);
+  ax_data_free(c->args);
+  if (c->func && c->func != c->names) free(c->func);
+  if (nfree < FREE_MAX) {
+    c->next_free = free_ctx;
+    free_ctx = c;
+    nfree++;
+  } else {
+    free(c);
+  }
+}
+
+void ax__serve_shutdown(void) {
+  while (free_ctx) {
+    ax_ctx *c = free_ctx;
+    free_ctx = c->next_free;
+    free(c);
+  }
+  nfree = 0;
+}
+
+/* ns and func side by side, inline when they fit. */
+static int set_names(ax_ctx *c, const char *ns, size_t nl, const char *func,
+                     size_t fl) {
+  size_t need = nl + fl + 2;
+  char *b = need <= NAME_INLINE ? c->names : malloc(need);
+  if (!b) return AX_ENOMEM;
+  memcpy(b, func, fl);
+  b[fl] = 0;
+  memcpy(b + fl + 1, ns, nl);
+  b[fl + 1 + nl] = 0;
+  c->func = b;
+  c->ns = b + fl + 1;
+  return 0;
+}
+
+/* ---------------------------------------------------------- outcome */
+
+/* Turn the function's return code and what it set on ctx into what the
+ * caller gets: 0 and c->result (validated), or an error in c->err. */
+static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
+  if (rc == 0 && !c->err) {
+    if (!c->result) return 0;
+    size_t len;
+    const uint8_t *b = ax_pack_bytes(c->result, &len);
+    if (!ax__pack_failed(c->result) && ax__mp_scan(b, len, sc) == 0 &&
+        sc->used == len)
+      return 0;
+    c->err = ax_error_new(ax__pack_failed(c->result) ? "MemoryError"
+                                                      : "TypeError",
+                          "the function returned malformed msgpack");
+  } else if (!c->err) {
+    if (rc == AX_ECANCELED)
+      c->err = ax_error_new("Cancelled", "the call was cancelled");
+    else
+      c->err = ax_error_new("RuntimeError", "the function failed: %s (%s)",
+                            ax_strerror(rc), ax_err_name(rc));
+  }
+  if (!c->err) c->err = ax_error_new("MemoryError", "out of memory");
+  return AX_EREMOTE;
+}
+
+static void reply(ax_ctx *c, int status, const ax__scan *sc) {
+  ax__peer *peer = c->peer;
+  if (peer->state >= AX__PEER_CLOSING) return;
+  uint64_t cid = c->in.node.cid;
+  if (status == 0) {
+    size_t len = 1;
+    const void *b = c->result ? ax_pack_bytes(c->result, &len) : "\xc0";
+    (void)sc;
+    ax__msg m = {.type = AX__M_RETURN};
+    AX__SET(&m, cid, cid);
+    ax__msg_set_raw(&m, AX__F_value, b, len);
+    int rc = ax__peer_send(peer, &m);
+    if (rc != AX_EMSGSIZE) return;
+    ax_error *e = ax_error_new("MessageTooLarge",
+                               "result of %zu bytes exceeds the maximum frame "
+                               "size", len);
+    if (e) ax__peer_send_error(peer, cid, e);
+    ax_error_free(e);
+    return;
+  }
+  ax__peer_send_error(peer, cid, c->err);
+}
+
+/* The call is over: report it and release the record. */
+static void finish(ax_ctx *c, int rc) {
+  ax__scan sc;
+  int status = outcome(c, rc, &sc);
+  if (c->peer) {
+    AX__LOGD("call %llu %s done: %s", (unsigned long long)c->in.node.cid,
+             c->func, status == 0 ? "returned" : ax_error_type(c->err));
+    reply(c, status, &sc);
+    ax__peer *peer = c->peer;
+    ctx_put(c);
+    ax__peer_incall_remove(peer, &c->in);
+    return;
+  }
+  ax_data *r = NULL;
+  ax_error *e = NULL;
+  if (status == 0 && c->result) {
+    r = ax__data_make(ax_pack_bytes(c->result, NULL), &sc);
+    if (!r) {
+      status = AX_EREMOTE;
+      e = ax_error_new("MemoryError", "out of memory");
+    }
+  } else if (status != 0) {
+    e = c->err;
+    c->err = NULL;
+  }
+  ax_done_cb cb = c->cb;
+  void *ud = c->ud;
+  ctx_put(c);
+  cb(ud, status, r, e);
+}
+
+int ax_ctx_finish(ax_ctx *ctx, int rc) {
+  if (!ctx || !ctx->pending) return AX_EINVAL;
+  ctx->pending = 0;
+  finish(ctx, rc);
+  return 0;
+}
+
+/* ----------------------------------------------------------- running */
+
+/* Find the module and its loader; on failure ctx->err says why. */
+static int resolve(ax_ctx *c) {
+  int rc = ax__module_lookup(c->ns, c->func, c->local, &c->loader, &c->mod,
+                             &c->spec, &c->err);
+  return rc < 0 ? AX_EREMOTE : 0;
+}
+
+static int call_task(void *arg) {
+  ax_ctx *c = arg;
+  int rc = c->loader->call(c->mod, c, c->func, c->argv);
+  c->task = NULL;
+  if (rc == AX_EPENDING) {
+    c->pending = 1; /* a task-run loader may finish later too */
+    return 0;
+  }
+  finish(c, rc);
+  return 0;
+}
+
+static void ctx_interrupt(ax_ctx *c) {
+  if (c->loader && c->loader->size > offsetof(ax_loader, interrupt) &&
+      c->loader->interrupt)
+    c->loader->interrupt(c->mod, c);
+}
+
+static void cancel_incall(ax__incall *in) {
+  ax_ctx *c = ax__container_of(in, ax_ctx, in);
+  if (c->task) ax_task_cancel(c->task);
+  ctx_interrupt(c);
+}
+
+static void local_cancel(ax_op *op) {
+  ax_ctx *c = ax__container_of(op, ax_ctx, op);
+  c->cancelled = 1;
+  if (c->task) ax_task_cancel(c->task);
+  ctx_interrupt(c);
+}
+
+/* Run c: on the loop for an asynchronous loader, else in a new task. */
+static int run(ax_ctx *c) {
+  if (resolve(c) < 0) {
+    finish(c, AX_EREMOTE);
+    return 0;
+  }
+  if (c->loader->size > offsetof(ax_loader, flags) &&
+      (c->loader->flags & AX_LOADER_ASYNC)) {
+    int rc = c->loader->call(c->mod, c, c->func, c->argv);
+    if (rc == AX_EPENDING)
+      c->pending = 1;
+    else
+      finish(c, rc);
+    return 0;
+  }
+  int rc = ax_task_start(call_task, c, &c->task);
+  if (rc < 0) return rc;
+  /* The task frees itself; the handle is only used to cancel it. */
+  ax__task_detach(c->task);
+  return 0;
+}
+
+static void reject(ax__peer *peer, uint64_t cid, int rc) {
+  ax_error *e = ax_error_new("MemoryError", "cannot serve the call: %s",
+                             ax_strerror(rc));
+  if (e) ax__peer_send_error(peer, cid, e);
+  ax_error_free(e);
+}
+
+void ax__serve_start(ax__peer *peer, const ax__msg *m) {
+  ax_ctx *c = ctx_get();
+  if (!c) {
+    reject(peer, m->cid, AX_ENOMEM);
+    return;
+  }
+  c->peer = peer;
+  c->in.node.cid = m->cid;
+  c->in.cancel = cancel_incall;
+  int rc = set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p,
+                     m->func.len);
+  if (rc == 0 && AX__HAS(m, kwargs) &&
+      !(c->args = ax__data_make(m->kwargs.p, &m->kwargs.sc)))
+    rc = AX_ENOMEM;
+  c->argv = ax_data_root(c->args);
+  if (rc == 0) rc = ax__peer_incall_add(peer, &c->in);
+  if (rc < 0) {
+    reject(peer, m->cid, rc);
+    ctx_put(c);
+    return;
+  }
+  ax__list_push(&unacked, &c->unacked);
+  if ((rc = run(c)) < 0) {
+    c->err = ax_error_new("MemoryError", "cannot serve the call: %s",
+                          ax_strerror(rc));
+    finish(c, AX_EREMOTE);
+  }
+}
+
+/* Before the loop writes: calls still running owe their callers a
+ * start_ack, which rides in that same write. */
+void ax__serve_before_flush(void) {
+  while (!ax__list_empty(&unacked)) {
+    ax_ctx *c = ax__container_of(unacked.next, ax_ctx, unacked);
+    ax__list_remove(&c->unacked);
+    if (c->peer->state >= AX__PEER_CLOSING) continue;
+    ax__msg ack = {.type = AX__M_START_ACK};
+    AX__SET(&ack, cid, c->in.node.cid);
+    ax__msg_set_str(&ack, AX__F_kind, "asyncfunc");
+    ax__peer_send(c->peer, &ack);
+  }
+}
+
+/* ------------------------------------------------------- local calls */
+
+static void run_deferred(void *arg) {
+  ax_ctx *c = arg;
+  int rc = c->cancelled ? AX_ECANCELED : run(c);
+  if (rc < 0) {
+    if (rc != AX_ECANCELED)
+      c->err = ax_error_new("MemoryError", "cannot start the call: %s",
+                            ax_strerror(rc));
+    finish(c, rc);
+  }
+}
+
+int ax_call_local_cb(const char *spec, const char *func,
+                     const ax_data *kwargs, ax_done_cb cb, void *ud,
+                     ax_op **op) {
+  if (!spec || !func || !cb || !ax__rt_g) return AX_EINVAL;
+  ax_ctx *c = ctx_get();
+  if (!c) return AX_ENOMEM;
+  c->local = 1;
+  c->cb = cb;
+  c->ud = ud;
+  c->op.cancel = local_cancel;
+  int rc = set_names(c, spec, strlen(spec), func, strlen(func));
+  if (rc == 0 && kwargs && !(c->args = ax_data_dup(kwargs))) rc = AX_ENOMEM;
+  c->argv = ax_data_root(c->args);
+  /* The callback never runs inside this call: start from the loop. */
+  if (rc == 0) rc = ax__defer(run_deferred, c);
+  if (rc < 0) {
+    ctx_put(c);
+    return rc;
+  }
+  if (op) *op = &c->op;
+  return 0;
+}
+
+int ax_call_local(const char *spec, const char *func, const ax_data *kwargs,
+                  ax_data **result, ax_error **err) {
+  if (result) *result = NULL;
+  if (err) *err = NULL;
+  if (!spec || !func) return AX_EINVAL;
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax_ctx *c = ctx_get();
+  if (!c) return AX_ENOMEM;
+  ax__blk b;
+  ax__blk_init(&b);
+  c->local = 1;
+  c->cb = ax__blk_cb;
+  c->ud = &b;
+  c->op.cancel = local_cancel;
+  c->argv = ax_data_root(kwargs); /* the caller's until we return */
+  if (set_names(c, spec, strlen(spec), func, strlen(func)) < 0) {
+    ctx_put(c);
+    return AX_ENOMEM;
+  }
+  /* The entry function runs in this very task, as the actor's main. */
+  if (resolve(c) < 0) {
+    finish(c, AX_EREMOTE);
+  } else {
+    rc = c->loader->call(c->mod, c, c->func, c->argv);
+    if (rc == AX_EPENDING) {
+      c->pending = 1;
+      b.op = &c->op;
+    } else {
+      finish(c, rc);
+    }
+  }
+  return ax__blk_wait(&b, result, err);
+}
+
+/* ------------------------------------------------------------- ax_ctx */
+
+int ax_ctx_return(ax_ctx *ctx, ax_pack *value) {
+  if (!ctx || !value) {
+    ax_pack_free(value);
+    return AX_EINVAL;
+  }
+  ax_pack_free(ctx->result);
+  ctx->result = value;
+  return 0;
+}
+
+int ax_ctx_return_val(ax_ctx *ctx, const ax_val *value) {
+  ax_pack *p = ax_pack_new();
+  if (!p) return AX_ENOMEM;
+  int rc = value ? ax_pack_val(p, value) : ax_pack_nil(p);
+  if (rc < 0) {
+    ax_pack_free(p);
+    return rc;
+  }
+  return ax_ctx_return(ctx, p);
+}
+
+int ax_ctx_fail(ax_ctx *ctx, const char *type, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
+  va_end(ap);
+  char *bt = ax__backtrace(1);
+  ax_error *e = ax__error_make(type, buf, bt, NULL);
+  free(bt);
+  return ax_ctx_raise(ctx, e);
+}
+
+int ax_ctx_raise(ax_ctx *ctx, ax_error *err) {
+  if (!ctx) {
+    ax_error_free(err);
+    return AX_EINVAL;
+  }
+  ax_error_free(ctx->err);
+  ctx->err = err;
+  return AX_EREMOTE;
+}
+
+const char *ax_ctx_module(const ax_ctx *ctx) {
+  return ctx && ctx->spec ? ctx->spec : "";
+}
+
+const char *ax_ctx_function(const ax_ctx *ctx) {
+  return ctx && ctx->func ? ctx->func : "";
+}

@@ -1,0 +1,278 @@
+/* test_serve.c - serving calls, seen from the wire. A test plays the
+ * caller on one end of a socketpair and writes frames by hand; the runtime
+ * serves on the other end, driven by ax_loop_step as a foreign event loop
+ * would drive it. An asynchronous loader finishes calls later with
+ * ax_ctx_finish, from outside any task; start_ack comes only for calls
+ * that outlive the loop iteration that started them. */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* ----------------------------------------------- an asynchronous loader */
+
+static ax_ctx *held[8];
+static int nheld, in_task_calls, interrupts;
+
+static int async_load(const char *name, void **mod, ax_error **err) {
+  (void)name;
+  (void)err;
+  *mod = &nheld;
+  return 0;
+}
+
+/* "now" answers at once; "later" keeps the call for the test to finish. */
+static int async_call(void *mod, ax_ctx *ctx, const char *func,
+                      const ax_val *args) {
+  (void)mod;
+  if (ax_in_task()) in_task_calls++;
+  if (strcmp(func, "now") == 0) return ax_ctx_return_val(ctx, args);
+  if (strcmp(func, "later") == 0) {
+    held[nheld++] = ctx;
+    return AX_EPENDING;
+  }
+  return ax_ctx_fail(ctx, "FunctionNotFound", "no %s", func);
+}
+
+static void async_interrupt(void *mod, ax_ctx *ctx) {
+  (void)mod;
+  if (ctx) interrupts++;
+}
+
+static const ax_loader async_loader = {sizeof(ax_loader), "async",
+                                       async_load,        async_call,
+                                       NULL,              AX_LOADER_ASYNC,
+                                       async_interrupt};
+
+/* ------------------------------------------------------ the wire side */
+
+static int fd; /* the test's end */
+
+static void put(const ax__msg *m) {
+  uint8_t buf[1024];
+  uint8_t *end = ax__msg_write(buf + 4, m);
+  size_t n = (size_t)(end - buf - 4);
+  buf[0] = 0;
+  buf[1] = 0;
+  buf[2] = (uint8_t)(n >> 8);
+  buf[3] = (uint8_t)n;
+  assert_int_equal(write(fd, buf, n + 4), (ssize_t)(n + 4));
+}
+
+static void start(uint64_t cid, const char *func) {
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, cid);
+  ax__msg_set_str(&m, AX__F_func, func);
+  ax__msg_set_raw(&m, AX__F_kwargs, "\x92\x01\xa1x", 4); /* [1, "x"] */
+  put(&m);
+}
+
+static uint8_t in[65536];
+static size_t inlen, used;
+
+/* Step the runtime until a whole frame is there, then decode it. The
+ * frame stays in `in` until the next call. */
+static void next(ax__msg *m) {
+  memmove(in, in + used, inlen - used);
+  inlen -= used;
+  used = 0;
+  for (int spins = 0; spins < 100000; spins++) {
+    const uint8_t *msg;
+    size_t mlen;
+    long r = ax__frame_next(in, inlen, sizeof in, &msg, &mlen);
+    if (r > 0) {
+      assert_int_equal(ax__msg_decode(msg, mlen, m), 0);
+      used = (size_t)r;
+      return;
+    }
+    struct pollfd p[2] = {{ax_loop_fd(), POLLIN, 0}, {fd, POLLIN, 0}};
+    poll(p, 2, 10);
+    ax_loop_step();
+    ssize_t n = recv(fd, in + inlen, sizeof in - inlen, MSG_DONTWAIT);
+    if (n > 0) inlen += (size_t)n;
+  }
+  fail_msg("no frame from the runtime");
+}
+
+/* Run the loop until nothing more arrives for a while. */
+static size_t quiet(void) {
+  size_t before = inlen;
+  for (int i = 0; i < 20; i++) {
+    struct pollfd p = {ax_loop_fd(), POLLIN, 0};
+    poll(&p, 1, 5);
+    ax_loop_step();
+    ssize_t n = recv(fd, in + inlen, sizeof in - inlen, MSG_DONTWAIT);
+    if (n > 0) inlen += (size_t)n;
+  }
+  return inlen - before;
+}
+
+static const ax__peer_cbs serve_cbs = {.start = ax__serve_start};
+
+static ax__peer *setup(void) {
+  assert_int_equal(ax_init(NULL), 0);
+  assert_int_equal(ax_loader_register(&async_loader), 0);
+  ax_error *err = NULL;
+  assert_int_equal(ax__modules_enable("async:m", NULL, 0, &err), 0);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  fd = sv[1];
+  ax__peer *peer = ax__peer_new(sv[0], &serve_cbs, NULL);
+  assert_non_null(peer);
+  /* Handshake: each side's hello. */
+  ax__msg h = {.type = AX__M_HELLO};
+  AX__SET(&h, version, AX__PROTO_VERSION);
+  ax__msg_set_str(&h, AX__F_name, "tester");
+  ax__msg_set_str(&h, AX__F_uid, "0123456789abcdef0123456789abcdef");
+  put(&h);
+  assert_int_equal(ax__peer_send_hello(peer), 0);
+  ax__msg m;
+  next(&m);
+  assert_int_equal(m.type, AX__M_HELLO);
+  return peer;
+}
+
+static void teardown(void) {
+  close(fd);
+  inlen = used = 0;
+  while (ax_loop_step()) {
+  }
+  assert_int_equal(ax_shutdown(), 0);
+}
+
+static void test_async_call_finished_later(void **state) {
+  (void)state;
+  nheld = in_task_calls = 0;
+  setup();
+  start(1, "later");
+  start(2, "now");
+  ax__msg m;
+  /* "now" ends in the iteration it started in: its return and no ack;
+   * "later" still runs when the loop writes, so it gets an ack. */
+  int acks = 0, returns = 0;
+  for (int i = 0; i < 2; i++) {
+    next(&m);
+    if (m.type == AX__M_START_ACK) {
+      assert_int_equal(m.cid, 1);
+      acks++;
+    } else {
+      assert_int_equal(m.type, AX__M_RETURN);
+      assert_int_equal(m.cid, 2);
+      assert_memory_equal(m.value.p, "\x92\x01\xa1x", 4);
+      returns++;
+    }
+  }
+  assert_int_equal(acks, 1);
+  assert_int_equal(returns, 1);
+  assert_int_equal(nheld, 1);
+  assert_int_equal(quiet(), 0); /* nothing more until we finish it */
+  /* Finish "later" from outside any task, as a foreign loop would. */
+  ax_pack *p = ax_pack_new();
+  ax_pack_str(p, "done");
+  assert_int_equal(ax_ctx_return(held[0], p), 0);
+  assert_int_equal(ax_ctx_finish(held[0], 0), 0);
+  next(&m);
+  assert_int_equal(m.type, AX__M_RETURN);
+  assert_int_equal(m.cid, 1);
+  assert_memory_equal(m.value.p, "\xa4" "done", 5);
+  assert_int_equal(in_task_calls, 0); /* never on a task stack */
+  teardown();
+}
+
+static void test_cancel_reaches_the_loader(void **state) {
+  (void)state;
+  nheld = interrupts = 0;
+  setup();
+  start(5, "later");
+  ax__msg m;
+  next(&m);
+  assert_int_equal(m.type, AX__M_START_ACK);
+  ax__msg c = {.type = AX__M_CANCEL};
+  AX__SET(&c, cid, 5);
+  put(&c);
+  quiet();
+  assert_int_equal(interrupts, 1);
+  /* The binding ends the call as cancelled; the caller gets Cancelled. */
+  assert_int_equal(ax_ctx_finish(held[0], AX_ECANCELED), 0);
+  next(&m);
+  assert_int_equal(m.type, AX__M_ERROR);
+  assert_int_equal(m.cid, 5);
+  ax_error *e = NULL;
+  assert_int_equal(ax__peer_decode_error(&m.error, &e), 0);
+  assert_string_equal(ax_error_type(e), "Cancelled");
+  ax_error_free(e);
+  teardown();
+}
+
+static void test_reused_cid_is_a_protocol_error(void **state) {
+  (void)state;
+  nheld = 0;
+  setup();
+  interrupts = 0;
+  start(3, "later");
+  start(3, "later");
+  /* The channel is closed: the other end reads end of file, and the call
+   * that was running is cancelled. */
+  ssize_t n = -1;
+  for (int i = 0; i < 1000 && n != 0; i++) {
+    struct pollfd p[2] = {{ax_loop_fd(), POLLIN, 0}, {fd, POLLIN, 0}};
+    poll(p, 2, 10);
+    ax_loop_step();
+    n = recv(fd, in, sizeof in, MSG_DONTWAIT);
+  }
+  assert_int_equal(n, 0);
+  assert_int_equal(nheld, 1);
+  assert_int_equal(interrupts, 1);
+  ax_ctx_finish(held[0], AX_ECANCELED);
+  teardown();
+}
+
+static void on_local(void *ud, int status, ax_data *r, ax_error *e) {
+  int *done = ud;
+  *done = status == 0 && ax_val_int(ax_val_at(ax_data_root(r), 0)) == 1 ? 1
+                                                                       : -1;
+  ax_data_free(r);
+  ax_error_free(e);
+}
+
+static void test_call_local_completion_form(void **state) {
+  (void)state;
+  nheld = 0;
+  assert_int_equal(ax_init(NULL), 0);
+  assert_int_equal(ax_loader_register(&async_loader), 0);
+  ax_data *args = NULL;
+  assert_int_equal(ax_data_decode("\x91\x01", 2, &args), 0);
+  int done = 0;
+  ax_op *op = NULL;
+  assert_int_equal(ax_call_local_cb("async:m", "later", args, on_local,
+                                    &done, &op),
+                   0);
+  ax_data_free(args); /* copied */
+  assert_int_equal(done, 0); /* never from inside the starting call */
+  for (int i = 0; i < 100 && !nheld; i++) ax_loop_step();
+  assert_int_equal(nheld, 1);
+  ax_pack *p = ax_pack_new();
+  ax_pack_array(p, 1);
+  ax_pack_int(p, 1);
+  ax_ctx_return(held[0], p);
+  assert_int_equal(ax_ctx_finish(held[0], 0), 0);
+  assert_int_equal(done, 1);
+  assert_int_equal(ax_shutdown(), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_async_call_finished_later),
+      cmocka_unit_test(test_cancel_reaches_the_loader),
+      cmocka_unit_test(test_reused_cid_is_a_protocol_error),
+      cmocka_unit_test(test_call_local_completion_form),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,9 +1,22 @@
 /* bench.c - axle-bench: axle's figures, each printed beside a raw baseline
  * measured in the same run right before it, so that the ratio means
- * something on a noisy machine. Every figure is a median of rounds.
+ * something on a noisy machine. Every figure is a median of rounds; spawn
+ * figures also give the minimum (suffix _min_ms), because spawn time is
+ * bimodal on a busy machine.
  *
  * Run: build/bench/axle-bench     (finishes in well under a minute)
- * Output: one "name: value unit" line per figure. */
+ * Output: one "name: value unit" line per figure, each name once:
+ *   raw_spawn_handshake[_min]_ms     posix_spawn, one 8-byte round trip, reap
+ *   axle_[lua_]spawn_rpc_teardown[_min]_ms
+ *                                    start an actor (C or Lua module), one
+ *                                    call, cancel it, close the nursery
+ *   raw_uds_roundtrips_per_s[_lua]   blocking 8-byte ping-pong over a
+ *                                    socketpair; measured again right
+ *                                    before the Lua figure (_lua)
+ *   axle_rpc_roundtrips_per_s        one caller, small value each way
+ *   axle_rpc_concurrent{10,100}_per_s  10 or 100 caller tasks, one portal
+ *   axle_lua_rpc_roundtrips_per_s    the same into a Lua actor
+ *   axle_[lua_]child_rss_mib         an idle child's resident memory */
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -33,6 +46,16 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The median and minimum of a spawn figure's rounds. */
+typedef struct spawn_ms {
+  double median, min;
+} spawn_ms;
+
+static spawn_ms spawn_figure(double *v, int n) {
+  double med = median(v, n); /* sorts v */
+  return (spawn_ms){med, v[0]};
 }
 
 /* ----------------------------------------------------------- raw */
@@ -72,18 +95,18 @@ static int ping(int fd) {
 }
 
 /* Spawn a process, one handshake round trip, end it, reap it. */
-static double raw_spawn_handshake_ms(void) {
+static spawn_ms raw_spawn_handshake_ms(void) {
   double v[ROUNDS * 3];
   for (int i = 0; i < ROUNDS * 3; i++) {
     double t0 = ax_now();
     int fd;
     pid_t pid = spawn_raw(&fd);
-    if (pid < 0 || ping(fd) < 0) return -1;
+    if (pid < 0 || ping(fd) < 0) return (spawn_ms){-1, -1};
     close(fd);
     waitpid(pid, NULL, 0);
     v[i] = (ax_now() - t0) * 1e3;
   }
-  return median(v, ROUNDS * 3);
+  return spawn_figure(v, ROUNDS * 3);
 }
 
 static double raw_uds_roundtrips_per_s(int n) {
@@ -106,7 +129,8 @@ static double raw_uds_roundtrips_per_s(int n) {
 
 typedef struct figures {
   const ax_spawn_opts *module;
-  double spawn_ms, rpc, rpc10, rss_mib;
+  spawn_ms spawn;
+  double rpc, rpc10, rpc100, rss_mib;
   int calls;
   const char *failed;
 } figures;
@@ -133,7 +157,7 @@ static int spawn_rpc_teardown(figures *f) {
     if (ax_nursery_close(n, NULL) < 0 || rc < 0) return -1;
     v[i] = (ax_now() - t0) * 1e3;
   }
-  f->spawn_ms = median(v, ROUNDS * 3);
+  f->spawn = spawn_figure(v, ROUNDS * 3);
   return 0;
 }
 
@@ -160,6 +184,32 @@ static double rss_mib(int pid) {
   return kib / 1024.0;
 }
 
+#define MAX_CALLERS 100
+
+/* Round trips per second of ntasks caller tasks sharing portal p. */
+static int concurrent(ax_portal *p, int ntasks, int calls, double *out) {
+  double v[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    caller c[MAX_CALLERS];
+    ax_task *t[MAX_CALLERS];
+    int rc = 0, started = 0;
+    double t0 = ax_now();
+    for (; started < ntasks; started++) {
+      c[started] = (caller){p, calls / ntasks, 0};
+      rc = ax_task_start(caller_task, &c[started], &t[started]);
+      if (rc < 0) break;
+    }
+    for (int i = 0; i < started; i++) {
+      ax_task_join(t[i], NULL);
+      if (c[i].rc < 0) rc = c[i].rc;
+    }
+    if (rc < 0) return rc;
+    v[r] = (calls / ntasks * ntasks) / (ax_now() - t0);
+  }
+  *out = median(v, ROUNDS);
+  return 0;
+}
+
 static int rpc_figures(figures *f) {
   ax_nursery *n;
   ax_portal *p;
@@ -172,21 +222,8 @@ static int rpc_figures(figures *f) {
     v[r] = f->calls / (ax_now() - t0);
   }
   if (rc == 0) f->rpc = median(v, ROUNDS);
-  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
-    caller c[10];
-    ax_task *t[10];
-    double t0 = ax_now();
-    for (int i = 0; i < 10; i++) {
-      c[i] = (caller){p, f->calls / 10, 0};
-      ax_task_start(caller_task, &c[i], &t[i]);
-    }
-    for (int i = 0; i < 10; i++) {
-      ax_task_join(t[i], NULL);
-      if (c[i].rc < 0) rc = c[i].rc;
-    }
-    v[r] = (f->calls / 10 * 10) / (ax_now() - t0);
-  }
-  if (rc == 0) f->rpc10 = median(v, ROUNDS);
+  if (rc == 0) rc = concurrent(p, 10, f->calls, &f->rpc10);
+  if (rc == 0) rc = concurrent(p, 100, f->calls, &f->rpc100);
   /* An idle child, settled. */
   if (rc == 0) rc = ax_sleep(0.2);
   if (rc == 0) f->rss_mib = rss_mib(ax_portal_pid(p));
@@ -230,19 +267,24 @@ int main(int argc, char **argv) {
   figures f = {.module = &benchmod_c, .calls = 20000};
   figures l = {.module = &benchmod_lua, .calls = 20000};
 
-  printf("raw_spawn_handshake_ms: %.3f ms\n", raw_spawn_handshake_ms());
+  spawn_ms raw = raw_spawn_handshake_ms();
+  printf("raw_spawn_handshake_ms: %.3f ms\n", raw.median);
+  printf("raw_spawn_handshake_min_ms: %.3f ms\n", raw.min);
   fflush(stdout);
   if (run(bench_root, &f)) return 1;
-  printf("axle_spawn_rpc_teardown_ms: %.3f ms\n", f.spawn_ms);
+  printf("axle_spawn_rpc_teardown_ms: %.3f ms\n", f.spawn.median);
+  printf("axle_spawn_rpc_teardown_min_ms: %.3f ms\n", f.spawn.min);
   if (run(bench_root, &l)) return 1;
-  printf("axle_lua_spawn_rpc_teardown_ms: %.3f ms\n", l.spawn_ms);
+  printf("axle_lua_spawn_rpc_teardown_ms: %.3f ms\n", l.spawn.median);
+  printf("axle_lua_spawn_rpc_teardown_min_ms: %.3f ms\n", l.spawn.min);
   printf("raw_uds_roundtrips_per_s: %.0f /s\n",
          raw_uds_roundtrips_per_s(f.calls));
   fflush(stdout);
   if (run(bench_rpc, &f)) return 1;
   printf("axle_rpc_roundtrips_per_s: %.0f /s\n", f.rpc);
   printf("axle_rpc_concurrent10_per_s: %.0f /s\n", f.rpc10);
-  printf("raw_uds_roundtrips_per_s: %.0f /s\n",
+  printf("axle_rpc_concurrent100_per_s: %.0f /s\n", f.rpc100);
+  printf("raw_uds_roundtrips_per_s_lua: %.0f /s\n",
          raw_uds_roundtrips_per_s(l.calls));
   fflush(stdout);
   if (run(bench_rpc, &l)) return 1;

@@ -1,9 +1,32 @@
 /* bench.c - axle-bench: axle's figures, each printed beside a raw baseline
  * measured in the same run right before it, so that the ratio means
- * something on a noisy machine. Every figure is a median of rounds.
+ * something on a noisy machine. Every figure is a median of rounds; spawn
+ * figures also give the minimum (suffix _min_ms), because spawn time is
+ * bimodal on a busy machine.
  *
  * Run: build/bench/axle-bench     (finishes in well under a minute)
- * Output: one "name: value unit" line per figure. */
+ * Output: one "name: value unit" line per figure, each name once:
+ *   raw_spawn_handshake[_min]_ms     posix_spawn, one 8-byte round trip, reap
+ *   axle_[lua_]spawn_rpc_teardown[_min]_ms
+ *                                    start an actor (C or Lua module), one
+ *                                    call, cancel it, close the nursery
+ *   raw_uds_roundtrips_per_s[_lua]   blocking 8-byte ping-pong over a
+ *                                    socketpair; measured again right
+ *                                    before the Lua figure (_lua)
+ *   axle_rpc_roundtrips_per_s        one caller, small value each way
+ *   axle_rpc_concurrent{10,100}_per_s  10 or 100 caller tasks, one portal
+ *   axle_lua_rpc_roundtrips_per_s    the same into a Lua actor
+ *   axle_[lua_]child_rss_mib         an idle child's resident memory
+ *
+ * Run: build/bench/axle-bench --instructions   (about half a minute; needs
+ * valgrind) counts instructions per round trip under callgrind, each side
+ * of a ping-pong in its own process, all in the same run:
+ *   raw_uv_pingpong_instr_per_rt     libuv on both sides, 8 bytes each way
+ *                                    over a socketpair; per side (the mean
+ *                                    of the two processes)
+ *   axle_rpc_{caller,callee}_instr_per_rt       C caller, C actor (echo)
+ *   axle_lua_rpc_{caller,callee}_instr_per_rt   `axle run` of a Lua root,
+ *                                    Lua actor (benchmod.lua: pingpong) */
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -12,6 +35,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "axle.h"
 
@@ -33,6 +58,16 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The median and minimum of a spawn figure's rounds. */
+typedef struct spawn_ms {
+  double median, min;
+} spawn_ms;
+
+static spawn_ms spawn_figure(double *v, int n) {
+  double med = median(v, n); /* sorts v */
+  return (spawn_ms){med, v[0]};
 }
 
 /* ----------------------------------------------------------- raw */
@@ -72,18 +107,18 @@ static int ping(int fd) {
 }
 
 /* Spawn a process, one handshake round trip, end it, reap it. */
-static double raw_spawn_handshake_ms(void) {
+static spawn_ms raw_spawn_handshake_ms(void) {
   double v[ROUNDS * 3];
   for (int i = 0; i < ROUNDS * 3; i++) {
     double t0 = ax_now();
     int fd;
     pid_t pid = spawn_raw(&fd);
-    if (pid < 0 || ping(fd) < 0) return -1;
+    if (pid < 0 || ping(fd) < 0) return (spawn_ms){-1, -1};
     close(fd);
     waitpid(pid, NULL, 0);
     v[i] = (ax_now() - t0) * 1e3;
   }
-  return median(v, ROUNDS * 3);
+  return spawn_figure(v, ROUNDS * 3);
 }
 
 static double raw_uds_roundtrips_per_s(int n) {
@@ -106,7 +141,8 @@ static double raw_uds_roundtrips_per_s(int n) {
 
 typedef struct figures {
   const ax_spawn_opts *module;
-  double spawn_ms, rpc, rpc10, rss_mib;
+  spawn_ms spawn;
+  double rpc, rpc10, rpc100, rss_mib;
   int calls;
   const char *failed;
 } figures;
@@ -133,7 +169,7 @@ static int spawn_rpc_teardown(figures *f) {
     if (ax_nursery_close(n, NULL) < 0 || rc < 0) return -1;
     v[i] = (ax_now() - t0) * 1e3;
   }
-  f->spawn_ms = median(v, ROUNDS * 3);
+  f->spawn = spawn_figure(v, ROUNDS * 3);
   return 0;
 }
 
@@ -160,6 +196,32 @@ static double rss_mib(int pid) {
   return kib / 1024.0;
 }
 
+#define MAX_CALLERS 100
+
+/* Round trips per second of ntasks caller tasks sharing portal p. */
+static int concurrent(ax_portal *p, int ntasks, int calls, double *out) {
+  double v[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    caller c[MAX_CALLERS];
+    ax_task *t[MAX_CALLERS];
+    int rc = 0, started = 0;
+    double t0 = ax_now();
+    for (; started < ntasks; started++) {
+      c[started] = (caller){p, calls / ntasks, 0};
+      rc = ax_task_start(caller_task, &c[started], &t[started]);
+      if (rc < 0) break;
+    }
+    for (int i = 0; i < started; i++) {
+      ax_task_join(t[i], NULL);
+      if (c[i].rc < 0) rc = c[i].rc;
+    }
+    if (rc < 0) return rc;
+    v[r] = (calls / ntasks * ntasks) / (ax_now() - t0);
+  }
+  *out = median(v, ROUNDS);
+  return 0;
+}
+
 static int rpc_figures(figures *f) {
   ax_nursery *n;
   ax_portal *p;
@@ -172,21 +234,8 @@ static int rpc_figures(figures *f) {
     v[r] = f->calls / (ax_now() - t0);
   }
   if (rc == 0) f->rpc = median(v, ROUNDS);
-  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
-    caller c[10];
-    ax_task *t[10];
-    double t0 = ax_now();
-    for (int i = 0; i < 10; i++) {
-      c[i] = (caller){p, f->calls / 10, 0};
-      ax_task_start(caller_task, &c[i], &t[i]);
-    }
-    for (int i = 0; i < 10; i++) {
-      ax_task_join(t[i], NULL);
-      if (c[i].rc < 0) rc = c[i].rc;
-    }
-    v[r] = (f->calls / 10 * 10) / (ax_now() - t0);
-  }
-  if (rc == 0) f->rpc10 = median(v, ROUNDS);
+  if (rc == 0) rc = concurrent(p, 10, f->calls, &f->rpc10);
+  if (rc == 0) rc = concurrent(p, 100, f->calls, &f->rpc100);
   /* An idle child, settled. */
   if (rc == 0) rc = ax_sleep(0.2);
   if (rc == 0) f->rss_mib = rss_mib(ax_portal_pid(p));
@@ -217,32 +266,355 @@ static int run(ax_task_fn fn, figures *f) {
   return 0;
 }
 
+/* ------------------------------------------------ instruction counts */
+
+/* `--instructions` counts instructions per round trip with callgrind, which
+ * is deterministic where time is not. Each side of a ping-pong runs as its
+ * own process under `valgrind --tool=callgrind`, once with INSTR_K1 and
+ * once with INSTR_K2 round trips; the difference of the two whole-process
+ * totals divided by INSTR_K2 - INSTR_K1 is the cost of one round trip in
+ * that process, with start-up, warm-up (the first INSTR_K1 round trips)
+ * and teardown cancelled out. Counting whole processes needs no client
+ * requests, and survives the runtime's stack switches, across which
+ * callgrind's --toggle-collect loses track (toggled on the caller's task
+ * function it counts about a third of the round trip). The median of
+ * INSTR_REPS such pairs is printed; they differ by at most tens of
+ * instructions (Lua seeds its string hashes from the clock). */
+#define INSTR_K1 500
+#define INSTR_K2 2500
+#define INSTR_REPS 3
+#define INSTR_MAX_ARGV 16
+
+/* Environment of the processes under callgrind: where the callee writes
+ * its counts, and the real host, which the callee trampoline runs. */
+#define ENV_CALLEE_OUT "AXLE_BENCH_CALLEE_OUT"
+#define ENV_REAL_HOST "AXLE_BENCH_HOST"
+
+/* valgrind's command line counting every instruction of cmd into out.
+ * -q keeps valgrind quiet on stderr unless something is wrong. */
+typedef struct cg_cmd {
+  char *argv[INSTR_MAX_ARGV];
+  char out_opt[4200];
+} cg_cmd;
+
+static int cg_cmd_init(cg_cmd *c, const char *out, char *const *cmd) {
+  snprintf(c->out_opt, sizeof c->out_opt, "--callgrind-out-file=%s", out);
+  char *pre[] = {"valgrind", "--tool=callgrind", "-q", c->out_opt};
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof pre / sizeof *pre; i++) c->argv[n++] = pre[i];
+  for (; *cmd; cmd++) {
+    if (n + 1 >= INSTR_MAX_ARGV) return -1;
+    c->argv[n++] = *cmd;
+  }
+  c->argv[n] = NULL;
+  return 0;
+}
+
+static pid_t spawn_cg(const char *out, char *const *cmd,
+                      const posix_spawn_file_actions_t *fa) {
+  cg_cmd c;
+  pid_t pid;
+  if (cg_cmd_init(&c, out, cmd) < 0) return -1;
+  int rc = posix_spawnp(&pid, c.argv[0], fa, NULL, c.argv, environ);
+  if (rc != 0) {
+    fprintf(stderr, "axle-bench: cannot run valgrind: %s\n", strerror(rc));
+    return -1;
+  }
+  return pid;
+}
+
+static int wait_ok(pid_t pid) {
+  int st;
+  if (waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* AXLE_HOST during `--instructions`: the runtime spawns this executable as
+ * `--child NAME --ppid PID` with the channel on fd 3 and the crash pipe on
+ * fd 4; it becomes the real host under callgrind. exec keeps the pid (the
+ * host checks its parent's) and the fds; valgrind's own fds sit high. */
+static int callee_trampoline(int argc, char **argv) {
+  char *host = getenv(ENV_REAL_HOST), *out = getenv(ENV_CALLEE_OUT);
+  char *cmd[INSTR_MAX_ARGV];
+  if (!host || !out || argc + 1 > INSTR_MAX_ARGV) {
+    fprintf(stderr, "axle-bench: --child is for axle-bench --instructions\n");
+    return 2;
+  }
+  cmd[0] = host;
+  for (int i = 1; i <= argc; i++) cmd[i] = argv[i]; /* and the NULL */
+  cg_cmd c;
+  if (cg_cmd_init(&c, out, cmd) < 0) return 2;
+  execvp(c.argv[0], c.argv);
+  perror("axle-bench: valgrind");
+  return 127;
+}
+
+/* The raw baseline: libuv on both sides, 8 bytes each way over a
+ * socketpair, one message in flight. */
+typedef struct pingpong {
+  uv_pipe_t pipe;
+  uv_write_t req;
+  char buf[64];
+  size_t have;
+  int left; /* round trips still to make; -1 on the echoing side */
+  int writing, failed;
+} pingpong;
+
+static void pp_alloc(uv_handle_t *h, size_t size, uv_buf_t *b) {
+  pingpong *pp = h->data;
+  (void)size;
+  *b = uv_buf_init(pp->buf + pp->have, (unsigned)(sizeof pp->buf - pp->have));
+}
+
+static void pp_written(uv_write_t *req, int status) {
+  pingpong *pp = req->data;
+  pp->writing = 0;
+  if (status < 0 && status != UV_ECANCELED) pp->failed = 1;
+}
+
+static void pp_send(pingpong *pp) {
+  static char msg[] = "pingpong";
+  uv_buf_t b = uv_buf_init(msg, 8);
+  /* One request suffices: the reply cannot come before the write's
+   * callback has run (pending callbacks run before the next poll). */
+  if (pp->writing) {
+    pp->failed = 1;
+    uv_close((uv_handle_t *)&pp->pipe, NULL);
+    return;
+  }
+  pp->writing = 1;
+  pp->req.data = pp;
+  if (uv_write(&pp->req, (uv_stream_t *)&pp->pipe, &b, 1, pp_written) < 0) {
+    pp->failed = 1;
+    uv_close((uv_handle_t *)&pp->pipe, NULL);
+  }
+}
+
+static void pp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  pingpong *pp = s->data;
+  (void)b;
+  if (n < 0) {
+    if (n != UV_EOF || pp->left >= 0) pp->failed = 1;
+    uv_close((uv_handle_t *)s, NULL);
+    return;
+  }
+  pp->have += (size_t)n;
+  while (pp->have >= 8) {
+    pp->have -= 8;
+    memmove(pp->buf, pp->buf + 8, pp->have);
+    if (pp->left < 0 || --pp->left > 0) {
+      pp_send(pp);
+    } else {
+      uv_close((uv_handle_t *)s, NULL); /* the ponger sees end of file */
+      return;
+    }
+  }
+}
+
+/* Make left round trips over fd (left -1: echo until end of file). */
+static int pingpong_run(int fd, int left) {
+  uv_loop_t loop;
+  pingpong pp = {.left = left};
+  if (uv_loop_init(&loop) < 0) return -1;
+  pp.pipe.data = &pp;
+  if (uv_pipe_init(&loop, &pp.pipe, 0) < 0 || uv_pipe_open(&pp.pipe, fd) < 0 ||
+      uv_read_start((uv_stream_t *)&pp.pipe, pp_alloc, pp_read) < 0)
+    return -1;
+  if (left > 0) pp_send(&pp);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return pp.failed ? -1 : 0;
+}
+
+/* `--instr-raw K`, under callgrind: the pinger; its ponger is this
+ * executable under callgrind as well, counting into ENV_CALLEE_OUT. */
+static int instr_raw(int k) {
+  int sv[2];
+  const char *out = getenv(ENV_CALLEE_OUT);
+  if (!out || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return 1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  char *cmd[] = {self_path, "--instr-raw-child", NULL};
+  pid_t pid = spawn_cg(out, cmd, &fa);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (pid < 0) return 1;
+  int rc = pingpong_run(sv[0], k);
+  return wait_ok(pid) < 0 || rc < 0;
+}
+
+/* `--instr-c K`, under callgrind: K calls of echo into a C actor. The long
+ * grace lets a child that is slow under callgrind exit (and write its
+ * counts) on the cancel request instead of being killed by the ladder. */
+static int instr_c_root(void *arg) {
+  int k = *(int *)arg;
+  ax_nursery *n;
+  ax_portal *p;
+  if (ax_nursery_open(&n) < 0) return -1;
+  int rc = ax_start_actor(n, "echo", &benchmod_c, &p, NULL);
+  for (int i = 0; rc == 0 && i < k; i++) rc = one_call(p);
+  if (rc == 0) rc = ax_portal_cancel_actor(p);
+  int crc = ax_nursery_close(n, NULL);
+  return rc < 0 ? rc : crc;
+}
+
+static int instr_c(int k) {
+  ax_opts o = {.size = sizeof o, .name = "bench", .grace = 60};
+  return ax_run(&o, instr_c_root, &k) != 0;
+}
+
+/* The Ir total of a callgrind output file, or -1. */
+static long long cg_total(const char *path) {
+  FILE *fp = fopen(path, "r");
+  char line[256];
+  long long ir = -1;
+  if (!fp) return -1;
+  while (fgets(line, sizeof line, fp))
+    if (!strncmp(line, "totals:", 7)) ir = atoll(line + 7);
+  fclose(fp);
+  return ir;
+}
+
+typedef struct counts {
+  long long caller, callee;
+} counts;
+
+/* One run of kind ("raw", "c" or "lua") with k round trips, both sides
+ * under callgrind. */
+static int count_run(const char *dir, const char *host, const char *kind,
+                     int k, counts *out) {
+  char caller_out[4096], callee_out[4096], karg[32], narg[40];
+  snprintf(caller_out, sizeof caller_out, "%s/%s-%d.caller", dir, kind, k);
+  snprintf(callee_out, sizeof callee_out, "%s/%s-%d.callee", dir, kind, k);
+  snprintf(karg, sizeof karg, "%d", k);
+  snprintf(narg, sizeof narg, "n=%d", k);
+  char *raw[] = {self_path, "--instr-raw", karg, NULL};
+  char *c[] = {self_path, "--instr-c", karg, NULL};
+  char *lua[] = {(char *)host, "run", "lua:" BENCHMOD_LUA_PATH, "pingpong",
+                 narg, NULL};
+  char **cmd = !strcmp(kind, "raw") ? raw : !strcmp(kind, "c") ? c : lua;
+  setenv(ENV_CALLEE_OUT, callee_out, 1);
+  pid_t pid = spawn_cg(caller_out, cmd, NULL);
+  if (pid < 0 || wait_ok(pid) < 0) {
+    fprintf(stderr, "axle-bench: the %s run with %d round trips failed\n",
+            kind, k);
+    return -1;
+  }
+  out->caller = cg_total(caller_out);
+  out->callee = cg_total(callee_out);
+  unlink(caller_out);
+  unlink(callee_out);
+  if (out->caller < 0 || out->callee < 0) {
+    fprintf(stderr, "axle-bench: no callgrind counts from the %s run\n", kind);
+    return -1;
+  }
+  return 0;
+}
+
+/* Instructions per round trip of each side, the median of INSTR_REPS
+ * differences. */
+typedef struct per_rt {
+  double caller, callee;
+} per_rt;
+
+static int count_per_rt(const char *dir, const char *host, const char *kind,
+                        per_rt *out) {
+  double a[INSTR_REPS], b[INSTR_REPS];
+  for (int r = 0; r < INSTR_REPS; r++) {
+    counts c1, c2;
+    if (count_run(dir, host, kind, INSTR_K1, &c1) < 0 ||
+        count_run(dir, host, kind, INSTR_K2, &c2) < 0)
+      return -1;
+    a[r] = (double)(c2.caller - c1.caller) / (INSTR_K2 - INSTR_K1);
+    b[r] = (double)(c2.callee - c1.callee) / (INSTR_K2 - INSTR_K1);
+  }
+  out->caller = median(a, INSTR_REPS);
+  out->callee = median(b, INSTR_REPS);
+  return 0;
+}
+
+static int instructions(void) {
+  char dir[] = "/tmp/axle-bench-XXXXXX";
+  const char *env_host = getenv("AXLE_HOST");
+  char host[4096];
+  snprintf(host, sizeof host, "%s",
+           env_host && *env_host ? env_host : AXLE_HOST_PATH);
+  if (!mkdtemp(dir)) {
+    perror("axle-bench: mkdtemp");
+    return 1;
+  }
+  /* Every actor child is the trampoline, i.e. the host under callgrind.
+   * Valgrind 3.19 lacks pidfd_open; the SIGCHLD path avoids its warning. */
+  setenv(ENV_REAL_HOST, host, 1);
+  setenv("AXLE_HOST", self_path, 1);
+  setenv("AXLE_NO_PIDFD", "1", 1);
+  per_rt raw, c, lua;
+  int rc = count_per_rt(dir, host, "raw", &raw);
+  if (rc == 0) {
+    /* Both sides do the same work (they differ by a few instructions):
+     * the mean of the two processes, one figure per side. */
+    printf("raw_uv_pingpong_instr_per_rt: %.0f instr\n",
+           (raw.caller + raw.callee) / 2);
+    fflush(stdout);
+    rc = count_per_rt(dir, host, "c", &c);
+  }
+  if (rc == 0) {
+    printf("axle_rpc_caller_instr_per_rt: %.0f instr\n", c.caller);
+    printf("axle_rpc_callee_instr_per_rt: %.0f instr\n", c.callee);
+    fflush(stdout);
+    rc = count_per_rt(dir, host, "lua", &lua);
+  }
+  if (rc == 0) {
+    printf("axle_lua_rpc_caller_instr_per_rt: %.0f instr\n", lua.caller);
+    printf("axle_lua_rpc_callee_instr_per_rt: %.0f instr\n", lua.callee);
+  }
+  if (rmdir(dir) != 0) fprintf(stderr, "axle-bench: left %s behind\n", dir);
+  return rc < 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1 && !strcmp(argv[1], "--raw-child")) return raw_child();
+  const char *mode = argc > 1 ? argv[1] : "";
+  if (!strcmp(mode, "--raw-child")) return raw_child();
+  if (!strcmp(mode, "--child")) return callee_trampoline(argc, argv);
+  if (!strcmp(mode, "--instr-raw-child")) return pingpong_run(3, -1) < 0;
   ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
   if (n <= 0) return 1;
   self_path[n] = 0;
+  if (!strcmp(mode, "--instr-raw") && argc > 2) return instr_raw(atoi(argv[2]));
+  if (!strcmp(mode, "--instructions")) return instructions();
   ax_pack *p = ax_pack_new();
   ax_pack_map(p, 1);
   ax_pack_str(p, "v");
   ax_pack_int(p, 42);
   ax_pack_finish(p, &small_arg);
+  if (!strcmp(mode, "--instr-c") && argc > 2) return instr_c(atoi(argv[2]));
+  if (*mode) {
+    fprintf(stderr, "usage: axle-bench [--instructions]\n");
+    return 2;
+  }
   figures f = {.module = &benchmod_c, .calls = 20000};
   figures l = {.module = &benchmod_lua, .calls = 20000};
 
-  printf("raw_spawn_handshake_ms: %.3f ms\n", raw_spawn_handshake_ms());
+  spawn_ms raw = raw_spawn_handshake_ms();
+  printf("raw_spawn_handshake_ms: %.3f ms\n", raw.median);
+  printf("raw_spawn_handshake_min_ms: %.3f ms\n", raw.min);
   fflush(stdout);
   if (run(bench_root, &f)) return 1;
-  printf("axle_spawn_rpc_teardown_ms: %.3f ms\n", f.spawn_ms);
+  printf("axle_spawn_rpc_teardown_ms: %.3f ms\n", f.spawn.median);
+  printf("axle_spawn_rpc_teardown_min_ms: %.3f ms\n", f.spawn.min);
   if (run(bench_root, &l)) return 1;
-  printf("axle_lua_spawn_rpc_teardown_ms: %.3f ms\n", l.spawn_ms);
+  printf("axle_lua_spawn_rpc_teardown_ms: %.3f ms\n", l.spawn.median);
+  printf("axle_lua_spawn_rpc_teardown_min_ms: %.3f ms\n", l.spawn.min);
   printf("raw_uds_roundtrips_per_s: %.0f /s\n",
          raw_uds_roundtrips_per_s(f.calls));
   fflush(stdout);
   if (run(bench_rpc, &f)) return 1;
   printf("axle_rpc_roundtrips_per_s: %.0f /s\n", f.rpc);
   printf("axle_rpc_concurrent10_per_s: %.0f /s\n", f.rpc10);
-  printf("raw_uds_roundtrips_per_s: %.0f /s\n",
+  printf("axle_rpc_concurrent100_per_s: %.0f /s\n", f.rpc100);
+  printf("raw_uds_roundtrips_per_s_lua: %.0f /s\n",
          raw_uds_roundtrips_per_s(l.calls));
   fflush(stdout);
   if (run(bench_rpc, &l)) return 1;

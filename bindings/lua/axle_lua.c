@@ -99,7 +99,7 @@ static int pack_value(lua_State *L, int idx, ax_pack *p, int depth) {
 }
 
 /* Encode the value at idx; raises a Lua error on values that cannot go. */
-static ax_data *to_data(lua_State *L, int idx) {
+static ax_data *axlua_value_to_data(lua_State *L, int idx) {
   ax_pack *p = ax_pack_new();
   if (!p) luaL_error(L, "out of memory");
   /* The pack must not leak if packing raises: anchor it in a userdata. */
@@ -112,7 +112,7 @@ static ax_data *to_data(lua_State *L, int idx) {
   return d;
 }
 
-static void push_val(lua_State *L, const ax_val *v) {
+static void axlua_value_push(lua_State *L, const ax_val *v) {
   luaL_checkstack(L, 3, "value too deep");
   size_t n;
   const char *s;
@@ -140,15 +140,15 @@ static void push_val(lua_State *L, const ax_val *v) {
     case AX_T_ARRAY:
       lua_createtable(L, (int)ax_val_len(v), 0);
       for (uint32_t i = 0; i < ax_val_len(v); i++) {
-        push_val(L, ax_val_at(v, i));
+        axlua_value_push(L, ax_val_at(v, i));
         lua_rawseti(L, -2, (lua_Integer)i + 1);
       }
       break;
     case AX_T_MAP:
       lua_createtable(L, 0, (int)ax_val_len(v));
       for (uint32_t i = 0; i < ax_val_len(v); i++) {
-        push_val(L, ax_val_key(v, i));
-        push_val(L, ax_val_value(v, i));
+        axlua_value_push(L, ax_val_key(v, i));
+        axlua_value_push(L, ax_val_value(v, i));
         if (lua_isnil(L, -2))
           lua_pop(L, 2);
         else
@@ -167,39 +167,39 @@ static int handle_gc(lua_State *L) {
   return 0;
 }
 
-static void set_str(lua_State *L, const char *k, const char *v) {
+static void axlua_set_str(lua_State *L, const char *k, const char *v) {
   lua_pushstring(L, v);
   lua_setfield(L, -2, k);
 }
 
-static void push_actor(lua_State *L, const char *name, const char *uid,
-                       int pid) {
+static void axlua_actor_push(lua_State *L, const char *name, const char *uid,
+                             int pid) {
   lua_createtable(L, 0, 3);
-  set_str(L, "name", name);
-  set_str(L, "uid", uid);
+  axlua_set_str(L, "name", name);
+  axlua_set_str(L, "uid", uid);
   lua_pushinteger(L, pid);
   lua_setfield(L, -2, "pid");
 }
 
 /* An error value: a table with type, message, traceback, src, relay_path,
  * members, and the ax_error it stands for (takes ownership of e). */
-static void push_error(lua_State *L, ax_error *e) {
+static void axlua_error_push(lua_State *L, ax_error *e) {
   lua_createtable(L, 0, 8);
-  set_str(L, "type", ax_error_type(e));
-  set_str(L, "message", ax_error_message(e));
-  set_str(L, "traceback", ax_error_traceback(e));
-  push_actor(L, ax_error_src_name(e), ax_error_src_uid(e),
-             ax_error_src_pid(e));
+  axlua_set_str(L, "type", ax_error_type(e));
+  axlua_set_str(L, "message", ax_error_message(e));
+  axlua_set_str(L, "traceback", ax_error_traceback(e));
+  axlua_actor_push(L, ax_error_src_name(e), ax_error_src_uid(e),
+                   ax_error_src_pid(e));
   lua_setfield(L, -2, "src");
   lua_createtable(L, (int)ax_error_relay_len(e), 0);
   for (size_t i = 0; i < ax_error_relay_len(e); i++) {
-    push_actor(L, ax_error_relay_name(e, i), ax_error_relay_uid(e, i), 0);
+    axlua_actor_push(L, ax_error_relay_name(e, i), ax_error_relay_uid(e, i), 0);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "relay_path");
   lua_createtable(L, (int)ax_error_nmembers(e), 0);
   for (size_t i = 0; i < ax_error_nmembers(e); i++) {
-    push_error(L, ax_error_dup(ax_error_member(e, i)));
+    axlua_error_push(L, ax_error_dup(ax_error_member(e, i)));
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "members");
@@ -211,16 +211,16 @@ static void push_error(lua_State *L, ax_error *e) {
 }
 
 /* Raise the outcome of a failed axle call as a Lua error value. */
-static int raise_rc(lua_State *L, int rc, ax_error *e) {
+static int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
   if (!e)
     e = ax_error_new(rc == AX_ECANCELED ? "Cancelled" : ax_err_name(rc), "%s",
                      ax_strerror(rc));
-  push_error(L, e);
+  axlua_error_push(L, e);
   return lua_error(L);
 }
 
 /* The ax_error for any Lua error value (a copy, the caller's). */
-static ax_error *error_from(lua_State *L, int idx) {
+static ax_error *axlua_error_from(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_istable(L, idx)) {
     lua_getfield(L, idx, "_handle");
@@ -244,7 +244,7 @@ static ax_error *error_from(lua_State *L, int idx) {
 }
 
 /* pcall message handler: strings become error values with a traceback. */
-static int msgh(lua_State *L) {
+static int axlua_error_msgh(lua_State *L) {
   if (lua_istable(L, 1)) {
     lua_getfield(L, 1, "traceback");
     int has = lua_isstring(L, -1) && lua_rawlen(L, -1) > 0;
@@ -260,7 +260,7 @@ static int msgh(lua_State *L) {
   luaL_traceback(L, L, NULL, 1);
   if (e) ax_error_set_traceback(e, lua_tostring(L, -1));
   lua_pop(L, 2);
-  push_error(L, e);
+  axlua_error_push(L, e);
   return 1;
 }
 
@@ -284,7 +284,7 @@ static int error_tostring(lua_State *L) {
 
 /* The name under which fn (at idx) is reachable: a field of the module
  * table, or a global. */
-static const char *function_name(lua_State *L, int idx) {
+static const char *axlua_loader_function_name(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
   luaL_checktype(L, idx, LUA_TFUNCTION);
@@ -314,7 +314,7 @@ static const char *function_name(lua_State *L, int idx) {
   return found;
 }
 
-static const char *own_spec(lua_State *L) {
+static const char *axlua_loader_spec(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
   const char *s = lua_tostring(L, -1);
   lua_pop(L, 1);
@@ -323,18 +323,18 @@ static const char *own_spec(lua_State *L) {
 
 /* -------------------------------------------------------- nurseries */
 
-typedef struct lnursery {
+typedef struct axlua_nursery {
   ax_nursery *n;
   int closed;
-} lnursery;
+} axlua_nursery;
 
 typedef struct lportal {
   ax_portal *p;
-  lnursery *owner;
+  axlua_nursery *owner;
 } lportal;
 
-static lnursery *check_nursery(lua_State *L, int idx) {
-  lnursery *ln = luaL_checkudata(L, idx, NURSERY_MT);
+static axlua_nursery *check_nursery(lua_State *L, int idx) {
+  axlua_nursery *ln = luaL_checkudata(L, idx, NURSERY_MT);
   if (ln->closed) luaL_error(L, "the nursery is closed");
   return ln;
 }
@@ -346,25 +346,25 @@ static lportal *check_portal(lua_State *L, int idx) {
 }
 
 /* Close: wait for the children; cancel them first when err is not nil. */
-static int nursery_finish(lua_State *L, lnursery *ln, int failing) {
+static int nursery_finish(lua_State *L, axlua_nursery *ln, int failing) {
   if (ln->closed) return 0;
   if (failing) ax_nursery_cancel(ln->n);
   ax_error *e = NULL;
   int rc = ax_nursery_close(ln->n, &e);
   ln->closed = 1;
-  if (rc == AX_EREMOTE) return raise_rc(L, rc, e);
-  if (rc < 0 && !failing) return raise_rc(L, rc, e);
+  if (rc == AX_EREMOTE) return axlua_error_raise(L, rc, e);
+  if (rc < 0 && !failing) return axlua_error_raise(L, rc, e);
   ax_error_free(e);
   return 0;
 }
 
-static int nursery_close_mm(lua_State *L) {
-  lnursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+static int nursery_close(lua_State *L) {
+  axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
   return nursery_finish(L, ln, !lua_isnoneornil(L, 2));
 }
 
 static int nursery_gc(lua_State *L) {
-  lnursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
   if (!ln->closed) {
     /* Collected unclosed: take the children down; nothing can wait here. */
     ax_log(AX_LOG_ERROR, "a Lua nursery was never closed; cancelling it");
@@ -378,17 +378,17 @@ static int block_body(lua_State *L) {
   return 0;
 }
 
-static int l_open_nursery(lua_State *L) {
-  lnursery *ln = lua_newuserdatauv(L, sizeof *ln, 0);
+static int axlua_nursery_open(lua_State *L) {
+  axlua_nursery *ln = lua_newuserdatauv(L, sizeof *ln, 0);
   ln->closed = 1;
   int rc = ax_nursery_open(&ln->n);
-  if (rc < 0) return raise_rc(L, rc, NULL);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
   ln->closed = 0;
   luaL_setmetatable(L, NURSERY_MT);
   if (!lua_isfunction(L, 1)) return 1;
   /* Block form: run fn(n), then close; an error cancels the children. */
   int nursery = lua_gettop(L);
-  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, axlua_error_msgh);
   lua_pushcfunction(L, block_body);
   lua_pushvalue(L, 1);
   lua_pushvalue(L, nursery);
@@ -402,7 +402,7 @@ static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
                             const char **enable, size_t max) {
   memset(o, 0, sizeof *o);
   o->size = sizeof *o;
-  o->module = own_spec(L);
+  o->module = axlua_loader_spec(L);
   if (!lua_istable(L, idx)) return;
   lua_getfield(L, idx, "module");
   if (lua_isstring(L, -1)) o->module = lua_tostring(L, -1);
@@ -422,8 +422,8 @@ static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
   lua_pop(L, 1);
 }
 
-static void push_portal(lua_State *L, ax_portal *p, lnursery *ln,
-                        int nursery_idx) {
+static void axlua_portal_push(lua_State *L, ax_portal *p, axlua_nursery *ln,
+                              int nursery_idx) {
   lportal *lp = lua_newuserdatauv(L, sizeof *lp, 1);
   lp->p = p;
   lp->owner = ln;
@@ -432,8 +432,8 @@ static void push_portal(lua_State *L, ax_portal *p, lnursery *ln,
   luaL_setmetatable(L, PORTAL_MT);
 }
 
-static int l_start_actor(lua_State *L) {
-  lnursery *ln = check_nursery(L, 1);
+static int start_actor(lua_State *L) {
+  axlua_nursery *ln = check_nursery(L, 1);
   const char *name = luaL_checkstring(L, 2);
   ax_spawn_opts o;
   const char *enable[32];
@@ -442,15 +442,15 @@ static int l_start_actor(lua_State *L) {
   ax_portal *p;
   ax_error *e = NULL;
   int rc = ax_start_actor(ln->n, name, &o, &p, &e);
-  if (rc < 0) return raise_rc(L, rc, e);
-  push_portal(L, p, ln, 1);
+  if (rc < 0) return axlua_error_raise(L, rc, e);
+  axlua_portal_push(L, p, ln, 1);
   return 1;
 }
 
-static int l_run_in_actor(lua_State *L) {
-  lnursery *ln = check_nursery(L, 1);
-  const char *func = function_name(L, 2);
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : to_data(L, 3);
+static int run_in_actor(lua_State *L) {
+  axlua_nursery *ln = check_nursery(L, 1);
+  const char *func = axlua_loader_function_name(L, 2);
+  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3);
   ax_spawn_opts o;
   const char *enable[32];
   read_spawn_opts(L, 4, &o, enable, 32);
@@ -465,12 +465,12 @@ static int l_run_in_actor(lua_State *L) {
   int rc = o.module ? ax_run_in_actor(ln->n, name, &o, func, args, &p, &e)
                     : AX_EINVAL;
   ax_data_free(args);
-  if (rc < 0) return raise_rc(L, rc, e);
-  push_portal(L, p, ln, 1);
+  if (rc < 0) return axlua_error_raise(L, rc, e);
+  axlua_portal_push(L, p, ln, 1);
   return 1;
 }
 
-static int l_nursery_cancel(lua_State *L) {
+static int nursery_cancel(lua_State *L) {
   ax_nursery_cancel(check_nursery(L, 1)->n);
   return 0;
 }
@@ -478,19 +478,19 @@ static int l_nursery_cancel(lua_State *L) {
 /* ----------------------------------------------------------- portals */
 
 static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
-  if (rc < 0) return raise_rc(L, rc, e);
+  if (rc < 0) return axlua_error_raise(L, rc, e);
   if (r)
-    push_val(L, ax_data_root(r));
+    axlua_value_push(L, ax_data_root(r));
   else
     lua_pushnil(L);
   ax_data_free(r);
   return 1;
 }
 
-static int l_portal_run(lua_State *L) {
+static int portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
-  const char *func = function_name(L, 2);
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : to_data(L, 3);
+  const char *func = axlua_loader_function_name(L, 2);
+  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3);
   const char *ns = NULL;
   if (lua_istable(L, 4)) {
     lua_getfield(L, 4, "module");
@@ -504,7 +504,7 @@ static int l_portal_run(lua_State *L) {
   return push_result(L, rc, r, e);
 }
 
-static int l_portal_result(lua_State *L) {
+static int portal_result(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   ax_data *r = NULL;
   ax_error *e = NULL;
@@ -512,13 +512,13 @@ static int l_portal_result(lua_State *L) {
   return push_result(L, rc, r, e);
 }
 
-static int l_portal_cancel_actor(lua_State *L) {
+static int portal_cancel_actor(lua_State *L) {
   int rc = ax_portal_cancel_actor(check_portal(L, 1)->p);
-  if (rc < 0) return raise_rc(L, rc, NULL);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
   return 0;
 }
 
-static int l_portal_index(lua_State *L) {
+static int portal_index(lua_State *L) {
   lportal *lp = luaL_checkudata(L, 1, PORTAL_MT);
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "name")) {
@@ -546,7 +546,7 @@ typedef struct lscope {
   int caught;
 } lscope;
 
-static int is_cancelled_error(lua_State *L, int idx) {
+static int axlua_error_is_cancelled(lua_State *L, int idx) {
   if (!lua_istable(L, idx)) return 0;
   lua_getfield(L, idx, "type");
   int yes = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), "Cancelled");
@@ -554,7 +554,7 @@ static int is_cancelled_error(lua_State *L, int idx) {
   return yes;
 }
 
-static int l_cancel_scope(lua_State *L) {
+static int axlua_scope_open(lua_State *L) {
   double timeout = luaL_optnumber(L, 1, AX_FOREVER);
   lscope *ls = lua_newuserdatauv(L, sizeof *ls, 0);
   ls->closed = 1;
@@ -608,16 +608,16 @@ static int run_with_deadline(lua_State *L, int fail) {
   int nargs = lua_gettop(L) - 2;
   ax_scope *s = ax_scope_open(timeout);
   if (!s) return luaL_error(L, "cancel scopes need a task");
-  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, axlua_error_msgh);
   lua_insert(L, 2);
   int base = 2;
   int status = lua_pcall(L, nargs, LUA_MULTRET, base);
   int caught = ax_scope_close(s);
   if (status != LUA_OK) {
-    if (caught && is_cancelled_error(L, -1)) {
+    if (caught && axlua_error_is_cancelled(L, -1)) {
       if (fail) {
-        push_error(L, ax_error_new("TooSlowError",
-                                   "deadline of %g s exceeded", timeout));
+        axlua_error_push(L, ax_error_new("TooSlowError",
+                                         "deadline of %g s exceeded", timeout));
         return lua_error(L);
       }
       lua_pushboolean(L, 0);
@@ -631,8 +631,12 @@ static int run_with_deadline(lua_State *L, int fail) {
   return nres + 1;
 }
 
-static int l_move_on_after(lua_State *L) { return run_with_deadline(L, 0); }
-static int l_fail_after(lua_State *L) { return run_with_deadline(L, 1); }
+static int axlua_scope_move_on_after(lua_State *L) {
+  return run_with_deadline(L, 0);
+}
+static int axlua_scope_fail_after(lua_State *L) {
+  return run_with_deadline(L, 1);
+}
 
 /* -------------------------------------------------- task nurseries */
 
@@ -655,7 +659,7 @@ static lua_State *volatile running;
 
 /* lua_pcall on T with the message handler at index 1, T marked as the
  * running thread (the one the SIGTERM hook interrupts) meanwhile. */
-static int pcall_running(lua_State *T, int nargs, int nres) {
+static int axlua_interrupt_pcall(lua_State *T, int nargs, int nres) {
   lua_State *outer = running;
   running = T;
   int status = lua_pcall(T, nargs, nres, 1);
@@ -666,8 +670,8 @@ static int pcall_running(lua_State *T, int nargs, int nres) {
 static int task_entry(void *arg) {
   ltask *lt = arg;
   int nargs = lua_gettop(lt->T) - 2; /* msgh, fn, args... */
-  lt->status = pcall_running(lt->T, nargs, LUA_MULTRET);
-  if (lt->status != LUA_OK && !is_cancelled_error(lt->T, -1))
+  lt->status = axlua_interrupt_pcall(lt->T, nargs, LUA_MULTRET);
+  if (lt->status != LUA_OK && !axlua_error_is_cancelled(lt->T, -1))
     ax_scope_cancel(lt->group->s);
   return 0;
 }
@@ -698,7 +702,7 @@ static void open_tasks_of(lua_State *L) {
   lua_remove(L, -2);
 }
 
-static int l_task_nursery(lua_State *L) {
+static int axlua_task_nursery(lua_State *L) {
   ltasks *tn = lua_newuserdatauv(L, sizeof *tn, 1);
   tn->closed = 1;
   tn->s = ax_scope_open(AX_FOREVER);
@@ -717,7 +721,7 @@ static int l_task_nursery(lua_State *L) {
 /* axle.spawn(fn, ...): tn:spawn into the innermost task nursery this Lua
  * thread has open. */
 static int tasks_spawn(lua_State *L);
-static int l_spawn(lua_State *L) {
+static int axlua_task_spawn(lua_State *L) {
   open_tasks_of(L);
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
   if (n == 0)
@@ -741,7 +745,7 @@ static int tasks_spawn(lua_State *L) {
   lt->group = tn;
   lt->T = lua_newthread(L);
   lua_setiuservalue(L, ud, 1); /* anchor the thread */
-  lua_pushcfunction(lt->T, msgh);
+  lua_pushcfunction(lt->T, axlua_error_msgh);
   lua_pushvalue(L, 2);
   lua_xmove(L, lt->T, 1);
   for (int i = 0; i < nargs; i++) {
@@ -749,7 +753,7 @@ static int tasks_spawn(lua_State *L) {
     lua_xmove(L, lt->T, 1);
   }
   int rc = ax_task_start(task_entry, lt, &lt->t);
-  if (rc < 0) return raise_rc(L, rc, NULL);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
   luaL_setmetatable(L, TASK_MT);
   lua_getiuservalue(L, 1, 1);
   lua_pushvalue(L, ud);
@@ -814,7 +818,7 @@ static int tasks_close(lua_State *L) {
     lua_pop(L, 1);
     int was_joined = lt->joined;
     if (task_join_into(L, lt, 0) < 0) {
-      if (!was_joined && !first_err && !is_cancelled_error(lt->T, -1)) {
+      if (!was_joined && !first_err && !axlua_error_is_cancelled(lt->T, -1)) {
         lua_pushvalue(lt->T, -1);
         lua_xmove(lt->T, L, 1);
         first_err = lua_gettop(L);
@@ -842,7 +846,8 @@ static struct sigaction previous_term;
 static void cancel_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  push_error(L, ax_error_new("Cancelled", "cancelled while running Lua code"));
+  axlua_error_push(
+      L, ax_error_new("Cancelled", "cancelled while running Lua code"));
   lua_error(L);
 }
 
@@ -858,7 +863,7 @@ static void on_term(int sig, siginfo_t *si, void *uc) {
   }
 }
 
-static void arm_term_handler(void) {
+static void axlua_interrupt_arm(void) {
   static int armed;
   if (armed) return;
   armed = 1;
@@ -872,31 +877,31 @@ static void arm_term_handler(void) {
 
 /* ---------------------------------------------------------- the rest */
 
-static int l_sleep(lua_State *L) {
+static int axlua_scope_sleep(lua_State *L) {
   int rc = ax_sleep(luaL_checknumber(L, 1));
-  if (rc < 0) return raise_rc(L, rc, NULL);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
   return 0;
 }
 
-static int l_loglevel(lua_State *L) {
+static int axlua_actor_loglevel(lua_State *L) {
   lua_pushinteger(L, ax_loglevel());
   return 1;
 }
 
-static int l_cpu_count(lua_State *L) {
+static int axlua_actor_cpu_count(lua_State *L) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   lua_pushinteger(L, n > 0 ? n : 1);
   return 1;
 }
 
-static int l_now(lua_State *L) {
+static int axlua_scope_now(lua_State *L) {
   lua_pushnumber(L, ax_now());
   return 1;
 }
 
-static int l_current_actor(lua_State *L) {
-  push_actor(L, ax_actor_name(), ax_actor_uid(), (int)getpid());
-  set_str(L, "parent", ax_actor_parent_uid());
+static int axlua_actor_current(lua_State *L) {
+  axlua_actor_push(L, ax_actor_name(), ax_actor_uid(), (int)getpid());
+  axlua_set_str(L, "parent", ax_actor_parent_uid());
   return 1;
 }
 
@@ -909,14 +914,14 @@ typedef struct root_run {
 
 static int root_task(void *arg) {
   root_run *r = arg;
-  r->status = pcall_running(r->T, lua_gettop(r->T) - 2, 0);
+  r->status = axlua_interrupt_pcall(r->T, lua_gettop(r->T) - 2, 0);
   return 0;
 }
 
 /* axle.run(main[, module_table]): boot this process as the root actor and
  * run main in it. Inside an actor (the script loaded as an actor's module)
  * it does nothing, so one script serves as program and as module. */
-static int l_run(lua_State *L) {
+static int axlua_root_run(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
   int inside = !lua_isnil(L, -1);
   lua_pop(L, 1);
@@ -937,13 +942,13 @@ static int l_run(lua_State *L) {
   root_run r;
   r.T = lua_newthread(L);
   r.status = LUA_OK;
-  lua_pushcfunction(r.T, msgh);
+  lua_pushcfunction(r.T, axlua_error_msgh);
   lua_pushvalue(L, 1);
   lua_xmove(L, r.T, 1);
-  arm_term_handler();
+  axlua_interrupt_arm();
   ax_opts o = {.size = sizeof o, .name = "root"};
   int rc = ax_run(&o, root_task, &r);
-  if (rc < 0) return raise_rc(L, rc, NULL);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
   if (r.status != LUA_OK) {
     lua_xmove(r.T, L, 1);
     return lua_error(L);
@@ -953,8 +958,8 @@ static int l_run(lua_State *L) {
 
 /* A metatable named name with methods; self_index makes it its own
  * __index (methods looked up on the object). */
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      int self_index) {
+static void axlua_new_class(lua_State *L, const char *name,
+                            const luaL_Reg *methods, int self_index) {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, methods, 0);
   if (self_index) {
@@ -974,42 +979,42 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   static const luaL_Reg nursery_m[] = {
-      {"start_actor", l_start_actor},   {"run_in_actor", l_run_in_actor},
-      {"cancel", l_nursery_cancel},     {"__close", nursery_close_mm},
-      {"__gc", nursery_gc},             {NULL, NULL}};
-  new_class(L, NURSERY_MT, nursery_m, 1);
-  static const luaL_Reg portal_m[] = {{"run", l_portal_run},
-                                      {"result", l_portal_result},
-                                      {"cancel_actor", l_portal_cancel_actor},
-                                      {"__index", l_portal_index},
+      {"start_actor", start_actor}, {"run_in_actor", run_in_actor},
+      {"cancel", nursery_cancel},   {"__close", nursery_close},
+      {"__gc", nursery_gc},         {NULL, NULL}};
+  axlua_new_class(L, NURSERY_MT, nursery_m, 1);
+  static const luaL_Reg portal_m[] = {{"run", portal_run},
+                                      {"result", portal_result},
+                                      {"cancel_actor", portal_cancel_actor},
+                                      {"__index", portal_index},
                                       {NULL, NULL}};
-  new_class(L, PORTAL_MT, portal_m, 0);
+  axlua_new_class(L, PORTAL_MT, portal_m, 0);
   static const luaL_Reg scope_m[] = {{"cancel", scope_cancel},
                                      {"shield", scope_shield},
                                      {"close", scope_close},
                                      {"__close", scope_close},
                                      {"__index", scope_index},
                                      {NULL, NULL}};
-  new_class(L, SCOPE_MT, scope_m, 0);
+  axlua_new_class(L, SCOPE_MT, scope_m, 0);
   static const luaL_Reg tasks_m[] = {{"spawn", tasks_spawn},
                                      {"__close", tasks_close},
                                      {NULL, NULL}};
-  new_class(L, TASKS_MT, tasks_m, 1);
+  axlua_new_class(L, TASKS_MT, tasks_m, 1);
   static const luaL_Reg task_m[] = {
       {"join", task_join}, {"cancel", task_cancel}, {NULL, NULL}};
-  new_class(L, TASK_MT, task_m, 1);
-  static const luaL_Reg funcs[] = {{"open_nursery", l_open_nursery},
-                                   {"sleep", l_sleep},
-                                   {"current_actor", l_current_actor},
-                                   {"cancel_scope", l_cancel_scope},
-                                   {"move_on_after", l_move_on_after},
-                                   {"fail_after", l_fail_after},
-                                   {"task_nursery", l_task_nursery},
-                                   {"spawn", l_spawn},
-                                   {"now", l_now},
-                                   {"cpu_count", l_cpu_count},
-                                   {"loglevel", l_loglevel},
-                                   {"run", l_run},
+  axlua_new_class(L, TASK_MT, task_m, 1);
+  static const luaL_Reg funcs[] = {{"open_nursery", axlua_nursery_open},
+                                   {"sleep", axlua_scope_sleep},
+                                   {"current_actor", axlua_actor_current},
+                                   {"cancel_scope", axlua_scope_open},
+                                   {"move_on_after", axlua_scope_move_on_after},
+                                   {"fail_after", axlua_scope_fail_after},
+                                   {"task_nursery", axlua_task_nursery},
+                                   {"spawn", axlua_task_spawn},
+                                   {"now", axlua_scope_now},
+                                   {"cpu_count", axlua_actor_cpu_count},
+                                   {"loglevel", axlua_actor_loglevel},
+                                   {"run", axlua_root_run},
                                    {NULL, NULL}};
   luaL_newlib(L, funcs);
   lua_pushstring(L, ax_version());
@@ -1077,7 +1082,7 @@ static const char *resolve(lua_State *L, const char *name) {
   return lua_tostring(L, -1);
 }
 
-static int lua_load_module(const char *name, void **out, ax_error **err) {
+static int load_module(const char *name, void **out, ax_error **err) {
   lua_State *L = luaL_newstate();
   if (!L) return AX_ENOMEM;
   luaL_openlibs(L);
@@ -1093,7 +1098,7 @@ static int lua_load_module(const char *name, void **out, ax_error **err) {
     return AX_ELOAD;
   }
   note_script_dir(L, path);
-  lua_pushcfunction(L, msgh);
+  lua_pushcfunction(L, axlua_error_msgh);
   int status = luaL_loadfile(L, path);
   if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);
   if (status != LUA_OK) {
@@ -1102,7 +1107,7 @@ static int lua_load_module(const char *name, void **out, ax_error **err) {
     else if (status == LUA_ERRSYNTAX)
       *err = ax_error_new("SyntaxError", "%s", lua_tostring(L, -1));
     else
-      *err = error_from(L, -1);
+      *err = axlua_error_from(L, -1);
     lua_close(L);
     return AX_ELOAD;
   }
@@ -1127,14 +1132,14 @@ static int protected_pack(lua_State *L) {
   return 0;
 }
 
-static int lua_call_function(void *mod, ax_ctx *ctx, const char *func,
-                             const ax_val *args) {
+static int call_function(void *mod, ax_ctx *ctx, const char *func,
+                         const ax_val *args) {
   lmod *m = mod;
   lua_State *L = m->L;
   /* A thread of its own: other calls run while this one is suspended. */
   lua_State *T = lua_newthread(L);
   int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushcfunction(T, msgh);
+  lua_pushcfunction(T, axlua_error_msgh);
   lua_getfield(T, LUA_REGISTRYINDEX, K_MODULE);
   lua_getfield(T, -1, func);
   if (!lua_isfunction(T, -1)) {
@@ -1150,14 +1155,14 @@ static int lua_call_function(void *mod, ax_ctx *ctx, const char *func,
     int nargs = 0;
     if (ax_val_type(args) == AX_T_ARRAY) {
       for (uint32_t i = 0; i < ax_val_len(args); i++)
-        push_val(T, ax_val_at(args, i));
+        axlua_value_push(T, ax_val_at(args, i));
       nargs = (int)ax_val_len(args);
     } else if (args && ax_val_type(args) != AX_T_NIL) {
-      push_val(T, args);
+      axlua_value_push(T, args);
       nargs = 1;
     }
-    arm_term_handler();
-    int status = pcall_running(T, nargs, 1);
+    axlua_interrupt_arm();
+    int status = axlua_interrupt_pcall(T, nargs, 1);
     if (status == LUA_OK) {
       /* Packing raises on values that cannot travel: protect it too. */
       ax_pack *p = ax_pack_new();
@@ -1176,14 +1181,14 @@ static int lua_call_function(void *mod, ax_ctx *ctx, const char *func,
         }
       }
     } else {
-      rc = ax_ctx_raise(ctx, error_from(T, -1));
+      rc = ax_ctx_raise(ctx, axlua_error_from(T, -1));
     }
   }
   luaL_unref(L, LUA_REGISTRYINDEX, ref);
   return rc;
 }
 
-static void lua_unload_module(void *mod) {
+static void unload_module(void *mod) {
   lmod *m = mod;
   lua_close(m->L);
   free(m);
@@ -1191,5 +1196,4 @@ static void lua_unload_module(void *mod) {
 
 /* What the host loads this library for. */
 __attribute__((visibility("default"))) const ax_loader axle_lua_loader = {
-    sizeof(ax_loader), "lua", lua_load_module, lua_call_function,
-    lua_unload_module};
+    sizeof(ax_loader), "lua", load_module, call_function, unload_module};

@@ -1,0 +1,127 @@
+/* internal.h - what the Lua binding's files share, grouped by file. A name
+ * defined in FILE.c starts with axlua_FILE_; the two inline helpers below
+ * start with plain axlua_. None of them is exported: the module exports
+ * luaopen_axle and axle_lua_loader only (hidden visibility by default). */
+#ifndef AXLUA_INTERNAL_H
+#define AXLUA_INTERNAL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "axle.h"
+
+/* ----------------------------------------------------------- helpers */
+
+/* t[k] = v for the table on top of the stack. */
+static inline void axlua_set_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* A metatable named name with methods; self_index makes it its own
+ * __index (methods looked up on the object). */
+static inline void axlua_new_class(lua_State *L, const char *name,
+                                   const luaL_Reg *methods, int self_index) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, methods, 0);
+  if (self_index) {
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
+/* ------------------------------------------------------------ axle.c */
+
+/* The entry point of require "axle"; the loader opens it in every state. */
+__attribute__((visibility("default"))) int luaopen_axle(lua_State *L);
+
+/* ----------------------------------------------------------- value.c */
+
+/* Encode the value at idx into p; raises a Lua error on values that
+ * cannot go. */
+void axlua_value_pack(lua_State *L, int idx, ax_pack *p);
+/* The value at idx as a document (the caller's); raises like pack. */
+ax_data *axlua_value_to_data(lua_State *L, int idx);
+/* Push v as a Lua value. */
+void axlua_value_push(lua_State *L, const ax_val *v);
+
+/* ----------------------------------------------------------- actor.c */
+
+/* Push {name, uid, pid}, the table that names an actor. */
+void axlua_actor_push(lua_State *L, const char *name, const char *uid, int pid);
+int axlua_actor_current(lua_State *L);   /* axle.current_actor */
+int axlua_actor_loglevel(lua_State *L);  /* axle.loglevel */
+int axlua_actor_cpu_count(lua_State *L); /* axle.cpu_count */
+
+/* ----------------------------------------------------------- error.c */
+
+void axlua_error_init(lua_State *L);
+/* Push the error value for e (takes ownership of e). */
+void axlua_error_push(lua_State *L, ax_error *e);
+/* Raise the outcome of a failed axle call as a Lua error value. */
+int axlua_error_raise(lua_State *L, int rc, ax_error *e);
+/* The ax_error for any Lua error value (a copy, the caller's). */
+ax_error *axlua_error_from(lua_State *L, int idx);
+/* pcall message handler: strings become error values with a traceback. */
+int axlua_error_msgh(lua_State *L);
+/* Whether the value at idx is an error value of type Cancelled. */
+int axlua_error_is_cancelled(lua_State *L, int idx);
+
+/* --------------------------------------------------------- nursery.c */
+
+typedef struct axlua_nursery axlua_nursery;
+
+void axlua_nursery_init(lua_State *L);
+int axlua_nursery_open(lua_State *L); /* axle.open_nursery */
+int axlua_nursery_closed(const axlua_nursery *ln);
+
+/* ---------------------------------------------------------- portal.c */
+
+void axlua_portal_init(lua_State *L);
+/* Push a portal of ln, whose userdata is at nursery_idx. */
+void axlua_portal_push(lua_State *L, ax_portal *p, axlua_nursery *ln,
+                       int nursery_idx);
+
+/* ----------------------------------------------------------- scope.c */
+
+void axlua_scope_init(lua_State *L);
+int axlua_scope_open(lua_State *L);          /* axle.cancel_scope */
+int axlua_scope_move_on_after(lua_State *L); /* axle.move_on_after */
+int axlua_scope_fail_after(lua_State *L);    /* axle.fail_after */
+int axlua_scope_sleep(lua_State *L);         /* axle.sleep */
+int axlua_scope_now(lua_State *L);           /* axle.now */
+
+/* ------------------------------------------------------------ task.c */
+
+void axlua_task_init(lua_State *L);
+int axlua_task_nursery(lua_State *L); /* axle.task_nursery */
+int axlua_task_spawn(lua_State *L);   /* axle.spawn */
+
+/* ------------------------------------------------------- interrupt.c */
+
+/* lua_pcall on T with the message handler at index 1, T marked as the
+ * thread a SIGTERM interrupts meanwhile. */
+int axlua_interrupt_pcall(lua_State *T, int nargs, int nres);
+/* Put the SIGTERM handler in front of libuv's (once per process). */
+void axlua_interrupt_arm(void);
+
+/* ---------------------------------------------------------- loader.c */
+
+/* What the host loads the binding for: the loader of "lua:" specs. */
+__attribute__((visibility("default"))) extern const ax_loader axle_lua_loader;
+/* This state's module spec, or NULL outside an actor's module. */
+const char *axlua_loader_spec(lua_State *L);
+/* The name under which the function at idx (or the string there) is
+ * reachable by another actor's loader. */
+const char *axlua_loader_function_name(lua_State *L, int idx);
+/* Make the script at path this state's module (axle.run under the stock
+ * interpreter): spec lua:path, its folder searched first, and the table at
+ * module_idx, if there is one, as its module table. */
+void axlua_loader_adopt(lua_State *L, const char *path, int module_idx);
+
+/* ------------------------------------------------------------ root.c */
+
+int axlua_root_run(lua_State *L); /* axle.run */
+
+#endif

@@ -1,0 +1,236 @@
+/* loader.c - the loader of "lua:" module specs, which the host finds as
+ * axle_lua_loader. Each Lua module gets a lua_State of its own; each call
+ * it serves runs in a fresh Lua thread on the stack of the task serving
+ * it, so that other calls run while one is suspended. Also the module's
+ * side of naming functions: the name another actor's loader will find. */
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define K_MODULE "axle.module" /* registry: the module table */
+#define K_SPEC "axle.spec"     /* registry: this module's spec */
+
+typedef struct lmod {
+  lua_State *L;
+} lmod;
+
+/* The functions of a module are looked up in its table, then among the
+ * globals (call_function below): find a name the same way round. */
+const char *axlua_loader_function_name(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+  luaL_checktype(L, idx, LUA_TFUNCTION);
+  int tables[2];
+  lua_getfield(L, LUA_REGISTRYINDEX, K_MODULE);
+  tables[0] = lua_gettop(L);
+  lua_pushglobaltable(L);
+  tables[1] = lua_gettop(L);
+  const char *found = NULL;
+  for (int t = 0; t < 2 && !found; t++) {
+    if (!lua_istable(L, tables[t])) continue;
+    lua_pushnil(L);
+    while (lua_next(L, tables[t])) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, idx)) {
+        lua_pop(L, 1);
+        found = lua_tostring(L, -1);
+        lua_replace(L, tables[0]); /* keep the key string alive */
+        break;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (!found)
+    luaL_error(L, "this function has no name another actor can find: make "
+                  "it a global or a field of the module's table");
+  lua_settop(L, tables[0]);
+  return found;
+}
+
+const char *axlua_loader_spec(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  const char *s = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+/* Find the file of a dotted module name: AXLE_LUA_PATH, then package.path.
+ * Runs protected: (name) -> path or nil. */
+static int search_module(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchpath");
+  lua_pushstring(L, name);
+  lua_getfield(L, -3, "path");
+  const char *env = getenv("AXLE_LUA_PATH");
+  if (env && *env) {
+    lua_pushfstring(L, "%s;%s", env, lua_tostring(L, -1));
+    lua_replace(L, -2);
+  }
+  const char *dir = getenv("AXLE_LUA_SCRIPT_DIR");
+  if (dir && *dir) {
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dir, dir,
+                    lua_tostring(L, -1));
+    lua_replace(L, -2);
+  }
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/* The root script's folder is searched first, by it and by every actor
+ * below it: remember it in the environment children inherit, and let
+ * scripts require their siblings. */
+static void note_script_dir(lua_State *L, const char *path) {
+  char *real = realpath(path, NULL);
+  if (!real) return;
+  char *slash = strrchr(real, '/');
+  if (slash) *slash = 0;
+  if (!getenv("AXLE_LUA_SCRIPT_DIR")) setenv("AXLE_LUA_SCRIPT_DIR", real, 1);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", real, real,
+                  lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+  free(real);
+}
+
+void axlua_loader_adopt(lua_State *L, const char *path, int module_idx) {
+  lua_pushfstring(L, "lua:%s", path);
+  lua_setfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  note_script_dir(L, path);
+  if (lua_istable(L, module_idx)) {
+    lua_pushvalue(L, module_idx);
+    lua_setfield(L, LUA_REGISTRYINDEX, K_MODULE);
+  }
+}
+
+/* The file for a module name; the string stays on the stack. */
+static const char *resolve(lua_State *L, const char *name) {
+  size_t n = strlen(name);
+  if (strchr(name, '/') || (n > 4 && !strcmp(name + n - 4, ".lua"))) {
+    lua_pushstring(L, name);
+    return lua_tostring(L, -1);
+  }
+  lua_pushcfunction(L, search_module);
+  lua_pushstring(L, name);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) return NULL;
+  return lua_tostring(L, -1);
+}
+
+static int load_module(const char *name, void **out, ax_error **err) {
+  lua_State *L = luaL_newstate();
+  if (!L) return AX_ENOMEM;
+  luaL_openlibs(L);
+  luaL_requiref(L, "axle", luaopen_axle, 0);
+  lua_pop(L, 1);
+  lua_pushfstring(L, "lua:%s", name);
+  lua_setfield(L, LUA_REGISTRYINDEX, K_SPEC);
+  const char *path = resolve(L, name);
+  if (!path) {
+    *err = ax_error_new("ModuleNotFoundError", "no Lua module '%s' in "
+                        "AXLE_LUA_PATH or package.path", name);
+    lua_close(L);
+    return AX_ELOAD;
+  }
+  note_script_dir(L, path);
+  lua_pushcfunction(L, axlua_error_msgh);
+  int status = luaL_loadfile(L, path);
+  if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);
+  if (status != LUA_OK) {
+    if (status == LUA_ERRFILE)
+      *err = ax_error_new("ModuleNotFoundError", "%s", lua_tostring(L, -1));
+    else if (status == LUA_ERRSYNTAX)
+      *err = ax_error_new("SyntaxError", "%s", lua_tostring(L, -1));
+    else
+      *err = axlua_error_from(L, -1);
+    lua_close(L);
+    return AX_ELOAD;
+  }
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushglobaltable(L);
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, K_MODULE);
+  lua_settop(L, 0);
+  lmod *m = malloc(sizeof *m);
+  if (!m) {
+    lua_close(L);
+    return AX_ENOMEM;
+  }
+  m->L = L;
+  *out = m;
+  return 0;
+}
+
+static int protected_pack(lua_State *L) {
+  axlua_value_pack(L, 1, lua_touserdata(L, 2));
+  return 0;
+}
+
+static int call_function(void *mod, ax_ctx *ctx, const char *func,
+                         const ax_val *args) {
+  lmod *m = mod;
+  lua_State *L = m->L;
+  /* A thread of its own: other calls run while this one is suspended. */
+  lua_State *T = lua_newthread(L);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(T, axlua_error_msgh);
+  lua_getfield(T, LUA_REGISTRYINDEX, K_MODULE);
+  lua_getfield(T, -1, func);
+  if (!lua_isfunction(T, -1)) {
+    lua_pop(T, 1);
+    lua_getglobal(T, func);
+  }
+  lua_remove(T, -2);
+  int rc;
+  if (!lua_isfunction(T, -1)) {
+    rc = ax_ctx_fail(ctx, "FunctionNotFound", "Lua module '%s' has no "
+                     "function '%s'", ax_ctx_module(ctx), func);
+  } else {
+    int nargs = 0;
+    if (ax_val_type(args) == AX_T_ARRAY) {
+      for (uint32_t i = 0; i < ax_val_len(args); i++)
+        axlua_value_push(T, ax_val_at(args, i));
+      nargs = (int)ax_val_len(args);
+    } else if (args && ax_val_type(args) != AX_T_NIL) {
+      axlua_value_push(T, args);
+      nargs = 1;
+    }
+    axlua_interrupt_arm();
+    int status = axlua_interrupt_pcall(T, nargs, 1);
+    if (status == LUA_OK) {
+      /* Packing raises on values that cannot travel: protect it too. */
+      ax_pack *p = ax_pack_new();
+      if (!p) {
+        rc = AX_ENOMEM;
+      } else {
+        lua_pushcfunction(T, protected_pack);
+        lua_pushvalue(T, -2);
+        lua_pushlightuserdata(T, p);
+        if (lua_pcall(T, 2, 0, 0) == LUA_OK) {
+          rc = ax_ctx_return(ctx, p);
+        } else {
+          ax_pack_free(p);
+          rc = ax_ctx_fail(ctx, "TypeError", "%s() returned %s",
+                           func, lua_tostring(T, -1));
+        }
+      }
+    } else {
+      rc = ax_ctx_raise(ctx, axlua_error_from(T, -1));
+    }
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  return rc;
+}
+
+static void unload_module(void *mod) {
+  lmod *m = mod;
+  lua_close(m->L);
+  free(m);
+}
+
+__attribute__((visibility("default"))) const ax_loader axle_lua_loader = {
+    sizeof(ax_loader), "lua", load_module, call_function, unload_module, 0,
+    NULL};

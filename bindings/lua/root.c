@@ -1,0 +1,45 @@
+/* root.c - a root actor from the stock interpreter: axle.run(main, M) in a
+ * script run by lua5.4 boots the process as the root actor and runs main
+ * in it. Loaded as an actor's module instead, the script finds axle.run
+ * doing nothing, so one file is both program and module. */
+#include "internal.h"
+
+typedef struct root_run {
+  lua_State *T;
+  int status;
+} root_run;
+
+static int root_task(void *arg) {
+  root_run *r = arg;
+  r->status = axlua_interrupt_pcall(r->T, lua_gettop(r->T) - 2, 0);
+  return 0;
+}
+
+/* axle.run(main[, module_table]): boot this process as the root actor and
+ * run main in it. Inside an actor (the script loaded as an actor's module)
+ * it does nothing, so one script serves as program and as module. */
+int axlua_root_run(lua_State *L) {
+  if (axlua_loader_spec(L)) return 0;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_Debug ar;
+  const char *src = "?";
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) &&
+      ar.source[0] == '@')
+    src = ar.source + 1;
+  axlua_loader_adopt(L, src, 2);
+  root_run r;
+  r.T = lua_newthread(L);
+  r.status = LUA_OK;
+  lua_pushcfunction(r.T, axlua_error_msgh);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, r.T, 1);
+  axlua_interrupt_arm();
+  ax_opts o = {.size = sizeof o, .name = "root"};
+  int rc = ax_run(&o, root_task, &r);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  if (r.status != LUA_OK) {
+    lua_xmove(r.T, L, 1);
+    return lua_error(L);
+  }
+  return 0;
+}

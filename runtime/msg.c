@@ -65,20 +65,75 @@ char *ax__msg_strdup(const ax__str *s) {
 
 /* ------------------------------------------------------------ decode */
 
-/* The key at p (a str item of head bytes and n bytes): its field, or -1.
- * Keys differ in length or first byte, mostly, so few memcmp run. */
+static size_t field_size(int kind) {
+  switch (kind) {
+    case AX__FK_UINT: return sizeof(uint64_t);
+    case AX__FK_INT: return sizeof(int64_t);
+    case AX__FK_NUM: return sizeof(double);
+    case AX__FK_STR: return sizeof(ax__str);
+    default: return sizeof(ax__raw);
+  }
+}
+
+/* Keys and type names are told apart by their first byte and length, so
+ * a lookup is one table read and one memcmp, with no strlen anywhere. */
+#define HASH(c0, n) ((((unsigned)(uint8_t)(c0)) * 7u + (unsigned)(n)) & 127u)
+
+static int8_t field_hash[128], type_hash[128];
+static int hashed;
+
+static void build_hashes(void) {
+  memset(field_hash, -1, sizeof field_hash);
+  memset(type_hash, -1, sizeof type_hash);
+  for (int f = 0; f < AX__F_COUNT; f++) {
+    unsigned h = HASH(fields[f].key[0], fields[f].keylen);
+    while (field_hash[h] >= 0) h = (h + 1) & 127u;
+    field_hash[h] = (int8_t)f;
+  }
+  for (int t = 1; t < AX__M_COUNT; t++) {
+    unsigned h = HASH(types[t].name[0], types[t].namelen);
+    while (type_hash[h] >= 0) h = (h + 1) & 127u;
+    type_hash[h] = (int8_t)t;
+  }
+  hashed = 1;
+}
+
 static int field_of(const char *k, size_t n) {
-  for (int f = 0; f < AX__F_COUNT; f++)
-    if (fields[f].keylen == n && fields[f].key[0] == k[0] &&
-        memcmp(fields[f].key, k, n) == 0)
-      return f;
+  for (unsigned h = HASH(k[0], n); field_hash[h] >= 0; h = (h + 1) & 127u) {
+    const field_info *f = &fields[field_hash[h]];
+    if (f->keylen == n && memcmp(f->key, k, n) == 0) return field_hash[h];
+  }
   return -1;
 }
 
 static int type_of(const char *k, size_t n) {
-  for (int t = 1; t < AX__M_COUNT; t++)
-    if (types[t].namelen == n && memcmp(types[t].name, k, n) == 0) return t;
+  if (n == 0) return 0;
+  for (unsigned h = HASH(k[0], n); type_hash[h] >= 0; h = (h + 1) & 127u) {
+    const type_info *t = &types[type_hash[h]];
+    if (t->namelen == n && memcmp(t->name, k, n) == 0) return type_hash[h];
+  }
   return 0;
+}
+
+/* Scan the value at p: most fields are one-byte scalars or short strings,
+ * which need no walk. */
+static int scan(const uint8_t *p, size_t len, ax__scan *sc) {
+  uint8_t b = p[0];
+  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+    sc->used = 1;
+    sc->nodes = 1;
+    sc->strbytes = 0;
+    return 0;
+  }
+  if (b >= 0xa0 && b <= 0xbf) {
+    size_t n = b & 0x1fu;
+    if (n + 1 > len) return AX_EPROTO;
+    sc->used = n + 1;
+    sc->nodes = 1;
+    sc->strbytes = n + 1;
+    return 0;
+  }
+  return ax__mp_scan(p, len, sc);
 }
 
 /* An int item at p (whole, as scanned): 0 and *v, or AX_EPROTO when it is
@@ -189,8 +244,10 @@ static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
 }
 
 int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
-  memset(m, 0, sizeof *m);
+  m->type = 0;
+  m->have = 0;
   if (len == 0) return AX_EPROTO;
+  if (!hashed) build_hashes();
   size_t head, off;
   uint64_t n;
   int kind;
@@ -209,8 +266,7 @@ int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
     off += kh + (size_t)kn;
     /* The value: scanned once, here. */
     ax__scan sc;
-    if (off >= len || ax__mp_scan(p + off, len - off, &sc) < 0)
-      return AX_EPROTO;
+    if (off >= len || scan(p + off, len - off, &sc) < 0) return AX_EPROTO;
     const uint8_t *v = p + off;
     off += sc.used;
     if (kn == 1 && k[0] == 't') {
@@ -230,7 +286,13 @@ int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
     m->have |= 1u << f;
   }
   if (off != len || !have_t) return AX_EPROTO;
+  /* Absent fields read as 0 and absent strings; only those few a message
+   * type carries are cleared, not the whole struct. */
   const type_info *t = &types[m->type];
+  for (uint32_t miss = t->allowed & ~m->have; miss; miss &= miss - 1) {
+    const field_info *f = &fields[__builtin_ctz(miss)];
+    memset((char *)m + f->offset, 0, field_size(f->kind));
+  }
   if ((m->have & t->required) != t->required) return AX_EPROTO;
   /* A call's own cid is positive; elsewhere 0 means the actor. */
   if ((t->required & (1u << AX__F_cid)) && m->cid == 0) return AX_EPROTO;
@@ -243,9 +305,8 @@ int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
 size_t ax__msg_bound(const ax__msg *m) {
   const type_info *t = &types[m->type];
   size_t n = 5 + 2 + 5 + t->namelen;
-  uint32_t have = m->have & t->allowed;
-  for (int f = 0; f < AX__F_COUNT; f++) {
-    if (!(have & (1u << f))) continue;
+  for (uint32_t have = m->have & t->allowed; have; have &= have - 1) {
+    int f = __builtin_ctz(have);
     const void *slot = (const char *)m + fields[f].offset;
     n += 5 + fields[f].keylen;
     switch (fields[f].kind) {
@@ -271,8 +332,8 @@ uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
   w = ax__mp_put_map(w, 1u + (uint32_t)__builtin_popcount(have));
   w = ax__mp_put_str(w, "t", 1);
   w = ax__mp_put_str(w, t->name, t->namelen);
-  for (int f = 0; f < AX__F_COUNT; f++) {
-    if (!(have & (1u << f))) continue;
+  for (; have; have &= have - 1) {
+    int f = __builtin_ctz(have);
     const void *slot = (const char *)m + fields[f].offset;
     w = ax__mp_put_str(w, fields[f].key, fields[f].keylen);
     switch (fields[f].kind) {

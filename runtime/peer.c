@@ -257,7 +257,7 @@ static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
     return AX_EPROTO;
   }
   AX__LOGD("recv %s cid %llu from %s", ax__msg_type_name(m.type),
-           (unsigned long long)m.cid, peer->id.name);
+           (unsigned long long)(AX__HAS(&m, cid) ? m.cid : 0), peer->id.name);
   if (peer->state != AX__PEER_READY) {
     /* Before the handshake: hello, then only what boots an actor. */
     int ok = m.type == AX__M_HELLO ||

@@ -197,12 +197,36 @@ typedef struct ax__scan {
  * byte 0xc1, nesting deeper than AX__MAX_DEPTH and counts that cannot fit
  * in the bytes left. Returns 0 or AX_EPROTO. */
 int ax__mp_scan(const uint8_t *p, size_t len, ax__scan *out);
+int ax__mp_head_slow(const uint8_t *p, size_t len, size_t *head,
+                     uint64_t *n, int *kind);
+
 /* The head of the item at p (len >= 1 bytes left): its size *head
  * (header, or all of a scalar), its payload bytes or item count *n, its
- * AX__MP_ kind. AX_EPROTO for 0xc1 or a cut header. */
-int ax__mp_head(const uint8_t *p, size_t len, size_t *head, uint64_t *n,
-                int *kind);
-uint64_t ax__mp_be(const uint8_t *p, int n);
+ * AX__MP_ kind. AX_EPROTO for 0xc1 or a cut header. The fix formats, most
+ * of what travels, are read inline. */
+static inline int ax__mp_head(const uint8_t *p, size_t len, size_t *head,
+                              uint64_t *n, int *kind) {
+  uint8_t b = p[0];
+  if (b <= 0x7f || b >= 0xe0) {
+    *head = 1;
+    *n = 0;
+    *kind = AX__MP_SCALAR;
+    return 0;
+  }
+  if (b <= 0xbf) {
+    *head = 1;
+    *n = b >= 0xa0 ? b & 0x1fu : b & 0x0fu;
+    *kind = b >= 0xa0 ? AX__MP_STR : b >= 0x90 ? AX__MP_ARRAY : AX__MP_MAP;
+    return 0;
+  }
+  return ax__mp_head_slow(p, len, head, n, kind);
+}
+
+static inline uint64_t ax__mp_be(const uint8_t *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+  return v;
+}
 /* Writers of one item: each returns the end of what it wrote. An int
  * takes at most 9 bytes, a header 5. */
 uint8_t *ax__mp_put_byte(uint8_t *w, uint8_t b);

@@ -6,36 +6,16 @@
 
 #include "internal.h"
 
-static uint64_t be(const uint8_t *p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
-  return v;
-}
+#define be ax__mp_be
 
-uint64_t ax__mp_be(const uint8_t *p, int n) { return be(p, n); }
-
-int ax__mp_head(const uint8_t *p, size_t len, size_t *head, uint64_t *n,
-                int *kind) {
+/* The heads ax__mp_head does not read inline: 0xc0..0xdf. */
+int ax__mp_head_slow(const uint8_t *p, size_t len, size_t *head, uint64_t *n,
+                     int *kind) {
   uint8_t b = p[0];
   *head = 1;
   *n = 0;
   *kind = AX__MP_SCALAR;
-  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) return 0;
-  if (b <= 0x8f) {
-    *n = b & 0x0f;
-    *kind = AX__MP_MAP;
-    return 0;
-  }
-  if (b <= 0x9f) {
-    *n = b & 0x0f;
-    *kind = AX__MP_ARRAY;
-    return 0;
-  }
-  if (b <= 0xbf) {
-    *n = b & 0x1f;
-    *kind = AX__MP_STR;
-    return 0;
-  }
+  if (b == 0xc0 || b == 0xc2 || b == 0xc3) return 0;
   /* 0xc4..0xdf: bytes of a length header, fixed payload size, kind. */
   static const struct {
     uint8_t lenbytes, fixed, kind;

@@ -98,10 +98,17 @@ static void build_hashes(void) {
   hashed = 1;
 }
 
+/* Keys are a few bytes: no call to memcmp. */
+static inline int same(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return 0;
+  return 1;
+}
+
 static int field_of(const char *k, size_t n) {
   for (unsigned h = HASH(k[0], n); field_hash[h] >= 0; h = (h + 1) & 127u) {
     const field_info *f = &fields[field_hash[h]];
-    if (f->keylen == n && memcmp(f->key, k, n) == 0) return field_hash[h];
+    if (f->keylen == n && same(f->key, k, n)) return field_hash[h];
   }
   return -1;
 }
@@ -110,7 +117,7 @@ static int type_of(const char *k, size_t n) {
   if (n == 0) return 0;
   for (unsigned h = HASH(k[0], n); type_hash[h] >= 0; h = (h + 1) & 127u) {
     const type_info *t = &types[type_hash[h]];
-    if (t->namelen == n && memcmp(t->name, k, n) == 0) return type_hash[h];
+    if (t->namelen == n && same(t->name, k, n)) return type_hash[h];
   }
   return 0;
 }

@@ -14,15 +14,22 @@
 #define AX__ASAN 1
 #endif
 
-#define POOL_MAX 64
+/* The pool keeps as many stacks as were recently in use at once, at
+ * least POOL_MIN and at most POOL_MAX, so a burst of concurrent calls
+ * costs no mmap once it has been seen; the high-water mark decays, so a
+ * pool grown by one burst shrinks again. */
+#define POOL_MIN 64
+#define POOL_MAX 4096
+#define DECAY_EVERY 8192 /* stack_put calls between decays */
 
 typedef struct pooled {
   void *base;
   size_t size;
 } pooled;
 
-static pooled pool[POOL_MAX];
-static int npool;
+static pooled *pool;
+static int npool, pool_cap;
+static int live, peak, nputs;
 
 static size_t page_size(void) {
   static size_t ps;
@@ -31,6 +38,7 @@ static size_t page_size(void) {
 }
 
 static void *stack_get(size_t size) {
+  if (++live > peak) peak = live;
   for (int i = npool - 1; i >= 0; i--) {
     if (pool[i].size == size) {
       void *b = pool[i].base;
@@ -45,22 +53,50 @@ static void *stack_get(size_t size) {
   void *b = mmap(NULL, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
                  0);
-  if (b == MAP_FAILED) return NULL;
+  if (b == MAP_FAILED) {
+    live--;
+    return NULL;
+  }
   if (mprotect(b, page_size(), PROT_NONE) != 0) {
     munmap(b, size);
+    live--;
     return NULL;
   }
   return b;
 }
 
+static int pool_want(void) {
+  return peak < POOL_MIN ? POOL_MIN : peak > POOL_MAX ? POOL_MAX : peak;
+}
+
 static void stack_put(void *base, size_t size) {
-  if (npool < POOL_MAX) {
-    pool[npool].base = base;
-    pool[npool].size = size;
-    npool++;
-  } else {
-    munmap(base, size);
+  live--;
+  if (++nputs >= DECAY_EVERY) {
+    nputs = 0;
+    peak = live > peak / 2 ? live : peak / 2;
   }
+  int want = pool_want();
+  while (npool > want) { /* shrink after a decay */
+    npool--;
+    munmap(pool[npool].base, pool[npool].size);
+  }
+  if (npool == want) {
+    munmap(base, size);
+    return;
+  }
+  if (npool == pool_cap) {
+    int cap = pool_cap ? 2 * pool_cap : POOL_MIN;
+    pooled *p = realloc(pool, (size_t)cap * sizeof *p);
+    if (!p) {
+      munmap(base, size);
+      return;
+    }
+    pool = p;
+    pool_cap = cap;
+  }
+  pool[npool].base = base;
+  pool[npool].size = size;
+  npool++;
 }
 
 void ax__coro_pool_drain(void) {
@@ -68,6 +104,10 @@ void ax__coro_pool_drain(void) {
     npool--;
     munmap(pool[npool].base, pool[npool].size);
   }
+  free(pool);
+  pool = NULL;
+  pool_cap = 0;
+  peak = live;
 }
 
 #ifdef AX__ASAN

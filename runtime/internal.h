@@ -129,6 +129,8 @@ int ax__defer(void (*fn)(void *), void *arg);
 void ax__schedule(void);
 int ax__tasks_alive(void);
 void ax__tasks_free_all(void);
+/* Release the ended tasks kept for reuse. */
+void ax__tasks_free_cache(void);
 int ax__threads_busy(void);
 
 /* Context switching (coro.c). */

@@ -126,6 +126,7 @@ int ax_shutdown(void) {
     uv_close((uv_handle_t *)&rt->sigterm, noop_cb);
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   ax__tasks_free_all();
+  ax__tasks_free_cache();
   if (uv_loop_close(&rt->loop) != 0) {
     uv_walk(&rt->loop, (uv_walk_cb)uv_close, NULL);
     uv_run(&rt->loop, UV_RUN_DEFAULT);

@@ -4,6 +4,7 @@
  * never to another task. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -38,6 +39,31 @@ static ax__list ready = {&ready, &ready};
 static ax__list defers = {&defers, &defers};
 static int nalive;
 static int nthreads_busy;
+
+/* Ended tasks kept for reuse: a served call costs no allocation. */
+#define TASKS_FREE_MAX 256
+static ax_task *free_tasks[TASKS_FREE_MAX];
+static int nfree_tasks;
+
+static ax_task *task_alloc(void) {
+  if (nfree_tasks) {
+    ax_task *t = free_tasks[--nfree_tasks];
+    memset(t, 0, sizeof *t);
+    return t;
+  }
+  return calloc(1, sizeof(ax_task));
+}
+
+static void task_free(ax_task *t) {
+  if (nfree_tasks < TASKS_FREE_MAX)
+    free_tasks[nfree_tasks++] = t;
+  else
+    free(t);
+}
+
+void ax__tasks_free_cache(void) {
+  while (nfree_tasks) free(free_tasks[--nfree_tasks]);
+}
 
 ax_task *ax__current(void) { return cur; }
 int ax_in_task(void) { return cur != NULL; }
@@ -129,10 +155,10 @@ static void task_finish(ax_task *t) {
     ax_done_cb cb = t->join_cb;
     void *ud = t->join_ud;
     int result = t->result;
-    free(t);
+    task_free(t);
     cb(ud, result, NULL, NULL);
   } else if (t->detached) {
-    free(t);
+    task_free(t);
   }
 }
 
@@ -175,11 +201,11 @@ void ax__schedule(void) {
 
 int ax_task_start(ax_task_fn fn, void *arg, ax_task **out) {
   if (!ax__rt_g || !fn) return AX_EINVAL;
-  ax_task *t = calloc(1, sizeof *t);
+  ax_task *t = task_alloc();
   if (!t) return AX_ENOMEM;
   int rc = ax__coro_make(&t->coro, ax__rt_g->stack_size, task_entry, t);
   if (rc < 0) {
-    free(t);
+    task_free(t);
     return rc;
   }
   t->fn = fn;
@@ -224,7 +250,7 @@ int ax_task_join(ax_task *t, int *result) {
     ax__wait_for(&jw.w);
   }
   if (result) *result = t->result;
-  free(t);
+  task_free(t);
   return 0;
 }
 
@@ -233,7 +259,7 @@ static void join_now(void *arg) {
   ax_done_cb cb = t->join_cb;
   void *ud = t->join_ud;
   int result = t->result;
-  free(t);
+  task_free(t);
   cb(ud, result, NULL, NULL);
 }
 
@@ -255,7 +281,7 @@ void ax__tasks_free_all(void) {
     ax__list_remove(&t->link);
     ax__coro_release(&t->coro);
     nalive--;
-    if (t->detached) free(t);
+    if (t->detached) task_free(t);
   }
   ax__list_init(&ready);
 }

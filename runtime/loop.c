@@ -96,7 +96,6 @@ int ax_init(const ax_opts *opts) {
   rt->actor_scope.deadline = INFINITY;
   ax__list_init(&rt->dirty);
   ax__list_init(&rt->peers);
-  rt->before_flush = ax__serve_before_flush;
   uv_prepare_init(&rt->loop, &rt->prepare);
   uv_check_init(&rt->loop, &rt->check);
   uv_idle_init(&rt->loop, &rt->idle);

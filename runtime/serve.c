@@ -276,6 +276,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
     return;
   }
   ax__list_push(&unacked, &c->unacked);
+  ax__rt_g->before_flush = ax__serve_before_flush;
   if ((rc = run(c)) < 0) {
     c->err = ax_error_new("MemoryError", "cannot serve the call: %s",
                           ax_strerror(rc));
@@ -286,6 +287,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
 /* Before the loop writes: calls still running owe their callers a
  * start_ack, which rides in that same write. */
 void ax__serve_before_flush(void) {
+  ax__rt_g->before_flush = NULL; /* until a call starts again */
   while (!ax__list_empty(&unacked)) {
     ax_ctx *c = ax__container_of(unacked.next, ax_ctx, unacked);
     ax__list_remove(&c->unacked);

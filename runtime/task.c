@@ -72,9 +72,15 @@ int ax__threads_busy(void) { return nthreads_busy; }
 
 static void idle_noop(uv_idle_t *h) { (void)h; }
 
+/* While tasks are ready the loop must not block in poll: an idle
+ * handle keeps it spinning. idling mirrors its state without a call. */
+static int idling;
+
 static void keep_polling(void) {
-  if (ax__rt_g && !uv_is_active((uv_handle_t *)&ax__rt_g->idle))
+  if (ax__rt_g && !idling) {
     uv_idle_start(&ax__rt_g->idle, idle_noop);
+    idling = 1;
+  }
 }
 
 void ax__task_wake(ax_task *t) {
@@ -193,10 +199,13 @@ void ax__schedule(void) {
     cur = NULL;
     if (t->done) task_finish(t);
   }
-  if (ax__rt_g && ax__rt_g->before_flush) ax__rt_g->before_flush();
-  ax__chan_flush_all();
-  if (ax__rt_g && ax__list_empty(&ready) && ax__list_empty(&defers))
+  if (!ax__rt_g) return;
+  if (ax__rt_g->before_flush) ax__rt_g->before_flush();
+  if (!ax__list_empty(&ax__rt_g->dirty)) ax__chan_flush_all();
+  if (idling && ax__list_empty(&ready) && ax__list_empty(&defers)) {
     uv_idle_stop(&ax__rt_g->idle);
+    idling = 0;
+  }
 }
 
 int ax_task_start(ax_task_fn fn, void *arg, ax_task **out) {
@@ -276,6 +285,7 @@ int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud) {
 }
 
 void ax__tasks_free_all(void) {
+  idling = 0; /* the idle handle goes with the loop */
   ax__list_each(it, &all_tasks) {
     ax_task *t = ax__container_of(it, ax_task, link);
     ax__list_remove(&t->link);

@@ -82,7 +82,16 @@ static size_t field_size(int kind) {
 static int8_t field_hash[128], type_hash[128];
 static int hashed;
 
+/* Keys, and "t" with each type name, as msgpack bytes, padded to 16 so
+ * that writing one is a fixed-size copy. */
+static uint8_t key_mp[AX__F_COUNT][16], type_mp[AX__M_COUNT][16];
+
 static void build_hashes(void) {
+  for (int f = 0; f < AX__F_COUNT; f++)
+    ax__mp_put_str(key_mp[f], fields[f].key, fields[f].keylen);
+  for (int t = 1; t < AX__M_COUNT; t++)
+    ax__mp_put_str(ax__mp_put_str(type_mp[t], "t", 1), types[t].name,
+                   types[t].namelen);
   memset(field_hash, -1, sizeof field_hash);
   memset(type_hash, -1, sizeof type_hash);
   for (int f = 0; f < AX__F_COUNT; f++) {
@@ -311,7 +320,7 @@ int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m) {
 
 size_t ax__msg_bound(const ax__msg *m) {
   const type_info *t = &types[m->type];
-  size_t n = 5 + 2 + 5 + t->namelen;
+  size_t n = 5 + 2 + 5 + t->namelen + 16; /* 16: fixed-size key copies */
   for (uint32_t have = m->have & t->allowed; have; have &= have - 1) {
     int f = __builtin_ctz(have);
     const void *slot = (const char *)m + fields[f].offset;
@@ -336,13 +345,15 @@ size_t ax__msg_bound(const ax__msg *m) {
 uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
   const type_info *t = &types[m->type];
   uint32_t have = m->have & t->allowed;
+  if (!hashed) build_hashes();
   w = ax__mp_put_map(w, 1u + (uint32_t)__builtin_popcount(have));
-  w = ax__mp_put_str(w, "t", 1);
-  w = ax__mp_put_str(w, t->name, t->namelen);
+  memcpy(w, type_mp[m->type], 16);
+  w += 3u + t->namelen;
   for (; have; have &= have - 1) {
     int f = __builtin_ctz(have);
     const void *slot = (const char *)m + fields[f].offset;
-    w = ax__mp_put_str(w, fields[f].key, fields[f].keylen);
+    memcpy(w, key_mp[f], 16);
+    w += 1u + fields[f].keylen;
     switch (fields[f].kind) {
       case AX__FK_UINT:
         w = ax__mp_put_uint(w, *(const uint64_t *)slot);

@@ -278,8 +278,16 @@ AX_EXTERN void ax_task_cancel(ax_task *t);
 AX_EXTERN int ax_in_task(void);
 /* 1 if the current task is cancelled (a non-blocking check), else 0. */
 AX_EXTERN int ax_cancelled(void);
-/* Let other tasks run; AX_ECANCELED if the task is cancelled. */
+/* Let other tasks run, and the loop poll once, then go on; AX_ECANCELED if
+ * the task is cancelled. */
 AX_EXTERN int ax_yield(void);
+/* For code that runs long without blocking (a binding calls it from an
+ * instruction-count hook; C code may call it in its loops): AX_ECANCELED
+ * at once if the current task is cancelled; else, when this loop iteration
+ * has lasted over 10 ms, it yields so that the loop can read a cancel
+ * request, and returns what ax_yield returns. Costs a clock read; 0
+ * outside a task. */
+AX_EXTERN int ax_checkpoint(void);
 /* Blocking: sleep for seconds (<= 0: just a checkpoint). */
 AX_EXTERN int ax_sleep(double seconds);
 AX_EXTERN int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud,

@@ -37,6 +37,9 @@ static ax_task *cur;
 static ax__list all_tasks = {&all_tasks, &all_tasks};
 static ax__list ready = {&ready, &ready};
 static ax__list defers = {&defers, &defers};
+/* Tasks that yielded: they run again only after the loop has polled, so a
+ * task that keeps yielding cannot starve I/O. */
+static ax__list yielded = {&yielded, &yielded};
 static int nalive;
 static int nthreads_busy;
 
@@ -178,6 +181,11 @@ static void task_entry(void *arg) {
 
 void ax__schedule(void) {
   if (cur) return;
+  while (!ax__list_empty(&yielded)) {
+    ax__list *it = yielded.next;
+    ax__list_remove(it);
+    ax__list_push(&ready, it);
+  }
   for (;;) {
     if (!ax__list_empty(&defers)) {
       ax__list *it = defers.next;
@@ -202,7 +210,8 @@ void ax__schedule(void) {
   if (!ax__rt_g) return;
   if (ax__rt_g->before_flush) ax__rt_g->before_flush();
   if (!ax__list_empty(&ax__rt_g->dirty)) ax__chan_flush_all();
-  if (idling && ax__list_empty(&ready) && ax__list_empty(&defers)) {
+  if (idling && ax__list_empty(&ready) && ax__list_empty(&defers) &&
+      ax__list_empty(&yielded)) {
     uv_idle_stop(&ax__rt_g->idle);
     idling = 0;
   }
@@ -286,6 +295,7 @@ int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud) {
 
 void ax__tasks_free_all(void) {
   idling = 0; /* the idle handle goes with the loop */
+  ax__list_init(&yielded);
   ax__list_each(it, &all_tasks) {
     ax_task *t = ax__container_of(it, ax_task, link);
     ax__list_remove(&t->link);
@@ -487,9 +497,23 @@ int ax_sleep(double seconds) {
 int ax_yield(void) {
   int rc = ax__can_block();
   if (rc < 0) return rc;
-  ax__task_wake(cur);
+  cur->queued = 1;
+  ax__list_push(&yielded, &cur->ready_link);
+  keep_polling();
   suspend();
   return ax__task_cancelled(cur) ? AX_ECANCELED : 0;
+}
+
+/* How long a task may run without blocking before a checkpoint lets the
+ * loop poll: the latency of a cancel request to busy code. */
+#define SLICE_MS 10
+
+int ax_checkpoint(void) {
+  if (!cur || !ax__rt_g) return 0;
+  if (ax__task_cancelled(cur)) return AX_ECANCELED;
+  /* uv_now is the time this loop iteration began. */
+  if (uv_hrtime() / 1000000u - uv_now(AX__LOOP) < SLICE_MS) return 0;
+  return ax_yield();
 }
 
 /* ------------------------------------------------------- thread pool */

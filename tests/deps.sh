@@ -3,7 +3,7 @@
 # Idempotent: apt-get runs only when something is absent.
 set -eu
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev libffi-dev
-liblua5.4-dev lua5.4 libcmocka-dev"
+liblua5.4-dev lua5.4 libcmocka-dev valgrind"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

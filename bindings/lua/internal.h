@@ -100,11 +100,9 @@ int axlua_task_spawn(lua_State *L);   /* axle.spawn */
 
 /* ------------------------------------------------------- interrupt.c */
 
-/* lua_pcall on T with the message handler at index 1, T marked as the
- * thread a SIGTERM interrupts meanwhile. */
+/* lua_pcall(T, nargs, nres) with the message handler at index 1, on a
+ * task, with the checkpoint hook that keeps busy code cancellable. */
 int axlua_interrupt_pcall(lua_State *T, int nargs, int nres);
-/* Put the SIGTERM handler in front of libuv's (once per process). */
-void axlua_interrupt_arm(void);
 
 /* ---------------------------------------------------------- loader.c */
 

@@ -1,59 +1,32 @@
-/* interrupt.c - cancelling Lua code that never calls axle. The teardown
- * ladder's SIGTERM must reach a Lua thread busy in pure Lua code, which no
- * cancel scope can: a handler chained in front of libuv's arms a count hook
- * (lua_sethook is safe in a signal handler) on the thread running now, and
- * the hook raises Cancelled there, so <close> handlers run. */
-#include <signal.h>
+/* interrupt.c - busy Lua code stays cancellable, with no signal handler.
+ * Every Lua thread the binding runs code in carries an instruction-count
+ * hook (coroutines made inside it inherit it) that calls ax_checkpoint:
+ * every few milliseconds of busy code the loop gets to poll, so it reads
+ * a cancel request or takes SIGINT/SIGTERM (the runtime's) and cancels
+ * the task running the code. The hook then raises Cancelled in that
+ * thread, once, so that <close> handlers and error handlers run. */
 #include <string.h>
 
 #include "internal.h"
 
-/* The Lua thread whose code runs now, for the signal handler to hook; set
- * around every protected call of Lua code on a task. */
-static lua_State *volatile running;
+/* Lua instructions between two checkpoints: often enough for a 10 ms
+ * response, rarely enough to cost nothing measurable. */
+#define HOOK_COUNT 10000
 
-/* The SIGTERM disposition found when arming (libuv's), which the handler
- * calls after its own work. */
-static struct sigaction previous_term;
+/* Per thread, in Lua's extra space: the hook has raised Cancelled. */
+static char *raised(lua_State *L) { return lua_getextraspace(L); }
 
-int axlua_interrupt_pcall(lua_State *T, int nargs, int nres) {
-  lua_State *outer = running;
-  running = T;
-  int status = lua_pcall(T, nargs, nres, 1);
-  running = outer;
-  return status;
-}
-
-static void cancel_hook(lua_State *L, lua_Debug *ar) {
+static void checkpoint_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  lua_sethook(L, NULL, 0, 0);
+  if (ax_checkpoint() != AX_ECANCELED || *raised(L)) return;
+  *raised(L) = 1;
   axlua_error_push(
       L, ax_error_new("Cancelled", "cancelled while running Lua code"));
   lua_error(L);
 }
 
-static void on_term(int sig, siginfo_t *si, void *uc) {
-  lua_State *L = running;
-  if (L) lua_sethook(L, cancel_hook, LUA_MASKCALL | LUA_MASKRET |
-                                         LUA_MASKCOUNT, 1);
-  if (previous_term.sa_flags & SA_SIGINFO) {
-    if (previous_term.sa_sigaction) previous_term.sa_sigaction(sig, si, uc);
-  } else if (previous_term.sa_handler != SIG_IGN &&
-             previous_term.sa_handler != SIG_DFL) {
-    previous_term.sa_handler(sig);
-  }
-}
-
-void axlua_interrupt_arm(void) {
-  /* Once per process: a second sigaction would chain the handler to
-   * itself. */
-  static int armed;
-  if (armed) return;
-  armed = 1;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_term;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, &previous_term);
+int axlua_interrupt_pcall(lua_State *T, int nargs, int nres) {
+  *raised(T) = 0;
+  lua_sethook(T, checkpoint_hook, LUA_MASKCOUNT, HOOK_COUNT);
+  return lua_pcall(T, nargs, nres, 1);
 }

@@ -198,7 +198,6 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
       axlua_value_push(T, args);
       nargs = 1;
     }
-    axlua_interrupt_arm();
     int status = axlua_interrupt_pcall(T, nargs, 1);
     if (status == LUA_OK) {
       /* Packing raises on values that cannot travel: protect it too. */

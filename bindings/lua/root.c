@@ -33,7 +33,6 @@ int axlua_root_run(lua_State *L) {
   lua_pushcfunction(r.T, axlua_error_msgh);
   lua_pushvalue(L, 1);
   lua_xmove(L, r.T, 1);
-  axlua_interrupt_arm();
   ax_opts o = {.size = sizeof o, .name = "root"};
   int rc = ax_run(&o, root_task, &r);
   if (rc < 0) return axlua_error_raise(L, rc, NULL);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -150,4 +151,50 @@ void h_expect(const char *cmd, int status, const char *want) {
     fail_msg("`%s` exited %d (want %d), output:\n%s\n(want '%s')", cmd, st,
              status, h_out, want ? want : "");
   assert_int_equal(h_wait_none(2), 0);
+}
+
+pid_t h_spawn_out(char *const argv[], int *outfd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    return -1;
+  }
+  *outfd = p[0];
+  return pid;
+}
+
+int h_read_until(int fd, const char *want, double timeout_s, char *buf,
+                 size_t cap) {
+  size_t len = strlen(buf);
+  double end = ax_now() + timeout_s;
+  while (!strstr(buf, want)) {
+    int left = (int)((end - ax_now()) * 1000);
+    if (left <= 0 || len + 1 >= cap) return -1;
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, left) <= 0) continue;
+    ssize_t n = read(fd, buf + len, cap - 1 - len);
+    if (n <= 0) return -1;
+    len += (size_t)n;
+    buf[len] = 0;
+  }
+  return 0;
+}
+
+int h_wait_exit(pid_t pid, double timeout_s, int *status) {
+  double end = ax_now() + timeout_s;
+  for (;;) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid) return 0;
+    if (r < 0 || ax_now() > end) return -1;
+    nap_ms(5);
+  }
 }

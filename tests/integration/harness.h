@@ -28,6 +28,15 @@ ax_data *h_kw(const char *fmt, ...);
 int h_run(double grace, ax_task_fn fn, void *arg);
 /* posix_spawn argv with the tag in the environment; returns the pid. */
 pid_t h_spawn(char *const argv[]);
+/* As h_spawn, with stdout and stderr on a pipe whose read end is *outfd. */
+pid_t h_spawn_out(char *const argv[], int *outfd);
+/* Read fd, appending to the NUL-terminated buf, until it holds want:
+ * 0, or -1 at end of file, when buf is full, or after timeout_s (which
+ * only catches hangs). */
+int h_read_until(int fd, const char *want, double timeout_s, char *buf,
+                 size_t cap);
+/* waitpid with a timeout that catches hangs: 0 with *status, or -1. */
+int h_wait_exit(pid_t pid, double timeout_s, int *status);
 /* Run a command, capture stdout+stderr into out (cap bytes); exit status. */
 int h_capture(const char *cmd, char *out, size_t cap);
 /* What the last h_expect captured. */

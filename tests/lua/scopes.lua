@@ -70,7 +70,7 @@ function M.tasks()
   print("tasks ok")
 end
 
--- Busy in pure Lua: only the ladder's SIGTERM can reach it.
+-- Busy in pure Lua: the checkpoint hook lets the cancel request reach it.
 function M.spin()
   local guard <close> = setmetatable({}, {__close = function()
     io.stderr:write("spin unwound\n")

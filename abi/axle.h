@@ -163,8 +163,44 @@ AX_EXTERN char *ax_val_format(const ax_val *v);
  * for a group of failures, its members. */
 typedef struct ax_error ax_error;
 
+/* The kinds of failure axle raises or knows by name, one table for all:
+ * code that decides (a restart strategy, a binding mapping errors to its
+ * exception classes) reads ax_error_kind, never compares type strings. A
+ * type not in the table (a Lua error, an application's own type from
+ * another actor) is AX_K_OTHER and keeps its name in ax_error_type. */
+#define AX_ERROR_KINDS(X)                                                   \
+  X(CANCELLED, "Cancelled")            /* cancelled, by a scope or peer */ \
+  X(ACTOR_CRASHED, "ActorCrashed")     /* killed by a signal */            \
+  X(ACTOR_EXITED, "ActorExited")       /* exited before its result */     \
+  X(ERROR_GROUP, "ErrorGroup")         /* several failures */             \
+  X(TOO_SLOW, "TooSlowError")          /* a fail_after deadline passed */ \
+  X(MODULE_NOT_FOUND, "ModuleNotFoundError")                              \
+  X(MODULE_LOAD, "ModuleLoadError")                                       \
+  X(MODULE_VERSION, "ModuleVersionError")                                 \
+  X(MODULE_NOT_EXPOSED, "ModuleNotExposed")                               \
+  X(FUNCTION_NOT_FOUND, "FunctionNotFound")                               \
+  X(TYPE_ERROR, "TypeError")           /* arguments or results */         \
+  X(OVERFLOW_ERROR, "OverflowError")                                      \
+  X(MESSAGE_TOO_LARGE, "MessageTooLarge")                                 \
+  X(MEMORY_ERROR, "MemoryError")                                          \
+  X(SPAWN_ERROR, "SpawnError")                                            \
+  X(RUNTIME_ERROR, "RuntimeError")     /* a function failed with a code */
+
+#define AX__KIND_ENUM(id, name) AX_K_##id,
+enum { AX_K_OTHER = 0, AX_ERROR_KINDS(AX__KIND_ENUM) AX_K_COUNT };
+#undef AX__KIND_ENUM
+
+/* The type name of a kind ("Cancelled"), or NULL for AX_K_OTHER and
+ * numbers out of range. Static. */
+AX_EXTERN const char *ax_error_kind_name(int kind);
+/* e's kind; AX_K_OTHER for NULL or a type the table does not list. */
+AX_EXTERN int ax_error_kind(const ax_error *e);
+
 /* A new local error; type and message are copied. Owned by the caller. */
 AX_EXTERN ax_error *ax_error_new(const char *type, const char *fmt, ...)
+    AX_PRINTF(2, 3);
+/* The same for a kind of the table (AX_K_OTHER is refused: NULL). */
+AX_EXTERN ax_error *ax_error_new_kind(int kind, const char *fmt, ...)
     AX_PRINTF(2, 3);
 /* Replace e's traceback text (copied), for bindings that have their own
  * (a Lua traceback). */

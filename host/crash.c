@@ -1,6 +1,8 @@
 /* crash.c - when a child actor dies of a fatal signal, its last words (the
  * signal and a backtrace) go to a pipe its parent reads after reaping it,
  * so the parent's error names the signal and shows where it happened. */
+#include "crash.h"
+
 #include <execinfo.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -8,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "crash.h"
 
 static int crash_fd = -1;
 static char altstack[64 * 1024];

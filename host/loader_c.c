@@ -24,16 +24,17 @@ typedef struct cmod {
 static int c_load(const char *name, void **out, ax_error **err) {
   void *dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (!dl) {
-    *err = ax_error_new("ModuleNotFoundError", "cannot load 'c:%s': %s", name,
-                        dlerror());
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "cannot load 'c:%s': %s",
+                             name, dlerror());
     return AX_ELOAD;
   }
   const ax_module_def *def = dlsym(dl, AX_MODULE_SYMBOL);
   if (def && def->abi != AX_MODULE_ABI) {
-    *err = ax_error_new("ModuleVersionError",
-                        "'c:%s' has module descriptor version %u; this axle "
-                        "reads version %u",
-                        name, (unsigned)def->abi, (unsigned)AX_MODULE_ABI);
+    *err =
+        ax_error_new_kind(AX_K_MODULE_VERSION,
+                          "'c:%s' has module descriptor version %u; this axle "
+                          "reads version %u",
+                          name, (unsigned)def->abi, (unsigned)AX_MODULE_ABI);
     dlclose(dl);
     return AX_ELOAD;
   }
@@ -95,31 +96,48 @@ static void call_run(void *arg) {
 
 static ffi_type *ffi_of(char t) {
   switch (t) {
-    case 'v': return &ffi_type_void;
-    case 'b': return &ffi_type_uint8;
-    case 'i': return &ffi_type_sint;
-    case 'u': return &ffi_type_uint;
-    case 'l': return &ffi_type_sint64;
-    case 'd': return &ffi_type_double;
-    case 'f': return &ffi_type_float;
-    case 's': return &ffi_type_pointer;
-    default: return NULL;
+    case 'v':
+      return &ffi_type_void;
+    case 'b':
+      return &ffi_type_uint8;
+    case 'i':
+      return &ffi_type_sint;
+    case 'u':
+      return &ffi_type_uint;
+    case 'l':
+      return &ffi_type_sint64;
+    case 'd':
+      return &ffi_type_double;
+    case 'f':
+      return &ffi_type_float;
+    case 's':
+      return &ffi_type_pointer;
+    default:
+      return NULL;
   }
 }
 
 static const char *type_word(char t) {
   switch (t) {
-    case 'b': return "a bool";
-    case 'i': case 'u': case 'l': return "an int";
-    case 'd': case 'f': return "a number";
-    case 's': return "a string";
-    default: return "?";
+    case 'b':
+      return "a bool";
+    case 'i':
+    case 'u':
+    case 'l':
+      return "an int";
+    case 'd':
+    case 'f':
+      return "a number";
+    case 's':
+      return "a string";
+    default:
+      return "?";
   }
 }
 
 static const char *val_word(const ax_val *v) {
-  static const char *names[] = {"nil", "bool", "int", "float",
-                                "str", "bin", "array", "map"};
+  static const char *names[] = {"nil", "bool", "int",   "float",
+                                "str", "bin",  "array", "map"};
   return names[ax_val_type(v)];
 }
 
@@ -182,7 +200,8 @@ static int set_arg(ax_ctx *ctx, call *c, int i, char t, const ax_val *v,
       if (ok && t == 'u' && (x < 0 || x > UINT32_MAX))
         return ax_ctx_fail(ctx, "OverflowError",
                            "argument '%s' of %s(): %lld does not fit an "
-                           "unsigned int", aname, fname, (long long)x);
+                           "unsigned int",
+                           aname, fname, (long long)x);
       if (t == 'i') c->args[i].i = (int)x;
       if (t == 'u') c->args[i].u = (unsigned)x;
       if (t == 'l') c->args[i].l = x;
@@ -209,8 +228,8 @@ static int set_arg(ax_ctx *ctx, call *c, int i, char t, const ax_val *v,
   }
   if (!ok)
     return ax_ctx_fail(ctx, "TypeError",
-                       "argument '%s' of %s() must be %s, got %s", aname,
-                       fname, type_word(t), val_word(v));
+                       "argument '%s' of %s() must be %s, got %s", aname, fname,
+                       type_word(t), val_word(v));
   c->types[i] = ffi_of(t);
   c->values[i] = &c->args[i];
   return 0;
@@ -220,13 +239,27 @@ static int return_value(ax_ctx *ctx, const call *c) {
   ax_pack *p = ax_pack_new();
   if (!p) return AX_ENOMEM;
   switch (c->rtype) {
-    case 'v': ax_pack_nil(p); break;
-    case 'b': ax_pack_bool(p, (c->ret.ra & 0xff) != 0); break;
-    case 'i': ax_pack_int(p, (int)c->ret.rs); break;
-    case 'u': ax_pack_int(p, (unsigned)c->ret.ra); break;
-    case 'l': ax_pack_int(p, c->ret.l); break;
-    case 'd': ax_pack_float(p, c->ret.d); break;
-    case 'f': ax_pack_float(p, c->ret.f); break;
+    case 'v':
+      ax_pack_nil(p);
+      break;
+    case 'b':
+      ax_pack_bool(p, (c->ret.ra & 0xff) != 0);
+      break;
+    case 'i':
+      ax_pack_int(p, (int)c->ret.rs);
+      break;
+    case 'u':
+      ax_pack_int(p, (unsigned)c->ret.ra);
+      break;
+    case 'l':
+      ax_pack_int(p, c->ret.l);
+      break;
+    case 'd':
+      ax_pack_float(p, c->ret.d);
+      break;
+    case 'f':
+      ax_pack_float(p, c->ret.f);
+      break;
     case 's':
       if (c->ret.s)
         ax_pack_str(p, c->ret.s);
@@ -244,7 +277,8 @@ static int plain_call(ax_ctx *ctx, cmod *m, const char *fname, void (*fn)(void),
   if (n < 0)
     return ax_ctx_fail(ctx, "TypeError",
                        "bad signature '%s' for %s(): want R(A...) with type "
-                       "letters v b i u l d f s", sig ? sig : "", fname);
+                       "letters v b i u l d f s",
+                       sig ? sig : "", fname);
   call *c = calloc(1, sizeof *c);
   if (!c) return AX_ENOMEM;
   c->fn = fn;
@@ -265,13 +299,14 @@ static int plain_call(ax_ctx *ctx, cmod *m, const char *fname, void (*fn)(void),
     if (!names && given > 0)
       rc = ax_ctx_fail(ctx, "TypeError",
                        "%s() of library 'c:%s' has no argument names: pass "
-                       "its arguments as an array", fname, m->name);
+                       "its arguments as an array",
+                       fname, m->name);
     for (int i = 0; rc == 0 && i < n; i++) {
       const char *an = arg_name(names, i, buf, sizeof buf);
       const ax_val *v = ax_val_get(args, an);
       if (!v)
-        rc = ax_ctx_fail(ctx, "TypeError", "%s() missing argument '%s'",
-                         fname, an);
+        rc = ax_ctx_fail(ctx, "TypeError", "%s() missing argument '%s'", fname,
+                         an);
       else
         rc = set_arg(ctx, c, i, atypes[i], v, fname, an);
     }
@@ -314,8 +349,7 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
   const char *colon = strchr(func, ':');
   size_t nlen = colon ? (size_t)(colon - func) : strlen(func);
   if (nlen == 0 || nlen >= sizeof name)
-    return ax_ctx_fail(ctx, "FunctionNotFound", "bad function name '%s'",
-                       func);
+    return ax_ctx_fail(ctx, "FunctionNotFound", "bad function name '%s'", func);
   memcpy(name, func, nlen);
   name[nlen] = 0;
   const char *sig = colon ? colon + 1 : NULL;
@@ -324,8 +358,8 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
       if (strcmp(e->name, name) != 0) continue;
       if (e->ctx_fn) return e->ctx_fn(ctx, args);
       if (sig && strcmp(sig, e->sig) != 0)
-        return ax_ctx_fail(ctx, "TypeError",
-                           "%s() has signature %s, not %s", name, e->sig, sig);
+        return ax_ctx_fail(ctx, "TypeError", "%s() has signature %s, not %s",
+                           name, e->sig, sig);
       return plain_call(ctx, m, name, e->fn, e->sig, e->args, args);
     }
     return ax_ctx_fail(ctx, "FunctionNotFound",
@@ -335,7 +369,8 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
   if (!sig)
     return ax_ctx_fail(ctx, "FunctionNotFound",
                        "'%s' is in plain library 'c:%s': call it with a "
-                       "signature, e.g. '%s:d(d)'", name, m->name, name);
+                       "signature, e.g. '%s:d(d)'",
+                       name, m->name, name);
   dlerror();
   void *sym = dlsym(m->dl, name);
   if (!sym)
@@ -347,4 +382,4 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
 }
 
 const ax_loader axh_c_loader = {sizeof(ax_loader), "c", c_load, c_call,
-                                c_unload, 0, NULL};
+                                c_unload,          0,   NULL};

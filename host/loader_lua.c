@@ -19,13 +19,14 @@ static int ensure_binding(ax_error **err) {
   /* Global: Lua C modules that scripts require need Lua's symbols. */
   void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
   if (!h) {
-    *err = ax_error_new("ModuleLoadError", "cannot load the Lua binding: %s",
-                        dlerror());
+    *err = ax_error_new_kind(AX_K_MODULE_LOAD,
+                             "cannot load the Lua binding: %s", dlerror());
     return AX_ELOAD;
   }
   binding = dlsym(h, "axle_lua_loader");
   if (!binding) {
-    *err = ax_error_new("ModuleLoadError", "%s has no axle_lua_loader", path);
+    *err =
+        ax_error_new_kind(AX_K_MODULE_LOAD, "%s has no axle_lua_loader", path);
     return AX_ELOAD;
   }
   return 0;
@@ -49,5 +50,6 @@ static void lazy_interrupt(void *mod, ax_ctx *ctx) {
     binding->interrupt(mod, ctx);
 }
 
-const ax_loader axh_lua_loader = {sizeof(ax_loader), "lua", lazy_load,
-                                  lazy_call, lazy_unload, 0, lazy_interrupt};
+const ax_loader axh_lua_loader = {sizeof(ax_loader), "lua",       lazy_load,
+                                  lazy_call,         lazy_unload, 0,
+                                  lazy_interrupt};

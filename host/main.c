@@ -146,7 +146,7 @@ static int cmd_run(int argc, char **argv) {
     char *s = ax_error_format(a.err);
     fprintf(stderr, "%s", s ? s : "");
     ax_free(s);
-    code = strcmp(ax_error_type(a.err), "Cancelled") == 0 ? 130 : 1;
+    code = ax_error_kind(a.err) == AX_K_CANCELLED ? 130 : 1;
   } else {
     fprintf(stderr, "axle: %s\n", ax_strerror(a.rc));
     code = 1;

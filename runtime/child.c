@@ -57,7 +57,7 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
   ax_data_free(en);
   free(module);
   if (rc < 0) {
-    if (!err) err = ax_error_new("SpawnError", "%s", ax_strerror(rc));
+    if (!err) err = ax_error_new_kind(AX_K_SPAWN_ERROR, "%s", ax_strerror(rc));
     ax_log(AX_LOG_ERROR, "cannot start: %s: %s", ax_error_type(err),
            ax_error_message(err));
     if (err) ax__peer_send_error(peer, 0, err);

@@ -50,9 +50,9 @@ static void *stack_get(size_t size) {
     }
   }
   /* Pages are committed on first touch, so an idle task costs little. */
-  void *b = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
-                 0);
+  void *b =
+      mmap(NULL, size, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (b == MAP_FAILED) {
     live--;
     return NULL;
@@ -188,8 +188,8 @@ int ax__coro_make(ax__coro *c, size_t stack_size, void (*entry)(void *),
   memset(sp, 0, 64);
   memcpy(&sp[0], &mxcsr, 4);
   memcpy((char *)&sp[0] + 4, &fpucw, 2);
-  sp[3] = (uint64_t)(uintptr_t)a;           /* r13: argument */
-  sp[4] = (uint64_t)(uintptr_t)coro_entry;  /* r12: function */
+  sp[3] = (uint64_t)(uintptr_t)a;          /* r13: argument */
+  sp[4] = (uint64_t)(uintptr_t)coro_entry; /* r12: function */
   sp[7] = (uint64_t)(uintptr_t)ax__coro_start_asm;
   c->sp = sp;
   c->stack = base;

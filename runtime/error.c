@@ -9,6 +9,7 @@
 #include "internal.h"
 
 struct ax_error {
+  int kind; /* AX_K_, from type, once */
   char *type, *message, *traceback;
   ax__ident src;
   ax__ident *relay;
@@ -62,11 +63,30 @@ static const ax__ident *self_ident(void) {
   return ax__rt_g ? &ax__rt_g->self : &none;
 }
 
+static const char *const kind_names[AX_K_COUNT] = {NULL,
+#define X(id, name) name,
+                                                   AX_ERROR_KINDS(X)
+#undef X
+};
+
+const char *ax_error_kind_name(int kind) {
+  return kind > 0 && kind < AX_K_COUNT ? kind_names[kind] : NULL;
+}
+
+static int kind_of(const char *type) {
+  for (int k = 1; k < AX_K_COUNT; k++)
+    if (strcmp(kind_names[k], type) == 0) return k;
+  return AX_K_OTHER;
+}
+
+int ax_error_kind(const ax_error *e) { return e ? e->kind : AX_K_OTHER; }
+
 ax_error *ax__error_make(const char *type, const char *msg,
                          const char *traceback, const ax__ident *src) {
   ax_error *e = calloc(1, sizeof *e);
   if (!e) return NULL;
   e->type = ax__strdup(type ? type : "Error");
+  if (e->type) e->kind = kind_of(e->type);
   e->message = ax__strdup(msg ? msg : "");
   e->traceback = ax__strdup(traceback ? traceback : "");
   e->src = src ? *src : *self_ident();
@@ -90,6 +110,18 @@ ax_error *ax_error_new(const char *type, const char *fmt, ...) {
   return e;
 }
 
+ax_error *ax_error_new_kind(int kind, const char *fmt, ...) {
+  const char *type = ax_error_kind_name(kind);
+  if (!type) return NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = fmt ? vasprintf_(fmt, ap) : NULL;
+  va_end(ap);
+  ax_error *e = ax__error_make(type, msg, NULL, NULL);
+  free(msg);
+  return e;
+}
+
 int ax_error_set_traceback(ax_error *e, const char *traceback) {
   if (!e) return AX_EINVAL;
   char *t = ax__strdup(traceback ? traceback : "");
@@ -102,7 +134,7 @@ int ax_error_set_traceback(ax_error *e, const char *traceback) {
 ax_error *ax__error_group(ax_error **members, size_t n) {
   char msg[64];
   snprintf(msg, sizeof msg, "%zu actors failed", n);
-  ax_error *g = ax__error_make("ErrorGroup", msg, NULL, NULL);
+  ax_error *g = ax__error_make(kind_names[AX_K_ERROR_GROUP], msg, NULL, NULL);
   if (!g) return NULL;
   g->members = calloc(n ? n : 1, sizeof *g->members);
   if (!g->members) {
@@ -154,7 +186,9 @@ const char *ax_error_message(const ax_error *e) { return e ? e->message : ""; }
 const char *ax_error_traceback(const ax_error *e) {
   return e ? e->traceback : "";
 }
-const char *ax_error_src_name(const ax_error *e) { return e ? e->src.name : ""; }
+const char *ax_error_src_name(const ax_error *e) {
+  return e ? e->src.name : "";
+}
 const char *ax_error_src_uid(const ax_error *e) { return e ? e->src.uid : ""; }
 int ax_error_src_pid(const ax_error *e) { return e ? e->src.pid : 0; }
 size_t ax_error_relay_len(const ax_error *e) { return e ? e->nrelay : 0; }
@@ -219,7 +253,8 @@ int ax__error_pack(ax_pack *p, const ax_error *e) {
   rc = rc ? rc : pack_ident(p, &e->src);
   rc = rc ? rc : ax_pack_str(p, "relay");
   rc = rc ? rc : ax_pack_array(p, (uint32_t)e->nrelay);
-  for (size_t i = 0; !rc && i < e->nrelay; i++) rc = pack_ident(p, &e->relay[i]);
+  for (size_t i = 0; !rc && i < e->nrelay; i++)
+    rc = pack_ident(p, &e->relay[i]);
   rc = rc ? rc : ax_pack_str(p, "members");
   rc = rc ? rc : ax_pack_array(p, (uint32_t)e->nmembers);
   for (size_t i = 0; !rc && i < e->nmembers; i++)

@@ -32,7 +32,8 @@ void ax__new_uid(char out[AX__UID_LEN + 1]) {
   if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
     /* Unique enough without entropy: time and pid. */
     uint64_t x = (uint64_t)(ax_now() * 1e9) ^ ((uint64_t)getpid() << 32);
-    for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(x >> (i % 8 * 8)) ^ (unsigned char)i;
+    for (size_t i = 0; i < sizeof b; i++)
+      b[i] = (unsigned char)(x >> (i % 8 * 8)) ^ (unsigned char)i;
   }
   for (size_t i = 0; i < sizeof b; i++) sprintf(out + 2 * i, "%02x", b[i]);
   out[AX__UID_LEN] = 0;
@@ -77,7 +78,9 @@ static void check_cb(uv_check_t *h) {
 int ax_init(const ax_opts *opts) {
   if (ax__rt_g) return AX_ESTATE;
   ax_opts o = {0};
-  if (opts) memcpy(&o, opts, opts->size && opts->size < sizeof o ? opts->size : sizeof o);
+  if (opts)
+    memcpy(&o, opts,
+           opts->size && opts->size < sizeof o ? opts->size : sizeof o);
   ax__rt *rt = calloc(1, sizeof *rt);
   if (!rt) return AX_ENOMEM;
   if (uv_loop_init(&rt->loop) != 0) {
@@ -140,20 +143,34 @@ int ax_shutdown(void) {
 
 const char *ax__signame(int sig) {
   switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGABRT: return "SIGABRT";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGHUP: return "SIGHUP";
-    case SIGPIPE: return "SIGPIPE";
-    case SIGQUIT: return "SIGQUIT";
-    case SIGTRAP: return "SIGTRAP";
-    case SIGSYS: return "SIGSYS";
-    default: return "signal";
+    case SIGSEGV:
+      return "SIGSEGV";
+    case SIGBUS:
+      return "SIGBUS";
+    case SIGFPE:
+      return "SIGFPE";
+    case SIGILL:
+      return "SIGILL";
+    case SIGABRT:
+      return "SIGABRT";
+    case SIGKILL:
+      return "SIGKILL";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP";
+    case SIGPIPE:
+      return "SIGPIPE";
+    case SIGQUIT:
+      return "SIGQUIT";
+    case SIGTRAP:
+      return "SIGTRAP";
+    case SIGSYS:
+      return "SIGSYS";
+    default:
+      return "signal";
   }
 }
 
@@ -205,7 +222,8 @@ static void run_until_tasks_done(void) {
       gave_cancel = 1;
       ax_log(AX_LOG_ERROR,
              "deadlock: %d task(s) blocked with nothing to wake them; "
-             "cancelling", ax__tasks_alive());
+             "cancelling",
+             ax__tasks_alive());
       ax__cancel_actor(0);
       continue;
     }

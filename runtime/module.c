@@ -59,10 +59,10 @@ static int load_module(const char *spec, module **out, ax_error **err) {
       l = loaders[i];
   }
   if (!l) {
-    *err = ax_error_new("ModuleNotFoundError",
-                        "no loader for module spec '%s' (expected "
-                        "c:path.so, lua:... or py:...)",
-                        spec);
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
+                             "no loader for module spec '%s' (expected "
+                             "c:path.so, lua:... or py:...)",
+                             spec);
     return AX_ELOAD;
   }
   void *handle = NULL;
@@ -70,8 +70,8 @@ static int load_module(const char *spec, module **out, ax_error **err) {
   int rc = l->load(colon + 1, &handle, &lerr);
   if (rc < 0) {
     *err = lerr ? lerr
-                : ax_error_new("ModuleLoadError", "cannot load '%s': %s", spec,
-                               ax_strerror(rc));
+                : ax_error_new_kind(AX_K_MODULE_LOAD, "cannot load '%s': %s",
+                                    spec, ax_strerror(rc));
     return AX_ELOAD;
   }
   module *grown = realloc(mods, (nmods + 1) * sizeof *mods);
@@ -125,8 +125,8 @@ int ax__module_lookup(const char *ns, const char *func, int local,
                       const char **spec_out, ax_error **err) {
   const char *spec = ns && *ns ? ns : main_spec;
   if (!spec) {
-    *err = ax_error_new("ModuleNotExposed", "actor '%s' has no module",
-                        ax_actor_name());
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_EXPOSED,
+                             "actor '%s' has no module", ax_actor_name());
     return AX_ENOENT;
   }
   module *m = find_module(spec);
@@ -136,9 +136,10 @@ int ax__module_lookup(const char *ns, const char *func, int local,
     if (!main_spec) main_spec = ax__strdup(spec);
   }
   if (!m || !m->enabled) {
-    *err = ax_error_new("ModuleNotExposed",
-                        "cannot call '%s': module '%s' is not enabled in "
-                        "actor '%s'", func, spec, ax_actor_name());
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_EXPOSED,
+                             "cannot call '%s': module '%s' is not enabled in "
+                             "actor '%s'",
+                             func, spec, ax_actor_name());
     return AX_ENOENT;
   }
   *loader = m->loader;

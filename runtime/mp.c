@@ -78,8 +78,7 @@ int ax__mp_scan(const uint8_t *p, size_t len, ax__scan *out) {
     size_t head, rest;
     uint64_t n;
     int kind;
-    if (ax__mp_head(p + off, len - off, &head, &n, &kind) < 0)
-      return AX_EPROTO;
+    if (ax__mp_head(p + off, len - off, &head, &n, &kind) < 0) return AX_EPROTO;
     off += head;
     rest = len - off;
     nodes++;

@@ -30,10 +30,10 @@ typedef struct type_info {
 } type_info;
 
 #define F(name) (1u << AX__F_##name)
-static const type_info types[AX__M_COUNT] = {
-    {"?", 1, 0, 0},
-#define X(id, name, allowed, required) {name, sizeof(name) - 1, allowed, required},
-    AX__MSG_TYPES(X)
+static const type_info types[AX__M_COUNT] = {{"?", 1, 0, 0},
+#define X(id, name, allowed, required) \
+  {name, sizeof(name) - 1, allowed, required},
+                                             AX__MSG_TYPES(X)
 #undef X
 };
 #undef F
@@ -67,11 +67,16 @@ char *ax__msg_strdup(const ax__str *s) {
 
 static size_t field_size(int kind) {
   switch (kind) {
-    case AX__FK_UINT: return sizeof(uint64_t);
-    case AX__FK_INT: return sizeof(int64_t);
-    case AX__FK_NUM: return sizeof(double);
-    case AX__FK_STR: return sizeof(ax__str);
-    default: return sizeof(ax__raw);
+    case AX__FK_UINT:
+      return sizeof(uint64_t);
+    case AX__FK_INT:
+      return sizeof(int64_t);
+    case AX__FK_NUM:
+      return sizeof(double);
+    case AX__FK_STR:
+      return sizeof(ax__str);
+    default:
+      return sizeof(ax__raw);
   }
 }
 

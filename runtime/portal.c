@@ -56,7 +56,7 @@ static void set_result(ax_portal *p, ax_data *result, ax_error *err,
   deliver_result(p);
   /* A real failure counts even when it comes while we cancel the actor;
    * only the cancellation we asked for is no failure. */
-  if (fail_nursery && err && strcmp(ax_error_type(err), "Cancelled") != 0)
+  if (fail_nursery && err && ax_error_kind(err) != AX_K_CANCELLED)
     ax__nursery_fail(p->n, ax_error_dup(err));
 }
 
@@ -64,10 +64,13 @@ static void set_result(ax_portal *p, ax_data *result, ax_error *err,
  * had asked it to stop, else a failure. */
 static ax_error *no_result_error(ax_portal *p, const char *why) {
   if (p->cancel_sent)
-    return ax_error_new("Cancelled", "actor '%s' was cancelled before its "
-                        "result (%s)", p->id.name, why);
-  return ax_error_new("ActorExited", "actor '%s' ended without a result (%s)",
-                      p->id.name, why);
+    return ax_error_new_kind(AX_K_CANCELLED,
+                             "actor '%s' was cancelled before its "
+                             "result (%s)",
+                             p->id.name, why);
+  return ax_error_new_kind(AX_K_ACTOR_EXITED,
+                           "actor '%s' ended without a result (%s)", p->id.name,
+                           why);
 }
 
 static void on_main_result(void *ud, int status, ax_data *result,
@@ -85,12 +88,12 @@ static void on_hello(ax__peer *peer, const ax__msg *m) {
   if (!p || p->state != AX__P_STARTING) return;
   p->state = AX__P_READY;
   if (p->oneshot) {
-    int rc = ax__peer_call(p->peer, "", p->func, p->kwargs, on_main_result, p,
-                           NULL);
+    int rc =
+        ax__peer_call(p->peer, "", p->func, p->kwargs, on_main_result, p, NULL);
     if (rc < 0) {
       set_result(p, NULL,
-                 ax_error_new("SpawnError", "cannot start %s: %s", p->func,
-                              ax_strerror(rc)),
+                 ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot start %s: %s",
+                                   p->func, ax_strerror(rc)),
                  1);
       ax__portal_cancel(p);
     }
@@ -168,16 +171,18 @@ static ax_error *exit_error(ax_portal *p, int was_starting) {
   if (p->cancel_sent) return NULL; /* we asked, or it told us why */
   ax_error *e;
   if (sig) {
-    char *msg = ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
-                             ax__signame(sig), p->id.name, pr->pid,
-                             ax__signame(sig));
-    e = ax__error_make("ActorCrashed", msg, pr->crash_report, &p->id);
+    char *msg =
+        ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
+                     ax__signame(sig), p->id.name, pr->pid, ax__signame(sig));
+    e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_CRASHED), msg,
+                       pr->crash_report, &p->id);
     free(msg);
   } else if (code != 0 || was_starting) {
     char *msg = ax__asprintf("actor '%s' (pid %d) exited with status %d%s",
                              p->id.name, pr->pid, code,
                              was_starting ? " before its handshake" : "");
-    e = ax__error_make("ActorExited", msg, pr->crash_report, &p->id);
+    e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_EXITED), msg,
+                       pr->crash_report, &p->id);
     free(msg);
   } else {
     return NULL;
@@ -204,9 +209,10 @@ static void on_proc_exit(ax__proc *pr) {
   }
   if (p->peer) ax__peer_close(p->peer, err);
   if (was_starting) {
-    ax_error *why = err ? ax_error_dup(err)
-                        : ax_error_new("ActorExited", "actor '%s' exited early",
-                                       p->id.name);
+    ax_error *why =
+        err ? ax_error_dup(err)
+            : ax_error_new_kind(AX_K_ACTOR_EXITED, "actor '%s' exited early",
+                                p->id.name);
     if (p->oneshot) set_result(p, NULL, ax_error_dup(why), 0);
     start_done(p, AX_EREMOTE, why);
   } else if (p->oneshot && !p->have_result) {
@@ -350,8 +356,8 @@ static int portal_start(ax_nursery *n, const char *name,
 }
 
 int ax_start_actor_cb(ax_nursery *n, const char *name,
-                      const ax_spawn_opts *opts, ax_portal **out,
-                      ax_done_cb cb, void *ud, ax_op **op) {
+                      const ax_spawn_opts *opts, ax_portal **out, ax_done_cb cb,
+                      void *ud, ax_op **op) {
   return portal_start(n, name, opts, NULL, NULL, out, cb, ud, op);
 }
 
@@ -373,9 +379,9 @@ int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
                     const char *func, const ax_data *kwargs, ax_portal **out,
                     ax_error **err) {
   if (err) *err = NULL;
-  AX__BLOCK_ON(ax_run_in_actor_cb(n, name, opts, func, kwargs, out,
-                                  AX__BLK_ARGS),
-               NULL, err);
+  AX__BLOCK_ON(
+      ax_run_in_actor_cb(n, name, opts, func, kwargs, out, AX__BLK_ARGS), NULL,
+      err);
 }
 
 /* ---------------------------------------------------------- calls */
@@ -385,8 +391,7 @@ int ax_portal_run_cb(ax_portal *p, const char *ns, const char *func,
                      ax_op **op) {
   if (!p || !func || !cb) return AX_EINVAL;
   if (p->state == AX__P_STARTING) return AX_ESTATE;
-  if (p->state != AX__P_READY || !p->peer ||
-      p->peer->state != AX__PEER_READY)
+  if (p->state != AX__P_READY || !p->peer || p->peer->state != AX__PEER_READY)
     return AX_ECLOSED;
   ax__call *c;
   int rc = ax__peer_call(p->peer, ns, func, kwargs, cb, ud, &c);

@@ -18,22 +18,22 @@
 #define NAME_INLINE 48
 
 struct ax_ctx {
-  ax__incall in;          /* the peer's handle on it: cid, cancel */
-  ax__peer *peer;         /* NULL for a local call */
+  ax__incall in;  /* the peer's handle on it: cid, cancel */
+  ax__peer *peer; /* NULL for a local call */
   ax_pack *result;
   ax_error *err;
-  const char *spec;       /* module the function belongs to */
+  const char *spec; /* module the function belongs to */
   const ax_loader *loader;
   void *mod;
-  char *ns, *func;        /* in names[] when short enough */
-  ax_data *args;          /* owned arguments, or NULL */
-  const ax_val *argv;     /* what the function gets */
-  ax_task *task;          /* running it, unless the loader is asynchronous */
-  ax__list unacked;       /* in the list of calls owing a start_ack */
-  int pending;            /* the loader returned AX_EPENDING */
-  int local;              /* may load modules not enabled (ax_call_local) */
-  int cancelled;          /* a local call cancelled before it started */
-  ax_done_cb cb;          /* a local call's completion */
+  char *ns, *func;    /* in names[] when short enough */
+  ax_data *args;      /* owned arguments, or NULL */
+  const ax_val *argv; /* what the function gets */
+  ax_task *task;      /* running it, unless the loader is asynchronous */
+  ax__list unacked;   /* in the list of calls owing a start_ack */
+  int pending;        /* the loader returned AX_EPENDING */
+  int local;          /* may load modules not enabled (ax_call_local) */
+  int cancelled;      /* a local call cancelled before it started */
+  ax_done_cb cb;      /* a local call's completion */
   void *ud;
   ax_op op;
   ax_ctx *next_free;
@@ -110,17 +110,18 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
     if (!ax__pack_failed(c->result) && ax__mp_scan(b, len, sc) == 0 &&
         sc->used == len)
       return 0;
-    c->err = ax_error_new(ax__pack_failed(c->result) ? "MemoryError"
-                                                      : "TypeError",
-                          "the function returned malformed msgpack");
+    c->err = ax_error_new_kind(
+        ax__pack_failed(c->result) ? AX_K_MEMORY_ERROR : AX_K_TYPE_ERROR,
+        "the function returned malformed msgpack");
   } else if (!c->err) {
     if (rc == AX_ECANCELED)
-      c->err = ax_error_new("Cancelled", "the call was cancelled");
+      c->err = ax_error_new_kind(AX_K_CANCELLED, "the call was cancelled");
     else
-      c->err = ax_error_new("RuntimeError", "the function failed: %s (%s)",
+      c->err =
+          ax_error_new_kind(AX_K_RUNTIME_ERROR, "the function failed: %s (%s)",
                             ax_strerror(rc), ax_err_name(rc));
   }
-  if (!c->err) c->err = ax_error_new("MemoryError", "out of memory");
+  if (!c->err) c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
   return AX_EREMOTE;
 }
 
@@ -137,9 +138,11 @@ static void reply(ax_ctx *c, int status, const ax__scan *sc) {
     ax__msg_set_raw(&m, AX__F_value, b, len);
     int rc = ax__peer_send(peer, &m);
     if (rc != AX_EMSGSIZE) return;
-    ax_error *e = ax_error_new("MessageTooLarge",
-                               "result of %zu bytes exceeds the maximum frame "
-                               "size", len);
+    ax_error *e =
+        ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
+                          "result of %zu bytes exceeds the maximum frame "
+                          "size",
+                          len);
     if (e) ax__peer_send_error(peer, cid, e);
     ax_error_free(e);
     return;
@@ -166,7 +169,7 @@ static void finish(ax_ctx *c, int rc) {
     r = ax__data_make(ax_pack_bytes(c->result, NULL), &sc);
     if (!r) {
       status = AX_EREMOTE;
-      e = ax_error_new("MemoryError", "out of memory");
+      e = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
     }
   } else if (status != 0) {
     e = c->err;
@@ -248,8 +251,8 @@ static int run(ax_ctx *c) {
 }
 
 static void reject(ax__peer *peer, uint64_t cid, int rc) {
-  ax_error *e = ax_error_new("MemoryError", "cannot serve the call: %s",
-                             ax_strerror(rc));
+  ax_error *e = ax_error_new_kind(AX_K_MEMORY_ERROR,
+                                  "cannot serve the call: %s", ax_strerror(rc));
   if (e) ax__peer_send_error(peer, cid, e);
   ax_error_free(e);
 }
@@ -263,8 +266,8 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   c->peer = peer;
   c->in.node.cid = m->cid;
   c->in.cancel = cancel_incall;
-  int rc = set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p,
-                     m->func.len);
+  int rc =
+      set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p, m->func.len);
   if (rc == 0 && AX__HAS(m, kwargs) &&
       !(c->args = ax__data_make(m->kwargs.p, &m->kwargs.sc)))
     rc = AX_ENOMEM;
@@ -278,8 +281,8 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   ax__list_push(&unacked, &c->unacked);
   ax__rt_g->before_flush = ax__serve_before_flush;
   if ((rc = run(c)) < 0) {
-    c->err = ax_error_new("MemoryError", "cannot serve the call: %s",
-                          ax_strerror(rc));
+    c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "cannot serve the call: %s",
+                               ax_strerror(rc));
     finish(c, AX_EREMOTE);
   }
 }
@@ -306,15 +309,14 @@ static void run_deferred(void *arg) {
   int rc = c->cancelled ? AX_ECANCELED : run(c);
   if (rc < 0) {
     if (rc != AX_ECANCELED)
-      c->err = ax_error_new("MemoryError", "cannot start the call: %s",
-                            ax_strerror(rc));
+      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "cannot start the call: %s",
+                                 ax_strerror(rc));
     finish(c, rc);
   }
 }
 
-int ax_call_local_cb(const char *spec, const char *func,
-                     const ax_data *kwargs, ax_done_cb cb, void *ud,
-                     ax_op **op) {
+int ax_call_local_cb(const char *spec, const char *func, const ax_data *kwargs,
+                     ax_done_cb cb, void *ud, ax_op **op) {
   if (!spec || !func || !cb || !ax__rt_g) return AX_EINVAL;
   ax_ctx *c = ctx_get();
   if (!c) return AX_ENOMEM;

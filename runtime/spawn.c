@@ -156,12 +156,12 @@ int ax__proc_spawn(ax__proc *p, const char *name, int chanfd) {
   sigaddset(&defs, SIGTERM);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defs);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   char ppid[24];
   snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-  char *argv[] = {ax__rt_g->host, "--child", (char *)name, "--ppid", ppid,
-                  NULL};
+  char *argv[] = {ax__rt_g->host, "--child", (char *)name,
+                  "--ppid",       ppid,      NULL};
   pid_t pid;
   int rc = posix_spawn(&pid, ax__rt_g->host, &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -181,9 +181,8 @@ int ax__proc_spawn(ax__proc *p, const char *name, int chanfd) {
   uv_ref((uv_handle_t *)&sigchld);
   /* AXLE_NO_PIDFD forces the SIGCHLD path, the one older kernels get. */
   const char *nopidfd = getenv("AXLE_NO_PIDFD");
-  p->pidfd = nopidfd && *nopidfd == '1'
-                 ? -1
-                 : (int)syscall(SYS_pidfd_open, pid, 0);
+  p->pidfd =
+      nopidfd && *nopidfd == '1' ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
   if (p->pidfd >= 0) {
     p->poll = malloc(sizeof *p->poll);
     if (p->poll && uv_poll_init(AX__LOOP, p->poll, p->pidfd) == 0) {

@@ -16,13 +16,13 @@ struct ax_task {
   int done;
   int detached;
   int queued;
-  ax_scope root;     /* root.parent: the scope the task was started in */
-  ax_scope *scope;   /* innermost open scope */
-  ax__wait *wait;    /* what the task is blocked on */
+  ax_scope root;   /* root.parent: the scope the task was started in */
+  ax_scope *scope; /* innermost open scope */
+  ax__wait *wait;  /* what the task is blocked on */
   ax__wait *joiner;
   ax_done_cb join_cb;
   void *join_ud;
-  ax__list link;     /* all live tasks */
+  ax__list link; /* all live tasks */
   ax__list ready_link;
 };
 
@@ -470,7 +470,9 @@ static void sleep_fire(sleep_op *s, int status) {
 }
 
 static void sleep_timer_cb(uv_timer_t *t) { sleep_fire(t->data, 0); }
-static void sleep_cancel(ax_op *op) { sleep_fire((sleep_op *)op, AX_ECANCELED); }
+static void sleep_cancel(ax_op *op) {
+  sleep_fire((sleep_op *)op, AX_ECANCELED);
+}
 
 int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud, ax_op **op) {
   if (!ax__rt_g || !cb) return AX_EINVAL;
@@ -523,7 +525,7 @@ typedef struct work {
   void (*fn)(void *);
   void *arg;
   void (*release)(void *);
-  ax__blk *blk;  /* NULL once the waiting task gave up */
+  ax__blk *blk; /* NULL once the waiting task gave up */
 } work;
 
 static void work_run(uv_work_t *req) {

@@ -11,9 +11,9 @@
 enum { VAL_UNSIGNED = 1 }; /* an int above INT64_MAX, kept in v.u */
 
 struct ax_val {
-  uint8_t type;  /* ax_type */
+  uint8_t type; /* ax_type */
   uint8_t flags;
-  uint32_t len;  /* bytes of a str/bin, items of an array, pairs of a map */
+  uint32_t len; /* bytes of a str/bin, items of an array, pairs of a map */
   union {
     int64_t i;
     uint64_t u;
@@ -41,10 +41,10 @@ struct ax_pack {
 /* ----------------------------------------------------------- decode */
 
 typedef struct dec {
-  const uint8_t *p;  /* the copied bytes */
+  const uint8_t *p; /* the copied bytes */
   size_t off;
-  ax_val *next;      /* free nodes */
-  char *strs;        /* free string space */
+  ax_val *next; /* free nodes */
+  char *strs;   /* free string space */
 } dec;
 
 /* Decode one value the scanner has accepted into *v. */
@@ -126,8 +126,8 @@ static void dec_val(dec *c, ax_val *v) {
 
 ax_data *ax__data_make(const void *bytes, const ax__scan *sc) {
   size_t nodes = sc->nodes - 1; /* the root lives in the header */
-  size_t size = sizeof(ax_data) + nodes * sizeof(ax_val) + sc->used +
-                sc->strbytes;
+  size_t size =
+      sizeof(ax_data) + nodes * sizeof(ax_val) + sc->used + sc->strbytes;
   ax_data *d = malloc(size);
   if (!d) return NULL;
   uint8_t *copy = (uint8_t *)(d->nodes + nodes);
@@ -189,19 +189,25 @@ static uint8_t *room(ax_pack *p, size_t n) {
   return p->p + p->len;
 }
 
-#define PUT(p, maxlen, expr)                \
-  do {                                      \
-    uint8_t *w_ = room((p), (maxlen));      \
-    if (!w_) return AX_ENOMEM;              \
-    (p)->len += (size_t)((expr) - w_);      \
+#define PUT(p, maxlen, expr)           \
+  do {                                 \
+    uint8_t *w_ = room((p), (maxlen)); \
+    if (!w_) return AX_ENOMEM;         \
+    (p)->len += (size_t)((expr)-w_);   \
   } while (0)
 
-int ax_pack_nil(ax_pack *p) { PUT(p, 1, ax__mp_put_byte(w_, 0xc0)); return 0; }
+int ax_pack_nil(ax_pack *p) {
+  PUT(p, 1, ax__mp_put_byte(w_, 0xc0));
+  return 0;
+}
 int ax_pack_bool(ax_pack *p, int v) {
   PUT(p, 1, ax__mp_put_byte(w_, v ? 0xc3 : 0xc2));
   return 0;
 }
-int ax_pack_int(ax_pack *p, int64_t v) { PUT(p, 9, ax__mp_put_int(w_, v)); return 0; }
+int ax_pack_int(ax_pack *p, int64_t v) {
+  PUT(p, 9, ax__mp_put_int(w_, v));
+  return 0;
+}
 int ax_pack_float(ax_pack *p, double v) {
   PUT(p, 9, ax__mp_put_float(w_, v));
   return 0;
@@ -223,23 +229,31 @@ int ax_pack_array(ax_pack *p, uint32_t n) {
   PUT(p, 5, ax__mp_put_array(w_, n));
   return 0;
 }
-int ax_pack_map(ax_pack *p, uint32_t n) { PUT(p, 5, ax__mp_put_map(w_, n)); return 0; }
+int ax_pack_map(ax_pack *p, uint32_t n) {
+  PUT(p, 5, ax__mp_put_map(w_, n));
+  return 0;
+}
 
 int ax_pack_val(ax_pack *p, const ax_val *v) {
   if (!v) return AX_EINVAL;
   int rc = 0;
   switch (v->type) {
-    case AX_T_NIL: return ax_pack_nil(p);
-    case AX_T_BOOL: return ax_pack_bool(p, (int)v->v.i);
+    case AX_T_NIL:
+      return ax_pack_nil(p);
+    case AX_T_BOOL:
+      return ax_pack_bool(p, (int)v->v.i);
     case AX_T_INT:
       if (v->flags & VAL_UNSIGNED) {
         PUT(p, 9, ax__mp_put_uint(w_, v->v.u));
         return 0;
       }
       return ax_pack_int(p, v->v.i);
-    case AX_T_FLOAT: return ax_pack_float(p, v->v.f);
-    case AX_T_STR: return ax_pack_strn(p, v->v.s, v->len);
-    case AX_T_BIN: return ax_pack_bin(p, v->v.s, v->len);
+    case AX_T_FLOAT:
+      return ax_pack_float(p, v->v.f);
+    case AX_T_STR:
+      return ax_pack_strn(p, v->v.s, v->len);
+    case AX_T_BIN:
+      return ax_pack_bin(p, v->v.s, v->len);
     case AX_T_ARRAY:
       rc = ax_pack_array(p, v->len);
       for (uint32_t i = 0; !rc && i < v->len; i++)

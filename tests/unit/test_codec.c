@@ -319,8 +319,40 @@ static void test_error_table(void **state) {
   assert_string_equal(ax_version(), "0.1.0");
 }
 
+/* Error kinds: one table; a remote type not known here keeps its name. */
+static void test_error_kinds(void **state) {
+  (void)state;
+  for (int k = 1; k < AX_K_COUNT; k++) {
+    ax_error *e = ax_error_new_kind(k, "m%d", k);
+    assert_non_null(e);
+    assert_int_equal(ax_error_kind(e), k);
+    assert_string_equal(ax_error_type(e), ax_error_kind_name(k));
+    /* The kind survives the wire: it is the type's, read again. */
+    ax_pack *p = ax_pack_new();
+    assert_int_equal(ax__error_pack(p, e), 0);
+    ax_data *d = NULL;
+    assert_int_equal(ax_pack_finish(p, &d), 0);
+    ax_error *back = NULL;
+    assert_int_equal(ax__error_unpack(ax_data_root(d), &back), 0);
+    assert_int_equal(ax_error_kind(back), k);
+    ax_error_free(back);
+    ax_data_free(d);
+    ax_error_free(e);
+  }
+  ax_error *e = ax_error_new("WeirdRemoteError", "x");
+  assert_int_equal(ax_error_kind(e), AX_K_OTHER);
+  assert_string_equal(ax_error_type(e), "WeirdRemoteError");
+  ax_error_free(e);
+  assert_string_equal(ax_error_kind_name(AX_K_CANCELLED), "Cancelled");
+  assert_null(ax_error_kind_name(AX_K_OTHER));
+  assert_null(ax_error_kind_name(AX_K_COUNT));
+  assert_null(ax_error_new_kind(AX_K_OTHER, "no"));
+  assert_int_equal(ax_error_kind(NULL), AX_K_OTHER);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_error_kinds),
       cmocka_unit_test(test_values_round_trip),
       cmocka_unit_test(test_pack_finish_refuses_incomplete_values),
       cmocka_unit_test(test_validator_refuses_malformed_input),

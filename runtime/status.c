@@ -1,4 +1,5 @@
-/* errors.c - error codes, their names and messages, and the version. */
+/* status.c - status codes (the AX_E table: codes, names, messages) and the
+ * version. Error objects, the failures that travel, are error.c. */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -20,7 +21,7 @@ const char *ax_strerror(int code) {
 #define X(name, value, msg) \
   case AX_##name:           \
     return msg;
-    AX_ERRNO_MAP(X)
+      AX_ERRNO_MAP(X)
 #undef X
     default:
       return "unknown error";
@@ -34,7 +35,7 @@ const char *ax_err_name(int code) {
 #define X(name, value, msg) \
   case AX_##name:           \
     return "AX_" #name;
-    AX_ERRNO_MAP(X)
+      AX_ERRNO_MAP(X)
 #undef X
     default:
       return "AX_EUNKNOWN";

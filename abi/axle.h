@@ -259,6 +259,17 @@ typedef int (*ax_task_fn)(void *arg);
  * SIGINT and SIGTERM cancel the root task. */
 AX_EXTERN int ax_run(const ax_opts *opts, ax_task_fn fn, void *arg);
 
+/* What ax_run bundles, piece by piece, for programs that run their own
+ * loop (after ax_init): ax_subreaper makes this process the reaper of its
+ * orphaned descendants (a dying middle actor's children come here and are
+ * reaped); ax_handle_signals makes SIGINT and SIGTERM cancel the actor;
+ * ax_alive counts the tasks and child processes still running; ax_drain
+ * runs the loop, outside any task, until that count is 0. */
+AX_EXTERN int ax_subreaper(void);
+AX_EXTERN int ax_handle_signals(void);
+AX_EXTERN int ax_alive(void);
+AX_EXTERN int ax_drain(void);
+
 /* Driving the runtime from a foreign event loop (Python's asyncio): poll
  * ax_loop_fd() for readability, wait at most ax_loop_timeout() ms (-1:
  * forever), then call ax_loop_step(). ax_loop_step returns 1 while the
@@ -306,8 +317,10 @@ AX_EXTERN int ax_task_start(ax_task_fn fn, void *arg, ax_task **out);
 /* Blocking: wait for t to end; *result gets fn's return value. Frees t.
  * When the waiting task is cancelled, t is cancelled and still joined. */
 AX_EXTERN int ax_task_join(ax_task *t, int *result);
-/* Completion form: cb's status is fn's return value. Frees t. */
-AX_EXTERN int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud);
+/* Completion form: cb's status is fn's return value. Frees t. Cancelling
+ * *op cancels t; the callback still comes when t has ended. */
+AX_EXTERN int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud,
+                              ax_op **op);
 /* Cancel t's root scope. */
 AX_EXTERN void ax_task_cancel(ax_task *t);
 /* 1 inside a task, 0 on the loop outside tasks. */
@@ -336,6 +349,13 @@ AX_EXTERN int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud,
  * once fn has returned or was dropped unrun. */
 AX_EXTERN int ax_run_in_thread(void (*fn)(void *), void *arg,
                                void (*release)(void *));
+/* Completion form: cb gets 0 once fn has returned (arg is the caller's
+ * again), or AX_ECANCELED when *op was cancelled first; then arg is no
+ * longer the caller's, and release(arg) runs on the loop once fn returned
+ * or was dropped unrun. On an immediate error arg stays the caller's. */
+AX_EXTERN int ax_run_in_thread_cb(void (*fn)(void *), void *arg,
+                                  void (*release)(void *), ax_done_cb cb,
+                                  void *ud, ax_op **op);
 
 /* Cancel scopes nest per task. Once a scope is cancelled (explicitly or by
  * its deadline), every blocking call inside it fails with AX_ECANCELED until
@@ -410,7 +430,17 @@ AX_EXTERN int ax_nursery_cancel(ax_nursery *n);
  * outer scope cancelled the body. Always waits until every child is reaped,
  * even when cancelled. */
 AX_EXTERN int ax_nursery_close(ax_nursery *n, ax_error **err);
-AX_EXTERN int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud);
+/* Completion form (works outside a task). Cancelling *op cancels the
+ * children; the callback still comes once every child is reaped. */
+AX_EXTERN int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud,
+                                  ax_op **op);
+/* cb(ud, err) runs on the loop at each failure of a child (err is valid
+ * during the call only). A nursery opened in a task cancels its body on a
+ * failure; one used from a foreign loop has no body, so this is how its
+ * owner learns of a failure before it closes the nursery. */
+AX_EXTERN int ax_nursery_on_failure(ax_nursery *n,
+                                    void (*cb)(void *ud, const ax_error *err),
+                                    void *ud);
 
 /* Function references. func is "name" or "name:SIG", where SIG is the C
  * signature of a plain library function ("d(d)" for cos). ns is a module
@@ -433,8 +463,10 @@ AX_EXTERN int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud,
                                   ax_op **op);
 /* Blocking: cancel the actor and wait until it has exited. */
 AX_EXTERN int ax_portal_cancel_actor(ax_portal *p);
+/* Completion form. Cancelling *op sends SIGKILL at once instead of
+ * waiting out the ladder; the callback still comes once it is reaped. */
 AX_EXTERN int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb,
-                                        void *ud);
+                                        void *ud, ax_op **op);
 /* The actor's identity; strings valid as long as the portal. */
 AX_EXTERN const char *ax_portal_name(const ax_portal *p);
 AX_EXTERN const char *ax_portal_uid(const ax_portal *p);

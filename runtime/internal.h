@@ -606,6 +606,9 @@ struct ax_nursery {
   int closing;
   ax_done_cb close_cb;
   void *close_ud;
+  ax_op close_op;
+  void (*on_failure)(void *ud, const ax_error *err);
+  void *failure_ud;
 };
 
 void ax__nursery_fail(ax_nursery *n, ax_error *err);

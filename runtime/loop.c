@@ -245,6 +245,28 @@ static int root_entry(void *arg) {
   return 0;
 }
 
+int ax_subreaper(void) {
+  /* Orphans of a dying middle actor come to us, and are reaped. */
+  return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 ? 0 : AX_ENOTSUP;
+}
+
+int ax_handle_signals(void) {
+  if (!ax__rt_g) return AX_ESTATE;
+  ax__signals_start(ax__rt_g->is_child);
+  return 0;
+}
+
+int ax_alive(void) {
+  return ax__rt_g ? ax__tasks_alive() + ax__procs_alive() : 0;
+}
+
+int ax_drain(void) {
+  if (!ax__rt_g) return AX_ESTATE;
+  if (ax_in_task()) return AX_EINVAL;
+  run_until_tasks_done();
+  return 0;
+}
+
 int ax_run(const ax_opts *opts, ax_task_fn fn, void *arg) {
   int own = 0;
   if (!fn) return AX_EINVAL;
@@ -253,9 +275,8 @@ int ax_run(const ax_opts *opts, ax_task_fn fn, void *arg) {
     if (rc < 0) return rc;
     own = 1;
   }
-  /* Orphans of a dying middle actor come to us, and are reaped. */
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-  ax__signals_start(ax__rt_g->is_child);
+  ax_subreaper();
+  ax_handle_signals();
   root_call call = {fn, arg, 0};
   int rc = ax_task_start(root_entry, &call, NULL);
   if (rc < 0) {

@@ -42,6 +42,18 @@ void ax__nursery_fail(ax_nursery *n, ax_error *err) {
   }
   ax_nursery_cancel(n);
   if (n->scope) ax_scope_cancel(n->scope);
+  /* Outside a task there is no body to cancel: tell the owner. */
+  if (n->on_failure && n->nerrors && n->errors[n->nerrors - 1] == err)
+    n->on_failure(n->failure_ud, err);
+}
+
+int ax_nursery_on_failure(ax_nursery *n,
+                          void (*cb)(void *ud, const ax_error *err),
+                          void *ud) {
+  if (!n) return AX_EINVAL;
+  n->on_failure = cb;
+  n->failure_ud = ud;
+  return 0;
 }
 
 static void nursery_finish(ax_nursery *n) {
@@ -76,11 +88,19 @@ void ax__nursery_child_exited(ax_nursery *n) {
   if (n->closing && n->nalive == 0) ax__defer(finish_deferred, n);
 }
 
-int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud) {
+/* Closing cannot be abandoned: cancelling it takes the children down, and
+ * the callback comes once they are reaped. */
+static void close_op_cancel(ax_op *op) {
+  ax_nursery_cancel(ax__container_of(op, ax_nursery, close_op));
+}
+
+int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud, ax_op **op) {
   if (!n || !cb || n->closing) return AX_EINVAL;
   n->closing = 1;
   n->close_cb = cb;
   n->close_ud = ud;
+  n->close_op.cancel = close_op_cancel;
+  if (op) *op = &n->close_op;
   if (n->nalive == 0) return ax__defer(finish_deferred, n);
   return 0;
 }
@@ -106,7 +126,7 @@ int ax_nursery_close(ax_nursery *n, ax_error **err) {
   ax__blk_init(&cw.b);
   cw.b.w.abort = close_abort;
   cw.n = n;
-  int rc = ax_nursery_close_cb(n, ax__blk_cb, &cw.b);
+  int rc = ax_nursery_close_cb(n, ax__blk_cb, &cw.b, NULL);
   if (rc < 0) return rc;
   rc = ax__blk_wait(&cw.b, NULL, err);
   if (scope) ax_scope_close(scope);

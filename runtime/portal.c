@@ -445,16 +445,27 @@ int ax_portal_result(ax_portal *p, ax_data **result, ax_error **err) {
   AX__BLOCK_ON(ax_portal_result_cb(p, AX__BLK_ARGS), result, err);
 }
 
-int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb, void *ud) {
+/* Waiting for an exit cannot be abandoned: cancelling it skips the rest
+ * of the ladder (SIGKILL now), and the callback comes once it is reaped. */
+static void exit_wait_cancel(ax_op *op) {
+  waiter *w = (waiter *)op;
+  ax__proc_kill(&w->p->proc, SIGKILL);
+}
+
+int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb, void *ud,
+                              ax_op **op) {
   if (!p || !cb) return AX_EINVAL;
+  if (op) *op = NULL;
   ax__portal_cancel(p);
   if (p->state == AX__P_EXITED) return ax__defer_done(cb, ud, 0, NULL, NULL);
   waiter *w = calloc(1, sizeof *w);
   if (!w) return AX_ENOMEM;
+  w->op.cancel = exit_wait_cancel;
   w->p = p;
   w->cb = cb;
   w->ud = ud;
   ax__list_push(&p->exit_waiters, &w->link);
+  if (op) *op = &w->op;
   return 0;
 }
 
@@ -463,7 +474,7 @@ int ax_portal_cancel_actor(ax_portal *p) {
   ax__blk b;
   ax__blk_init(&b);
   /* Not abortable: the ladder bounds the wait. */
-  int rc = ax_portal_cancel_actor_cb(p, ax__blk_cb, &b);
+  int rc = ax_portal_cancel_actor_cb(p, ax__blk_cb, &b, NULL);
   if (rc < 0) return rc;
   return ax__blk_wait(&b, NULL, NULL);
 }

@@ -22,6 +22,7 @@ struct ax_task {
   ax__wait *joiner;
   ax_done_cb join_cb;
   void *join_ud;
+  ax_op join_op;
   ax__list link; /* all live tasks */
   ax__list ready_link;
 };
@@ -281,10 +282,18 @@ static void join_now(void *arg) {
   cb(ud, result, NULL, NULL);
 }
 
-int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud) {
+/* Joining cannot be abandoned: cancelling it cancels the task, and the
+ * callback comes when the task has ended. */
+static void join_op_cancel(ax_op *op) {
+  ax_task_cancel(ax__container_of(op, ax_task, join_op));
+}
+
+int ax_task_join_cb(ax_task *t, ax_done_cb cb, void *ud, ax_op **op) {
   if (!t || !cb || t->detached || t->joiner || t->join_cb) return AX_EINVAL;
   t->join_cb = cb;
   t->join_ud = ud;
+  t->join_op.cancel = join_op_cancel;
+  if (op) *op = t->done ? NULL : &t->join_op;
   if (t->done) {
     int rc = ax__defer(join_now, t);
     if (rc < 0) t->join_cb = NULL;
@@ -522,10 +531,12 @@ int ax_checkpoint(void) {
 
 typedef struct work {
   uv_work_t req;
+  ax_op op;
   void (*fn)(void *);
   void *arg;
   void (*release)(void *);
-  ax__blk *blk; /* NULL once the waiting task gave up */
+  ax_done_cb cb;  /* NULL once the caller stopped waiting */
+  void *ud;
 } work;
 
 static void work_run(uv_work_t *req) {
@@ -536,52 +547,63 @@ static void work_run(uv_work_t *req) {
 static void work_after(uv_work_t *req, int status) {
   work *w = req->data;
   nthreads_busy--;
-  if (w->blk && status == 0) {
+  ax_done_cb cb = w->cb;
+  if (status == 0 && cb) {
     /* The caller still waits and gets arg back. */
-    ax__blk_cb(w->blk, 0, NULL, NULL);
-  } else {
-    if (w->blk) ax__blk_cb(w->blk, AX_ECANCELED, NULL, NULL);
-    if (w->release) w->release(w->arg);
+    void *ud = w->ud;
+    free(w);
+    cb(ud, 0, NULL, NULL);
+    return;
   }
+  if (cb) cb(w->ud, AX_ECANCELED, NULL, NULL);
+  if (w->release) w->release(w->arg);
   free(w);
 }
 
-typedef struct work_wait {
-  ax__blk b;
-  work *w;
-} work_wait;
+/* Still queued: uv_cancel makes work_after report it. Running: the
+ * caller stops waiting now, and release comes when fn returns. */
+static void work_cancel(ax_op *op) {
+  work *w = ax__container_of(op, work, op);
+  if (!w->cb || uv_cancel((uv_req_t *)&w->req) == 0) return;
+  ax_done_cb cb = w->cb;
+  w->cb = NULL;
+  cb(w->ud, AX_ECANCELED, NULL, NULL);
+}
 
-static void work_abort(ax__wait *wt) {
-  work_wait *ww = ax__container_of(wt, work_wait, b.w);
-  work *w = ww->w;
-  /* Still queued: uv_cancel makes work_after report it. Running: detach. */
-  if (uv_cancel((uv_req_t *)&w->req) == 0) return;
-  w->blk = NULL;
-  ax__blk_cb(&ww->b, AX_ECANCELED, NULL, NULL);
+int ax_run_in_thread_cb(void (*fn)(void *), void *arg,
+                        void (*release)(void *), ax_done_cb cb, void *ud,
+                        ax_op **op) {
+  if (!fn || !cb || !ax__rt_g) return AX_EINVAL;
+  work *w = calloc(1, sizeof *w);
+  if (!w) return AX_ENOMEM;
+  w->op.cancel = work_cancel;
+  w->fn = fn;
+  w->arg = arg;
+  w->release = release;
+  w->cb = cb;
+  w->ud = ud;
+  w->req.data = w;
+  if (uv_queue_work(AX__LOOP, &w->req, work_run, work_after) != 0) {
+    free(w);
+    return AX_EIO;
+  }
+  nthreads_busy++;
+  if (op) *op = &w->op;
+  return 0;
 }
 
 int ax_run_in_thread(void (*fn)(void *), void *arg, void (*release)(void *)) {
   int rc = ax__can_block();
-  if (rc < 0 || !fn) return rc < 0 ? rc : AX_EINVAL;
-  work *w = calloc(1, sizeof *w);
-  if (!w) {
-    if (release) release(arg);
-    return AX_ENOMEM;
+  if (rc < 0 || !fn) {
+    if (rc < 0 && release) release(arg);
+    return rc < 0 ? rc : AX_EINVAL;
   }
-  work_wait ww;
-  ax__blk_init(&ww.b);
-  ww.b.w.abort = work_abort;
-  ww.w = w;
-  w->fn = fn;
-  w->arg = arg;
-  w->release = release;
-  w->blk = &ww.b;
-  w->req.data = w;
-  if (uv_queue_work(AX__LOOP, &w->req, work_run, work_after) != 0) {
-    free(w);
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = ax_run_in_thread_cb(fn, arg, release, ax__blk_cb, &b, &b.op);
+  if (rc < 0) {
     if (release) release(arg);
-    return AX_EIO;
+    return rc;
   }
-  nthreads_busy++;
-  return ax__blk_wait(&ww.b, NULL, NULL);
+  return ax__blk_wait(&b, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_tree.c - spawning, results, errors and one-cancels-all over real
  * process trees; each test checks that nothing of its tree survives. */
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -347,6 +348,73 @@ static void test_sigsegv_in_child_is_an_error(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* A nursery used from a foreign loop (no task): its owner hears of a
+ * child's failure through ax_nursery_on_failure, and the close reports it
+ * through its callback, driven by ax_loop_step alone. */
+static int failures;
+static char failed_type[64];
+static void on_child_failure(void *ud, const ax_error *err) {
+  (void)ud;
+  failures++;
+  snprintf(failed_type, sizeof failed_type, "%s", ax_error_type(err));
+}
+
+static int closed, close_status;
+static char close_type[64];
+static void on_closed(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)ud;
+  closed = 1;
+  close_status = status;
+  snprintf(close_type, sizeof close_type, "%s", e ? ax_error_type(e) : "");
+  ax_data_free(r);
+  ax_error_free(e);
+}
+
+static void on_started(void *ud, int status, ax_data *r, ax_error *e) {
+  *(int *)ud = status == 0 ? 1 : -1;
+  ax_data_free(r);
+  ax_error_free(e);
+}
+
+static void step_until(const int *flag) {
+  double t0 = ax_now();
+  while (!*flag && ax_now() - t0 < 30) {
+    struct pollfd pfd = {ax_loop_fd(), POLLIN, 0};
+    poll(&pfd, 1, 10);
+    ax_loop_step();
+  }
+}
+
+static void test_nursery_from_a_foreign_loop(void **state) {
+  (void)state;
+  h_begin(60);
+  ax_opts o = {.size = sizeof o, .grace = 0.5};
+  assert_int_equal(ax_init(&o), 0);
+  ax_nursery *n;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  failures = closed = 0;
+  assert_int_equal(ax_nursery_on_failure(n, on_child_failure, NULL), 0);
+  ax_data *kw = h_kw("ss", "type", "KeyError", "message", "gone");
+  int started = 0;
+  ax_portal *p;
+  assert_int_equal(ax_run_in_actor_cb(n, "failer", &testmod, "fail", kw, &p,
+                                      on_started, &started, NULL),
+                   0);
+  ax_data_free(kw);
+  step_until(&started);
+  assert_int_equal(started, 1);
+  step_until(&failures);
+  assert_int_equal(failures, 1);
+  assert_string_equal(failed_type, "KeyError");
+  assert_int_equal(ax_nursery_close_cb(n, on_closed, NULL, NULL), 0);
+  step_until(&closed);
+  assert_int_equal(close_status, AX_EREMOTE);
+  assert_string_equal(close_type, "KeyError");
+  while (ax_alive()) ax_loop_step();
+  assert_int_equal(ax_shutdown(), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 static void test_sigchld_fallback_without_pidfd(void **state) {
   (void)state;
   h_begin(60);
@@ -379,6 +447,7 @@ int main(void) {
       cmocka_unit_test(test_ladder_kills_a_child_whose_loop_is_stuck),
       cmocka_unit_test(test_sigsegv_in_child_is_an_error),
       cmocka_unit_test(test_sigchld_fallback_without_pidfd),
+      cmocka_unit_test(test_nursery_from_a_foreign_loop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,17 +5,33 @@ local axle = require "axle"
 
 local M = {}
 
--- Fail after a delay no cancellation cuts short, so that siblings fail
--- together instead of being cancelled by the first failure.
+-- A rendezvous of actors through a file: each appends a line, then waits
+-- (shielded from cancellation) until n lines are there. Siblings then fail
+-- together however slowly they started, instead of being cancelled by the
+-- first failure: the test waits for an event, not for a time.
+local function rendezvous(path, n)
+  local f = assert(io.open(path, "a"))
+  f:write("x\n")
+  f:close()
+  local s <close> = axle.cancel_scope()
+  s:shield(true)
+  while true do
+    local count = 0
+    for _ in io.lines(path) do count = count + 1 end
+    if count >= n then return end
+    axle.sleep(0.01)
+  end
+end
+
+-- Fail once every sibling in the rendezvous (args.barrier, args.n) has
+-- started, or after args.delay seconds.
 function M.fail_later(args)
-  do
+  if args and args.barrier then
+    rendezvous(args.barrier, args.n)
+  else
     local s <close> = axle.cancel_scope()
     s:shield(true)
-    -- args.at: an instant of the (system-wide) monotonic clock, so that
-    -- siblings fail together however staggered their starts were.
-    local delay = args and args.at and args.at - axle.now()
-                  or args and args.delay or 0.5
-    if delay > 0 then axle.sleep(delay) end
+    axle.sleep(args and args.delay or 0.5)
   end
   error("failed on purpose")
 end
@@ -24,19 +40,20 @@ function M.sleep_forever()
   axle.sleep(1e9)
 end
 
--- 25 one-shot actors, started concurrently, that all fail: one group of
--- 25. They fail together, 2 s from now, by when all have started even on
--- a loaded machine.
+-- 25 one-shot actors, started concurrently, that all fail together once
+-- all have started: one group of 25.
 function M.many_fail()
   local t0 = axle.now()
+  local barrier = os.tmpname()
   local ok, err = pcall(function()
     local n <close> = axle.open_nursery()
     local tasks <close> = axle.task_nursery()
     for i = 1, 25 do
-      tasks:spawn(n.run_in_actor, n, M.fail_later, {at = t0 + 2},
-                  {name = "fail_" .. i})
+      tasks:spawn(n.run_in_actor, n, M.fail_later,
+                  {barrier = barrier, n = 25}, {name = "fail_" .. i})
     end
   end)
+  os.remove(barrier)
   assert(not ok)
   print(err.type, #err.members, ("%.1f"):format(axle.now() - t0))
   for _, m in ipairs(err.members) do
@@ -48,11 +65,11 @@ end
 -- raises its nursery's group.
 function M.subtree(args)
   local depth, breadth = args.depth, args.breadth
-  if depth == 0 then M.fail_later({at = args.at}) end
+  if depth == 0 then M.fail_later(args) end
   local n <close> = axle.open_nursery()
   for i = 1, breadth do
     n:run_in_actor(M.subtree, {depth = depth - 1, breadth = breadth,
-                               at = args.at},
+                               barrier = args.barrier, n = args.n},
                    {name = ("d%d_%d"):format(depth - 1, i)})
   end
 end
@@ -65,8 +82,10 @@ local function shape(err)
 end
 
 function M.nested_fail()
+  local barrier = os.tmpname()
   local ok, err = pcall(M.subtree, {depth = 3, breadth = 2,
-                                    at = axle.now() + 1.5})
+                                    barrier = barrier, n = 8})
+  os.remove(barrier)
   assert(not ok)
   print("shape", shape(err))
 end
@@ -75,7 +94,7 @@ end
 -- cancelled.
 function M.mixed(args)
   local nfail = args.nfail
-  local at = axle.now() + 1
+  local barrier = os.tmpname()
   local daemons = {}
   local ok, err = pcall(function()
     local n <close> = axle.open_nursery()
@@ -84,9 +103,11 @@ function M.mixed(args)
       n:run_in_actor(M.sleep_forever, nil, {name = "sleeper_" .. i})
     end
     for i = 1, nfail do
-      n:run_in_actor(M.fail_later, {at = at}, {name = "bad_" .. i})
+      n:run_in_actor(M.fail_later, {barrier = barrier, n = nfail},
+                     {name = "bad_" .. i})
     end
   end)
+  os.remove(barrier)
   assert(not ok)
   local names = {}
   if err.type == "ErrorGroup" then

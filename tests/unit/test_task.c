@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -187,8 +188,54 @@ static void test_foreign_loop_drives_completions(void **state) {
   assert_int_equal(ax_shutdown(), 0);
 }
 
+/* Completion forms of thread calls and joins, driven from a foreign
+ * loop: results come through callbacks, cancelling an op ends the wait
+ * at once (release comes later) or, for a join, cancels the task. */
+static int got_status[4], ngot;
+static void record_done(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)r;
+  (void)e;
+  got_status[(intptr_t)ud] = status;
+  ngot++;
+}
+
+static int forever_task(void *arg) {
+  (void)arg;
+  return ax_sleep(1e6) == AX_ECANCELED ? 7 : 0;
+}
+
+static void test_thread_and_join_completion_forms(void **state) {
+  (void)state;
+  assert_int_equal(ax_init(NULL), 0);
+  ngot = released = 0;
+  ax_op *op = NULL;
+  assert_int_equal(
+      ax_run_in_thread_cb(slow, NULL, release, record_done, (void *)0, NULL), 0);
+  assert_int_equal(
+      ax_run_in_thread_cb(slow, NULL, release, record_done, (void *)1, &op), 0);
+  ax_op_cancel(op); /* the caller stops waiting; fn runs on or is dropped */
+  ax_task *t;
+  assert_int_equal(ax_task_start(forever_task, NULL, &t), 0);
+  assert_int_equal(ax_task_join_cb(t, record_done, (void *)2, &op), 0);
+  for (int i = 0; i < 10; i++) ax_loop_step();
+  ax_op_cancel(op); /* cancels the task; the join still reports it */
+  while (ngot < 3 || released < 1) {
+    struct pollfd pfd = {ax_loop_fd(), POLLIN, 0};
+    poll(&pfd, 1, 10);
+    ax_loop_step();
+  }
+  assert_int_equal(got_status[0], 0);     /* fn returned: arg is ours */
+  assert_int_equal(got_status[1], AX_ECANCELED);
+  assert_int_equal(got_status[2], 7);     /* the task's own result */
+  assert_int_equal(released, 1);          /* only the abandoned call's */
+  while (ax_loop_step()) {
+  }
+  assert_int_equal(ax_shutdown(), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_thread_and_join_completion_forms),
       cmocka_unit_test(test_tasks_interleave_and_join),
       cmocka_unit_test(test_deadline_cancels_and_stays_cancelled),
       cmocka_unit_test(test_shield_hides_outer_cancellation),

@@ -581,6 +581,12 @@ AX_EXTERN int ax_call_local_cb(const char *spec, const char *func,
                                const ax_data *kwargs, ax_done_cb cb, void *ud,
                                ax_op **op);
 
+/* Whether argv is the command line a parent starts a child with
+ * (`HOST --child NAME --ppid PID`): 0 with *name (may be NULL; points into
+ * argv) and *ppid, or AX_EINVAL. The runtime builds and parses it alike. */
+AX_EXTERN int ax_child_args(int argc, char **argv, const char **name,
+                            int *ppid);
+
 /* The child side of a spawn, for the host executable: serve the parent
  * channel fd as an actor until cancelled. Returns the process exit code. */
 AX_EXTERN int ax_child_main(int fd);

@@ -39,16 +39,17 @@ static int usage_error(const char *fmt, const char *arg) {
 /* ------------------------------------------------------------- child */
 
 static int child_main(int argc, char **argv) {
-  /* argv: axle --child NAME --ppid PID */
+  /* The runtime defines this command line and parses it. */
   struct stat st;
-  if (argc < 5 || strcmp(argv[3], "--ppid") != 0 || fstat(3, &st) != 0 ||
+  int ppid;
+  if (ax_child_args(argc, argv, NULL, &ppid) < 0 || fstat(3, &st) != 0 ||
       !S_ISSOCK(st.st_mode)) {
     fprintf(stderr, "axle: --child is for axle's own use\n");
     return 2;
   }
   /* Die with the parent, and close the race where it died before this. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != (pid_t)strtol(argv[4], NULL, 10)) _exit(1);
+  if (getppid() != (pid_t)ppid) _exit(1);
   /* Grandchildren must not inherit our channel or crash pipe. */
   fcntl(3, F_SETFD, FD_CLOEXEC);
   axh_crash_install(4);

@@ -23,39 +23,23 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
   ax__rt *rt = ax__rt_g;
   child.booting = 0;
   uv_timer_stop(&child.boot_timer);
-  ax__ident_set(&rt->self, m->name.p, m->name.len, m->uid.p, m->uid.len,
-                getpid());
-  if (m->parent.present) {
-    size_t n = m->parent.len < AX__UID_LEN ? m->parent.len : AX__UID_LEN;
-    memcpy(rt->parent_uid, m->parent.p, n);
-    rt->parent_uid[n] = 0;
-  }
-  if (m->loglevel > 0) rt->loglevel = (int)m->loglevel;
-  if (m->grace > 0) rt->grace = m->grace;
-  if (m->max_frame > 0) {
-    rt->max_frame = (size_t)m->max_frame;
-    peer->chan.max_frame = rt->max_frame;
-  }
-  char *module = ax__msg_strdup(&m->module);
-  const char **enable = NULL;
-  size_t nenable = 0;
-  ax_data *en = NULL;
+  ax__spec *s = NULL;
   ax_error *err = NULL;
-  int rc = module ? 0 : AX_ENOMEM;
-  if (rc == 0 && AX__HAS(m, enable)) {
-    /* The message table has checked: an array of strings. */
-    en = ax__data_make(m->enable.p, &m->enable.sc);
-    const ax_val *arr = ax_data_root(en);
-    nenable = ax_val_len(arr);
-    enable = calloc(nenable ? nenable : 1, sizeof *enable);
-    for (size_t i = 0; enable && i < nenable; i++)
-      enable[i] = ax_val_str(ax_val_at(arr, (uint32_t)i), NULL);
-    if (!en || !enable) rc = AX_ENOMEM;
+  int rc = ax__spec_from_msg(m, &s);
+  if (rc == 0) {
+    rt->self = s->id;
+    rt->self.pid = getpid();
+    memcpy(rt->parent_uid, s->parent, sizeof rt->parent_uid);
+    if (s->loglevel > 0) rt->loglevel = s->loglevel;
+    if (s->grace > 0) rt->grace = s->grace;
+    if (s->max_frame > 0) {
+      rt->max_frame = s->max_frame;
+      peer->chan.max_frame = rt->max_frame;
+    }
+    rc = ax__modules_enable(s->module, (const char *const *)s->enable,
+                            s->nenable, &err);
   }
-  if (rc == 0) rc = ax__modules_enable(module, enable, nenable, &err);
-  free(enable);
-  ax_data_free(en);
-  free(module);
+  ax__spec_free(s);
   if (rc < 0) {
     if (!err) err = ax_error_new_kind(AX_K_SPAWN_ERROR, "%s", ax_strerror(rc));
     ax_log(AX_LOG_ERROR, "cannot start: %s: %s", ax_error_type(err),

@@ -537,6 +537,33 @@ int ax__modules_enable(const char *main_spec, const char *const *enable,
 void ax__modules_interrupt(void);
 void ax__modules_unload(void);
 
+/* ---------------------------------------------- spawn specs (spec.c) */
+
+/* Who a child is and what it runs; strings owned. */
+typedef struct ax__spec {
+  ax__ident id;                    /* name and uid (pid unused) */
+  char *module;
+  char **enable;
+  size_t nenable;
+  int loglevel, debug;
+  double grace;
+  size_t max_frame;
+  char parent[AX__UID_LEN + 1];    /* read from a spawn message only */
+} ax__spec;
+
+/* A deep copy of opts under a new identity, or NULL (no module, no
+ * memory). Levels, grace and frame size default to this actor's. */
+ax__spec *ax__spec_new(const char *name, const ax_spawn_opts *opts);
+void ax__spec_free(ax__spec *s);
+/* The spawn message, from s. */
+int ax__spec_send(ax__peer *peer, const ax__spec *s);
+/* The spec a received spawn message carries. */
+int ax__spec_from_msg(const ax__msg *m, ax__spec **out);
+/* The child's command line (ax_child_args parses it): argv[0] is host,
+ * ppid is storage for the parent pid's text. */
+void ax__spec_argv(char *argv[6], char ppid[24], char *host,
+                   const ax__spec *s);
+
 /* --------------------------------------------------------- processes */
 
 typedef struct ax__proc ax__proc;
@@ -557,7 +584,7 @@ struct ax__proc {
 
 /* Start the host executable for a child whose parent channel is chanfd
  * (fd 3 in the child). p->on_exit runs on the loop once it is reaped. */
-int ax__proc_spawn(ax__proc *p, const char *name, int chanfd);
+int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd);
 /* Start the rest of the ladder: after grace SIGTERM, after another grace
  * SIGKILL. The cancel request itself is the caller's to send. */
 void ax__proc_ladder(ax__proc *p);
@@ -576,6 +603,7 @@ struct ax_portal {
   ax_nursery *n;
   ax__list link;          /* in n->children */
   ax__ident id;
+  ax__spec *spec;         /* what it was started with, kept */
   ax__proc proc;
   ax__peer *peer;
   int state;

@@ -252,35 +252,8 @@ void ax__portal_free(ax_portal *p) {
   ax_data_free(p->kwargs);
   ax_data_free(p->result);
   ax_error_free(p->error);
+  ax__spec_free(p->spec);
   free(p);
-}
-
-/* The spawn spec, sent once right after our hello. */
-static int send_spawn(ax__peer *peer, const ax__ident *id,
-                      const ax_spawn_opts *o) {
-  ax_pack *en = ax_pack_new();
-  if (!en) return AX_ENOMEM;
-  ax_pack_array(en, (uint32_t)o->nenable);
-  for (size_t i = 0; i < o->nenable; i++) ax_pack_str(en, o->enable[i]);
-  if (ax__pack_failed(en)) {
-    ax_pack_free(en);
-    return AX_ENOMEM;
-  }
-  size_t enlen;
-  const void *enb = ax_pack_bytes(en, &enlen);
-  ax__msg m = {.type = AX__M_SPAWN};
-  ax__msg_set_str(&m, AX__F_name, id->name);
-  ax__msg_set_str(&m, AX__F_uid, id->uid);
-  ax__msg_set_str(&m, AX__F_module, o->module);
-  ax__msg_set_raw(&m, AX__F_enable, enb, enlen);
-  AX__SET(&m, loglevel, o->loglevel > 0 ? o->loglevel : ax__rt_g->loglevel);
-  AX__SET(&m, debug, o->debug);
-  AX__SET(&m, grace, ax__rt_g->grace);
-  AX__SET(&m, max_frame, (int64_t)ax__rt_g->max_frame);
-  ax__msg_set_str(&m, AX__F_parent, ax__rt_g->self.uid);
-  int rc = ax__peer_send(peer, &m);
-  ax_pack_free(en);
-  return rc;
 }
 
 static void start_cancel(ax_op *op) {
@@ -295,15 +268,16 @@ static int portal_start(ax_nursery *n, const char *name,
                         void *ud, ax_op **op) {
   if (!n || !opts || !opts->module || !cb || !name) return AX_EINVAL;
   if (n->closing) return AX_ESTATE;
-  ax_spawn_opts o = {sizeof o, NULL, NULL, 0, 0, 0};
-  memcpy(&o, opts, opts->size && opts->size < sizeof o ? opts->size : sizeof o);
   ax_portal *p = calloc(1, sizeof *p);
   if (!p) return AX_ENOMEM;
+  p->spec = ax__spec_new(name, opts);
+  if (!p->spec) {
+    free(p);
+    return AX_ENOMEM;
+  }
   ax__list_init(&p->result_waiters);
   ax__list_init(&p->exit_waiters);
-  char uid[AX__UID_LEN + 1];
-  ax__new_uid(uid);
-  ax__ident_set(&p->id, name, strlen(name), uid, strlen(uid), 0);
+  p->id = p->spec->id;
   p->n = n;
   if (func) {
     p->oneshot = 1;
@@ -317,12 +291,13 @@ static int portal_start(ax_nursery *n, const char *name,
   else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     rc = AX_ESPAWN;
   else
-    rc = ax__proc_spawn(&p->proc, name, sv[1]);
+    rc = ax__proc_spawn(&p->proc, p->spec, sv[1]);
   if (sv[1] >= 0) close(sv[1]);
   if (rc < 0) {
     if (sv[0] >= 0) close(sv[0]);
     free(p->func);
     ax_data_free(p->kwargs);
+    ax__spec_free(p->spec);
     free(p);
     return rc;
   }
@@ -338,10 +313,9 @@ static int portal_start(ax_nursery *n, const char *name,
     p->state = AX__P_EXITED;
   } else {
     p->peer->refs++;
-    ax__ident_set(&p->peer->id, name, strlen(name), uid, strlen(uid),
-                  p->proc.pid);
+    p->peer->id = p->id;
     ax__peer_send_hello(p->peer);
-    send_spawn(p->peer, &p->id, &o);
+    ax__spec_send(p->peer, p->spec);
     p->state = AX__P_STARTING;
   }
   p->start.op.cancel = start_cancel;

@@ -127,7 +127,7 @@ static int high_fd(int fd) {
   return n;
 }
 
-int ax__proc_spawn(ax__proc *p, const char *name, int chanfd) {
+int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd) {
   int crash[2];
   memset(p, 0, sizeof *p);
   p->pidfd = p->crashfd = -1;
@@ -158,10 +158,8 @@ int ax__proc_spawn(ax__proc *p, const char *name, int chanfd) {
   posix_spawnattr_setsigdefault(&attr, &defs);
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  char ppid[24];
-  snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-  char *argv[] = {ax__rt_g->host, "--child", (char *)name,
-                  "--ppid",       ppid,      NULL};
+  char ppid[24], *argv[6];
+  ax__spec_argv(argv, ppid, ax__rt_g->host, spec);
   pid_t pid;
   int rc = posix_spawn(&pid, ax__rt_g->host, &fa, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -267,8 +267,49 @@ static void test_call_local_completion_form(void **state) {
   assert_int_equal(ax_shutdown(), 0);
 }
 
+/* The spawn spec: a deep copy of the options, sent once, read back the
+ * same; the child's command line parses back to its name and our pid. */
+static void test_spawn_spec_round_trip(void **state) {
+  (void)state;
+  ax__peer *peer = setup();
+  char module[] = "lua:m", extra[] = "c:x.so";
+  const char *enable[] = {extra};
+  ax_spawn_opts o = {sizeof o, module, enable, 1, 3, 0};
+  ax__spec *s = ax__spec_new("kid", &o);
+  assert_non_null(s);
+  memset(module, 'z', 5); /* the caller's strings are its own again */
+  memset(extra, 'z', 6);
+  assert_string_equal(s->module, "lua:m");
+  assert_int_equal(ax__spec_send(peer, s), 0);
+  ax__msg m;
+  next(&m);
+  assert_int_equal(m.type, AX__M_SPAWN);
+  ax__spec *r = NULL;
+  assert_int_equal(ax__spec_from_msg(&m, &r), 0);
+  assert_string_equal(r->id.name, "kid");
+  assert_string_equal(r->id.uid, s->id.uid);
+  assert_string_equal(r->module, "lua:m");
+  assert_int_equal(r->nenable, 1);
+  assert_string_equal(r->enable[0], "c:x.so");
+  assert_int_equal(r->loglevel, 3);
+  assert_string_equal(r->parent, ax_actor_uid());
+  char ppid[24], *argv[6];
+  ax__spec_argv(argv, ppid, "/bin/axle", s);
+  const char *name = NULL;
+  int pid = 0;
+  assert_int_equal(ax_child_args(5, argv, &name, &pid), 0);
+  assert_string_equal(name, "kid");
+  assert_int_equal(pid, (int)getpid());
+  argv[3] = "--pid";
+  assert_int_equal(ax_child_args(5, argv, &name, &pid), AX_EINVAL);
+  ax__spec_free(r);
+  ax__spec_free(s);
+  teardown();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_spawn_spec_round_trip),
       cmocka_unit_test(test_async_call_finished_later),
       cmocka_unit_test(test_cancel_reaches_the_loader),
       cmocka_unit_test(test_reused_cid_is_a_protocol_error),

@@ -109,7 +109,7 @@ int ax_child_main(int fd) {
   if (rc < 0) return 70;
   ax__rt *rt = ax__rt_g;
   rt->is_child = 1;
-  ax__signals_start(1);
+  ax__signal_start(1);
   child.booting = 1;
   child.parent = ax__peer_new(fd, &parent_cbs, NULL);
   if (!child.parent) {

@@ -47,16 +47,6 @@ char *ax__asprintf(const char *fmt, ...) {
   return s;
 }
 
-void ax__ident_set(ax__ident *id, const char *name, size_t nlen,
-                   const char *uid, size_t ulen, int pid) {
-  if (nlen >= sizeof id->name) nlen = sizeof id->name - 1;
-  if (ulen >= sizeof id->uid) ulen = sizeof id->uid - 1;
-  memcpy(id->name, name ? name : "", name ? nlen : 0);
-  id->name[name ? nlen : 0] = 0;
-  memcpy(id->uid, uid ? uid : "", uid ? ulen : 0);
-  id->uid[uid ? ulen : 0] = 0;
-  id->pid = pid;
-}
 
 static const ax__ident *self_ident(void) {
   static const ax__ident none = {"?", "", 0};

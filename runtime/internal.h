@@ -42,7 +42,7 @@ static inline void ax__list_remove(ax__list *item) {
   for (ax__list *it = (head)->next, *it##_n = it->next; it != (head); \
        it = it##_n, it##_n = it->next)
 
-/* -------------------------------------------------------- identities */
+/* -------------------------------------------------- identities (ident.c) */
 
 typedef struct ax__ident {
   char name[AX__NAME_MAX];
@@ -52,9 +52,9 @@ typedef struct ax__ident {
 
 void ax__ident_set(ax__ident *id, const char *name, size_t nlen,
                    const char *uid, size_t ulen, int pid);
-void ax__new_uid(char out[AX__UID_LEN + 1]);
+void ax__ident_new_uid(char out[AX__UID_LEN + 1]);
 
-/* ------------------------------------------------ completion ops */
+/* -------------------------------------- completion ops and waits (task.c) */
 
 struct ax_op {
   void (*cancel)(ax_op *op);
@@ -104,7 +104,7 @@ int ax__can_block(void);
     return ax__blk_wait(&blk_, (result), (err)); \
   } while (0)
 
-/* ---------------------------------------------------- tasks, scopes */
+/* ----------------------------------------- tasks, scopes (task.c, coro.c) */
 
 struct ax_scope {
   ax_scope *parent;  /* enclosing scope; may belong to another task */
@@ -148,7 +148,7 @@ void ax__coro_release(ax__coro *c);
 void ax__coro_switch(ax__coro *from, ax__coro *to);
 void ax__coro_pool_drain(void);
 
-/* --------------------------------------------------------- runtime */
+/* ------------------------------------------------ the runtime (loop.c) */
 
 typedef struct ax__rt {
   uv_loop_t loop;
@@ -176,8 +176,18 @@ extern ax__rt *ax__rt_g;
 
 void ax__cancel_actor(int signum);
 void ax__run_until_done(void);
-void ax__signals_start(int child);
-const char *ax__signame(int sig);
+
+/* ----------------------------------------------------- signals (signal.c) */
+
+/* SIGTERM (and, in the root, SIGINT; a child ignores it) cancel the actor. */
+void ax__signal_start(int child);
+const char *ax__signal_name(int sig);
+
+/* --------------------------------------------------- the host (host.c) */
+
+/* The executable to start children with: opt, else AXLE_HOST, else this
+ * executable when it is the host, else the one built with the library. */
+char *ax__host_find(const char *opt);
 
 /* ------------------------------------------------- msgpack (mp.c) */
 
@@ -250,7 +260,7 @@ void ax__pack_reset(ax_pack *p);
 /* Whether an append to p has failed for lack of memory. */
 int ax__pack_failed(const ax_pack *p);
 
-/* ------------------------------------------------------- errors */
+/* ------------------------------------------------ error objects (error.c) */
 
 ax_error *ax__error_make(const char *type, const char *msg,
                          const char *traceback, const ax__ident *src);
@@ -264,7 +274,7 @@ char *ax__strdup(const char *s);
 char *ax__strndup(const char *s, size_t n);
 char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
 
-/* -------------------------------------------------------- channels */
+/* --------------------------------------------------- channels (channel.c) */
 
 typedef struct ax__chan ax__chan;
 typedef int (*ax__frame_cb)(ax__chan *ch, const uint8_t *msg, size_t len);
@@ -564,7 +574,7 @@ int ax__spec_from_msg(const ax__msg *m, ax__spec **out);
 void ax__spec_argv(char *argv[6], char ppid[24], char *host,
                    const ax__spec *s);
 
-/* --------------------------------------------------------- processes */
+/* ------------------------------------------------- processes (spawn.c) */
 
 typedef struct ax__proc ax__proc;
 struct ax__proc {
@@ -595,7 +605,7 @@ char *ax__proc_describe_exit(const ax__proc *p);
 int ax__procs_alive(void);
 void ax__spawn_shutdown(void);
 
-/* ------------------------------------------------------ nurseries */
+/* --------------------------------- nurseries and portals (nursery.c, portal.c) */
 
 enum { AX__P_STARTING, AX__P_READY, AX__P_STOPPING, AX__P_EXITED };
 
@@ -648,7 +658,10 @@ int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
                    ax_error *err);
 
 
-/* ----------------------------------------------------------- log */
+/* ----------------------------------------------------------- log (log.c) */
+
+/* The level AXLE_LOG names (a root's default). */
+int ax__log_env_level(void);
 
 #define AX__LOGD(...)                                   \
   do {                                                  \

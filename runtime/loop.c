@@ -1,6 +1,7 @@
-/* loop.c - the runtime of one actor process: its libuv loop, identity,
- * logger and signals, and the ways to drive it (ax_run, or a foreign loop
- * through ax_loop_fd/ax_loop_step). */
+/* loop.c - the runtime of one actor process: its libuv loop, its actor
+ * scope, and the ways to drive it (ax_run, or a foreign loop through
+ * ax_loop_fd/ax_loop_step). Identity, logging, the host to spawn and
+ * signals have files of their own. */
 #include <dlfcn.h>
 #include <math.h>
 #include <signal.h>
@@ -17,52 +18,10 @@
 
 ax__rt *ax__rt_g;
 
-#ifndef AX_HOST_DEFAULT
-#define AX_HOST_DEFAULT "axle"
-#endif
-
 double ax_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void ax__new_uid(char out[AX__UID_LEN + 1]) {
-  unsigned char b[AX__UID_LEN / 2];
-  if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-    /* Unique enough without entropy: time and pid. */
-    uint64_t x = (uint64_t)(ax_now() * 1e9) ^ ((uint64_t)getpid() << 32);
-    for (size_t i = 0; i < sizeof b; i++)
-      b[i] = (unsigned char)(x >> (i % 8 * 8)) ^ (unsigned char)i;
-  }
-  for (size_t i = 0; i < sizeof b; i++) sprintf(out + 2 * i, "%02x", b[i]);
-  out[AX__UID_LEN] = 0;
-}
-
-static int env_loglevel(void) {
-  const char *e = getenv("AXLE_LOG");
-  if (!e || !*e) return AX_LOG_WARN;
-  if (!strcmp(e, "error")) return AX_LOG_ERROR;
-  if (!strcmp(e, "warn")) return AX_LOG_WARN;
-  if (!strcmp(e, "info")) return AX_LOG_INFO;
-  if (!strcmp(e, "debug")) return AX_LOG_DEBUG;
-  return atoi(e);
-}
-
-/* The host to spawn: explicit, AXLE_HOST, this very executable when it is
- * the host, or the one built alongside the library. */
-static char *find_host(const char *opt) {
-  if (opt && *opt) return ax__strdup(opt);
-  const char *e = getenv("AXLE_HOST");
-  if (e && *e) return ax__strdup(e);
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    self[n] = 0;
-    const char *base = strrchr(self, '/');
-    if (base && !strcmp(base + 1, "axle")) return ax__strdup(self);
-  }
-  return ax__strdup(AX_HOST_DEFAULT);
 }
 
 static void noop_cb(uv_handle_t *h) { (void)h; }
@@ -89,13 +48,13 @@ int ax_init(const ax_opts *opts) {
   }
   const char *name = o.name && *o.name ? o.name : "root";
   char uid[AX__UID_LEN + 1];
-  ax__new_uid(uid);
+  ax__ident_new_uid(uid);
   ax__ident_set(&rt->self, name, strlen(name), uid, strlen(uid), getpid());
-  rt->loglevel = o.loglevel > 0 ? o.loglevel : env_loglevel();
+  rt->loglevel = o.loglevel > 0 ? o.loglevel : ax__log_env_level();
   rt->grace = o.grace > 0 ? o.grace : 0.5;
   rt->max_frame = o.max_frame ? o.max_frame : 16u << 20;
   rt->stack_size = o.stack_size ? o.stack_size : 256u << 10;
-  rt->host = find_host(o.host);
+  rt->host = ax__host_find(o.host);
   rt->actor_scope.deadline = INFINITY;
   ax__list_init(&rt->dirty);
   ax__list_init(&rt->peers);
@@ -141,39 +100,6 @@ int ax_shutdown(void) {
   return 0;
 }
 
-const char *ax__signame(int sig) {
-  switch (sig) {
-    case SIGSEGV:
-      return "SIGSEGV";
-    case SIGBUS:
-      return "SIGBUS";
-    case SIGFPE:
-      return "SIGFPE";
-    case SIGILL:
-      return "SIGILL";
-    case SIGABRT:
-      return "SIGABRT";
-    case SIGKILL:
-      return "SIGKILL";
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGINT:
-      return "SIGINT";
-    case SIGHUP:
-      return "SIGHUP";
-    case SIGPIPE:
-      return "SIGPIPE";
-    case SIGQUIT:
-      return "SIGQUIT";
-    case SIGTRAP:
-      return "SIGTRAP";
-    case SIGSYS:
-      return "SIGSYS";
-    default:
-      return "signal";
-  }
-}
-
 void ax__cancel_actor(int signum) {
   ax__rt *rt = ax__rt_g;
   if (!rt) return;
@@ -182,27 +108,6 @@ void ax__cancel_actor(int signum) {
   ax_scope_cancel(&rt->actor_scope);
   /* Code a binding runs may not yield to the loop: tell the bindings. */
   if (first) ax__modules_interrupt();
-}
-
-static void on_signal(uv_signal_t *h, int signum) {
-  (void)h;
-  ax_log(AX_LOG_INFO, "%s: cancelling the actor", ax__signame(signum));
-  ax__cancel_actor(signum);
-}
-
-void ax__signals_start(int child) {
-  ax__rt *rt = ax__rt_g;
-  /* A child leaves Ctrl-C to the root, which cancels the tree in order. */
-  if (child) {
-    signal(SIGINT, SIG_IGN);
-  } else {
-    uv_signal_init(&rt->loop, &rt->sigint);
-    uv_signal_start(&rt->sigint, on_signal, SIGINT);
-    uv_unref((uv_handle_t *)&rt->sigint);
-  }
-  uv_signal_init(&rt->loop, &rt->sigterm);
-  uv_signal_start(&rt->sigterm, on_signal, SIGTERM);
-  uv_unref((uv_handle_t *)&rt->sigterm);
 }
 
 /* Run the loop until every task has ended and every child is reaped. A
@@ -252,7 +157,7 @@ int ax_subreaper(void) {
 
 int ax_handle_signals(void) {
   if (!ax__rt_g) return AX_ESTATE;
-  ax__signals_start(ax__rt_g->is_child);
+  ax__signal_start(ax__rt_g->is_child);
   return 0;
 }
 
@@ -301,30 +206,4 @@ int ax_loop_step(void) {
   ax__schedule();
   int more = uv_run(AX__LOOP, UV_RUN_NOWAIT);
   return more || ax__tasks_alive() > 0 ? 1 : 0;
-}
-
-/* ---------------------------------------------------------------- log */
-
-int ax_loglevel(void) { return ax__rt_g ? ax__rt_g->loglevel : env_loglevel(); }
-
-void ax_log(int level, const char *fmt, ...) {
-  static const char *names[] = {"error", "warn", "info", "debug"};
-  if (level > ax_loglevel()) return;
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  const char *lv = level >= 1 && level <= 4 ? names[level - 1] : "log";
-  if (ax__rt_g)
-    fprintf(stderr, "[axle %s %d] %s: %s\n", ax__rt_g->self.name,
-            ax__rt_g->self.pid, lv, msg);
-  else
-    fprintf(stderr, "[axle %d] %s: %s\n", (int)getpid(), lv, msg);
-}
-
-const char *ax_actor_name(void) { return ax__rt_g ? ax__rt_g->self.name : ""; }
-const char *ax_actor_uid(void) { return ax__rt_g ? ax__rt_g->self.uid : ""; }
-const char *ax_actor_parent_uid(void) {
-  return ax__rt_g ? ax__rt_g->parent_uid : "";
 }

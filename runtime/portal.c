@@ -173,7 +173,7 @@ static ax_error *exit_error(ax_portal *p, int was_starting) {
   if (sig) {
     char *msg =
         ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
-                     ax__signame(sig), p->id.name, pr->pid, ax__signame(sig));
+                     ax__signal_name(sig), p->id.name, pr->pid, ax__signal_name(sig));
     e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_CRASHED), msg,
                        pr->crash_report, &p->id);
     free(msg);

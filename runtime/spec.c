@@ -22,7 +22,7 @@ ax__spec *ax__spec_new(const char *name, const ax_spawn_opts *opts) {
   ax__spec *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   char uid[AX__UID_LEN + 1];
-  ax__new_uid(uid);
+  ax__ident_new_uid(uid);
   ax__ident_set(&s->id, name, strlen(name), uid, strlen(uid), 0);
   s->module = ax__strdup(o.module);
   s->enable = calloc(o.nenable ? o.nenable : 1, sizeof *s->enable);

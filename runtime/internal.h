@@ -277,15 +277,24 @@ char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
 /* --------------------------------------------------- channels (channel.c) */
 
 typedef struct ax__chan ax__chan;
+typedef struct ax__chunk ax__chunk;
 typedef int (*ax__frame_cb)(ax__chan *ch, const uint8_t *msg, size_t len);
 typedef void (*ax__closed_cb)(ax__chan *ch, int status);
 
+/* The write queue's default marks: a task that wants to send while more
+ * than the high mark is queued waits until less than the low mark is. */
+#define AX__CHAN_HIGH_WATER (8u << 20)
+#define AX__CHAN_LOW_WATER (2u << 20)
+
 struct ax__chan {
-  uv_pipe_t pipe;
+  uv_stream_t *stream;   /* any libuv stream; the channel owns it */
   char *rbuf;
   size_t rlen, rcap;
-  char *wbuf;
-  size_t wlen, wcap;
+  ax__chunk *whead, *wtail; /* output not yet handed to the stream */
+  ax__chunk *spare;      /* an emptied chunk kept for reuse */
+  size_t wqueued;        /* bytes committed and not yet written */
+  size_t high_water, low_water;
+  ax__list writers;      /* tasks waiting for the queue to drain */
   size_t max_frame;
   int writes_pending;
   int closing;
@@ -296,6 +305,12 @@ struct ax__chan {
   void *data;
 };
 
+/* A channel on a stream initialized on the runtime's loop and allocated
+ * with malloc: pipe, Unix socket or TCP. The channel owns it from here on,
+ * also on failure, and closes and frees it. */
+int ax__chan_open_stream(ax__chan *ch, uv_stream_t *s, ax__frame_cb on_frame,
+                         ax__closed_cb on_closed, void *data);
+/* A channel on a connected socket or pipe fd (a socketpair end). */
 int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
                   ax__closed_cb on_closed, void *data);
 /* Queue one frame holding p's bytes; flushed before the loop polls. */
@@ -310,8 +325,19 @@ void ax__chan_flush(ax__chan *ch);
  * a peer wrote just before it died must not be lost. */
 void ax__chan_drain(ax__chan *ch);
 void ax__chan_flush_all(void);
-/* Close (idempotent); on_closed runs later with status. */
+/* Close (idempotent); on_closed runs later with status. Tasks waiting to
+ * write get AX_ECLOSED. */
 void ax__chan_close(ax__chan *ch, int status);
+int ax__chan_wait_writable_slow(ax__chan *ch);
+/* Backpressure, for a task about to send on ch: 0 at once while no more
+ * than the high mark is queued, else wait until less than the low mark
+ * is (AX_ECANCELED when the task is cancelled meanwhile, AX_ECLOSED when
+ * the channel closes). Outside a task it returns 0 at once: the loop never
+ * blocks, so for it the mark is soft and it queues anyway. Only blocking
+ * functions call it; completion forms never wait. */
+static inline int ax__chan_wait_writable(ax__chan *ch) {
+  return ch->wqueued <= ch->high_water ? 0 : ax__chan_wait_writable_slow(ch);
+}
 /* Frame codec, exposed for unit tests. Returns the number of bytes of
  * the first whole frame in buf (4 + n) and points *msg at it, 0 if more
  * bytes are needed, AX_EMSGSIZE if the header announces more than max. */

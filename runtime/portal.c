@@ -377,6 +377,9 @@ int ax_portal_run(ax_portal *p, const char *ns, const char *func,
                   const ax_data *kwargs, ax_data **result, ax_error **err) {
   if (result) *result = NULL;
   if (err) *err = NULL;
+  /* Backpressure: wait while the channel has too much queued. */
+  int wrc = p && p->peer ? ax__chan_wait_writable(&p->peer->chan) : 0;
+  if (wrc < 0) return wrc;
   AX__BLOCK_ON(ax_portal_run_cb(p, ns, func, kwargs, AX__BLK_ARGS), result,
                err);
 }

@@ -99,6 +99,13 @@ static void stack_put(void *base, size_t size) {
   npool++;
 }
 
+/* A stack for stack_size bytes of use, plus its guard page. */
+static char *stack_for(size_t stack_size, size_t *size) {
+  size_t ps = page_size();
+  *size = (stack_size + ps - 1) / ps * ps + ps;
+  return stack_get(*size);
+}
+
 void ax__coro_pool_drain(void) {
   while (npool > 0) {
     npool--;
@@ -173,9 +180,8 @@ static void coro_entry(void *p) {
 
 int ax__coro_make(ax__coro *c, size_t stack_size, void (*entry)(void *),
                   void *arg) {
-  size_t ps = page_size();
-  size_t size = (stack_size + ps - 1) / ps * ps + ps;
-  char *base = stack_get(size);
+  size_t size;
+  char *base = stack_for(stack_size, &size);
   if (!base) return AX_ENOMEM;
   uintptr_t top = ((uintptr_t)base + size) & ~(uintptr_t)15;
   /* The entry's arguments live at the very top of the new stack. */
@@ -222,9 +228,8 @@ static void uc_entry(unsigned hi, unsigned lo) {
 
 int ax__coro_make(ax__coro *c, size_t stack_size, void (*entry)(void *),
                   void *arg) {
-  size_t ps = page_size();
-  size_t size = (stack_size + ps - 1) / ps * ps + ps;
-  char *base = stack_get(size);
+  size_t size, ps = page_size();
+  char *base = stack_for(stack_size, &size);
   if (!base) return AX_ENOMEM;
   uctx *u = calloc(1, sizeof *u);
   if (!u) {

@@ -90,13 +90,18 @@ ax_error *ax__error_make(const char *type, const char *msg,
   return e;
 }
 
+static ax_error *error_newv(const char *type, const char *fmt, va_list ap) {
+  char *msg = fmt ? vasprintf_(fmt, ap) : NULL;
+  ax_error *e = ax__error_make(type, msg, NULL, NULL);
+  free(msg);
+  return e;
+}
+
 ax_error *ax_error_new(const char *type, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *msg = fmt ? vasprintf_(fmt, ap) : NULL;
+  ax_error *e = error_newv(type, fmt, ap);
   va_end(ap);
-  ax_error *e = ax__error_make(type, msg, NULL, NULL);
-  free(msg);
   return e;
 }
 
@@ -105,10 +110,8 @@ ax_error *ax_error_new_kind(int kind, const char *fmt, ...) {
   if (!type) return NULL;
   va_list ap;
   va_start(ap, fmt);
-  char *msg = fmt ? vasprintf_(fmt, ap) : NULL;
+  ax_error *e = error_newv(type, fmt, ap);
   va_end(ap);
-  ax_error *e = ax__error_make(type, msg, NULL, NULL);
-  free(msg);
   return e;
 }
 
@@ -220,25 +223,23 @@ char *ax__backtrace(int skip) {
 
 /* ------------------------------------------------------------ wire form */
 
+/* Key k and string value v, unless rc already says a write failed. */
+static int kv(ax_pack *p, int rc, const char *k, const char *v) {
+  rc = rc ? rc : ax_pack_str(p, k);
+  return rc ? rc : ax_pack_str(p, v);
+}
+
 static int pack_ident(ax_pack *p, const ax__ident *id) {
-  int rc = ax_pack_map(p, 3);
-  rc = rc ? rc : ax_pack_str(p, "name");
-  rc = rc ? rc : ax_pack_str(p, id->name);
-  rc = rc ? rc : ax_pack_str(p, "uid");
-  rc = rc ? rc : ax_pack_str(p, id->uid);
+  int rc = kv(p, ax_pack_map(p, 3), "name", id->name);
+  rc = kv(p, rc, "uid", id->uid);
   rc = rc ? rc : ax_pack_str(p, "pid");
-  rc = rc ? rc : ax_pack_int(p, id->pid);
-  return rc;
+  return rc ? rc : ax_pack_int(p, id->pid);
 }
 
 int ax__error_pack(ax_pack *p, const ax_error *e) {
-  int rc = ax_pack_map(p, 6);
-  rc = rc ? rc : ax_pack_str(p, "type");
-  rc = rc ? rc : ax_pack_str(p, e->type);
-  rc = rc ? rc : ax_pack_str(p, "message");
-  rc = rc ? rc : ax_pack_str(p, e->message);
-  rc = rc ? rc : ax_pack_str(p, "traceback");
-  rc = rc ? rc : ax_pack_str(p, e->traceback);
+  int rc = kv(p, ax_pack_map(p, 6), "type", e->type);
+  rc = kv(p, rc, "message", e->message);
+  rc = kv(p, rc, "traceback", e->traceback);
   rc = rc ? rc : ax_pack_str(p, "src");
   rc = rc ? rc : pack_ident(p, &e->src);
   rc = rc ? rc : ax_pack_str(p, "relay");

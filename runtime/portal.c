@@ -393,17 +393,23 @@ static void waiter_cancel(ax_op *op) {
   cb(ud, AX_ECANCELED, NULL, NULL);
 }
 
+/* A waiter on list for (cb, ud), cancelled by cancel; *op set to it. */
+static waiter *waiter_add(ax_portal *p, ax__list *list,
+                          void (*cancel)(ax_op *), ax_done_cb cb, void *ud,
+                          ax_op **op) {
+  waiter *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  *w = (waiter){.op.cancel = cancel, .p = p, .cb = cb, .ud = ud};
+  ax__list_push(list, &w->link);
+  if (op) *op = &w->op;
+  return w;
+}
+
 int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud, ax_op **op) {
   if (!p || !cb) return AX_EINVAL;
   if (!p->oneshot) return AX_ESTATE;
-  waiter *w = calloc(1, sizeof *w);
+  waiter *w = waiter_add(p, &p->result_waiters, waiter_cancel, cb, ud, op);
   if (!w) return AX_ENOMEM;
-  w->op.cancel = waiter_cancel;
-  w->p = p;
-  w->cb = cb;
-  w->ud = ud;
-  ax__list_push(&p->result_waiters, &w->link);
-  if (op) *op = &w->op;
   if (p->have_result) {
     /* Delivered from the loop, never from inside this call. */
     ax__list_remove(&w->link);
@@ -435,15 +441,9 @@ int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb, void *ud,
   if (op) *op = NULL;
   ax__portal_cancel(p);
   if (p->state == AX__P_EXITED) return ax__defer_done(cb, ud, 0, NULL, NULL);
-  waiter *w = calloc(1, sizeof *w);
-  if (!w) return AX_ENOMEM;
-  w->op.cancel = exit_wait_cancel;
-  w->p = p;
-  w->cb = cb;
-  w->ud = ud;
-  ax__list_push(&p->exit_waiters, &w->link);
-  if (op) *op = &w->op;
-  return 0;
+  return waiter_add(p, &p->exit_waiters, exit_wait_cancel, cb, ud, op)
+             ? 0
+             : AX_ENOMEM;
 }
 
 int ax_portal_cancel_actor(ax_portal *p) {

@@ -189,49 +189,57 @@ static uint8_t *room(ax_pack *p, size_t n) {
   return p->p + p->len;
 }
 
-#define PUT(p, maxlen, expr)           \
-  do {                                 \
-    uint8_t *w_ = room((p), (maxlen)); \
-    if (!w_) return AX_ENOMEM;         \
-    (p)->len += (size_t)((expr)-w_);   \
-  } while (0)
+/* Account for what a writer put at w (room(p, ...) gave it). */
+static int wrote(ax_pack *p, const uint8_t *w, const uint8_t *end) {
+  p->len += (size_t)(end - w);
+  return 0;
+}
 
-int ax_pack_nil(ax_pack *p) {
-  PUT(p, 1, ax__mp_put_byte(w_, 0xc0));
-  return 0;
+static int put_byte(ax_pack *p, uint8_t b) {
+  uint8_t *w = room(p, 1);
+  return w ? wrote(p, w, ax__mp_put_byte(w, b)) : AX_ENOMEM;
 }
-int ax_pack_bool(ax_pack *p, int v) {
-  PUT(p, 1, ax__mp_put_byte(w_, v ? 0xc3 : 0xc2));
-  return 0;
+
+/* An array or map header: at most 5 bytes. */
+static int put_head(ax_pack *p, uint8_t *(*put)(uint8_t *, uint32_t),
+                    uint32_t n) {
+  uint8_t *w = room(p, 5);
+  return w ? wrote(p, w, put(w, n)) : AX_ENOMEM;
 }
+
+int ax_pack_nil(ax_pack *p) { return put_byte(p, 0xc0); }
+int ax_pack_bool(ax_pack *p, int v) { return put_byte(p, v ? 0xc3 : 0xc2); }
+int ax_pack_array(ax_pack *p, uint32_t n) {
+  return put_head(p, ax__mp_put_array, n);
+}
+int ax_pack_map(ax_pack *p, uint32_t n) {
+  return put_head(p, ax__mp_put_map, n);
+}
+
 int ax_pack_int(ax_pack *p, int64_t v) {
-  PUT(p, 9, ax__mp_put_int(w_, v));
-  return 0;
+  uint8_t *w = room(p, 9);
+  return w ? wrote(p, w, ax__mp_put_int(w, v)) : AX_ENOMEM;
 }
+
 int ax_pack_float(ax_pack *p, double v) {
-  PUT(p, 9, ax__mp_put_float(w_, v));
-  return 0;
+  uint8_t *w = room(p, 9);
+  return w ? wrote(p, w, ax__mp_put_float(w, v)) : AX_ENOMEM;
 }
+
 int ax_pack_str(ax_pack *p, const char *s) {
   return ax_pack_strn(p, s ? s : "", s ? strlen(s) : 0);
 }
+
 int ax_pack_strn(ax_pack *p, const char *s, size_t len) {
-  if (len > UINT32_MAX) return AX_EINVAL;
-  PUT(p, 5 + len, ax__mp_put_str(w_, s, (uint32_t)len));
-  return 0;
+  uint8_t *w = len > UINT32_MAX ? NULL : room(p, 5 + len);
+  if (!w) return len > UINT32_MAX ? AX_EINVAL : AX_ENOMEM;
+  return wrote(p, w, ax__mp_put_str(w, s, (uint32_t)len));
 }
+
 int ax_pack_bin(ax_pack *p, const void *b, size_t len) {
-  if (len > UINT32_MAX) return AX_EINVAL;
-  PUT(p, 5 + len, ax__mp_put_bin(w_, b, (uint32_t)len));
-  return 0;
-}
-int ax_pack_array(ax_pack *p, uint32_t n) {
-  PUT(p, 5, ax__mp_put_array(w_, n));
-  return 0;
-}
-int ax_pack_map(ax_pack *p, uint32_t n) {
-  PUT(p, 5, ax__mp_put_map(w_, n));
-  return 0;
+  uint8_t *w = len > UINT32_MAX ? NULL : room(p, 5 + len);
+  if (!w) return len > UINT32_MAX ? AX_EINVAL : AX_ENOMEM;
+  return wrote(p, w, ax__mp_put_bin(w, b, (uint32_t)len));
 }
 
 int ax_pack_val(ax_pack *p, const ax_val *v) {
@@ -244,8 +252,8 @@ int ax_pack_val(ax_pack *p, const ax_val *v) {
       return ax_pack_bool(p, (int)v->v.i);
     case AX_T_INT:
       if (v->flags & VAL_UNSIGNED) {
-        PUT(p, 9, ax__mp_put_uint(w_, v->v.u));
-        return 0;
+        uint8_t *w = room(p, 9);
+        return w ? wrote(p, w, ax__mp_put_uint(w, v->v.u)) : AX_ENOMEM;
       }
       return ax_pack_int(p, v->v.i);
     case AX_T_FLOAT:

@@ -1,153 +1,419 @@
-/* child.c - the child side of a spawn: the host's `axle --child` serves
- * its parent channel as an actor. It waits for the parent's `spawn` spec,
- * loads what it names, says `hello` under the identity the spec gave it,
- * then serves calls until it is cancelled (by the parent, end of file, or
- * SIGTERM) and everything it runs has ended. */
-#include <stdio.h>
+/* child.c - a child record: what a parent keeps for each actor it
+ * started. It owns the process, a copy of the spawn spec, and the state a
+ * supervisor needs (starting, ready, stopping, exited; a one-shot's
+ * outcome; who waits for its exit); it turns an unexpected death into an
+ * error for its nursery. The portal the caller holds is a handle on the
+ * actor as a peer and is embedded here. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-/* This process is the child of one spawn: one parent, one boot. */
-static struct {
-  int booting;          /* waiting for the spawn spec */
-  int failed;           /* the spec could not be honoured */
-  int cancel_requested; /* the parent asked: answer with cancel_ack */
-  ax__peer *parent;
-  uv_timer_t boot_timer;
-} child;
+typedef struct waiter {
+  ax_op op;
+  ax__list link;
+  ax__child *p;
+  ax_done_cb cb;
+  void *ud;
+} waiter;
 
-static void on_spawn(ax__peer *peer, const ax__msg *m) {
-  ax__rt *rt = ax__rt_g;
-  child.booting = 0;
-  uv_timer_stop(&child.boot_timer);
-  ax__spec *s = NULL;
-  ax_error *err = NULL;
-  int rc = ax__spec_from_msg(m, &s);
-  if (rc == 0) {
-    rt->self = s->id;
-    rt->self.pid = getpid();
-    memcpy(rt->parent_uid, s->parent, sizeof rt->parent_uid);
-    if (s->loglevel > 0) rt->loglevel = s->loglevel;
-    if (s->grace > 0) rt->grace = s->grace;
-    if (s->max_frame > 0) {
-      rt->max_frame = s->max_frame;
-      peer->chan.max_frame = rt->max_frame;
-    }
-    rc = ax__modules_enable(s->module, (const char *const *)s->enable,
-                            s->nenable, &err);
-  }
-  ax__spec_free(s);
-  if (rc < 0) {
-    if (!err) err = ax_error_new_kind(AX_K_SPAWN_ERROR, "%s", ax_strerror(rc));
-    ax_log(AX_LOG_ERROR, "cannot start: %s: %s", ax_error_type(err),
-           ax_error_message(err));
-    if (err) ax__peer_send_error(peer, 0, err);
+static void start_done(ax__child *p, int status, ax_error *err) {
+  if (!p->start.pending) {
     ax_error_free(err);
-    child.failed = 1;
-    ax__cancel_actor(0);
     return;
   }
-  ax__peer_send_hello(peer);
+  p->start.pending = 0;
+  p->start.cb(p->start.ud, status, NULL, err);
 }
 
-/* What the parent says about this actor as a whole. */
-static int parent_control(ax__peer *peer, const ax__msg *m) {
+static void deliver_result(ax__child *p) {
+  while (!ax__list_empty(&p->result_waiters)) {
+    waiter *w = ax__container_of(p->result_waiters.next, waiter, link);
+    ax__list_remove(&w->link);
+    ax_done_cb cb = w->cb;
+    void *ud = w->ud;
+    free(w);
+    if (p->error)
+      cb(ud, AX_EREMOTE, NULL, ax_error_dup(p->error));
+    else
+      cb(ud, 0, ax_data_dup(p->result), NULL);
+  }
+}
+
+/* Record a one-shot's outcome; a failure fails the nursery unless the
+ * actor never started (that failure is its starter's to report). */
+static void set_result(ax__child *p, ax_data *result, ax_error *err,
+                       int fail_nursery) {
+  if (p->have_result) {
+    ax_data_free(result);
+    ax_error_free(err);
+    return;
+  }
+  p->have_result = 1;
+  p->result = result;
+  p->error = err;
+  deliver_result(p);
+  /* A real failure counts even when it comes while we cancel the actor;
+   * only the cancellation we asked for is no failure. */
+  if (fail_nursery && err && ax_error_kind(err) != AX_K_CANCELLED)
+    ax__nursery_fail(p->n, ax_error_dup(err));
+}
+
+/* The outcome of a one-shot that ended without one: a cancellation if we
+ * had asked it to stop, else a failure. */
+static ax_error *no_result_error(ax__child *p, const char *why) {
+  if (p->cancel_sent)
+    return ax_error_new_kind(AX_K_CANCELLED,
+                             "actor '%s' was cancelled before its "
+                             "result (%s)",
+                             p->portal.id.name, why);
+  return ax_error_new_kind(AX_K_ACTOR_EXITED,
+                           "actor '%s' ended without a result (%s)",
+                           p->portal.id.name, why);
+}
+
+static void on_main_result(void *ud, int status, ax_data *result,
+                           ax_error *err) {
+  ax__child *p = ud;
+  if (status != 0 && !err) err = no_result_error(p, ax_strerror(status));
+  set_result(p, result, err, 1);
+  /* tractor's rule: a one-shot is cancelled once its result is in. */
+  ax__child_cancel(p);
+}
+
+static void on_hello(ax__peer *peer, const ax__msg *m) {
+  ax__child *p = peer->owner;
+  (void)m;
+  if (!p || p->state != AX__P_STARTING) return;
+  p->state = AX__P_READY;
+  if (p->oneshot) {
+    int rc = ax__peer_call(p->portal.peer, "", p->func, p->kwargs,
+                           on_main_result, p, NULL);
+    if (rc < 0) {
+      set_result(p, NULL,
+                 ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot start %s: %s",
+                                   p->func, ax_strerror(rc)),
+                 1);
+      ax__child_cancel(p);
+    }
+  }
+  start_done(p, 0, NULL);
+}
+
+static void on_actor_error(ax__child *p, ax_error *err) {
+  if (p->state == AX__P_STARTING) {
+    /* It exits next; that exit is no further failure. */
+    p->cancel_sent = 1;
+    if (p->oneshot) set_result(p, NULL, ax_error_dup(err), 0);
+    start_done(p, AX_EREMOTE, err);
+    return;
+  }
+  char *text = ax_error_format(err);
+  ax_log(AX_LOG_ERROR, "actor error from %s:\n%s", p->portal.id.name,
+         text ? text : "");
+  ax_free(text);
+  ax_error_free(err);
+}
+
+/* What a child says about itself as a whole. */
+static int on_control(ax__peer *peer, const ax__msg *m) {
+  ax__child *p = peer->owner;
   switch (m->type) {
-    case AX__M_SPAWN:
-      if (!child.booting) return AX_EPROTO;
-      on_spawn(peer, m);
-      return 0;
-    case AX__M_CANCEL:
-      ax_log(AX_LOG_INFO, "cancel requested by the parent");
-      child.cancel_requested = 1;
-      ax__cancel_actor(0);
-      return 0;
     case AX__M_ERROR: {
       ax_error *err = NULL;
       int rc = ax__peer_decode_error(&m->error, &err);
       if (rc < 0) return rc;
-      char *text = ax_error_format(err);
-      ax_log(AX_LOG_ERROR, "actor error from the parent:\n%s",
-             text ? text : "");
-      ax_free(text);
-      ax_error_free(err);
+      if (p) {
+        on_actor_error(p, err);
+      } else {
+        ax_error_free(err);
+      }
       return 0;
     }
-    default:
+    case AX__M_CANCEL:
+      ax_log(AX_LOG_WARN, "actor cancel from %s ignored: not our parent",
+             peer->id.name);
       return 0;
+    case AX__M_CANCEL_ACK:
+      return 0;
+    default: /* spawn: only a parent sends it */
+      return AX_EPROTO;
   }
 }
 
-static void parent_gone(ax__peer *peer, int status) {
-  ax__peer_fail_calls(peer, NULL);
-  ax_log(status == 0 ? AX_LOG_INFO : AX_LOG_WARN,
-         "parent channel closed (%s): cancelling the actor",
-         status == 0 ? "end of file" : ax_strerror(status));
-  ax__cancel_actor(0);
+static void on_gone(ax__peer *peer, int status) {
+  ax__child *p = peer->owner;
+  (void)status;
+  if (!p) {
+    ax__peer_fail_calls(peer, NULL);
+    return;
+  }
+  /* Calls wait for the exit status to tell what happened (a crash, an
+   * exit): make sure it comes. */
+  if (p->state != AX__P_EXITED) {
+    if (p->state == AX__P_READY) p->state = AX__P_STOPPING;
+    ax__proc_ladder(&p->proc);
+  }
 }
 
-static const ax__peer_cbs parent_cbs = {
+static const ax__peer_cbs child_cbs = {
+    .ready = on_hello,
     .start = ax__serve_start,
-    .control = parent_control,
-    .gone = parent_gone,
+    .control = on_control,
+    .gone = on_gone,
 };
 
-static void boot_timeout(uv_timer_t *t) {
-  (void)t;
-  if (!child.booting) return;
-  ax_log(AX_LOG_ERROR, "no spawn spec from the parent in time; exiting");
-  child.failed = 1;
-  ax__cancel_actor(0);
+static ax_error *exit_error(ax__child *p, int was_starting) {
+  ax__proc *pr = &p->proc;
+  int sig = WIFSIGNALED(pr->status) ? WTERMSIG(pr->status) : 0;
+  int code = WIFEXITED(pr->status) ? WEXITSTATUS(pr->status) : 0;
+  if (p->cancel_sent) return NULL; /* we asked, or it told us why */
+  ax_error *e;
+  if (sig) {
+    char *msg = ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
+                             ax__signal_name(sig), p->portal.id.name, pr->pid,
+                             ax__signal_name(sig));
+    e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_CRASHED), msg,
+                       pr->crash_report, &p->portal.id);
+    free(msg);
+  } else if (code != 0 || was_starting) {
+    char *msg = ax__asprintf("actor '%s' (pid %d) exited with status %d%s",
+                             p->portal.id.name, pr->pid, code,
+                             was_starting ? " before its handshake" : "");
+    e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_EXITED), msg,
+                       pr->crash_report, &p->portal.id);
+    free(msg);
+  } else {
+    return NULL;
+  }
+  if (e) ax__error_relay_here(e);
+  return e;
 }
 
-int ax_child_main(int fd) {
-  ax_opts o = {sizeof o, "child", 0, 0, 0, 0, NULL};
-  int rc = ax_init(&o);
-  if (rc < 0) return 70;
-  ax__rt *rt = ax__rt_g;
-  rt->is_child = 1;
-  ax__signal_start(1);
-  child.booting = 1;
-  child.parent = ax__peer_new(fd, &parent_cbs, NULL);
-  if (!child.parent) {
-    ax_log(AX_LOG_ERROR, "cannot open the parent channel (fd %d)", fd);
-    ax_shutdown();
-    return 70;
+static void on_proc_exit(ax__proc *pr) {
+  ax__child *p = pr->data;
+  /* Its last words (a result, an error, a failed start) may still sit
+   * unread in the socket when the exit is noticed first: read them before
+   * judging the exit. */
+  if (p->portal.peer) ax__chan_drain(&p->portal.peer->chan);
+  int was_starting = p->state == AX__P_STARTING;
+  p->state = AX__P_EXITED;
+  p->portal.id.pid = pr->pid;
+  ax_error *err = exit_error(p, was_starting);
+  if (err) {
+    char *why = ax__proc_describe_exit(pr);
+    ax_log(AX_LOG_WARN, "child '%s' (pid %d) %s", p->portal.id.name, pr->pid,
+           why ? why : "");
+    free(why);
   }
-  child.parent->refs++;
-  uv_timer_init(&rt->loop, &child.boot_timer);
-  /* Our hello goes out once the spawn spec is honoured: it tells the
-   * parent we are ready, with the identity it gave us. */
-  uv_timer_start(&child.boot_timer, boot_timeout, 10000, 0);
-  /* Serve until cancelled, then until every task and child is gone. */
-  while (!rt->actor_scope.cancelled) {
-    ax__schedule();
-    if (!uv_run(&rt->loop, UV_RUN_ONCE) && !rt->actor_scope.cancelled) {
-      ax__schedule();
-      if (!uv_loop_alive(&rt->loop)) ax__cancel_actor(0);
-    }
+  if (p->portal.peer) ax__peer_close(p->portal.peer, err);
+  if (was_starting) {
+    ax_error *why =
+        err ? ax_error_dup(err)
+            : ax_error_new_kind(AX_K_ACTOR_EXITED, "actor '%s' exited early",
+                                p->portal.id.name);
+    if (p->oneshot) set_result(p, NULL, ax_error_dup(why), 0);
+    start_done(p, AX_EREMOTE, why);
+  } else if (p->oneshot && !p->have_result) {
+    set_result(p, NULL, err ? ax_error_dup(err) : no_result_error(p, "exited"),
+               1);
+  } else if (err) {
+    ax__nursery_fail(p->n, ax_error_dup(err));
   }
-  uv_timer_stop(&child.boot_timer);
-  uv_close((uv_handle_t *)&child.boot_timer, NULL);
-  ax__run_until_done();
-  AX__LOGD("actor done (%d tasks left); closing the parent channel",
-           ax__tasks_alive());
-  ax__peer *parent = child.parent;
-  if (child.cancel_requested && parent->state < AX__PEER_CLOSING)
-    ax__peer_send_cid(parent, AX__M_CANCEL_ACK, 0);
-  ax__chan_close(&parent->chan, 0);
-  ax__peer_unref(parent);
-  child.parent = NULL;
-  int code = child.failed ? 1 : 0;
-  /* A plain C function still running on the pool cannot be stopped; do not
-   * wait for it at exit (libuv joins its threads in a destructor). */
-  if (ax__threads_busy() > 0) {
-    fflush(NULL);
-    _exit(code);
+  ax_error_free(err);
+  while (!ax__list_empty(&p->exit_waiters)) {
+    waiter *w = ax__container_of(p->exit_waiters.next, waiter, link);
+    ax__list_remove(&w->link);
+    ax_done_cb cb = w->cb;
+    void *ud = w->ud;
+    free(w);
+    cb(ud, 0, NULL, NULL);
   }
-  ax_shutdown();
-  return code;
+  ax__nursery_child_exited(p->n);
+}
+
+void ax__child_cancel(ax__child *p) {
+  if (p->state == AX__P_EXITED || p->cancel_sent) return;
+  p->cancel_sent = 1;
+  if (p->state == AX__P_READY) p->state = AX__P_STOPPING;
+  if (!p->portal.peer || ax__peer_send_cid(p->portal.peer, AX__M_CANCEL, 0) < 0)
+    ax__proc_kill(&p->proc, SIGTERM);
+  ax__proc_ladder(&p->proc);
+}
+
+void ax__child_free(ax__child *p) {
+  if (p->portal.peer) {
+    p->portal.peer->owner = NULL;
+    ax__peer_unref(p->portal.peer);
+  }
+  ax__proc_release(&p->proc);
+  free(p->func);
+  ax_data_free(p->kwargs);
+  ax_data_free(p->result);
+  ax_error_free(p->error);
+  ax__spec_free(p->spec);
+  free(p);
+}
+
+static void start_cancel(ax_op *op) {
+  ax__child *p = ax__container_of(op, ax__child, start.op);
+  ax__child_cancel(p);
+  start_done(p, AX_ECANCELED, NULL);
+}
+
+static int child_start(ax_nursery *n, const char *name,
+                       const ax_spawn_opts *opts, const char *func,
+                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
+                       void *ud, ax_op **op) {
+  if (!n || !opts || !opts->module || !cb || !name) return AX_EINVAL;
+  if (n->closing) return AX_ESTATE;
+  ax__child *p = calloc(1, sizeof *p);
+  if (!p) return AX_ENOMEM;
+  p->portal.child = p;
+  p->spec = ax__spec_new(name, opts);
+  if (!p->spec) {
+    free(p);
+    return AX_ENOMEM;
+  }
+  ax__list_init(&p->result_waiters);
+  ax__list_init(&p->exit_waiters);
+  p->portal.id = p->spec->id;
+  p->n = n;
+  if (func) {
+    p->oneshot = 1;
+    p->func = ax__strdup(func);
+    if (kwargs) p->kwargs = ax_data_dup(kwargs);
+  }
+  int sv[2] = {-1, -1};
+  int rc = 0;
+  if (func && (!p->func || (kwargs && !p->kwargs)))
+    rc = AX_ENOMEM;
+  else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    rc = AX_ESPAWN;
+  else
+    rc = ax__proc_spawn(&p->proc, p->spec, sv[1]);
+  if (sv[1] >= 0) close(sv[1]);
+  if (rc < 0) {
+    if (sv[0] >= 0) close(sv[0]);
+    free(p->func);
+    ax_data_free(p->kwargs);
+    ax__spec_free(p->spec);
+    free(p);
+    return rc;
+  }
+  p->portal.id.pid = p->proc.pid;
+  p->proc.data = p;
+  p->proc.on_exit = on_proc_exit;
+  p->portal.peer = ax__peer_new(sv[0], &child_cbs, p);
+  if (!p->portal.peer) {
+    close(sv[0]);
+    ax__proc_kill(&p->proc, SIGKILL);
+    /* The exit still comes through on_proc_exit; keep p until then. */
+    p->cancel_sent = 1;
+    p->state = AX__P_EXITED;
+  } else {
+    p->portal.peer->refs++;
+    p->portal.peer->id = p->portal.id;
+    ax__peer_send_hello(p->portal.peer);
+    ax__spec_send(p->portal.peer, p->spec);
+    p->state = AX__P_STARTING;
+  }
+  p->start.op.cancel = start_cancel;
+  p->start.cb = cb;
+  p->start.ud = ud;
+  p->start.pending = 1;
+  ax__list_push(&n->children, &p->link);
+  n->nalive++;
+  if (out) *out = &p->portal;
+  if (op) *op = &p->start.op;
+  return 0;
+}
+
+int ax_start_actor_cb(ax_nursery *n, const char *name,
+                      const ax_spawn_opts *opts, ax_portal **out, ax_done_cb cb,
+                      void *ud, ax_op **op) {
+  return child_start(n, name, opts, NULL, NULL, out, cb, ud, op);
+}
+
+int ax_run_in_actor_cb(ax_nursery *n, const char *name,
+                       const ax_spawn_opts *opts, const char *func,
+                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
+                       void *ud, ax_op **op) {
+  if (!func) return AX_EINVAL;
+  return child_start(n, name, opts, func, kwargs, out, cb, ud, op);
+}
+
+int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
+                   ax_portal **out, ax_error **err) {
+  if (err) *err = NULL;
+  AX__BLOCK_ON(ax_start_actor_cb(n, name, opts, out, AX__BLK_ARGS), NULL, err);
+}
+
+int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
+                    const char *func, const ax_data *kwargs, ax_portal **out,
+                    ax_error **err) {
+  if (err) *err = NULL;
+  AX__BLOCK_ON(
+      ax_run_in_actor_cb(n, name, opts, func, kwargs, out, AX__BLK_ARGS), NULL,
+      err);
+}
+
+/* ---------------------------------------------------------- calls */
+
+static void waiter_cancel(ax_op *op) {
+  waiter *w = (waiter *)op;
+  ax__list_remove(&w->link);
+  ax_done_cb cb = w->cb;
+  void *ud = w->ud;
+  free(w);
+  cb(ud, AX_ECANCELED, NULL, NULL);
+}
+
+/* A waiter on list for (cb, ud), cancelled by cancel; *op set to it. */
+static waiter *waiter_add(ax__child *p, ax__list *list, void (*cancel)(ax_op *),
+                          ax_done_cb cb, void *ud, ax_op **op) {
+  waiter *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  *w = (waiter){.op.cancel = cancel, .p = p, .cb = cb, .ud = ud};
+  ax__list_push(list, &w->link);
+  if (op) *op = &w->op;
+  return w;
+}
+
+int ax__child_result_cb(ax__child *p, ax_done_cb cb, void *ud, ax_op **op) {
+  if (!p || !cb) return AX_EINVAL;
+  if (!p->oneshot) return AX_ESTATE;
+  waiter *w = waiter_add(p, &p->result_waiters, waiter_cancel, cb, ud, op);
+  if (!w) return AX_ENOMEM;
+  if (p->have_result) {
+    /* Delivered from the loop, never from inside this call. */
+    ax__list_remove(&w->link);
+    free(w);
+    if (op) *op = NULL;
+    ax_data *r = p->error ? NULL : ax_data_dup(p->result);
+    ax_error *e = p->error ? ax_error_dup(p->error) : NULL;
+    return ax__defer_done(cb, ud, e ? AX_EREMOTE : 0, r, e);
+  }
+  return 0;
+}
+
+/* Waiting for an exit cannot be abandoned: cancelling it skips the rest
+ * of the ladder (SIGKILL now), and the callback comes once it is reaped. */
+static void exit_wait_cancel(ax_op *op) {
+  waiter *w = (waiter *)op;
+  ax__proc_kill(&w->p->proc, SIGKILL);
+}
+
+int ax__child_cancel_cb(ax__child *p, ax_done_cb cb, void *ud, ax_op **op) {
+  if (!p || !cb) return AX_EINVAL;
+  if (op) *op = NULL;
+  ax__child_cancel(p);
+  if (p->state == AX__P_EXITED) return ax__defer_done(cb, ud, 0, NULL, NULL);
+  return waiter_add(p, &p->exit_waiters, exit_wait_cancel, cb, ud, op)
+             ? 0
+             : AX_ENOMEM;
 }

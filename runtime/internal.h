@@ -633,15 +633,23 @@ void ax__spawn_shutdown(void);
 
 /* --------------------------------- nurseries and portals (nursery.c, portal.c) */
 
+/* A handle on a remote actor (portal.c): its identity, the peer calls go
+ * through, and, when this actor started it, its child record. */
+struct ax_portal {
+  ax__ident id;
+  ax__peer *peer;
+  struct ax__child *child;
+};
+
 enum { AX__P_STARTING, AX__P_READY, AX__P_STOPPING, AX__P_EXITED };
 
-struct ax_portal {
+/* What a parent keeps for each actor it started (child.c). */
+typedef struct ax__child {
   ax_nursery *n;
   ax__list link;          /* in n->children */
-  ax__ident id;
+  ax_portal portal;       /* the caller's handle; its peer is the channel */
   ax__spec *spec;         /* what it was started with, kept */
   ax__proc proc;
-  ax__peer *peer;
   int state;
   int oneshot;
   int cancel_sent;        /* we asked it to stop: its exit is no failure */
@@ -658,7 +666,7 @@ struct ax_portal {
   ax_error *error;
   ax__list result_waiters;
   ax__list exit_waiters;
-};
+} ax__child;
 
 struct ax_nursery {
   ax__list children;
@@ -677,8 +685,11 @@ struct ax_nursery {
 
 void ax__nursery_fail(ax_nursery *n, ax_error *err);
 void ax__nursery_child_exited(ax_nursery *n);
-void ax__portal_cancel(ax_portal *p);
-void ax__portal_free(ax_portal *p);
+/* Ask the child to stop (cancel request, then the ladder); idempotent. */
+void ax__child_cancel(ax__child *c);
+void ax__child_free(ax__child *c);
+int ax__child_result_cb(ax__child *c, ax_done_cb cb, void *ud, ax_op **op);
+int ax__child_cancel_cb(ax__child *c, ax_done_cb cb, void *ud, ax_op **op);
 /* Report (status, result, err) to cb from the loop, soon. */
 int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
                    ax_error *err);

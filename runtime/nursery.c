@@ -26,7 +26,7 @@ int ax_nursery_cancel(ax_nursery *n) {
   if (!n) return AX_EINVAL;
   n->cancelled = 1;
   ax__list_each(it, &n->children) {
-    ax__portal_cancel(ax__container_of(it, ax_portal, link));
+    ax__child_cancel(ax__container_of(it, ax__child, link));
   }
   return 0;
 }
@@ -70,9 +70,9 @@ static void nursery_finish(ax_nursery *n) {
   }
   free(n->errors);
   while (!ax__list_empty(&n->children)) {
-    ax_portal *p = ax__container_of(n->children.next, ax_portal, link);
-    ax__list_remove(&p->link);
-    ax__portal_free(p);
+    ax__child *c = ax__container_of(n->children.next, ax__child, link);
+    ax__list_remove(&c->link);
+    ax__child_free(c);
   }
   ax_done_cb cb = n->close_cb;
   void *ud = n->close_ud;

@@ -18,36 +18,6 @@ struct ax_error {
   size_t nmembers;
 };
 
-char *ax__strdup(const char *s) { return ax__strndup(s, s ? strlen(s) : 0); }
-
-char *ax__strndup(const char *s, size_t n) {
-  char *d = malloc(n + 1);
-  if (!d) return NULL;
-  if (n) memcpy(d, s, n);
-  d[n] = 0;
-  return d;
-}
-
-static char *vasprintf_(const char *fmt, va_list ap) {
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
-  if (n < 0) return NULL;
-  char *s = malloc((size_t)n + 1);
-  if (s) vsnprintf(s, (size_t)n + 1, fmt, ap);
-  return s;
-}
-
-char *ax__asprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = vasprintf_(fmt, ap);
-  va_end(ap);
-  return s;
-}
-
-
 static const ax__ident *self_ident(void) {
   static const ax__ident none = {"?", "", 0};
   return ax__rt_g ? &ax__rt_g->self : &none;
@@ -91,7 +61,7 @@ ax_error *ax__error_make(const char *type, const char *msg,
 }
 
 static ax_error *error_newv(const char *type, const char *fmt, va_list ap) {
-  char *msg = fmt ? vasprintf_(fmt, ap) : NULL;
+  char *msg = fmt ? ax__vasprintf(fmt, ap) : NULL;
   ax_error *e = ax__error_make(type, msg, NULL, NULL);
   free(msg);
   return e;

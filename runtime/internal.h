@@ -6,6 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -270,9 +271,13 @@ void ax__error_relay_here(ax_error *e);
 int ax__error_pack(ax_pack *p, const ax_error *e);
 int ax__error_unpack(const ax_val *v, ax_error **out);
 char *ax__backtrace(int skip);
+
+/* ------------------------------------------------------- strings (str.c) */
+
 char *ax__strdup(const char *s);
 char *ax__strndup(const char *s, size_t n);
 char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
+char *ax__vasprintf(const char *fmt, va_list ap);
 
 /* --------------------------------------------------- channels (channel.c) */
 

@@ -56,13 +56,15 @@ static int portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
   const char *func = axlua_loader_function_name(L, 2);
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3);
   const char *ns = NULL;
   if (lua_istable(L, 4)) {
-    lua_getfield(L, 4, "module");
+    lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
     ns = lua_tostring(L, -1);
-    lua_pop(L, 1);
   }
+  /* Last, so that nothing raises while args is not freed. */
+  ax_data *args = lua_isnoneornil(L, 3)
+                      ? NULL
+                      : axlua_value_to_data(L, 3, lua_upvalueindex(2));
   ax_data *r = NULL;
   ax_error *e = NULL;
   int rc = ax_portal_run(lp->p, ns, func, args, &r, &e);
@@ -87,10 +89,10 @@ static int portal_cancel_actor(lua_State *L) {
 /* Methods first (a raw lookup in the metatable, upvalue 1), as they are
  * what calls look up; then the identity fields. */
 static int portal_index(lua_State *L) {
-  lportal *lp = to_portal(L, 1);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   lua_pop(L, 1);
+  lportal *lp = to_portal(L, 1);
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "name")) {
     lua_pushstring(L, ax_portal_name(lp->p));
@@ -110,8 +112,10 @@ void axlua_portal_init(lua_State *L) {
                                      {"cancel_actor", portal_cancel_actor},
                                      {"__index", portal_index},
                                      {NULL, NULL}};
+  /* Upvalues: the metatable, and a buffer to encode arguments in. */
   luaL_newmetatable(L, PORTAL_MT);
   lua_pushvalue(L, -1);
-  luaL_setfuncs(L, methods, 1);
+  axlua_value_push_buffer(L);
+  luaL_setfuncs(L, methods, 2);
   lua_pop(L, 1);
 }

@@ -18,7 +18,8 @@
  * state, in the registry: encoding allocates nothing per call, and a Lua
  * error halfway leaks nothing (the userdata's __gc frees the bytes).
  * Nothing runs Lua code while a value is encoded, so one buffer serves
- * all the state's threads. */
+ * all the state's threads; the functions called most keep theirs as an
+ * upvalue, which is cheaper to reach than the registry's. */
 typedef struct wbuf {
   unsigned char *b;
   size_t len, cap;
@@ -41,13 +42,7 @@ static int buf_gc(lua_State *L) {
   return 0;
 }
 
-static wbuf *state_buf(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &buf_key) == LUA_TUSERDATA) {
-    wbuf *w = lua_touserdata(L, -1);
-    lua_pop(L, 1); /* the registry keeps it */
-    return w;
-  }
-  lua_pop(L, 1);
+void axlua_value_push_buffer(lua_State *L) {
   wbuf *w = lua_newuserdatauv(L, sizeof *w, 0);
   w->b = NULL;
   w->len = w->cap = 0;
@@ -55,7 +50,19 @@ static wbuf *state_buf(lua_State *L) {
   lua_pushcfunction(L, buf_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &buf_key);
+}
+
+/* The buffer at buf_idx, or with 0 the state's own (made on first use). */
+static wbuf *get_buf(lua_State *L, int buf_idx) {
+  if (buf_idx) return lua_touserdata(L, buf_idx);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &buf_key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    axlua_value_push_buffer(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &buf_key);
+  }
+  wbuf *w = lua_touserdata(L, -1);
+  lua_pop(L, 1); /* the registry keeps it */
   return w;
 }
 
@@ -162,6 +169,38 @@ static int table_shape(lua_State *L, int idx, uint32_t *count) {
   return array && n == len && len > 0;
 }
 
+static void pack_value(sink *s, int idx, int depth);
+
+/* A table with no keys 1..n, into the buffer, in one traversal: the
+ * longest map head is reserved, then replaced by the one ax_pack would
+ * write for the number of keys found (the items moved up to it). */
+static void pack_map_unsized(sink *s, int idx, int depth) {
+  lua_State *L = s->L;
+  wbuf *w = s->w;
+  size_t at = w->len, n = 0;
+  grow(s, 5);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int top = lua_gettop(L);
+    pack_value(s, top - 1, depth + 1);
+    pack_value(s, top, depth + 1);
+    lua_pop(L, 1);
+    n++;
+  }
+  if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
+  unsigned char *head = w->b + at;
+  size_t headlen = n <= 15 ? 1 : n <= UINT16_MAX ? 3 : 5;
+  if (headlen == 1) {
+    head[0] = (unsigned char)(0x80 | n);
+  } else {
+    head[0] = headlen == 3 ? 0xde : 0xdf;
+    for (size_t i = 1; i < headlen; i++)
+      head[i] = (unsigned char)(n >> (8 * (headlen - 1 - i)));
+  }
+  memmove(head + headlen, head + 5, w->len - at - 5);
+  w->len -= 5 - headlen;
+}
+
 static void pack_value(sink *s, int idx, int depth) {
   lua_State *L = s->L;
   if (depth > MAX_DEPTH)
@@ -190,6 +229,10 @@ static void pack_value(sink *s, int idx, int depth) {
     case LUA_TTABLE: {
       uint32_t n;
       luaL_checkstack(L, 4, "value too deep");
+      if (!s->p && lua_rawlen(L, idx) == 0) {
+        pack_map_unsized(s, idx, depth);
+        return;
+      }
       if (table_shape(L, idx, &n)) {
         put_array(s, n);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -220,8 +263,8 @@ void axlua_value_pack(lua_State *L, int idx, ax_pack *p) {
   pack_value(&s, lua_absindex(L, idx), 0);
 }
 
-ax_data *axlua_value_to_data(lua_State *L, int idx) {
-  sink s = {L, NULL, state_buf(L)};
+ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
+  sink s = {L, NULL, get_buf(L, buf_idx)};
   s.w->len = 0;
   pack_value(&s, lua_absindex(L, idx), 0);
   ax_data *d = NULL;

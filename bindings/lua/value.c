@@ -14,12 +14,12 @@
 /* A state keeps its encoding buffer between calls up to this size. */
 #define KEEP_BYTES 65536
 
-/* The msgpack bytes of a value going to another actor (to_data). One per
- * state, in the registry: encoding allocates nothing per call, and a Lua
- * error halfway leaks nothing (the userdata's __gc frees the bytes).
- * Nothing runs Lua code while a value is encoded, so one buffer serves
- * all the state's threads; the functions called most keep theirs as an
- * upvalue, which is cheaper to reach than the registry's. */
+/* The msgpack bytes of a value going to another actor (to_data), in a
+ * userdata that lives as long as the state: encoding allocates nothing per
+ * call, and a Lua error halfway leaks nothing (__gc frees the bytes).
+ * Nothing runs Lua code while a value is encoded, so a buffer serves all
+ * the state's threads. The state has one in the registry; the functions
+ * called most keep their own as an upvalue, cheaper to reach. */
 typedef struct wbuf {
   unsigned char *b;
   size_t len, cap;

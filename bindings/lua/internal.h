@@ -41,8 +41,11 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L);
 /* Encode the value at idx into p; raises a Lua error on values that
  * cannot go. */
 void axlua_value_pack(lua_State *L, int idx, ax_pack *p);
-/* The value at idx as a document (the caller's); raises like pack. */
-ax_data *axlua_value_to_data(lua_State *L, int idx);
+/* Push a buffer for to_data to encode in (a userdata). */
+void axlua_value_push_buffer(lua_State *L);
+/* The value at idx as a document (the caller's), encoded in the buffer at
+ * buf_idx, or with 0 in the state's; raises like pack. */
+ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx);
 /* Push v as a Lua value. */
 void axlua_value_push(lua_State *L, const ax_val *v);
 

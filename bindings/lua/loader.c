@@ -1,8 +1,9 @@
 /* loader.c - the loader of "lua:" module specs, which the host finds as
  * axle_lua_loader. Each Lua module gets a lua_State of its own; each call
- * it serves runs in a fresh Lua thread on the stack of the task serving
- * it, so that other calls run while one is suspended. Also the module's
- * side of naming functions: the name another actor's loader will find. */
+ * it serves runs in a Lua thread of its own (an idle one reused, else a new
+ * one) on the stack of the task serving it, so that other calls run while
+ * one is suspended. Also the module's side of naming functions: the name
+ * another actor's loader will find. */
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,22 @@
 #define K_MODULE "axle.module" /* registry: the module table */
 #define K_SPEC "axle.spec"     /* registry: this module's spec */
 
+/* Idle threads kept per module: a call takes one instead of making a new
+ * thread (and garbage) each time. More than this many at once are
+ * made and dropped. */
+#define IDLE_MAX 16
+
+/* A thread and the registry reference that keeps it alive. */
+typedef struct lthread {
+  lua_State *T;
+  int ref;
+} lthread;
+
 typedef struct lmod {
   lua_State *L;
+  int module_ref; /* registry: the module table, by number */
+  int nidle;
+  lthread idle[IDLE_MAX];
 } lmod;
 
 /* The functions of a module are looked up in its table, then among the
@@ -152,14 +167,17 @@ static int load_module(const char *name, void **out, ax_error **err) {
     lua_pop(L, 1);
     lua_pushglobaltable(L);
   }
+  lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, K_MODULE);
-  lua_settop(L, 0);
   lmod *m = malloc(sizeof *m);
   if (!m) {
     lua_close(L);
     return AX_ENOMEM;
   }
   m->L = L;
+  m->module_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  m->nidle = 0;
+  lua_settop(L, 0);
   *out = m;
   return 0;
 }
@@ -169,15 +187,61 @@ static int protected_pack(lua_State *L) {
   return 0;
 }
 
+/* A thread for one call, with the message handler at index 1: an idle
+ * one, or a new one anchored in the registry. */
+static lthread thread_take(lmod *m) {
+  lthread t;
+  if (m->nidle > 0) {
+    t = m->idle[--m->nidle];
+  } else {
+    t.T = lua_newthread(m->L);
+    t.ref = luaL_ref(m->L, LUA_REGISTRYINDEX);
+  }
+  lua_pushcfunction(t.T, axlua_error_msgh);
+  return t;
+}
+
+/* Back to the pool once the call is over. pcall leaves the thread usable
+ * even after an error; one in any other state is dropped. An idle thread
+ * has an empty stack, so Lua code that kept it finds it dead if resumed. */
+static void thread_give(lmod *m, lthread t) {
+  if (lua_status(t.T) == LUA_OK && m->nidle < IDLE_MAX) {
+    lua_settop(t.T, 0);
+    m->idle[m->nidle++] = t;
+  } else {
+    luaL_unref(m->L, LUA_REGISTRYINDEX, t.ref);
+  }
+}
+
+/* Pack the function's result, at the top of T. Scalars cannot raise;
+ * anything else may (a function, a cycle), so it is packed protected. */
+static int return_result(lua_State *T, ax_ctx *ctx, const char *func) {
+  ax_pack *p = ax_pack_new();
+  if (!p) return AX_ENOMEM;
+  switch (lua_type(T, -1)) {
+    case LUA_TNIL:
+    case LUA_TBOOLEAN:
+    case LUA_TNUMBER:
+    case LUA_TSTRING:
+      axlua_value_pack(T, -1, p);
+      return ax_ctx_return(ctx, p);
+  }
+  lua_pushcfunction(T, protected_pack);
+  lua_pushvalue(T, -2);
+  lua_pushlightuserdata(T, p);
+  if (lua_pcall(T, 2, 0, 0) == LUA_OK) return ax_ctx_return(ctx, p);
+  ax_pack_free(p);
+  return ax_ctx_fail(ctx, "TypeError", "%s() returned %s", func,
+                     lua_tostring(T, -1));
+}
+
 static int call_function(void *mod, ax_ctx *ctx, const char *func,
                          const ax_val *args) {
   lmod *m = mod;
-  lua_State *L = m->L;
   /* A thread of its own: other calls run while this one is suspended. */
-  lua_State *T = lua_newthread(L);
-  int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushcfunction(T, axlua_error_msgh);
-  lua_getfield(T, LUA_REGISTRYINDEX, K_MODULE);
+  lthread t = thread_take(m);
+  lua_State *T = t.T;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, m->module_ref);
   lua_getfield(T, -1, func);
   if (!lua_isfunction(T, -1)) {
     lua_pop(T, 1);
@@ -198,29 +262,12 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
       axlua_value_push(T, args);
       nargs = 1;
     }
-    int status = axlua_interrupt_pcall(T, nargs, 1);
-    if (status == LUA_OK) {
-      /* Packing raises on values that cannot travel: protect it too. */
-      ax_pack *p = ax_pack_new();
-      if (!p) {
-        rc = AX_ENOMEM;
-      } else {
-        lua_pushcfunction(T, protected_pack);
-        lua_pushvalue(T, -2);
-        lua_pushlightuserdata(T, p);
-        if (lua_pcall(T, 2, 0, 0) == LUA_OK) {
-          rc = ax_ctx_return(ctx, p);
-        } else {
-          ax_pack_free(p);
-          rc = ax_ctx_fail(ctx, "TypeError", "%s() returned %s",
-                           func, lua_tostring(T, -1));
-        }
-      }
-    } else {
+    if (axlua_interrupt_pcall(T, nargs, 1) == LUA_OK)
+      rc = return_result(T, ctx, func);
+    else
       rc = ax_ctx_raise(ctx, axlua_error_from(T, -1));
-    }
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  thread_give(m, t);
   return rc;
 }
 

@@ -117,7 +117,7 @@ static int run_in_actor(lua_State *L) {
   axlua_nursery *ln = check_nursery(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
   const char *func = axlua_loader_function_name(L, 2);
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3);
+  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3, 0);
   ax_spawn_opts o;
   const char *enable[32];
   read_spawn_opts(L, 4, &o, enable, 32);

@@ -13,8 +13,20 @@ typedef struct lportal {
   axlua_nursery *owner;
 } lportal;
 
+/* The portal at idx. Every function of the class carries the metatable as
+ * upvalue 1: comparing with it is what luaL_checkudata does, without its
+ * lookup of the metatable by name. */
+static lportal *to_portal(lua_State *L, int idx) {
+  lportal *lp = lua_touserdata(L, idx);
+  if (!lp || !lua_getmetatable(L, idx) ||
+      !lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typeerror(L, idx, PORTAL_MT);
+  lua_pop(L, 1);
+  return lp;
+}
+
 static lportal *check_portal(lua_State *L, int idx) {
-  lportal *lp = luaL_checkudata(L, idx, PORTAL_MT);
+  lportal *lp = to_portal(L, idx);
   if (axlua_nursery_closed(lp->owner))
     luaL_error(L, "the portal's nursery is closed");
   return lp;
@@ -44,13 +56,15 @@ static int portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
   const char *func = axlua_loader_function_name(L, 2);
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3);
   const char *ns = NULL;
   if (lua_istable(L, 4)) {
-    lua_getfield(L, 4, "module");
+    lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
     ns = lua_tostring(L, -1);
-    lua_pop(L, 1);
   }
+  /* Last, so that nothing raises while args is not freed. */
+  ax_data *args = lua_isnoneornil(L, 3)
+                      ? NULL
+                      : axlua_value_to_data(L, 3, lua_upvalueindex(2));
   ax_data *r = NULL;
   ax_error *e = NULL;
   int rc = ax_portal_run(lp->p, ns, func, args, &r, &e);
@@ -72,8 +86,13 @@ static int portal_cancel_actor(lua_State *L) {
   return 0;
 }
 
+/* Methods first (a raw lookup in the metatable, upvalue 1), as they are
+ * what calls look up; then the identity fields. */
 static int portal_index(lua_State *L) {
-  lportal *lp = luaL_checkudata(L, 1, PORTAL_MT);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  lportal *lp = to_portal(L, 1);
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "name")) {
     lua_pushstring(L, ax_portal_name(lp->p));
@@ -82,8 +101,7 @@ static int portal_index(lua_State *L) {
   } else if (!strcmp(k, "pid")) {
     lua_pushinteger(L, ax_portal_pid(lp->p));
   } else {
-    luaL_getmetatable(L, PORTAL_MT);
-    lua_getfield(L, -1, k);
+    lua_pushnil(L);
   }
   return 1;
 }
@@ -94,5 +112,10 @@ void axlua_portal_init(lua_State *L) {
                                      {"cancel_actor", portal_cancel_actor},
                                      {"__index", portal_index},
                                      {NULL, NULL}};
-  axlua_new_class(L, PORTAL_MT, methods, 0);
+  /* Upvalues: the metatable, and a buffer to encode arguments in. */
+  luaL_newmetatable(L, PORTAL_MT);
+  lua_pushvalue(L, -1);
+  axlua_value_push_buffer(L);
+  luaL_setfuncs(L, methods, 2);
+  lua_pop(L, 1);
 }

@@ -1,91 +1,280 @@
 /* value.c - Lua values and msgpack, both ways: tables become arrays when
  * their keys are exactly 1..n and maps otherwise; nil, booleans, numbers
  * and strings map to themselves; anything else cannot cross to another
- * actor. */
+ * actor. Arguments are written as msgpack bytes here, into a buffer the
+ * state reuses, which spares an ax_pack and its copy per call; a call's
+ * result goes through the ax_pack that ax_ctx_return takes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 
 #define MAX_DEPTH 32
+/* A state keeps its encoding buffer between calls up to this size. */
+#define KEEP_BYTES 65536
 
-static int is_array(lua_State *L, int idx, lua_Integer *n) {
-  lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
+/* The msgpack bytes of a value going to another actor (to_data), in a
+ * userdata that lives as long as the state: encoding allocates nothing per
+ * call, and a Lua error halfway leaks nothing (__gc frees the bytes).
+ * Nothing runs Lua code while a value is encoded, so a buffer serves all
+ * the state's threads. The state has one in the registry; the functions
+ * called most keep their own as an upvalue, cheaper to reach. */
+typedef struct wbuf {
+  unsigned char *b;
+  size_t len, cap;
+} wbuf;
+
+static const char buf_key = 0; /* registry: the state's wbuf, by address */
+
+/* Where pack_value writes: an ax_pack (a call's result), else a wbuf. */
+typedef struct sink {
+  lua_State *L;
+  ax_pack *p;
+  wbuf *w;
+} sink;
+
+static int buf_gc(lua_State *L) {
+  wbuf *w = lua_touserdata(L, 1);
+  free(w->b);
+  w->b = NULL;
+  w->cap = w->len = 0;
+  return 0;
+}
+
+void axlua_value_push_buffer(lua_State *L) {
+  wbuf *w = lua_newuserdatauv(L, sizeof *w, 0);
+  w->b = NULL;
+  w->len = w->cap = 0;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, buf_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+}
+
+/* The buffer at buf_idx, or with 0 the state's own (made on first use). */
+static wbuf *get_buf(lua_State *L, int buf_idx) {
+  if (buf_idx) return lua_touserdata(L, buf_idx);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &buf_key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    axlua_value_push_buffer(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &buf_key);
+  }
+  wbuf *w = lua_touserdata(L, -1);
+  lua_pop(L, 1); /* the registry keeps it */
+  return w;
+}
+
+/* n more bytes at the end of the buffer; the caller fills them all. */
+static unsigned char *grow(sink *s, size_t n) {
+  wbuf *w = s->w;
+  if (w->cap - w->len < n) {
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap - w->len < n) {
+      if (cap > SIZE_MAX / 2) luaL_error(s->L, "cannot encode the value");
+      cap *= 2;
+    }
+    unsigned char *b = realloc(w->b, cap);
+    if (!b) luaL_error(s->L, "out of memory");
+    w->b = b;
+    w->cap = cap;
+  }
+  unsigned char *at = w->b + w->len;
+  w->len += n;
+  return at;
+}
+
+/* A msgpack head: tag, then v big-endian in nbytes. */
+static unsigned char *put_head(sink *s, unsigned char tag, uint64_t v,
+                               int nbytes) {
+  unsigned char *at = grow(s, 1 + (size_t)nbytes);
+  *at++ = tag;
+  for (int i = nbytes - 1; i >= 0; i--) *at++ = (unsigned char)(v >> (8 * i));
+  return at;
+}
+
+/* The encodings the runtime's ax_pack writes, byte for byte. */
+static void put_int(sink *s, lua_Integer v) {
+  if (s->p) {
+    ax_pack_int(s->p, v);
+  } else if (v >= 0) {
+    if (v <= 0x7f) put_head(s, (unsigned char)v, 0, 0);
+    else if (v <= UINT8_MAX) put_head(s, 0xcc, (uint64_t)v, 1);
+    else if (v <= UINT16_MAX) put_head(s, 0xcd, (uint64_t)v, 2);
+    else if (v <= UINT32_MAX) put_head(s, 0xce, (uint64_t)v, 4);
+    else put_head(s, 0xcf, (uint64_t)v, 8);
+  } else {
+    if (v >= -32) put_head(s, (unsigned char)(int8_t)v, 0, 0);
+    else if (v >= INT8_MIN) put_head(s, 0xd0, (uint64_t)v, 1);
+    else if (v >= INT16_MIN) put_head(s, 0xd1, (uint64_t)v, 2);
+    else if (v >= INT32_MIN) put_head(s, 0xd2, (uint64_t)v, 4);
+    else put_head(s, 0xd3, (uint64_t)v, 8);
+  }
+}
+
+static void put_float(sink *s, double v) {
+  if (s->p) {
+    ax_pack_float(s->p, v);
+  } else {
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    put_head(s, 0xcb, u, 8);
+  }
+}
+
+/* A length head: fix form up to fixmax (when fix), then 8/16/32 bits. */
+static void put_len(sink *s, size_t n, unsigned fix, size_t fixmax,
+                    unsigned t8, unsigned t16, unsigned t32) {
+  if (n > UINT32_MAX) luaL_error(s->L, "cannot encode the value");
+  if (fix && n <= fixmax) put_head(s, (unsigned char)(fix | n), 0, 0);
+  else if (t8 && n <= UINT8_MAX) put_head(s, (unsigned char)t8, n, 1);
+  else if (n <= UINT16_MAX) put_head(s, (unsigned char)t16, n, 2);
+  else put_head(s, (unsigned char)t32, n, 4);
+}
+
+static void put_str(sink *s, const char *str, size_t n) {
+  if (s->p) {
+    ax_pack_strn(s->p, str, n);
+  } else {
+    put_len(s, n, 0xa0, 31, 0xd9, 0xda, 0xdb);
+    if (n) memcpy(grow(s, n), str, n);
+  }
+}
+
+static void put_array(sink *s, uint32_t n) {
+  if (s->p) ax_pack_array(s->p, n);
+  else put_len(s, n, 0x90, 15, 0, 0xdc, 0xdd);
+}
+
+static void put_map(sink *s, uint32_t n) {
+  if (s->p) ax_pack_map(s->p, n);
+  else put_len(s, n, 0x80, 15, 0, 0xde, 0xdf);
+}
+
+/* The number of keys of the table at idx, in one traversal, and whether
+ * they are exactly 1..n (n > 0): then it goes as an array. */
+static int table_shape(lua_State *L, int idx, uint32_t *count) {
+  lua_Integer len = (lua_Integer)lua_rawlen(L, idx), n = 0;
+  int array = 1;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
-        lua_tointeger(L, -1) > len) {
-      lua_pop(L, 1);
-      return 0;
-    }
-    count++;
+    array = array && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 &&
+            lua_tointeger(L, -1) <= len;
+    n++;
   }
-  *n = len;
-  return count == len && len > 0;
+  if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
+  *count = (uint32_t)n;
+  return array && n == len && len > 0;
 }
 
-static int pack_value(lua_State *L, int idx, ax_pack *p, int depth) {
-  idx = lua_absindex(L, idx);
+static void pack_value(sink *s, int idx, int depth);
+
+/* A table with no keys 1..n, into the buffer, in one traversal: the
+ * longest map head is reserved, then replaced by the one ax_pack would
+ * write for the number of keys found (the items moved up to it). */
+static void pack_map_unsized(sink *s, int idx, int depth) {
+  lua_State *L = s->L;
+  wbuf *w = s->w;
+  size_t at = w->len, n = 0;
+  grow(s, 5);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int top = lua_gettop(L);
+    pack_value(s, top - 1, depth + 1);
+    pack_value(s, top, depth + 1);
+    lua_pop(L, 1);
+    n++;
+  }
+  if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
+  unsigned char *head = w->b + at;
+  size_t headlen = n <= 15 ? 1 : n <= UINT16_MAX ? 3 : 5;
+  if (headlen == 1) {
+    head[0] = (unsigned char)(0x80 | n);
+  } else {
+    head[0] = headlen == 3 ? 0xde : 0xdf;
+    for (size_t i = 1; i < headlen; i++)
+      head[i] = (unsigned char)(n >> (8 * (headlen - 1 - i)));
+  }
+  memmove(head + headlen, head + 5, w->len - at - 5);
+  w->len -= 5 - headlen;
+}
+
+static void pack_value(sink *s, int idx, int depth) {
+  lua_State *L = s->L;
   if (depth > MAX_DEPTH)
-    return luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+    luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
-      return ax_pack_nil(p);
-    case LUA_TBOOLEAN:
-      return ax_pack_bool(p, lua_toboolean(L, idx));
+      if (s->p) ax_pack_nil(s->p);
+      else put_head(s, 0xc0, 0, 0);
+      return;
+    case LUA_TBOOLEAN: {
+      int b = lua_toboolean(L, idx);
+      if (s->p) ax_pack_bool(s->p, b);
+      else put_head(s, b ? 0xc3 : 0xc2, 0, 0);
+      return;
+    }
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) return ax_pack_int(p, lua_tointeger(L, idx));
-      return ax_pack_float(p, lua_tonumber(L, idx));
+      if (lua_isinteger(L, idx)) put_int(s, lua_tointeger(L, idx));
+      else put_float(s, lua_tonumber(L, idx));
+      return;
     case LUA_TSTRING: {
       size_t n;
-      const char *s = lua_tolstring(L, idx, &n);
-      return ax_pack_strn(p, s, n);
+      const char *str = lua_tolstring(L, idx, &n);
+      put_str(s, str, n);
+      return;
     }
     case LUA_TTABLE: {
-      lua_Integer n;
+      uint32_t n;
       luaL_checkstack(L, 4, "value too deep");
-      if (is_array(L, idx, &n)) {
-        ax_pack_array(p, (uint32_t)n);
+      if (!s->p && lua_rawlen(L, idx) == 0) {
+        pack_map_unsized(s, idx, depth);
+        return;
+      }
+      if (table_shape(L, idx, &n)) {
+        put_array(s, n);
         for (lua_Integer i = 1; i <= n; i++) {
           lua_rawgeti(L, idx, i);
-          pack_value(L, -1, p, depth + 1);
+          pack_value(s, lua_gettop(L), depth + 1);
           lua_pop(L, 1);
         }
-        return 0;
+        return;
       }
-      uint32_t count = 0;
+      put_map(s, n);
       lua_pushnil(L);
       while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        count++;
-      }
-      ax_pack_map(p, count);
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        pack_value(L, -2, p, depth + 1);
-        pack_value(L, -1, p, depth + 1);
+        int top = lua_gettop(L);
+        pack_value(s, top - 1, depth + 1);
+        pack_value(s, top, depth + 1);
         lua_pop(L, 1);
       }
-      return 0;
+      return;
     }
     default:
-      return luaL_error(L, "cannot send a %s to another actor",
-                        luaL_typename(L, idx));
+      luaL_error(L, "cannot send a %s to another actor",
+                 luaL_typename(L, idx));
   }
 }
 
 void axlua_value_pack(lua_State *L, int idx, ax_pack *p) {
-  pack_value(L, idx, p, 0);
+  sink s = {L, p, NULL};
+  pack_value(&s, lua_absindex(L, idx), 0);
 }
 
-ax_data *axlua_value_to_data(lua_State *L, int idx) {
-  ax_pack *p = ax_pack_new();
-  if (!p) luaL_error(L, "out of memory");
-  /* The pack must not leak if packing raises: anchor it in a userdata. */
-  ax_pack **box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = p;
-  pack_value(L, idx < 0 ? idx - 1 : idx, p, 0);
-  lua_pop(L, 1);
+ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
+  sink s = {L, NULL, get_buf(L, buf_idx)};
+  s.w->len = 0;
+  pack_value(&s, lua_absindex(L, idx), 0);
   ax_data *d = NULL;
-  if (ax_pack_finish(p, &d) < 0) luaL_error(L, "cannot encode the value");
+  int rc = ax_data_decode(s.w->b, s.w->len, &d);
+  if (s.w->cap > KEEP_BYTES) {
+    free(s.w->b);
+    s.w->b = NULL;
+    s.w->cap = 0;
+  }
+  if (rc < 0) luaL_error(L, "cannot encode the value");
   return d;
 }
 

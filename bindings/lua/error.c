@@ -73,8 +73,9 @@ void axlua_error_push(lua_State *L, ax_error *e) {
 
 int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
   if (!e)
-    e = ax_error_new(rc == AX_ECANCELED ? "Cancelled" : ax_err_name(rc), "%s",
-                     ax_strerror(rc));
+    e = rc == AX_ECANCELED
+            ? ax_error_new_kind(AX_K_CANCELLED, "%s", ax_strerror(rc))
+            : ax_error_new(ax_err_name(rc), "%s", ax_strerror(rc));
   axlua_error_push(L, e);
   return lua_error(L);
 }
@@ -125,7 +126,8 @@ int axlua_error_msgh(lua_State *L) {
 int axlua_error_is_cancelled(lua_State *L, int idx) {
   if (!lua_istable(L, idx)) return 0;
   lua_getfield(L, idx, "type");
-  int yes = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1), "Cancelled");
+  int yes = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1),
+                                           ax_error_kind_name(AX_K_CANCELLED));
   lua_pop(L, 1);
   return yes;
 }

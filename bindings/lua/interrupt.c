@@ -21,7 +21,7 @@ static void checkpoint_hook(lua_State *L, lua_Debug *ar) {
   if (ax_checkpoint() != AX_ECANCELED || *raised(L)) return;
   *raised(L) = 1;
   axlua_error_push(
-      L, ax_error_new("Cancelled", "cancelled while running Lua code"));
+      L, ax_error_new_kind(AX_K_CANCELLED, "cancelled while running Lua code"));
   lua_error(L);
 }
 

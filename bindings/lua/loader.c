@@ -144,7 +144,7 @@ static int load_module(const char *name, void **out, ax_error **err) {
   lua_setfield(L, LUA_REGISTRYINDEX, K_SPEC);
   const char *path = resolve(L, name);
   if (!path) {
-    *err = ax_error_new("ModuleNotFoundError", "no Lua module '%s' in "
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "no Lua module '%s' in "
                         "AXLE_LUA_PATH or package.path", name);
     lua_close(L);
     return AX_ELOAD;
@@ -155,7 +155,7 @@ static int load_module(const char *name, void **out, ax_error **err) {
   if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);
   if (status != LUA_OK) {
     if (status == LUA_ERRFILE)
-      *err = ax_error_new("ModuleNotFoundError", "%s", lua_tostring(L, -1));
+      *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "%s", lua_tostring(L, -1));
     else if (status == LUA_ERRSYNTAX)
       *err = ax_error_new("SyntaxError", "%s", lua_tostring(L, -1));
     else

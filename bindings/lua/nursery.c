@@ -117,16 +117,17 @@ static int run_in_actor(lua_State *L) {
   axlua_nursery *ln = check_nursery(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
   const char *func = axlua_loader_function_name(L, 2);
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3, 0);
   ax_spawn_opts o;
   const char *enable[32];
   read_spawn_opts(L, 4, &o, enable, 32);
   const char *name = func;
   if (lua_istable(L, 4)) {
+    /* Left on the stack: the string must live until the call returns. */
     lua_getfield(L, 4, "name");
     if (lua_isstring(L, -1)) name = lua_tostring(L, -1);
-    lua_pop(L, 1);
   }
+  /* Encoded last: nothing may raise while args is ours to free. */
+  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3, 0);
   ax_portal *p;
   ax_error *e = NULL;
   int rc = o.module ? ax_run_in_actor(ln->n, name, &o, func, args, &p, &e)

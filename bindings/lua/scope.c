@@ -75,8 +75,7 @@ static int run_with_deadline(lua_State *L, int fail) {
   if (status != LUA_OK) {
     if (caught && axlua_error_is_cancelled(L, -1)) {
       if (fail) {
-        axlua_error_push(L, ax_error_new("TooSlowError",
-                                         "deadline of %g s exceeded", timeout));
+        axlua_error_push(L, ax_error_new_kind(AX_K_TOO_SLOW, "deadline of %g s exceeded", timeout));
         return lua_error(L);
       }
       lua_pushboolean(L, 0);

@@ -171,14 +171,11 @@ static int table_shape(lua_State *L, int idx, uint32_t *count) {
 
 static void pack_value(sink *s, int idx, int depth);
 
-/* A table with no keys 1..n, into the buffer, in one traversal: the
- * longest map head is reserved, then replaced by the one ax_pack would
- * write for the number of keys found (the items moved up to it). */
-static void pack_map_unsized(sink *s, int idx, int depth) {
+/* Every key and value of the table at idx, in lua_next's order; the
+ * number of pairs. */
+static size_t pack_pairs(sink *s, int idx, int depth) {
   lua_State *L = s->L;
-  wbuf *w = s->w;
-  size_t at = w->len, n = 0;
-  grow(s, 5);
+  size_t n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int top = lua_gettop(L);
@@ -187,6 +184,18 @@ static void pack_map_unsized(sink *s, int idx, int depth) {
     lua_pop(L, 1);
     n++;
   }
+  return n;
+}
+
+/* A table with no keys 1..n, into the buffer, in one traversal: the
+ * longest map head is reserved, then replaced by the one ax_pack would
+ * write for the number of keys found (the items moved up to it). */
+static void pack_map_unsized(sink *s, int idx, int depth) {
+  lua_State *L = s->L;
+  wbuf *w = s->w;
+  size_t at = w->len;
+  grow(s, 5);
+  size_t n = pack_pairs(s, idx, depth);
   if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
   unsigned char *head = w->b + at;
   size_t headlen = n <= 15 ? 1 : n <= UINT16_MAX ? 3 : 5;
@@ -243,13 +252,7 @@ static void pack_value(sink *s, int idx, int depth) {
         return;
       }
       put_map(s, n);
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        int top = lua_gettop(L);
-        pack_value(s, top - 1, depth + 1);
-        pack_value(s, top, depth + 1);
-        lua_pop(L, 1);
-      }
+      pack_pairs(s, idx, depth);
       return;
     }
     default:

@@ -30,13 +30,21 @@ static void start_done(ax__child *p, int status, ax_error *err) {
   p->start.cb(p->start.ud, status, NULL, err);
 }
 
+/* Take the first waiter off list: its callback and data, or 0. */
+static int waiter_pop(ax__list *list, ax_done_cb *cb, void **ud) {
+  if (ax__list_empty(list)) return 0;
+  waiter *w = ax__container_of(list->next, waiter, link);
+  ax__list_remove(&w->link);
+  *cb = w->cb;
+  *ud = w->ud;
+  free(w);
+  return 1;
+}
+
 static void deliver_result(ax__child *p) {
-  while (!ax__list_empty(&p->result_waiters)) {
-    waiter *w = ax__container_of(p->result_waiters.next, waiter, link);
-    ax__list_remove(&w->link);
-    ax_done_cb cb = w->cb;
-    void *ud = w->ud;
-    free(w);
+  ax_done_cb cb;
+  void *ud;
+  while (waiter_pop(&p->result_waiters, &cb, &ud)) {
     if (p->error)
       cb(ud, AX_EREMOTE, NULL, ax_error_dup(p->error));
     else
@@ -225,14 +233,9 @@ static void on_proc_exit(ax__proc *pr) {
     ax__nursery_fail(p->n, ax_error_dup(err));
   }
   ax_error_free(err);
-  while (!ax__list_empty(&p->exit_waiters)) {
-    waiter *w = ax__container_of(p->exit_waiters.next, waiter, link);
-    ax__list_remove(&w->link);
-    ax_done_cb cb = w->cb;
-    void *ud = w->ud;
-    free(w);
-    cb(ud, 0, NULL, NULL);
-  }
+  ax_done_cb cb;
+  void *ud;
+  while (waiter_pop(&p->exit_waiters, &cb, &ud)) cb(ud, 0, NULL, NULL);
   ax__nursery_child_exited(p->n);
 }
 

@@ -505,6 +505,11 @@ enum { AX__PEER_CONNECTING, AX__PEER_AUTH, AX__PEER_HANDSHAKING,
 
 /* What the owner of a peer decides. All run on the loop. */
 typedef struct ax__peer_cbs {
+  /* Optional: an authentication step before hello (TCP peers will prove
+   * a shared cookie). While it is set and the peer is in AUTH, every frame
+   * comes here raw, outside the message table; return < 0 to close the
+   * channel, and call ax__peer_auth_done once the peer is trusted. */
+  int (*auth)(ax__peer *peer, const uint8_t *frame, size_t len);
   /* The other side's hello arrived (may be NULL). */
   void (*ready)(ax__peer *peer, const ax__msg *hello);
   /* A call to serve; its cid is not in use. */
@@ -532,8 +537,11 @@ struct ax__peer {
   int refs;            /* channel, owner, calls served */
 };
 
-/* A peer on a connected stream fd; it sends nothing until told. */
+/* A peer on a connected stream fd; it sends nothing until told. It starts
+ * in AUTH when cbs->auth is set, else in HANDSHAKING. */
 ax__peer *ax__peer_new(int fd, const ax__peer_cbs *cbs, void *owner);
+/* The authentication step is over: on to the handshake. */
+void ax__peer_auth_done(ax__peer *peer);
 /* Close the peer; frees it when the channel is closed and the last
  * reference is dropped. Pending calls are failed with err (copied per
  * call) or AX_ECLOSED when err is NULL; served calls are cancelled. */

@@ -85,6 +85,7 @@ int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid) {
 }
 
 int ax__peer_send_hello(ax__peer *peer) {
+  if (peer->state < AX__PEER_HANDSHAKING) return AX_ESTATE; /* not trusted */
   ax__msg m = {.type = AX__M_HELLO};
   AX__SET(&m, version, AX__PROTO_VERSION);
   ax__msg_set_str(&m, AX__F_name, ax__rt_g->self.name);
@@ -248,8 +249,13 @@ static void peer_gone(ax__peer *peer, int status) {
   if (peer->cbs->gone) peer->cbs->gone(peer, status);
 }
 
+void ax__peer_auth_done(ax__peer *peer) {
+  if (peer->state == AX__PEER_AUTH) peer->state = AX__PEER_HANDSHAKING;
+}
+
 static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
   ax__peer *peer = ch->data;
+  if (peer->state == AX__PEER_AUTH) return peer->cbs->auth(peer, msg, len);
   ax__msg m;
   if (ax__msg_decode(msg, len, &m) < 0) {
     ax_log(AX_LOG_ERROR, "malformed message (%zu bytes) from %s", len,
@@ -327,7 +333,7 @@ ax__peer *ax__peer_new(int fd, const ax__peer_cbs *cbs, void *owner) {
   peer->owner = owner;
   peer->next_cid = 1;
   peer->refs = 1; /* the channel's */
-  peer->state = AX__PEER_HANDSHAKING;
+  peer->state = cbs->auth ? AX__PEER_AUTH : AX__PEER_HANDSHAKING;
   if (ax__chan_open(&peer->chan, fd, on_frame, on_closed, peer) < 0) {
     free(peer);
     return NULL;

@@ -307,8 +307,44 @@ static void test_spawn_spec_round_trip(void **state) {
   teardown();
 }
 
+/* The authentication slot: before the owner trusts the peer, frames go
+ * to its auth callback raw, even one that looks like a hello, and no
+ * hello can be sent; afterwards the handshake runs as usual. */
+static int auth_frames;
+static int auth_cb(ax__peer *peer, const uint8_t *frame, size_t len) {
+  auth_frames++;
+  if (len == 6 && memcmp(frame, "cookie", 6) == 0) {
+    ax__peer_auth_done(peer);
+    return ax__peer_send_hello(peer);
+  }
+  return AX_EPROTO;
+}
+
+static void test_auth_step_before_hello(void **state) {
+  (void)state;
+  static const ax__peer_cbs auth_cbs = {.auth = auth_cb,
+                                        .start = ax__serve_start};
+  assert_int_equal(ax_init(NULL), 0);
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  fd = sv[1];
+  auth_frames = 0;
+  ax__peer *peer = ax__peer_new(sv[0], &auth_cbs, NULL);
+  assert_non_null(peer);
+  assert_int_equal(peer->state, AX__PEER_AUTH);
+  assert_int_equal(ax__peer_send_hello(peer), AX_ESTATE);
+  assert_int_equal(write(fd, "\0\0\0\6cookie", 10), 10);
+  ax__msg m;
+  next(&m); /* our hello, sent once the cookie was accepted */
+  assert_int_equal(m.type, AX__M_HELLO);
+  assert_int_equal(auth_frames, 1);
+  assert_int_equal(peer->state, AX__PEER_HANDSHAKING);
+  teardown();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_auth_step_before_hello),
       cmocka_unit_test(test_spawn_spec_round_trip),
       cmocka_unit_test(test_async_call_finished_later),
       cmocka_unit_test(test_cancel_reaches_the_loader),

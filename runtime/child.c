@@ -315,9 +315,9 @@ static int child_start(ax_nursery *n, const char *name,
   if (!p->portal.peer) {
     close(sv[0]);
     ax__proc_kill(&p->proc, SIGKILL);
-    /* The exit still comes through on_proc_exit; keep p until then. */
+    /* The exit still comes through on_proc_exit, which reports the failed
+     * start (the record stays STARTING until then); keep p until then. */
     p->cancel_sent = 1;
-    p->state = AX__P_EXITED;
   } else {
     p->portal.peer->refs++;
     p->portal.peer->id = p->portal.id;

@@ -159,8 +159,9 @@ static void finish(ax_ctx *c, int rc) {
              c->func, status == 0 ? "returned" : ax_error_type(c->err));
     reply(c, status, &sc);
     ax__peer *peer = c->peer;
-    ctx_put(c);
+    /* Out of the peer's cid map first: ctx_put may free c. */
     ax__peer_incall_remove(peer, &c->in);
+    ctx_put(c);
     return;
   }
   ax_data *r = NULL;

@@ -505,13 +505,18 @@ int ax_sleep(double seconds) {
   AX__BLOCK_ON(ax_sleep_cb(seconds, AX__BLK_ARGS), NULL, NULL);
 }
 
-int ax_yield(void) {
-  int rc = ax__can_block();
-  if (rc < 0) return rc;
+/* Step aside until the loop has polled once. */
+static void yield_now(void) {
   cur->queued = 1;
   ax__list_push(&yielded, &cur->ready_link);
   keep_polling();
   suspend();
+}
+
+int ax_yield(void) {
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  yield_now();
   return ax__task_cancelled(cur) ? AX_ECANCELED : 0;
 }
 
@@ -521,10 +526,11 @@ int ax_yield(void) {
 
 int ax_checkpoint(void) {
   if (!cur || !ax__rt_g) return 0;
-  if (ax__task_cancelled(cur)) return AX_ECANCELED;
-  /* uv_now is the time this loop iteration began. */
-  if (uv_hrtime() / 1000000u - uv_now(AX__LOOP) < SLICE_MS) return 0;
-  return ax_yield();
+  /* uv_now is the time this loop iteration began. Yield even when
+   * cancelled already: code that goes on after its cancellation (it
+   * caught the error) must still let the loop run signals and I/O. */
+  if (uv_hrtime() / 1000000u - uv_now(AX__LOOP) >= SLICE_MS) yield_now();
+  return ax__task_cancelled(cur) ? AX_ECANCELED : 0;
 }
 
 /* ------------------------------------------------------- thread pool */

@@ -4,7 +4,9 @@
  * every few milliseconds of busy code the loop gets to poll, so it reads
  * a cancel request or takes SIGINT/SIGTERM (the runtime's) and cancels
  * the task running the code. The hook then raises Cancelled in that
- * thread, once, so that <close> handlers and error handlers run. */
+ * thread, once per cancellation, so that <close> handlers and error
+ * handlers run; once the cancelled scope is closed, a later cancellation
+ * raises again. */
 #include <string.h>
 
 #include "internal.h"
@@ -18,7 +20,11 @@ static char *raised(lua_State *L) { return lua_getextraspace(L); }
 
 static void checkpoint_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  if (ax_checkpoint() != AX_ECANCELED || *raised(L)) return;
+  if (ax_checkpoint() != AX_ECANCELED) {
+    *raised(L) = 0; /* the cancelled scope is gone: a new one may come */
+    return;
+  }
+  if (*raised(L)) return; /* raised once for this cancellation */
   *raised(L) = 1;
   axlua_error_push(
       L, ax_error_new_kind(AX_K_CANCELLED, "cancelled while running Lua code"));

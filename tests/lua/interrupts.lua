@@ -22,6 +22,9 @@ function M.main()
   -- A deadline interrupts busy code in this very task.
   local ok = axle.move_on_after(0.1, spin)
   assert(ok == false, "the deadline did not stop the loop")
+  -- A second deadline in the same thread stops its loop too.
+  ok = axle.move_on_after(0.1, spin)
+  assert(ok == false, "the second deadline did not stop the loop")
   print("deadline ok")
   -- A busy child is cancelled by its parent.
   local n <close> = axle.open_nursery()

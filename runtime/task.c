@@ -154,6 +154,18 @@ static void task_finish(ax_task *t) {
   t->root.parent->nkids--;
   ax__list_remove(&t->link);
   nalive--;
+  if (t->root.nkids > 0) {
+    /* Tasks it started outlive it: hang them on the scope it hung on, as
+     * closing a scope does, never on this struct, which is reused. */
+    ax__list_each(it, &all_tasks) {
+      ax_task *k = ax__container_of(it, ax_task, link);
+      if (k->root.parent == &t->root) {
+        k->root.parent = t->root.parent;
+        t->root.parent->nkids++;
+      }
+    }
+    t->root.nkids = 0;
+  }
   ax__coro_release(&t->coro);
   if (t->root.timer) {
     uv_close((uv_handle_t *)t->root.timer, (uv_close_cb)free);

@@ -233,8 +233,47 @@ static void test_thread_and_join_completion_forms(void **state) {
   assert_int_equal(ax_shutdown(), 0);
 }
 
+/* A task that outlives the task that started it hangs on that task's
+ * scope afterwards, not on the ended task's struct, which a new task
+ * reuses: cancelling the new task must not reach it. */
+static ax_task *orphan;
+static int nap_03(void *arg) {
+  (void)arg;
+  return ax_sleep(0.3);
+}
+static int nap_forever(void *arg) {
+  (void)arg;
+  return ax_sleep(1e6);
+}
+static int starts_orphan(void *arg) {
+  (void)arg;
+  return ax_task_start(nap_03, NULL, &orphan);
+}
+static int orphan_body(void *arg) {
+  (void)arg;
+  ax_task *a, *c;
+  assert_int_equal(ax_task_start(starts_orphan, NULL, &a), 0);
+  assert_int_equal(ax_task_join(a, NULL), 0); /* a ends; its struct is free */
+  ax_scope *s = ax_scope_open(AX_FOREVER);
+  assert_int_equal(ax_task_start(nap_forever, NULL, &c), 0);
+  ax_scope_cancel(s);
+  int rc = 0;
+  assert_int_equal(ax_task_join(c, &rc), 0);
+  assert_int_equal(rc, AX_ECANCELED);
+  ax_scope_close(s);
+  assert_int_equal(ax_task_join(orphan, &rc), 0);
+  assert_int_equal(rc, 0); /* slept its time, not cancelled with c */
+  return 0;
+}
+
+static void test_orphan_task_outlives_its_starter(void **state) {
+  (void)state;
+  assert_int_equal(ax_run(NULL, orphan_body, NULL), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_orphan_task_outlives_its_starter),
       cmocka_unit_test(test_thread_and_join_completion_forms),
       cmocka_unit_test(test_tasks_interleave_and_join),
       cmocka_unit_test(test_deadline_cancels_and_stays_cancelled),

@@ -277,15 +277,6 @@ int ax__chan_commit(ax__chan *ch, size_t len) {
   return 0;
 }
 
-int ax__chan_send(ax__chan *ch, const void *msg, size_t len) {
-  if (ch->closing) return AX_ECLOSED;
-  if (len > ch->max_frame || len > UINT32_MAX) return AX_EMSGSIZE;
-  uint8_t *w = ax__chan_reserve(ch, len);
-  if (!w) return AX_ENOMEM;
-  if (len) memcpy(w, msg, len);
-  return ax__chan_commit(ch, len);
-}
-
 static void on_written(uv_write_t *req, int status) {
   write_req *r = (write_req *)req;
   ax__chan *ch = req->handle->data;

@@ -255,9 +255,6 @@ uint8_t *ax__mp_put_map(uint8_t *w, uint32_t n);
 
 /* A document of the value at bytes, which sc describes: one allocation. */
 ax_data *ax__data_make(const void *bytes, const ax__scan *sc);
-/* Append one msgpack value given as raw bytes (already validated). */
-int ax__pack_raw(ax_pack *p, const void *bytes, size_t len);
-void ax__pack_reset(ax_pack *p);
 /* Whether an append to p has failed for lack of memory. */
 int ax__pack_failed(const ax_pack *p);
 
@@ -318,8 +315,6 @@ int ax__chan_open_stream(ax__chan *ch, uv_stream_t *s, ax__frame_cb on_frame,
 /* A channel on a connected socket or pipe fd (a socketpair end). */
 int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
                   ax__closed_cb on_closed, void *data);
-/* Queue one frame holding p's bytes; flushed before the loop polls. */
-int ax__chan_send(ax__chan *ch, const void *msg, size_t len);
 /* Room for a frame body of up to max bytes, written in place and then
  * queued by ax__chan_commit with its real length (AX_EMSGSIZE over the
  * maximum frame, and then nothing is queued). NULL: closed, or no memory. */

@@ -125,14 +125,13 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
   return AX_EREMOTE;
 }
 
-static void reply(ax_ctx *c, int status, const ax__scan *sc) {
+static void reply(ax_ctx *c, int status) {
   ax__peer *peer = c->peer;
   if (peer->state >= AX__PEER_CLOSING) return;
   uint64_t cid = c->in.node.cid;
   if (status == 0) {
     size_t len = 1;
     const void *b = c->result ? ax_pack_bytes(c->result, &len) : "\xc0";
-    (void)sc;
     ax__msg m = {.type = AX__M_RETURN};
     AX__SET(&m, cid, cid);
     ax__msg_set_raw(&m, AX__F_value, b, len);
@@ -157,7 +156,7 @@ static void finish(ax_ctx *c, int rc) {
   if (c->peer) {
     AX__LOGD("call %llu %s done: %s", (unsigned long long)c->in.node.cid,
              c->func, status == 0 ? "returned" : ax_error_type(c->err));
-    reply(c, status, &sc);
+    reply(c, status);
     ax__peer *peer = c->peer;
     /* Out of the peer's cid map first: ctx_put may free c. */
     ax__peer_incall_remove(peer, &c->in);

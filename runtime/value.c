@@ -276,19 +276,6 @@ int ax_pack_val(ax_pack *p, const ax_val *v) {
   return AX_EINVAL;
 }
 
-int ax__pack_raw(ax_pack *p, const void *bytes, size_t len) {
-  uint8_t *w = room(p, len);
-  if (!w) return AX_ENOMEM;
-  if (len) memcpy(w, bytes, len);
-  p->len += len;
-  return 0;
-}
-
-void ax__pack_reset(ax_pack *p) {
-  p->len = 0;
-  p->oom = 0;
-}
-
 int ax__pack_failed(const ax_pack *p) { return p->oom; }
 
 const void *ax_pack_bytes(const ax_pack *p, size_t *len) {

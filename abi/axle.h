@@ -411,7 +411,7 @@ AX_EXTERN int ax_start_actor_cb(ax_nursery *n, const char *name,
 /* Blocking: start a one-shot actor that runs func(kwargs) of opts->module as
  * its main task. Its result is collected by ax_portal_result; the actor is
  * cancelled once its result is in, and a failure cancels the nursery.
- * kwargs (may be NULL) is copied. */
+ * kwargs (a map, an array or NULL, as for ax_portal_run) is copied. */
 AX_EXTERN int ax_run_in_actor(ax_nursery *n, const char *name,
                               const ax_spawn_opts *opts, const char *func,
                               const ax_data *kwargs, ax_portal **out,
@@ -447,14 +447,30 @@ AX_EXTERN int ax_nursery_on_failure(ax_nursery *n,
  * spec the actor enabled, or NULL/"" for its own module. */
 
 /* Blocking: call func(kwargs) in the actor; kwargs is a map of keyword
- * arguments, an array of positional ones, or NULL. *result is the caller's
- * (NULL for nil). On a remote failure returns AX_EREMOTE with *err. */
+ * arguments, an array of positional ones, or NULL (anything else:
+ * AX_EINVAL). *result is the caller's (NULL for nil). On a remote failure
+ * returns AX_EREMOTE with *err. The call is queued at once; while the
+ * channel to the actor holds more than its high-water mark the caller
+ * then waits for it to drain before it waits for the reply. */
 AX_EXTERN int ax_portal_run(ax_portal *p, const char *ns, const char *func,
                             const ax_data *kwargs, ax_data **result,
                             ax_error **err);
 AX_EXTERN int ax_portal_run_cb(ax_portal *p, const char *ns,
                                const char *func, const ax_data *kwargs,
                                ax_done_cb cb, void *ud, ax_op **op);
+/* ax_portal_run with the arguments as msgpack bytes: args[0..len) holds
+ * one map, array or nil, checked as a received message is (AX_EINVAL
+ * otherwise); len 0 means none. The bytes are copied before the call
+ * blocks or returns, so the caller may reuse them at once: a binding
+ * encodes straight into one buffer and no ax_data is built. */
+AX_EXTERN int ax_portal_run_bytes(ax_portal *p, const char *ns,
+                                  const char *func, const void *args,
+                                  size_t len, ax_data **result,
+                                  ax_error **err);
+AX_EXTERN int ax_portal_run_bytes_cb(ax_portal *p, const char *ns,
+                                     const char *func, const void *args,
+                                     size_t len, ax_done_cb cb, void *ud,
+                                     ax_op **op);
 /* Blocking: the result of a one-shot actor (may be called several times;
  * each call gets its own copy). */
 AX_EXTERN int ax_portal_result(ax_portal *p, ax_data **result,

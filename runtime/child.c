@@ -99,7 +99,10 @@ static void on_hello(ax__peer *peer, const ax__msg *m) {
   if (!p || p->state != AX__P_STARTING) return;
   p->state = AX__P_READY;
   if (p->oneshot) {
-    int rc = ax__peer_call(p->portal.peer, "", p->func, p->kwargs,
+    const void *args;
+    size_t len;
+    ax__data_args(p->kwargs, &args, &len); /* checked at the start */
+    int rc = ax__peer_call(p->portal.peer, "", p->func, args, len,
                            on_main_result, p, NULL);
     if (rc < 0) {
       set_result(p, NULL,
@@ -272,7 +275,11 @@ static int child_start(ax_nursery *n, const char *name,
                        const ax_spawn_opts *opts, const char *func,
                        const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
                        void *ud, ax_op **op) {
-  if (!n || !opts || !opts->module || !cb || !name) return AX_EINVAL;
+  const void *args;
+  size_t len;
+  if (!n || !opts || !opts->module || !cb || !name ||
+      ax__data_args(kwargs, &args, &len) < 0)
+    return AX_EINVAL;
   if (n->closing) return AX_ESTATE;
   ax__child *p = calloc(1, sizeof *p);
   if (!p) return AX_ENOMEM;

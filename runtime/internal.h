@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <uv.h>
 
 #include "axle.h"
@@ -131,7 +132,6 @@ void ax__schedule(void);
 int ax__tasks_alive(void);
 void ax__tasks_free_all(void);
 /* Release the ended tasks kept for reuse. */
-void ax__tasks_free_cache(void);
 int ax__threads_busy(void);
 
 /* Context switching (coro.c). */
@@ -255,6 +255,9 @@ uint8_t *ax__mp_put_map(uint8_t *w, uint32_t n);
 
 /* A document of the value at bytes, which sc describes: one allocation. */
 ax_data *ax__data_make(const void *bytes, const ax__scan *sc);
+/* The bytes of d as a call's arguments (d NULL: none, *len 0), or
+ * AX_EINVAL when d holds no map, array or nil. */
+int ax__data_args(const ax_data *d, const void **p, size_t *len);
 /* Whether an append to p has failed for lack of memory. */
 int ax__pack_failed(const ax_pack *p);
 
@@ -275,6 +278,46 @@ char *ax__strdup(const char *s);
 char *ax__strndup(const char *s, size_t n);
 char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
 char *ax__vasprintf(const char *fmt, va_list ap);
+
+/* ------------------------------------------------ free lists (pool.c) */
+
+/* A free list of records of one size (at least a pointer's), keeping at
+ * most max of them. */
+typedef struct ax__pool {
+  void *head;
+  int n, max, listed;
+  struct ax__pool *next_pool;
+} ax__pool;
+#if defined(__SANITIZE_ADDRESS__)
+/* Under ASan a record is freed at once, so a use after free is caught. */
+#define AX__POOL(max) {NULL, 0, 0, 0, NULL}
+#else
+#define AX__POOL(max) {NULL, 0, (max), 0, NULL}
+#endif
+
+void ax__pool_put_slow(ax__pool *p, void *r);
+/* Free every pool's records (ax_shutdown). */
+void ax__pools_drain(void);
+
+/* A record of size bytes from p, or from malloc; its contents are junk. */
+static inline void *ax__pool_get(ax__pool *p, size_t size) {
+  void *r = p->head;
+  if (!r) return malloc(size);
+  p->head = *(void **)r;
+  p->n--;
+  return r;
+}
+
+/* Give r back to p (free it when p is full). */
+static inline void ax__pool_put(ax__pool *p, void *r) {
+  if (p->listed && p->n < p->max) {
+    *(void **)r = p->head;
+    p->head = r;
+    p->n++;
+    return;
+  }
+  ax__pool_put_slow(p, r);
+}
 
 /* --------------------------------------------------- channels (channel.c) */
 
@@ -449,6 +492,11 @@ size_t ax__msg_bound(const ax__msg *m);
 uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m);
 void ax__msg_set_str(ax__msg *m, int field, const char *s);
 void ax__msg_set_raw(ax__msg *m, int field, const void *p, size_t len);
+/* Whether a value starting with byte b may be a call's arguments: a map
+ * (keyword arguments), an array (positional ones) or nil. */
+static inline int ax__msg_args_ok(uint8_t b) {
+  return b == 0xc0 || (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
+}
 const char *ax__msg_type_name(int type);
 /* The table, for tests and tools: a type's field bits, a field's key. */
 int ax__msg_info(int type, uint32_t *allowed, uint32_t *required);
@@ -547,8 +595,10 @@ int ax__peer_send(ax__peer *peer, const ax__msg *m);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
 int ax__peer_send_hello(ax__peer *peer);
 int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
+/* Start a call of func with args[0..len), valid msgpack of the kwargs
+ * kind (len 0: none, sent as {}); the bytes are copied before it returns. */
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
-                  const ax_data *kwargs, ax_done_cb cb, void *ud,
+                  const void *args, size_t len, ax_done_cb cb, void *ud,
                   ax__call **out);
 /* Register a served call (takes a reference on the peer) and drop it. */
 int ax__peer_incall_add(ax__peer *peer, ax__incall *in);
@@ -565,7 +615,6 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m);
 /* Send the start_acks owed by calls still running; runs right before the
  * loop writes its output. */
 void ax__serve_before_flush(void);
-void ax__serve_shutdown(void);
 
 /* ---------------------------------------------------- modules (module.c) */
 

@@ -76,7 +76,6 @@ int ax_shutdown(void) {
   if (!rt) return AX_ESTATE;
   ax__peers_close_all();
   ax__modules_unload();
-  ax__serve_shutdown();
   ax__spawn_shutdown();
   uv_close((uv_handle_t *)&rt->prepare, noop_cb);
   uv_close((uv_handle_t *)&rt->check, noop_cb);
@@ -87,7 +86,7 @@ int ax_shutdown(void) {
     uv_close((uv_handle_t *)&rt->sigterm, noop_cb);
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   ax__tasks_free_all();
-  ax__tasks_free_cache();
+  ax__pools_drain();
   if (uv_loop_close(&rt->loop) != 0) {
     uv_walk(&rt->loop, (uv_walk_cb)uv_close, NULL);
     uv_run(&rt->loop, UV_RUN_DEFAULT);

@@ -136,12 +136,20 @@ static int type_of(const char *k, size_t n) {
   return 0;
 }
 
-/* Scan the value at p: most fields are one-byte scalars or short strings,
- * which need no walk. */
+/* Scan the value at p: most fields are scalars (cids soon take more
+ * than one byte) or short strings, which need no walk. */
 static int scan(const uint8_t *p, size_t len, ax__scan *sc) {
   uint8_t b = p[0];
-  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-    sc->used = 1;
+  size_t used = 0;
+  if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+    used = 1;
+  else if ((b >= 0xcc && b <= 0xcf) || (b >= 0xd0 && b <= 0xd3))
+    used = 1 + ((size_t)1 << (b & 3));
+  else if (b == 0xca || b == 0xcb)
+    used = b == 0xca ? 5 : 9;
+  if (used) {
+    if (used > len) return AX_EPROTO;
+    sc->used = used;
     sc->nodes = 1;
     sc->strbytes = 0;
     return 0;
@@ -248,8 +256,7 @@ static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
       if (!all_strs(p, sc->used)) return AX_EPROTO;
       break;
     case AX__FK_ARGS:
-      if (kind != AX__MP_MAP && kind != AX__MP_ARRAY && p[0] != 0xc0)
-        return AX_EPROTO;
+      if (!ax__msg_args_ok(p[0])) return AX_EPROTO;
       break;
     case AX__FK_MAP:
       if (kind != AX__MP_MAP) return AX_EPROTO;

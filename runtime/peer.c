@@ -118,6 +118,9 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
 
 /* ------------------------------------------------------- calls we make */
 
+/* Outgoing call records, reused. */
+static ax__pool call_pool = AX__POOL(256);
+
 static void call_cancel(ax_op *op) {
   ax__call *c = (ax__call *)op;
   ax__peer *peer = c->peer;
@@ -126,15 +129,15 @@ static void call_cancel(ax_op *op) {
     ax__peer_send_cid(peer, AX__M_CANCEL, c->node.cid);
   ax_done_cb cb = c->cb;
   void *ud = c->ud;
-  free(c);
+  ax__pool_put(&call_pool, c);
   cb(ud, AX_ECANCELED, NULL, NULL);
 }
 
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
-                  const ax_data *kwargs, ax_done_cb cb, void *ud,
+                  const void *args, size_t len, ax_done_cb cb, void *ud,
                   ax__call **out) {
   if (peer->state != AX__PEER_READY || peer->chan.closing) return AX_ECLOSED;
-  ax__call *c = malloc(sizeof *c);
+  ax__call *c = ax__pool_get(&call_pool, sizeof *c);
   if (!c) return AX_ENOMEM;
   c->op.cancel = call_cancel;
   c->peer = peer;
@@ -145,13 +148,14 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
   AX__SET(&m, cid, c->node.cid);
   if (ns && *ns) ax__msg_set_str(&m, AX__F_ns, ns);
   ax__msg_set_str(&m, AX__F_func, func);
-  size_t len = 1;
-  const void *b = kwargs ? ax_data_bytes(kwargs, &len) : "\x80";
-  ax__msg_set_raw(&m, AX__F_kwargs, b, len);
+  if (len)
+    ax__msg_set_raw(&m, AX__F_kwargs, args, len);
+  else
+    ax__msg_set_raw(&m, AX__F_kwargs, "\x80", 1);
   int rc = ax__peer_send(peer, &m);
   if (rc == 0) rc = ax__cidmap_add(&peer->calls, &c->node);
   if (rc < 0) {
-    free(c);
+    ax__pool_put(&call_pool, c);
     return rc;
   }
   if (out) *out = c;
@@ -165,7 +169,7 @@ void ax__peer_fail_calls(ax__peer *peer, const ax_error *err) {
     ax__cidmap_remove(&peer->calls, x);
     ax_done_cb cb = c->cb;
     void *ud = c->ud;
-    free(c);
+    ax__pool_put(&call_pool, c);
     if (err)
       cb(ud, AX_EREMOTE, NULL, ax_error_dup(err));
     else
@@ -202,7 +206,7 @@ static int on_reply(ax__peer *peer, const ax__msg *m) {
   ax__cidmap_remove(&peer->calls, x);
   ax_done_cb cb = c->cb;
   void *ud = c->ud;
-  free(c);
+  ax__pool_put(&call_pool, c);
   cb(ud, status, value, err);
   return 0;
 }

@@ -3,30 +3,80 @@
  * record (child.c), which answers for results and for cancelling it. */
 #include "internal.h"
 
-int ax_portal_run_cb(ax_portal *p, const char *ns, const char *func,
-                     const ax_data *kwargs, ax_done_cb cb, void *ud,
-                     ax_op **op) {
-  if (!p || !func || !cb) return AX_EINVAL;
+static int run_cb(ax_portal *p, const char *ns, const char *func,
+                  const void *args, size_t len, ax_done_cb cb, void *ud,
+                  ax_op **op) {
   /* A child of ours is callable between its handshake and its cancel. */
   if (p->child && p->child->state == AX__P_STARTING) return AX_ESTATE;
   if ((p->child && p->child->state != AX__P_READY) || !p->peer ||
       p->peer->state != AX__PEER_READY)
     return AX_ECLOSED;
   ax__call *c;
-  int rc = ax__peer_call(p->peer, ns, func, kwargs, cb, ud, &c);
+  int rc = ax__peer_call(p->peer, ns, func, args, len, cb, ud, &c);
   if (rc == 0 && op) *op = &c->op;
   return rc;
 }
 
+/* Whether args[0..len) may be a call's arguments (len 0: none). */
+static int bytes_ok(const void *args, size_t len) {
+  ax__scan sc;
+  if (!len) return 1;
+  return args && ax__mp_scan(args, len, &sc) == 0 && sc.used == len &&
+         ax__msg_args_ok(*(const uint8_t *)args);
+}
+
+int ax_portal_run_cb(ax_portal *p, const char *ns, const char *func,
+                     const ax_data *kwargs, ax_done_cb cb, void *ud,
+                     ax_op **op) {
+  const void *args;
+  size_t len;
+  if (!p || !func || !cb || ax__data_args(kwargs, &args, &len) < 0)
+    return AX_EINVAL;
+  return run_cb(p, ns, func, args, len, cb, ud, op);
+}
+
+int ax_portal_run_bytes_cb(ax_portal *p, const char *ns, const char *func,
+                           const void *args, size_t len, ax_done_cb cb,
+                           void *ud, ax_op **op) {
+  if (!p || !func || !cb || !bytes_ok(args, len)) return AX_EINVAL;
+  return run_cb(p, ns, func, args, len, cb, ud, op);
+}
+
+/* The blocking forms: the call is queued at once (its bytes copied), then
+ * comes backpressure, a wait while the channel holds more than its high
+ * mark, then the wait for the reply. Queueing first lets a caller hand
+ * over a buffer it reuses; a cancel during the first wait is seen by the
+ * second, which cancels the call. */
+static int run_block(ax_portal *p, const char *ns, const char *func,
+                     const void *args, size_t len, ax_data **result,
+                     ax_error **err) {
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__blk b;
+  ax__blk_init(&b);
+  rc = run_cb(p, ns, func, args, len, ax__blk_cb, &b, &b.op);
+  if (rc < 0) return rc;
+  (void)ax__chan_wait_writable(&p->peer->chan);
+  return ax__blk_wait(&b, result, err);
+}
+
 int ax_portal_run(ax_portal *p, const char *ns, const char *func,
                   const ax_data *kwargs, ax_data **result, ax_error **err) {
+  const void *args;
+  size_t len;
   if (result) *result = NULL;
   if (err) *err = NULL;
-  /* Backpressure: wait while the channel has too much queued. */
-  int wrc = p && p->peer ? ax__chan_wait_writable(&p->peer->chan) : 0;
-  if (wrc < 0) return wrc;
-  AX__BLOCK_ON(ax_portal_run_cb(p, ns, func, kwargs, AX__BLK_ARGS), result,
-               err);
+  if (!p || !func || ax__data_args(kwargs, &args, &len) < 0) return AX_EINVAL;
+  return run_block(p, ns, func, args, len, result, err);
+}
+
+int ax_portal_run_bytes(ax_portal *p, const char *ns, const char *func,
+                        const void *args, size_t len, ax_data **result,
+                        ax_error **err) {
+  if (result) *result = NULL;
+  if (err) *err = NULL;
+  if (!p || !func || !bytes_ok(args, len)) return AX_EINVAL;
+  return run_block(p, ns, func, args, len, result, err);
 }
 
 int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud, ax_op **op) {

@@ -14,7 +14,6 @@
 
 #include "internal.h"
 
-#define FREE_MAX 256 /* ctx records kept for reuse */
 #define NAME_INLINE 48
 
 struct ax_ctx {
@@ -36,24 +35,17 @@ struct ax_ctx {
   ax_done_cb cb;      /* a local call's completion */
   void *ud;
   ax_op op;
-  ax_ctx *next_free;
   char names[NAME_INLINE];
 };
 
-static ax_ctx *free_ctx;
-static int nfree;
+static ax__pool ctx_pool = AX__POOL(256);
 static ax__list unacked = {&unacked, &unacked};
 
 /* --------------------------------------------------------- records */
 
 static ax_ctx *ctx_get(void) {
-  ax_ctx *c = free_ctx;
-  if (c) {
-    free_ctx = c->next_free;
-    nfree--;
-  } else if (!(c = malloc(sizeof *c))) {
-    return NULL;
-  }
+  ax_ctx *c = ax__pool_get(&ctx_pool, sizeof *c);
+  if (!c) return NULL;
   memset(c, 0, offsetof(ax_ctx, names));
   ax__list_init(&c->unacked);
   return c;
@@ -65,22 +57,7 @@ static void ctx_put(ax_ctx *c) {
   ax_error_free(c->err);
   ax_data_free(c->args);
   if (c->func && c->func != c->names) free(c->func);
-  if (nfree < FREE_MAX) {
-    c->next_free = free_ctx;
-    free_ctx = c;
-    nfree++;
-  } else {
-    free(c);
-  }
-}
-
-void ax__serve_shutdown(void) {
-  while (free_ctx) {
-    ax_ctx *c = free_ctx;
-    free_ctx = c->next_free;
-    free(c);
-  }
-  nfree = 0;
+  ax__pool_put(&ctx_pool, c);
 }
 
 /* ns and func side by side, inline when they fit. */

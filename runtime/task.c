@@ -45,29 +45,15 @@ static int nalive;
 static int nthreads_busy;
 
 /* Ended tasks kept for reuse: a served call costs no allocation. */
-#define TASKS_FREE_MAX 256
-static ax_task *free_tasks[TASKS_FREE_MAX];
-static int nfree_tasks;
+static ax__pool task_pool = AX__POOL(256);
 
 static ax_task *task_alloc(void) {
-  if (nfree_tasks) {
-    ax_task *t = free_tasks[--nfree_tasks];
-    memset(t, 0, sizeof *t);
-    return t;
-  }
-  return calloc(1, sizeof(ax_task));
+  ax_task *t = ax__pool_get(&task_pool, sizeof *t);
+  if (t) memset(t, 0, sizeof *t);
+  return t;
 }
 
-static void task_free(ax_task *t) {
-  if (nfree_tasks < TASKS_FREE_MAX)
-    free_tasks[nfree_tasks++] = t;
-  else
-    free(t);
-}
-
-void ax__tasks_free_cache(void) {
-  while (nfree_tasks) free(free_tasks[--nfree_tasks]);
-}
+static void task_free(ax_task *t) { ax__pool_put(&task_pool, t); }
 
 ax_task *ax__current(void) { return cur; }
 int ax_in_task(void) { return cur != NULL; }

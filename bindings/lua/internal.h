@@ -46,6 +46,10 @@ void axlua_value_push_buffer(lua_State *L);
 /* The value at idx as a document (the caller's), encoded in the buffer at
  * buf_idx, or with 0 in the state's; raises like pack. */
 ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx);
+/* The value at idx as msgpack bytes in that buffer: valid until the next
+ * value is encoded in it, so until the caller next runs Lua code. */
+const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
+                               size_t *len);
 /* Push v as a Lua value. */
 void axlua_value_push(lua_State *L, const ax_val *v);
 

@@ -2,26 +2,30 @@
  * hands out, to call it (run), collect a one-shot's result, cancel it, and
  * read its identity (name, uid, pid). A portal keeps its nursery alive and
  * is valid until that nursery is closed. */
-#include <string.h>
 
 #include "internal.h"
 
-#define PORTAL_MT "axle.Portal"
+#define PORTAL_NAME "axle.Portal"
+
+/* A portal's identity fields are filled in when it is made, and its
+ * methods are found in a table: `p:run(...)` then costs the VM one table
+ * lookup, not a call of an __index function. Each portal has its own
+ * metatable, {__index = {name, uid, pid, run, result, cancel_actor}};
+ * what marks a portal is the tag in its userdata (a pointer only this file
+ * writes). */
+static const char tag = 0;
 
 typedef struct lportal {
+  const char *tag;
   ax_portal *p;
   axlua_nursery *owner;
 } lportal;
 
-/* The portal at idx. Every function of the class carries the metatable as
- * upvalue 1: comparing with it is what luaL_checkudata does, without its
- * lookup of the metatable by name. */
+/* The portal at idx, or a type error. */
 static lportal *to_portal(lua_State *L, int idx) {
   lportal *lp = lua_touserdata(L, idx);
-  if (!lp || !lua_getmetatable(L, idx) ||
-      !lua_rawequal(L, -1, lua_upvalueindex(1)))
-    luaL_typeerror(L, idx, PORTAL_MT);
-  lua_pop(L, 1);
+  if (!lp || lua_rawlen(L, idx) != sizeof *lp || lp->tag != &tag)
+    luaL_typeerror(L, idx, PORTAL_NAME);
   return lp;
 }
 
@@ -34,12 +38,35 @@ static lportal *check_portal(lua_State *L, int idx) {
 
 void axlua_portal_push(lua_State *L, ax_portal *p, axlua_nursery *ln,
                        int nursery_idx) {
+  nursery_idx = lua_absindex(L, nursery_idx);
+  luaL_checkstack(L, 4, NULL);
   lportal *lp = lua_newuserdatauv(L, sizeof *lp, 1);
+  lp->tag = &tag;
   lp->p = p;
   lp->owner = ln;
   lua_pushvalue(L, nursery_idx);
   lua_setiuservalue(L, -2, 1); /* keep the nursery alive */
-  luaL_setmetatable(L, PORTAL_MT);
+  lua_createtable(L, 0, 2); /* its metatable */
+  lua_pushliteral(L, PORTAL_NAME);
+  lua_setfield(L, -2, "__name");
+  lua_createtable(L, 0, 6); /* its fields */
+  lua_pushstring(L, ax_portal_name(p));
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, ax_portal_uid(p));
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, ax_portal_pid(p));
+  lua_setfield(L, -2, "pid");
+  /* The methods too, copied: a lookup finds them in the first table. */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &tag);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
 }
 
 static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
@@ -61,14 +88,15 @@ static int portal_run(lua_State *L) {
     lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
     ns = lua_tostring(L, -1);
   }
-  /* Last, so that nothing raises while args is not freed. */
-  ax_data *args = lua_isnoneornil(L, 3)
-                      ? NULL
-                      : axlua_value_to_data(L, 3, lua_upvalueindex(2));
+  /* Encoded last, straight into the shared buffer: the runtime copies the
+   * bytes before the call can block and let another thread encode. */
+  size_t len = 0;
+  const void *args = lua_isnoneornil(L, 3)
+                         ? NULL
+                         : axlua_value_encode(L, 3, lua_upvalueindex(1), &len);
   ax_data *r = NULL;
   ax_error *e = NULL;
-  int rc = ax_portal_run(lp->p, ns, func, args, &r, &e);
-  ax_data_free(args);
+  int rc = ax_portal_run_bytes(lp->p, ns, func, args, len, &r, &e);
   return push_result(L, rc, r, e);
 }
 
@@ -86,36 +114,15 @@ static int portal_cancel_actor(lua_State *L) {
   return 0;
 }
 
-/* Methods first (a raw lookup in the metatable, upvalue 1), as they are
- * what calls look up; then the identity fields. */
-static int portal_index(lua_State *L) {
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  lua_pop(L, 1);
-  lportal *lp = to_portal(L, 1);
-  const char *k = luaL_checkstring(L, 2);
-  if (!strcmp(k, "name")) {
-    lua_pushstring(L, ax_portal_name(lp->p));
-  } else if (!strcmp(k, "uid")) {
-    lua_pushstring(L, ax_portal_uid(lp->p));
-  } else if (!strcmp(k, "pid")) {
-    lua_pushinteger(L, ax_portal_pid(lp->p));
-  } else {
-    lua_pushnil(L);
-  }
-  return 1;
-}
-
 void axlua_portal_init(lua_State *L) {
   static const luaL_Reg methods[] = {{"run", portal_run},
                                      {"result", portal_result},
                                      {"cancel_actor", portal_cancel_actor},
-                                     {"__index", portal_index},
                                      {NULL, NULL}};
-  /* Upvalues: the metatable, and a buffer to encode arguments in. */
-  luaL_newmetatable(L, PORTAL_MT);
-  lua_pushvalue(L, -1);
+  /* The registry keeps the methods under the tag's address; they share a
+   * buffer to encode arguments in (upvalue 1). */
+  lua_createtable(L, 0, 3);
   axlua_value_push_buffer(L);
-  luaL_setfuncs(L, methods, 2);
-  lua_pop(L, 1);
+  luaL_setfuncs(L, methods, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &tag);
 }

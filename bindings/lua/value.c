@@ -66,20 +66,26 @@ static wbuf *get_buf(lua_State *L, int buf_idx) {
   return w;
 }
 
-/* n more bytes at the end of the buffer; the caller fills them all. */
-static unsigned char *grow(sink *s, size_t n) {
+static unsigned char *grow_slow(sink *s, size_t n) {
   wbuf *w = s->w;
-  if (w->cap - w->len < n) {
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < n) {
-      if (cap > SIZE_MAX / 2) luaL_error(s->L, "cannot encode the value");
-      cap *= 2;
-    }
-    unsigned char *b = realloc(w->b, cap);
-    if (!b) luaL_error(s->L, "out of memory");
-    w->b = b;
-    w->cap = cap;
+  size_t cap = w->cap ? w->cap : 256;
+  while (cap - w->len < n) {
+    if (cap > SIZE_MAX / 2) luaL_error(s->L, "cannot encode the value");
+    cap *= 2;
   }
+  unsigned char *b = realloc(w->b, cap);
+  if (!b) luaL_error(s->L, "out of memory");
+  w->b = b;
+  w->cap = cap;
+  unsigned char *at = w->b + w->len;
+  w->len += n;
+  return at;
+}
+
+/* n more bytes at the end of the buffer; the caller fills them all. */
+static inline unsigned char *grow(sink *s, size_t n) {
+  wbuf *w = s->w;
+  if (w->cap - w->len < n) return grow_slow(s, n);
   unsigned char *at = w->b + w->len;
   w->len += n;
   return at;
@@ -187,27 +193,28 @@ static size_t pack_pairs(sink *s, int idx, int depth) {
   return n;
 }
 
-/* A table with no keys 1..n, into the buffer, in one traversal: the
- * longest map head is reserved, then replaced by the one ax_pack would
- * write for the number of keys found (the items moved up to it). */
+/* A table with no keys 1..n, into the buffer, in one traversal: one
+ * byte is reserved for the head, a fixmap's; a map of more than 15 keys
+ * (rarer) has its items moved up to make room for its longer head, the
+ * one ax_pack would write. */
 static void pack_map_unsized(sink *s, int idx, int depth) {
   lua_State *L = s->L;
   wbuf *w = s->w;
   size_t at = w->len;
-  grow(s, 5);
+  grow(s, 1);
   size_t n = pack_pairs(s, idx, depth);
   if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
-  unsigned char *head = w->b + at;
-  size_t headlen = n <= 15 ? 1 : n <= UINT16_MAX ? 3 : 5;
-  if (headlen == 1) {
-    head[0] = (unsigned char)(0x80 | n);
-  } else {
-    head[0] = headlen == 3 ? 0xde : 0xdf;
-    for (size_t i = 1; i < headlen; i++)
-      head[i] = (unsigned char)(n >> (8 * (headlen - 1 - i)));
+  if (n <= 15) {
+    w->b[at] = (unsigned char)(0x80 | n);
+    return;
   }
-  memmove(head + headlen, head + 5, w->len - at - 5);
-  w->len -= 5 - headlen;
+  size_t headlen = n <= UINT16_MAX ? 3 : 5;
+  grow(s, headlen - 1);
+  unsigned char *head = w->b + at;
+  memmove(head + headlen, head + 1, w->len - at - headlen);
+  head[0] = headlen == 3 ? 0xde : 0xdf;
+  for (size_t i = 1; i < headlen; i++)
+    head[i] = (unsigned char)(n >> (8 * (headlen - 1 - i)));
 }
 
 static void pack_value(sink *s, int idx, int depth) {
@@ -266,18 +273,33 @@ void axlua_value_pack(lua_State *L, int idx, ax_pack *p) {
   pack_value(&s, lua_absindex(L, idx), 0);
 }
 
-ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
+/* A state's buffer may grow for one large value; it is trimmed when the
+ * next value is encoded, once nothing reads it. */
+static sink open_buf(lua_State *L, int buf_idx) {
   sink s = {L, NULL, get_buf(L, buf_idx)};
-  s.w->len = 0;
-  pack_value(&s, lua_absindex(L, idx), 0);
-  ax_data *d = NULL;
-  int rc = ax_data_decode(s.w->b, s.w->len, &d);
   if (s.w->cap > KEEP_BYTES) {
     free(s.w->b);
     s.w->b = NULL;
     s.w->cap = 0;
   }
-  if (rc < 0) luaL_error(L, "cannot encode the value");
+  s.w->len = 0;
+  return s;
+}
+
+const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
+                               size_t *len) {
+  sink s = open_buf(L, buf_idx);
+  pack_value(&s, lua_absindex(L, idx), 0);
+  *len = s.w->len;
+  return s.w->b;
+}
+
+ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
+  sink s = open_buf(L, buf_idx);
+  pack_value(&s, lua_absindex(L, idx), 0);
+  ax_data *d = NULL;
+  if (ax_data_decode(s.w->b, s.w->len, &d) < 0)
+    luaL_error(L, "cannot encode the value");
   return d;
 }
 

@@ -83,6 +83,37 @@ static int bad_calls_body(void *arg) {
   ax_data_free(kw);
   assert_string_equal(ax_val_str(ax_data_root(r), NULL), "hello axle");
   ax_data_free(r);
+  /* Arguments that are no map, array or nil are refused at the call,
+   * before anything is sent: the actor never sees them. */
+  pk = ax_pack_new();
+  ax_pack_int(pk, 42);
+  ax_data *scalar;
+  ax_pack_finish(pk, &scalar);
+  assert_int_equal(ax_portal_run(p, NULL, "add", scalar, &r, NULL),
+                   AX_EINVAL);
+  ax_data_free(scalar);
+  /* The bytes form checks them as a received message is checked. */
+  static const unsigned char add_kw[] = {0x82, 0xa1, 'a', 0x01,
+                                         0xa1, 'b', 0x02}; /* {a=1, b=2} */
+  static const unsigned char cut[] = {0x82, 0xa1, 'a', 0x01};
+  static const unsigned char bad[] = {0x81, 0xc1, 0x01};
+  static const unsigned char num[] = {0x2a};
+  assert_int_equal(ax_portal_run_bytes(p, NULL, "add", cut, sizeof cut, &r,
+                                       NULL),
+                   AX_EINVAL);
+  assert_int_equal(ax_portal_run_bytes(p, NULL, "add", bad, sizeof bad, &r,
+                                       NULL),
+                   AX_EINVAL);
+  assert_int_equal(ax_portal_run_bytes(p, NULL, "add", num, sizeof num, &r,
+                                       NULL),
+                   AX_EINVAL);
+  assert_int_equal(ax_portal_run_bytes(p, NULL, "add", NULL, 3, &r, NULL),
+                   AX_EINVAL);
+  assert_int_equal(ax_portal_run_bytes(p, NULL, "add", add_kw, sizeof add_kw,
+                                       &r, NULL),
+                   0);
+  assert_true(fabs(ax_val_float(ax_data_root(r)) - 3) < 1e-9);
+  ax_data_free(r);
   /* Still serving after all that. */
   assert_true(fabs(call_add(p, 40, 2) - 42) < 1e-9);
   assert_int_equal(ax_portal_cancel_actor(p), 0);

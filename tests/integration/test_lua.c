@@ -77,6 +77,22 @@ static void test_lua_root_c_child_lua_grandchild(void **state) {
   assert_non_null(strstr(h_out, "hop\tgrandchild\nhop\tcchild\nhop\troot\n"));
 }
 
+/* Values of every shape cross and come back equal; a portal's fields;
+ * arguments that are not a table are refused at the call, and the actor
+ * keeps serving; a portal outlives its nursery as a readable handle. */
+static void test_values_and_portals(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/values.lua after 2>&1", 0,
+           "empty\ttrue\nmap15\ttrue\nmap16\ttrue\nmap300\ttrue\n"
+           "map70000\ttrue\narray20\ttrue\narray70000\ttrue\n"
+           "scalars\ttrue\nstrings\ttrue\nnested\ttrue\n"
+           "mixed keys\ttrue\n"
+           "name\techo\tinteger\ttrue\tstring\tnil\n"
+           "scalar args\tfalse\ttrue\nstill serving\ttrue\n"
+           "not a portal\tfalse\ttrue\n"
+           "after close\techo\nrun after close\tfalse\ttrue\n");
+}
+
 static void test_scopes_tasks_and_busy_cancel(void **state) {
   (void)state;
   h_expect("AXLE_LOG=info " AXLE " run " AXLE_SOURCE_DIR
@@ -228,6 +244,7 @@ int main(void) {
       cmocka_unit_test(test_worker_pool),
       cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
+      cmocka_unit_test(test_values_and_portals),
       cmocka_unit_test(test_scopes_tasks_and_busy_cancel),
       cmocka_unit_test(test_scenario_25_failures_make_one_group),
       cmocka_unit_test(test_scenario_nested_failing_trees),

@@ -2,7 +2,7 @@
  * started. It owns the process, a copy of the spawn spec, and the state a
  * supervisor needs (starting, ready, stopping, exited; a one-shot's
  * outcome; who waits for its exit); it turns an unexpected death into an
- * error for its nursery. The portal the caller holds is a handle on the
+ * error for its owner, known only through callbacks (a nursery's). The portal the caller holds is a handle on the
  * actor as a peer and is embedded here. */
 #include <signal.h>
 #include <stdlib.h>
@@ -52,10 +52,10 @@ static void deliver_result(ax__child *p) {
   }
 }
 
-/* Record a one-shot's outcome; a failure fails the nursery unless the
+/* Record a one-shot's outcome; a failure fails the owner unless the
  * actor never started (that failure is its starter's to report). */
 static void set_result(ax__child *p, ax_data *result, ax_error *err,
-                       int fail_nursery) {
+                       int fail_owner) {
   if (p->have_result) {
     ax_data_free(result);
     ax_error_free(err);
@@ -67,8 +67,8 @@ static void set_result(ax__child *p, ax_data *result, ax_error *err,
   deliver_result(p);
   /* A real failure counts even when it comes while we cancel the actor;
    * only the cancellation we asked for is no failure. */
-  if (fail_nursery && err && ax_error_kind(err) != AX_K_CANCELLED)
-    ax__nursery_fail(p->n, ax_error_dup(err));
+  if (fail_owner && err && ax_error_kind(err) != AX_K_CANCELLED)
+    p->owner->fail(p->owner_ud, ax_error_dup(err));
 }
 
 /* The outcome of a one-shot that ended without one: a cancellation if we
@@ -233,13 +233,13 @@ static void on_proc_exit(ax__proc *pr) {
     set_result(p, NULL, err ? ax_error_dup(err) : no_result_error(p, "exited"),
                1);
   } else if (err) {
-    ax__nursery_fail(p->n, ax_error_dup(err));
+    p->owner->fail(p->owner_ud, ax_error_dup(err));
   }
   ax_error_free(err);
   ax_done_cb cb;
   void *ud;
   while (waiter_pop(&p->exit_waiters, &cb, &ud)) cb(ud, 0, NULL, NULL);
-  ax__nursery_child_exited(p->n);
+  p->owner->exited(p->owner_ud);
 }
 
 void ax__child_cancel(ax__child *p) {
@@ -271,16 +271,15 @@ static void start_cancel(ax_op *op) {
   start_done(p, AX_ECANCELED, NULL);
 }
 
-static int child_start(ax_nursery *n, const char *name,
-                       const ax_spawn_opts *opts, const char *func,
-                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
-                       void *ud, ax_op **op) {
+int ax__child_start(const ax__child_owner *owner, void *owner_ud,
+                    const char *name, const ax_spawn_opts *opts,
+                    const char *func, const ax_data *kwargs, ax__child **out,
+                    ax_done_cb cb, void *ud, ax_op **op) {
   const void *args;
   size_t len;
-  if (!n || !opts || !opts->module || !cb || !name ||
+  if (!opts || !opts->module || !cb || !name ||
       ax__data_args(kwargs, &args, &len) < 0)
     return AX_EINVAL;
-  if (n->closing) return AX_ESTATE;
   ax__child *p = calloc(1, sizeof *p);
   if (!p) return AX_ENOMEM;
   p->portal.child = p;
@@ -292,7 +291,8 @@ static int child_start(ax_nursery *n, const char *name,
   ax__list_init(&p->result_waiters);
   ax__list_init(&p->exit_waiters);
   p->portal.id = p->spec->id;
-  p->n = n;
+  p->owner = owner;
+  p->owner_ud = owner_ud;
   if (func) {
     p->oneshot = 1;
     p->func = ax__strdup(func);
@@ -336,40 +336,9 @@ static int child_start(ax_nursery *n, const char *name,
   p->start.cb = cb;
   p->start.ud = ud;
   p->start.pending = 1;
-  ax__list_push(&n->children, &p->link);
-  n->nalive++;
-  if (out) *out = &p->portal;
+  *out = p;
   if (op) *op = &p->start.op;
   return 0;
-}
-
-int ax_start_actor_cb(ax_nursery *n, const char *name,
-                      const ax_spawn_opts *opts, ax_portal **out, ax_done_cb cb,
-                      void *ud, ax_op **op) {
-  return child_start(n, name, opts, NULL, NULL, out, cb, ud, op);
-}
-
-int ax_run_in_actor_cb(ax_nursery *n, const char *name,
-                       const ax_spawn_opts *opts, const char *func,
-                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
-                       void *ud, ax_op **op) {
-  if (!func) return AX_EINVAL;
-  return child_start(n, name, opts, func, kwargs, out, cb, ud, op);
-}
-
-int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
-                   ax_portal **out, ax_error **err) {
-  if (err) *err = NULL;
-  AX__BLOCK_ON(ax_start_actor_cb(n, name, opts, out, AX__BLK_ARGS), NULL, err);
-}
-
-int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
-                    const char *func, const ax_data *kwargs, ax_portal **out,
-                    ax_error **err) {
-  if (err) *err = NULL;
-  AX__BLOCK_ON(
-      ax_run_in_actor_cb(n, name, opts, func, kwargs, out, AX__BLK_ARGS), NULL,
-      err);
 }
 
 /* ---------------------------------------------------------- calls */

@@ -120,6 +120,9 @@ struct ax_scope {
 
 ax_task *ax__current(void);
 int ax__task_cancelled(const ax_task *t);
+/* Cancel the actor scope (signum: the signal that asked, or 0), and the
+ * first time, interrupt what the modules run (rt->on_cancel). */
+void ax__cancel_actor(int signum);
 /* Wake every blocked task that is now cancelled. */
 void ax__cancel_sweep(void);
 void ax__task_wake(ax_task *t);
@@ -149,7 +152,11 @@ void ax__coro_release(ax__coro *c);
 void ax__coro_switch(ax__coro *from, ax__coro *to);
 void ax__coro_pool_drain(void);
 
-/* ------------------------------------------------ the runtime (loop.c) */
+/* ----------------------------------------- the runtime (rt.c, loop.c) */
+
+/* The state of the runtime of one process: rt.c holds it, the lowest
+ * layer, so that every file may read it; loop.c (the top) makes it, wires
+ * the upper layers' hooks into it, and drives it. */
 
 typedef struct ax__rt {
   uv_loop_t loop;
@@ -168,14 +175,15 @@ typedef struct ax__rt {
   int cancel_signal;        /* signal that cancelled the actor, or 0 */
   ax_scope actor_scope;     /* every task hangs below it */
   ax__list dirty;           /* channels with output to flush */
-  void (*before_flush)(void); /* set by upper layers (serving) */
+  void (*before_flush)(void); /* set by serving while acks are owed */
+  void (*flush)(void);       /* after each run of the scheduler */
+  void (*on_cancel)(void);   /* the actor was cancelled: interrupt modules */
   ax__list peers;
 } ax__rt;
 
 extern ax__rt *ax__rt_g;
 #define AX__LOOP (&ax__rt_g->loop)
 
-void ax__cancel_actor(int signum);
 void ax__run_until_done(void);
 
 /* ----------------------------------------------------- signals (signal.c) */
@@ -190,66 +198,8 @@ const char *ax__signal_name(int sig);
  * executable when it is the host, else the one built with the library. */
 char *ax__host_find(const char *opt);
 
-/* ------------------------------------------------- msgpack (mp.c) */
-
-/* How deep a value may nest: a scalar or an empty container is one level,
- * a container one more than its deepest item. Senders and receivers
- * apply the same limit to each value on its own. */
-#define AX__MAX_DEPTH 32
-
-enum { AX__MP_SCALAR, AX__MP_STR, AX__MP_BIN, AX__MP_EXT, AX__MP_ARRAY,
-       AX__MP_MAP };
-
-/* What a scan of one value found: its size in bytes, its number of
- * items (nodes), and the bytes its strings need with a NUL each. */
-typedef struct ax__scan {
-  size_t used, nodes, strbytes;
-} ax__scan;
-
-/* Validate and size the one value at p[0..len). Rejects truncation, the
- * byte 0xc1, nesting deeper than AX__MAX_DEPTH and counts that cannot fit
- * in the bytes left. Returns 0 or AX_EPROTO. */
-int ax__mp_scan(const uint8_t *p, size_t len, ax__scan *out);
-int ax__mp_head_slow(const uint8_t *p, size_t len, size_t *head,
-                     uint64_t *n, int *kind);
-
-/* The head of the item at p (len >= 1 bytes left): its size *head
- * (header, or all of a scalar), its payload bytes or item count *n, its
- * AX__MP_ kind. AX_EPROTO for 0xc1 or a cut header. The fix formats, most
- * of what travels, are read inline. */
-static inline int ax__mp_head(const uint8_t *p, size_t len, size_t *head,
-                              uint64_t *n, int *kind) {
-  uint8_t b = p[0];
-  if (b <= 0x7f || b >= 0xe0) {
-    *head = 1;
-    *n = 0;
-    *kind = AX__MP_SCALAR;
-    return 0;
-  }
-  if (b <= 0xbf) {
-    *head = 1;
-    *n = b >= 0xa0 ? b & 0x1fu : b & 0x0fu;
-    *kind = b >= 0xa0 ? AX__MP_STR : b >= 0x90 ? AX__MP_ARRAY : AX__MP_MAP;
-    return 0;
-  }
-  return ax__mp_head_slow(p, len, head, n, kind);
-}
-
-static inline uint64_t ax__mp_be(const uint8_t *p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
-  return v;
-}
-/* Writers of one item: each returns the end of what it wrote. An int
- * takes at most 9 bytes, a header 5. */
-uint8_t *ax__mp_put_byte(uint8_t *w, uint8_t b);
-uint8_t *ax__mp_put_uint(uint8_t *w, uint64_t v);
-uint8_t *ax__mp_put_int(uint8_t *w, int64_t v);
-uint8_t *ax__mp_put_float(uint8_t *w, double v);
-uint8_t *ax__mp_put_str(uint8_t *w, const char *s, uint32_t n);
-uint8_t *ax__mp_put_bin(uint8_t *w, const void *b, uint32_t n);
-uint8_t *ax__mp_put_array(uint8_t *w, uint32_t n);
-uint8_t *ax__mp_put_map(uint8_t *w, uint32_t n);
+/* msgpack at the byte level (mp.c) */
+#include "mp.h"
 
 /* ---------------------------------------------------- values (value.c) */
 
@@ -279,113 +229,11 @@ char *ax__strndup(const char *s, size_t n);
 char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
 char *ax__vasprintf(const char *fmt, va_list ap);
 
-/* ------------------------------------------------ free lists (pool.c) */
+/* free lists (pool.c) */
+#include "pool.h"
 
-/* A free list of records of one size (at least a pointer's), keeping at
- * most max of them. */
-typedef struct ax__pool {
-  void *head;
-  int n, max, listed;
-  struct ax__pool *next_pool;
-} ax__pool;
-#if defined(__SANITIZE_ADDRESS__)
-/* Under ASan a record is freed at once, so a use after free is caught. */
-#define AX__POOL(max) {NULL, 0, 0, 0, NULL}
-#else
-#define AX__POOL(max) {NULL, 0, (max), 0, NULL}
-#endif
-
-void ax__pool_put_slow(ax__pool *p, void *r);
-/* Free every pool's records (ax_shutdown). */
-void ax__pools_drain(void);
-
-/* A record of size bytes from p, or from malloc; its contents are junk. */
-static inline void *ax__pool_get(ax__pool *p, size_t size) {
-  void *r = p->head;
-  if (!r) return malloc(size);
-  p->head = *(void **)r;
-  p->n--;
-  return r;
-}
-
-/* Give r back to p (free it when p is full). */
-static inline void ax__pool_put(ax__pool *p, void *r) {
-  if (p->listed && p->n < p->max) {
-    *(void **)r = p->head;
-    p->head = r;
-    p->n++;
-    return;
-  }
-  ax__pool_put_slow(p, r);
-}
-
-/* --------------------------------------------------- channels (channel.c) */
-
-typedef struct ax__chan ax__chan;
-typedef struct ax__chunk ax__chunk;
-typedef int (*ax__frame_cb)(ax__chan *ch, const uint8_t *msg, size_t len);
-typedef void (*ax__closed_cb)(ax__chan *ch, int status);
-
-/* The write queue's default marks: a task that wants to send while more
- * than the high mark is queued waits until less than the low mark is. */
-#define AX__CHAN_HIGH_WATER (8u << 20)
-#define AX__CHAN_LOW_WATER (2u << 20)
-
-struct ax__chan {
-  uv_stream_t *stream;   /* any libuv stream; the channel owns it */
-  char *rbuf;
-  size_t rlen, rcap;
-  ax__chunk *whead, *wtail; /* output not yet handed to the stream */
-  ax__chunk *spare;      /* an emptied chunk kept for reuse */
-  size_t wqueued;        /* bytes committed and not yet written */
-  size_t high_water, low_water;
-  ax__list writers;      /* tasks waiting for the queue to drain */
-  size_t max_frame;
-  int writes_pending;
-  int closing;
-  int status;            /* why it closed: 0 (EOF), AX_EPROTO, AX_EIO... */
-  ax__list dirty_link;
-  ax__frame_cb on_frame;
-  ax__closed_cb on_closed;  /* after the handle is closed; may free ch */
-  void *data;
-};
-
-/* A channel on a stream initialized on the runtime's loop and allocated
- * with malloc: pipe, Unix socket or TCP. The channel owns it from here on,
- * also on failure, and closes and frees it. */
-int ax__chan_open_stream(ax__chan *ch, uv_stream_t *s, ax__frame_cb on_frame,
-                         ax__closed_cb on_closed, void *data);
-/* A channel on a connected socket or pipe fd (a socketpair end). */
-int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
-                  ax__closed_cb on_closed, void *data);
-/* Room for a frame body of up to max bytes, written in place and then
- * queued by ax__chan_commit with its real length (AX_EMSGSIZE over the
- * maximum frame, and then nothing is queued). NULL: closed, or no memory. */
-uint8_t *ax__chan_reserve(ax__chan *ch, size_t max);
-int ax__chan_commit(ax__chan *ch, size_t len);
-void ax__chan_flush(ax__chan *ch);
-/* Read and dispatch what is already in the socket, without waiting: what
- * a peer wrote just before it died must not be lost. */
-void ax__chan_drain(ax__chan *ch);
-void ax__chan_flush_all(void);
-/* Close (idempotent); on_closed runs later with status. Tasks waiting to
- * write get AX_ECLOSED. */
-void ax__chan_close(ax__chan *ch, int status);
-int ax__chan_wait_writable_slow(ax__chan *ch);
-/* Backpressure, for a task about to send on ch: 0 at once while no more
- * than the high mark is queued, else wait until less than the low mark
- * is (AX_ECANCELED when the task is cancelled meanwhile, AX_ECLOSED when
- * the channel closes). Outside a task it returns 0 at once: the loop never
- * blocks, so for it the mark is soft and it queues anyway. Only blocking
- * functions call it; completion forms never wait. */
-static inline int ax__chan_wait_writable(ax__chan *ch) {
-  return ch->wqueued <= ch->high_water ? 0 : ax__chan_wait_writable_slow(ch);
-}
-/* Frame codec, exposed for unit tests. Returns the number of bytes of
- * the first whole frame in buf (4 + n) and points *msg at it, 0 if more
- * bytes are needed, AX_EMSGSIZE if the header announces more than max. */
-long ax__frame_next(const uint8_t *buf, size_t len, size_t max,
-                    const uint8_t **msg, size_t *msglen);
+/* channels (channel.c) */
+#include "channel.h"
 
 /* -------------------------------------------------- messages (msg.c) */
 
@@ -700,10 +548,19 @@ struct ax_portal {
 
 enum { AX__P_STARTING, AX__P_READY, AX__P_STOPPING, AX__P_EXITED };
 
+/* Who answers for a child (a nursery; later a supervisor): told of each
+ * failure of the child (fail takes err) and, once, of its exit. The child
+ * record knows its owner through these alone. */
+typedef struct ax__child_owner {
+  void (*fail)(void *owner, ax_error *err);
+  void (*exited)(void *owner);
+} ax__child_owner;
+
 /* What a parent keeps for each actor it started (child.c). */
 typedef struct ax__child {
-  ax_nursery *n;
-  ax__list link;          /* in n->children */
+  const ax__child_owner *owner;
+  void *owner_ud;
+  ax__list link;          /* in its owner's list */
   ax_portal portal;       /* the caller's handle; its peer is the channel */
   ax__spec *spec;         /* what it was started with, kept */
   ax__proc proc;
@@ -740,8 +597,15 @@ struct ax_nursery {
   void *failure_ud;
 };
 
-void ax__nursery_fail(ax_nursery *n, ax_error *err);
-void ax__nursery_child_exited(ax_nursery *n);
+/* Start a child for owner: spawn it, connect, send its spec; cb comes once
+ * it said hello (or failed to start). func (may be NULL) makes it a
+ * one-shot that runs func(kwargs); kwargs must be a map, array or NULL.
+ * On success *out is the record, which the owner frees with
+ * ax__child_free once it has exited. */
+int ax__child_start(const ax__child_owner *owner, void *owner_ud,
+                    const char *name, const ax_spawn_opts *opts,
+                    const char *func, const ax_data *kwargs, ax__child **out,
+                    ax_done_cb cb, void *ud, ax_op **op);
 /* Ask the child to stop (cancel request, then the ladder); idempotent. */
 void ax__child_cancel(ax__child *c);
 void ax__child_free(ax__child *c);

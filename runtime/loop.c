@@ -16,14 +16,6 @@
 
 #include "internal.h"
 
-ax__rt *ax__rt_g;
-
-double ax_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void noop_cb(uv_handle_t *h) { (void)h; }
 static void prepare_cb(uv_prepare_t *h) {
   (void)h;
@@ -32,6 +24,13 @@ static void prepare_cb(uv_prepare_t *h) {
 static void check_cb(uv_check_t *h) {
   (void)h;
   ax__schedule();
+}
+
+/* After each run of the scheduler: what serving owes (start_acks), then
+ * every channel's output, in one write each. */
+static void flush_output(void) {
+  if (ax__rt_g->before_flush) ax__rt_g->before_flush();
+  if (!ax__list_empty(&ax__rt_g->dirty)) ax__chan_flush_all();
 }
 
 int ax_init(const ax_opts *opts) {
@@ -58,6 +57,8 @@ int ax_init(const ax_opts *opts) {
   rt->actor_scope.deadline = INFINITY;
   ax__list_init(&rt->dirty);
   ax__list_init(&rt->peers);
+  rt->flush = flush_output;
+  rt->on_cancel = ax__modules_interrupt;
   uv_prepare_init(&rt->loop, &rt->prepare);
   uv_check_init(&rt->loop, &rt->check);
   uv_idle_init(&rt->loop, &rt->idle);
@@ -97,16 +98,6 @@ int ax_shutdown(void) {
   free(rt);
   ax__rt_g = NULL;
   return 0;
-}
-
-void ax__cancel_actor(int signum) {
-  ax__rt *rt = ax__rt_g;
-  if (!rt) return;
-  if (signum && !rt->cancel_signal) rt->cancel_signal = signum;
-  int first = !rt->actor_scope.cancelled;
-  ax_scope_cancel(&rt->actor_scope);
-  /* Code a binding runs may not yield to the loop: tell the bindings. */
-  if (first) ax__modules_interrupt();
 }
 
 /* Run the loop until every task has ended and every child is reaped. A

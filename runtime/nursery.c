@@ -31,7 +31,8 @@ int ax_nursery_cancel(ax_nursery *n) {
   return 0;
 }
 
-void ax__nursery_fail(ax_nursery *n, ax_error *err) {
+static void nursery_fail(void *owner, ax_error *err) {
+  ax_nursery *n = owner;
   if (!err) return;
   ax_error **grown = realloc(n->errors, (n->nerrors + 1) * sizeof *grown);
   if (!grown) {
@@ -82,10 +83,58 @@ static void nursery_finish(ax_nursery *n) {
 
 static void finish_deferred(void *arg) { nursery_finish(arg); }
 
-void ax__nursery_child_exited(ax_nursery *n) {
+static void child_exited(void *owner) {
+  ax_nursery *n = owner;
   n->nalive--;
   /* Finish from the loop: the caller still holds the portal. */
   if (n->closing && n->nalive == 0) ax__defer(finish_deferred, n);
+}
+
+static const ax__child_owner nursery_owner = {nursery_fail, child_exited};
+
+static int child_start(ax_nursery *n, const char *name,
+                       const ax_spawn_opts *opts, const char *func,
+                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
+                       void *ud, ax_op **op) {
+  if (!n) return AX_EINVAL;
+  if (n->closing) return AX_ESTATE;
+  ax__child *c;
+  int rc = ax__child_start(&nursery_owner, n, name, opts, func, kwargs, &c,
+                           cb, ud, op);
+  if (rc < 0) return rc;
+  ax__list_push(&n->children, &c->link);
+  n->nalive++;
+  if (out) *out = &c->portal;
+  return 0;
+}
+
+int ax_start_actor_cb(ax_nursery *n, const char *name,
+                      const ax_spawn_opts *opts, ax_portal **out, ax_done_cb cb,
+                      void *ud, ax_op **op) {
+  return child_start(n, name, opts, NULL, NULL, out, cb, ud, op);
+}
+
+int ax_run_in_actor_cb(ax_nursery *n, const char *name,
+                       const ax_spawn_opts *opts, const char *func,
+                       const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
+                       void *ud, ax_op **op) {
+  if (!func) return AX_EINVAL;
+  return child_start(n, name, opts, func, kwargs, out, cb, ud, op);
+}
+
+int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
+                   ax_portal **out, ax_error **err) {
+  if (err) *err = NULL;
+  AX__BLOCK_ON(ax_start_actor_cb(n, name, opts, out, AX__BLK_ARGS), NULL, err);
+}
+
+int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
+                    const char *func, const ax_data *kwargs, ax_portal **out,
+                    ax_error **err) {
+  if (err) *err = NULL;
+  AX__BLOCK_ON(
+      ax_run_in_actor_cb(n, name, opts, func, kwargs, out, AX__BLK_ARGS), NULL,
+      err);
 }
 
 /* Closing cannot be abandoned: cancelling it takes the children down, and

@@ -14,32 +14,31 @@ const char *ax_version(void) {
 
 unsigned ax_version_hex(void) { return AX_VERSION_HEX; }
 
-const char *ax_strerror(int code) {
-  switch (code) {
-    case 0:
-      return "success";
-#define X(name, value, msg) \
-  case AX_##name:           \
-    return msg;
-      AX_ERRNO_MAP(X)
+/* Every code with its name and message, from the one X-macro table. */
+static const struct {
+  int code;
+  const char *name, *msg;
+} codes[] = {
+    {0, "AX_OK", "success"},
+#define X(name, value, msg) {AX_##name, "AX_" #name, msg},
+    AX_ERRNO_MAP(X)
 #undef X
-    default:
-      return "unknown error";
-  }
+};
+
+static int code_index(int code) {
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    if (codes[i].code == code) return (int)i;
+  return -1;
+}
+
+const char *ax_strerror(int code) {
+  int i = code_index(code);
+  return i < 0 ? "unknown error" : codes[i].msg;
 }
 
 const char *ax_err_name(int code) {
-  switch (code) {
-    case 0:
-      return "AX_OK";
-#define X(name, value, msg) \
-  case AX_##name:           \
-    return "AX_" #name;
-      AX_ERRNO_MAP(X)
-#undef X
-    default:
-      return "AX_EUNKNOWN";
-  }
+  int i = code_index(code);
+  return i < 0 ? "AX_EUNKNOWN" : codes[i].name;
 }
 
 void ax_free(void *p) { free(p); }

@@ -206,12 +206,14 @@ void ax__schedule(void) {
     cur = NULL;
     if (t->done) task_finish(t);
   }
-  if (!ax__rt_g) return;
-  if (ax__rt_g->before_flush) ax__rt_g->before_flush();
-  if (!ax__list_empty(&ax__rt_g->dirty)) ax__chan_flush_all();
+  ax__rt *rt = ax__rt_g;
+  if (!rt) return;
+  /* Only when there is output to write or an ack owed. */
+  if ((rt->before_flush || !ax__list_empty(&rt->dirty)) && rt->flush)
+    rt->flush();
   if (idling && ax__list_empty(&ready) && ax__list_empty(&defers) &&
       ax__list_empty(&yielded)) {
-    uv_idle_stop(&ax__rt_g->idle);
+    uv_idle_stop(&rt->idle);
     idling = 0;
   }
 }
@@ -332,6 +334,16 @@ void ax__wait_for(ax__wait *w) {
 void ax__wait_done(ax__wait *w) {
   w->done = 1;
   if (w->task) ax__task_wake(w->task);
+}
+
+void ax__cancel_actor(int signum) {
+  ax__rt *rt = ax__rt_g;
+  if (!rt) return;
+  if (signum && !rt->cancel_signal) rt->cancel_signal = signum;
+  int first = !rt->actor_scope.cancelled;
+  ax_scope_cancel(&rt->actor_scope);
+  /* Code a binding runs may not yield to the loop: tell the bindings. */
+  if (first && rt->on_cancel) rt->on_cancel();
 }
 
 int ax_cancelled(void) { return cur && ax__task_cancelled(cur); }

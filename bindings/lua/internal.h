@@ -77,17 +77,15 @@ int axlua_error_is_cancelled(lua_State *L, int idx);
 
 /* --------------------------------------------------------- nursery.c */
 
-typedef struct axlua_nursery axlua_nursery;
-
 void axlua_nursery_init(lua_State *L);
 int axlua_nursery_open(lua_State *L); /* axle.open_nursery */
-int axlua_nursery_closed(const axlua_nursery *ln);
 
 /* ---------------------------------------------------------- portal.c */
 
 void axlua_portal_init(lua_State *L);
-/* Push a portal of ln, whose userdata is at nursery_idx. */
-void axlua_portal_push(lua_State *L, ax_portal *p, axlua_nursery *ln,
+/* Push a portal of the nursery whose userdata is at nursery_idx (the
+ * portal keeps it alive) and whose closed flag is *closed. */
+void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
                        int nursery_idx);
 
 /* ----------------------------------------------------------- scope.c */

@@ -8,12 +8,10 @@
 
 #define NURSERY_MT "axle.Nursery"
 
-struct axlua_nursery {
+typedef struct axlua_nursery {
   ax_nursery *n;
   int closed;
-};
-
-int axlua_nursery_closed(const axlua_nursery *ln) { return ln->closed; }
+} axlua_nursery;
 
 static axlua_nursery *check_nursery(lua_State *L, int idx) {
   axlua_nursery *ln = luaL_checkudata(L, idx, NURSERY_MT);
@@ -109,7 +107,7 @@ static int start_actor(lua_State *L) {
   ax_error *e = NULL;
   int rc = ax_start_actor(ln->n, name, &o, &p, &e);
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  axlua_portal_push(L, p, ln, 1);
+  axlua_portal_push(L, p, &ln->closed, 1);
   return 1;
 }
 
@@ -134,7 +132,7 @@ static int run_in_actor(lua_State *L) {
                     : AX_EINVAL;
   ax_data_free(args);
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  axlua_portal_push(L, p, ln, 1);
+  axlua_portal_push(L, p, &ln->closed, 1);
   return 1;
 }
 

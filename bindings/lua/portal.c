@@ -18,7 +18,7 @@ static const char tag = 0;
 typedef struct lportal {
   const char *tag;
   ax_portal *p;
-  axlua_nursery *owner;
+  const int *closed; /* the nursery's flag; it outlives the portal */
 } lportal;
 
 /* The portal at idx, or a type error. */
@@ -31,19 +31,19 @@ static lportal *to_portal(lua_State *L, int idx) {
 
 static lportal *check_portal(lua_State *L, int idx) {
   lportal *lp = to_portal(L, idx);
-  if (axlua_nursery_closed(lp->owner))
+  if (*lp->closed)
     luaL_error(L, "the portal's nursery is closed");
   return lp;
 }
 
-void axlua_portal_push(lua_State *L, ax_portal *p, axlua_nursery *ln,
+void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
                        int nursery_idx) {
   nursery_idx = lua_absindex(L, nursery_idx);
   luaL_checkstack(L, 4, NULL);
   lportal *lp = lua_newuserdatauv(L, sizeof *lp, 1);
   lp->tag = &tag;
   lp->p = p;
-  lp->owner = ln;
+  lp->closed = closed;
   lua_pushvalue(L, nursery_idx);
   lua_setiuservalue(L, -2, 1); /* keep the nursery alive */
   lua_createtable(L, 0, 2); /* its metatable */

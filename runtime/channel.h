@@ -1,0 +1,73 @@
+/* channel.h - framed byte streams (channel.c). Part of internal.h, which
+ * includes it where the declarations it relies on stand; include internal.h,
+ * not this. */
+#ifndef AX_CHANNEL_H
+#define AX_CHANNEL_H
+
+typedef struct ax__chan ax__chan;
+typedef struct ax__chunk ax__chunk;
+typedef int (*ax__frame_cb)(ax__chan *ch, const uint8_t *msg, size_t len);
+typedef void (*ax__closed_cb)(ax__chan *ch, int status);
+
+/* The write queue's default marks: a task that wants to send while more
+ * than the high mark is queued waits until less than the low mark is. */
+#define AX__CHAN_HIGH_WATER (8u << 20)
+#define AX__CHAN_LOW_WATER (2u << 20)
+
+struct ax__chan {
+  uv_stream_t *stream;   /* any libuv stream; the channel owns it */
+  char *rbuf;
+  size_t rlen, rcap;
+  ax__chunk *whead, *wtail; /* output not yet handed to the stream */
+  ax__chunk *spare;      /* an emptied chunk kept for reuse */
+  size_t wqueued;        /* bytes committed and not yet written */
+  size_t high_water, low_water;
+  ax__list writers;      /* tasks waiting for the queue to drain */
+  size_t max_frame;
+  int writes_pending;
+  int closing;
+  int status;            /* why it closed: 0 (EOF), AX_EPROTO, AX_EIO... */
+  ax__list dirty_link;
+  ax__frame_cb on_frame;
+  ax__closed_cb on_closed;  /* after the handle is closed; may free ch */
+  void *data;
+};
+
+/* A channel on a stream initialized on the runtime's loop and allocated
+ * with malloc: pipe, Unix socket or TCP. The channel owns it from here on,
+ * also on failure, and closes and frees it. */
+int ax__chan_open_stream(ax__chan *ch, uv_stream_t *s, ax__frame_cb on_frame,
+                         ax__closed_cb on_closed, void *data);
+/* A channel on a connected socket or pipe fd (a socketpair end). */
+int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
+                  ax__closed_cb on_closed, void *data);
+/* Room for a frame body of up to max bytes, written in place and then
+ * queued by ax__chan_commit with its real length (AX_EMSGSIZE over the
+ * maximum frame, and then nothing is queued). NULL: closed, or no memory. */
+uint8_t *ax__chan_reserve(ax__chan *ch, size_t max);
+int ax__chan_commit(ax__chan *ch, size_t len);
+void ax__chan_flush(ax__chan *ch);
+/* Read and dispatch what is already in the socket, without waiting: what
+ * a peer wrote just before it died must not be lost. */
+void ax__chan_drain(ax__chan *ch);
+void ax__chan_flush_all(void);
+/* Close (idempotent); on_closed runs later with status. Tasks waiting to
+ * write get AX_ECLOSED. */
+void ax__chan_close(ax__chan *ch, int status);
+int ax__chan_wait_writable_slow(ax__chan *ch);
+/* Backpressure, for a task about to send on ch: 0 at once while no more
+ * than the high mark is queued, else wait until less than the low mark
+ * is (AX_ECANCELED when the task is cancelled meanwhile, AX_ECLOSED when
+ * the channel closes). Outside a task it returns 0 at once: the loop never
+ * blocks, so for it the mark is soft and it queues anyway. Only blocking
+ * functions call it; completion forms never wait. */
+static inline int ax__chan_wait_writable(ax__chan *ch) {
+  return ch->wqueued <= ch->high_water ? 0 : ax__chan_wait_writable_slow(ch);
+}
+/* Frame codec, exposed for unit tests. Returns the number of bytes of
+ * the first whole frame in buf (4 + n) and points *msg at it, 0 if more
+ * bytes are needed, AX_EMSGSIZE if the header announces more than max. */
+long ax__frame_next(const uint8_t *buf, size_t len, size_t max,
+                    const uint8_t **msg, size_t *msglen);
+
+#endif

@@ -225,19 +225,24 @@ void ax__peer_incall_remove(ax__peer *peer, ax__incall *in) {
 }
 
 static void cancel_incalls(ax__peer *peer) {
-  /* A cancel may end a call at once and remove it: walk a snapshot. */
+  /* A cancel may end a call at once and free it, or others: walk a
+   * snapshot of the cids and look each one up again before cancelling. */
   size_t n = peer->incalls.n, k = 0;
   if (!n) return;
-  ax__incall **all = malloc(n * sizeof *all);
-  if (!all) return;
+  uint64_t *cids = malloc(n * sizeof *cids);
+  if (!cids) return;
   for (size_t i = 0; i <= peer->incalls.mask; i++)
     for (ax__cidnode *x = peer->incalls.b[i]; x && k < n; x = x->next)
-      all[k++] = ax__container_of(x, ax__incall, node);
+      cids[k++] = x->cid;
   peer->refs++;
-  for (size_t i = 0; i < k; i++)
-    if (ax__cidmap_find(&peer->incalls, all[i]->node.cid) == &all[i]->node)
-      all[i]->cancel(all[i]);
-  free(all);
+  for (size_t i = 0; i < k; i++) {
+    ax__cidnode *x = ax__cidmap_find(&peer->incalls, cids[i]);
+    if (x) {
+      ax__incall *in = ax__container_of(x, ax__incall, node);
+      in->cancel(in);
+    }
+  }
+  free(cids);
   ax__peer_unref(peer);
 }
 

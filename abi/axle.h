@@ -234,12 +234,18 @@ AX_EXTERN char *ax_error_format(const ax_error *e);
 #define AX_LOG_INFO 3
 #define AX_LOG_DEBUG 4
 
+/* The smallest maximum frame size a process may set: room for any
+ * handshake and for an error cut down to fit (see docs/PROTOCOL.md). */
+#define AX_MIN_FRAME 65536u
+
 typedef struct ax_opts {
   size_t size;          /* sizeof(ax_opts): lets the struct grow */
   const char *name;     /* this actor's name; default "root" */
   int loglevel;         /* AX_LOG_*; 0: from AXLE_LOG, else WARN */
-  double grace;         /* teardown grace in seconds; default 0.5 */
-  size_t max_frame;     /* largest accepted frame; default 16 MiB */
+  double grace;         /* teardown grace in seconds; default AXLE_GRACE
+                           from the environment, else 0.5 */
+  size_t max_frame;     /* largest frame sent or accepted; default 16 MiB,
+                           AX_MIN_FRAME..2^32-1 (else AX_EINVAL) */
   size_t stack_size;    /* task stack size; default 256 KiB */
   const char *host;     /* path of the axle host executable; default
                            AXLE_HOST, else the one built with the library */
@@ -449,9 +455,9 @@ AX_EXTERN int ax_nursery_on_failure(ax_nursery *n,
 /* Blocking: call func(kwargs) in the actor; kwargs is a map of keyword
  * arguments, an array of positional ones, or NULL (anything else:
  * AX_EINVAL). *result is the caller's (NULL for nil). On a remote failure
- * returns AX_EREMOTE with *err. The call is queued at once; while the
- * channel to the actor holds more than its high-water mark the caller
- * then waits for it to drain before it waits for the reply. */
+ * returns AX_EREMOTE with *err. While the channel to the actor holds more
+ * than its high-water mark the caller first waits for it to drain; then
+ * the call is sent and the caller waits for the reply. */
 AX_EXTERN int ax_portal_run(ax_portal *p, const char *ns, const char *func,
                             const ax_data *kwargs, ax_data **result,
                             ax_error **err);
@@ -460,9 +466,10 @@ AX_EXTERN int ax_portal_run_cb(ax_portal *p, const char *ns,
                                ax_done_cb cb, void *ud, ax_op **op);
 /* ax_portal_run with the arguments as msgpack bytes: args[0..len) holds
  * one map, array or nil, checked as a received message is (AX_EINVAL
- * otherwise); len 0 means none. The bytes are copied before the call
- * blocks or returns, so the caller may reuse them at once: a binding
- * encodes straight into one buffer and no ax_data is built. */
+ * otherwise); len 0 means none. The bytes are read before the call
+ * blocks (copied if it must wait) or returns, so the caller may reuse
+ * them once it blocks: a binding encodes straight into one buffer and no
+ * ax_data is built. */
 AX_EXTERN int ax_portal_run_bytes(ax_portal *p, const char *ns,
                                   const char *func, const void *args,
                                   size_t len, ax_data **result,

@@ -26,6 +26,14 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
   ax__spec *s = NULL;
   ax_error *err = NULL;
   int rc = ax__spec_from_msg(m, &s);
+  if (rc == 0 && s->max_frame &&
+      (s->max_frame < AX_MIN_FRAME || s->max_frame > UINT32_MAX)) {
+    err = ax_error_new_kind(AX_K_SPAWN_ERROR,
+                            "max_frame %zu is out of range (%u to %lu)",
+                            s->max_frame, AX_MIN_FRAME,
+                            (unsigned long)UINT32_MAX);
+    rc = AX_EINVAL;
+  }
   if (rc == 0) {
     rt->self = s->id;
     rt->self.pid = getpid();
@@ -40,6 +48,11 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
                             s->nenable, &err);
   }
   ax__spec_free(s);
+  /* Our hello must go out, or the parent waits for a child that never
+   * says it started: then fail the boot like a load that failed. */
+  if (rc == 0 && (rc = ax__peer_send_hello(peer)) < 0)
+    err = ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot send hello: %s",
+                            ax_strerror(rc));
   if (rc < 0) {
     if (!err) err = ax_error_new_kind(AX_K_SPAWN_ERROR, "%s", ax_strerror(rc));
     ax_log(AX_LOG_ERROR, "cannot start: %s: %s", ax_error_type(err),
@@ -48,9 +61,7 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
     ax_error_free(err);
     child.failed = 1;
     ax__cancel_actor(0);
-    return;
   }
-  ax__peer_send_hello(peer);
 }
 
 /* What the parent says about this actor as a whole. */
@@ -83,6 +94,9 @@ static int parent_control(ax__peer *peer, const ax__msg *m) {
 
 static void parent_gone(ax__peer *peer, int status) {
   ax__peer_fail_calls(peer, NULL);
+  /* End of file (or the parent hanging up) asks us to stop; a protocol
+   * error of the parent's is a failure, and the exit status says so. */
+  if (status == AX_EPROTO || status == AX_EMSGSIZE) child.failed = 1;
   ax_log(status == 0 ? AX_LOG_INFO : AX_LOG_WARN,
          "parent channel closed (%s): cancelling the actor",
          status == 0 ? "end of file" : ax_strerror(status));

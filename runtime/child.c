@@ -223,10 +223,14 @@ static void on_proc_exit(ax__proc *pr) {
   }
   if (p->portal.peer) ax__peer_close(p->portal.peer, err);
   if (was_starting) {
+    /* Why it could not start, if we know, beats how it ended. */
     ax_error *why =
-        err ? ax_error_dup(err)
-            : ax_error_new_kind(AX_K_ACTOR_EXITED, "actor '%s' exited early",
-                                p->portal.id.name);
+        p->start_err ? p->start_err
+        : err        ? ax_error_dup(err)
+                     : ax_error_new_kind(AX_K_ACTOR_EXITED,
+                                         "actor '%s' exited early",
+                                         p->portal.id.name);
+    p->start_err = NULL;
     if (p->oneshot) set_result(p, NULL, ax_error_dup(why), 0);
     start_done(p, AX_EREMOTE, why);
   } else if (p->oneshot && !p->have_result) {
@@ -261,6 +265,7 @@ void ax__child_free(ax__child *p) {
   ax_data_free(p->kwargs);
   ax_data_free(p->result);
   ax_error_free(p->error);
+  ax_error_free(p->start_err);
   ax__spec_free(p->spec);
   free(p);
 }
@@ -319,19 +324,24 @@ int ax__child_start(const ax__child_owner *owner, void *owner_ud,
   p->proc.data = p;
   p->proc.on_exit = on_proc_exit;
   p->portal.peer = ax__peer_new(sv[0], &child_cbs, p);
-  if (!p->portal.peer) {
-    close(sv[0]);
+  if (!p->portal.peer) close(sv[0]);
+  if (p->portal.peer) {
+    p->portal.peer->refs++;
+    p->portal.peer->id = p->portal.id;
+    rc = ax__peer_send_hello(p->portal.peer);
+    if (rc == 0) rc = ax__spec_send(p->portal.peer, p->spec);
+    if (rc < 0)
+      p->start_err = ax_error_new_kind(
+          AX_K_SPAWN_ERROR, "cannot send actor '%s' its spawn spec: %s",
+          p->portal.id.name, ax_strerror(rc));
+  }
+  if (!p->portal.peer || rc < 0) {
     ax__proc_kill(&p->proc, SIGKILL);
     /* The exit still comes through on_proc_exit, which reports the failed
      * start (the record stays STARTING until then); keep p until then. */
     p->cancel_sent = 1;
-  } else {
-    p->portal.peer->refs++;
-    p->portal.peer->id = p->portal.id;
-    ax__peer_send_hello(p->portal.peer);
-    ax__spec_send(p->portal.peer, p->spec);
-    p->state = AX__P_STARTING;
   }
+  p->state = AX__P_STARTING;
   p->start.op.cancel = start_cancel;
   p->start.cb = cb;
   p->start.ud = ud;

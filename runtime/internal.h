@@ -243,7 +243,7 @@ char *ax__vasprintf(const char *fmt, va_list ap);
   X(cid, "cid", UINT)                  \
   X(version, "v", INT)                 \
   X(name, "name", STR)                 \
-  X(uid, "uid", STR)                   \
+  X(uid, "uid", UID)                   \
   X(pid, "pid", INT)                   \
   X(module, "module", STR)             \
   X(enable, "enable", STRS)            \
@@ -251,7 +251,7 @@ char *ax__vasprintf(const char *fmt, va_list ap);
   X(debug, "debug", INT)               \
   X(grace, "grace", NUM)               \
   X(max_frame, "max_frame", INT)       \
-  X(parent, "parent", STR)             \
+  X(parent, "parent", UID)             \
   X(ns, "ns", STR)                     \
   X(func, "func", STR)                 \
   X(kwargs, "kwargs", ARGS)            \
@@ -276,10 +276,11 @@ char *ax__vasprintf(const char *fmt, va_list ap);
   X(CANCEL_ACK, "cancel_ack", F(cid), 0)
 
 /* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
- * int, STR a string without NUL, STRS an array of strings, ARGS a map, an
- * array or nil, MAP a map, ANY any value. */
-enum { AX__FK_UINT, AX__FK_INT, AX__FK_NUM, AX__FK_STR, AX__FK_STRS,
-       AX__FK_ARGS, AX__FK_MAP, AX__FK_ANY };
+ * int, STR a string without NUL, UID a string of 32 lowercase hex digits,
+ * STRS an array of strings, ARGS a map, an array or nil, MAP a map, ANY
+ * any value. */
+enum { AX__FK_UINT, AX__FK_INT, AX__FK_NUM, AX__FK_STR, AX__FK_UID,
+       AX__FK_STRS, AX__FK_ARGS, AX__FK_MAP, AX__FK_ANY };
 
 enum {
 #define X(name, key, kind) AX__F_##name,
@@ -313,6 +314,7 @@ typedef struct ax__raw {
 #define AX__FT_INT int64_t
 #define AX__FT_NUM double
 #define AX__FT_STR ax__str
+#define AX__FT_UID ax__str
 #define AX__FT_STRS ax__raw
 #define AX__FT_ARGS ax__raw
 #define AX__FT_MAP ax__raw
@@ -340,11 +342,6 @@ size_t ax__msg_bound(const ax__msg *m);
 uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m);
 void ax__msg_set_str(ax__msg *m, int field, const char *s);
 void ax__msg_set_raw(ax__msg *m, int field, const void *p, size_t len);
-/* Whether a value starting with byte b may be a call's arguments: a map
- * (keyword arguments), an array (positional ones) or nil. */
-static inline int ax__msg_args_ok(uint8_t b) {
-  return b == 0xc0 || (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
-}
 const char *ax__msg_type_name(int type);
 /* The table, for tests and tools: a type's field bits, a field's key. */
 int ax__msg_info(int type, uint32_t *allowed, uint32_t *required);
@@ -573,6 +570,7 @@ typedef struct ax__child {
     void *ud;
     int pending;
   } start;
+  ax_error *start_err;    /* why it cannot start, known before it exits */
   char *func;             /* one-shot: what it runs */
   ax_data *kwargs;
   int have_result;

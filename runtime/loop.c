@@ -33,12 +33,24 @@ static void flush_output(void) {
   if (!ax__list_empty(&ax__rt_g->dirty)) ax__chan_flush_all();
 }
 
+/* The teardown grace when the options give none: AXLE_GRACE (seconds)
+ * from the environment, else half a second. */
+static double env_grace(void) {
+  const char *e = getenv("AXLE_GRACE");
+  if (!e || !*e) return 0.5;
+  char *end;
+  double g = strtod(e, &end);
+  return !*end && g > 0 && isfinite(g) ? g : 0.5;
+}
+
 int ax_init(const ax_opts *opts) {
   if (ax__rt_g) return AX_ESTATE;
   ax_opts o = {0};
   if (opts)
     memcpy(&o, opts,
            opts->size && opts->size < sizeof o ? opts->size : sizeof o);
+  if (o.max_frame && (o.max_frame < AX_MIN_FRAME || o.max_frame > UINT32_MAX))
+    return AX_EINVAL;
   ax__rt *rt = calloc(1, sizeof *rt);
   if (!rt) return AX_ENOMEM;
   if (uv_loop_init(&rt->loop) != 0) {
@@ -50,7 +62,7 @@ int ax_init(const ax_opts *opts) {
   ax__ident_new_uid(uid);
   ax__ident_set(&rt->self, name, strlen(name), uid, strlen(uid), getpid());
   rt->loglevel = o.loglevel > 0 ? o.loglevel : ax__log_env_level();
-  rt->grace = o.grace > 0 ? o.grace : 0.5;
+  rt->grace = o.grace > 0 ? o.grace : env_grace();
   rt->max_frame = o.max_frame ? o.max_frame : 16u << 20;
   rt->stack_size = o.stack_size ? o.stack_size : 256u << 10;
   rt->host = ax__host_find(o.host);

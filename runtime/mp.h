@@ -63,4 +63,10 @@ uint8_t *ax__mp_put_bin(uint8_t *w, const void *b, uint32_t n);
 uint8_t *ax__mp_put_array(uint8_t *w, uint32_t n);
 uint8_t *ax__mp_put_map(uint8_t *w, uint32_t n);
 
+/* Whether a value starting with byte b may be a call's arguments: a map
+ * (keyword arguments), an array (positional ones) or nil. */
+static inline int ax__mp_args_ok(uint8_t b) {
+  return b == 0xc0 || (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
+}
+
 #endif

@@ -74,6 +74,7 @@ static size_t field_size(int kind) {
     case AX__FK_NUM:
       return sizeof(double);
     case AX__FK_STR:
+    case AX__FK_UID:
       return sizeof(ax__str);
     default:
       return sizeof(ax__raw);
@@ -225,6 +226,15 @@ static int all_strs(const uint8_t *p, size_t len) {
   return 1;
 }
 
+/* A uid: 32 lowercase hex digits, as ident.c makes them. */
+static int uid_ok(const char *s, uint64_t n) {
+  if (n != AX__UID_LEN) return 0;
+  for (uint64_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
 /* Store the scanned value at p (sc describes it) as field f of m. */
 static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
   void *slot = (char *)m + fields[f].offset;
@@ -243,12 +253,14 @@ static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
       return get_int(p, slot);
     case AX__FK_NUM:
       return get_num(p, slot);
-    case AX__FK_STR: {
+    case AX__FK_STR:
+    case AX__FK_UID: {
       ax__str *s = slot;
       if (kind != AX__MP_STR) return AX_EPROTO;
       s->p = (const char *)p + head;
       s->len = (uint32_t)n;
       s->present = 1;
+      if (fields[f].kind == AX__FK_UID) return uid_ok(s->p, n) ? 0 : AX_EPROTO;
       /* A NUL would cut the name in two: "add\0x" must not call add. */
       return memchr(s->p, 0, n) ? AX_EPROTO : 0;
     }
@@ -256,7 +268,7 @@ static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
       if (!all_strs(p, sc->used)) return AX_EPROTO;
       break;
     case AX__FK_ARGS:
-      if (!ax__msg_args_ok(p[0])) return AX_EPROTO;
+      if (!ax__mp_args_ok(p[0])) return AX_EPROTO;
       break;
     case AX__FK_MAP:
       if (kind != AX__MP_MAP) return AX_EPROTO;
@@ -344,6 +356,7 @@ size_t ax__msg_bound(const ax__msg *m) {
         n += 9;
         break;
       case AX__FK_STR:
+      case AX__FK_UID:
         n += 5 + ((const ax__str *)slot)->len;
         break;
       default:
@@ -376,7 +389,8 @@ uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
       case AX__FK_NUM:
         w = ax__mp_put_float(w, *(const double *)slot);
         break;
-      case AX__FK_STR: {
+      case AX__FK_STR:
+      case AX__FK_UID: {
         const ax__str *s = slot;
         w = ax__mp_put_str(w, s->p, s->len);
         break;

@@ -1,6 +1,9 @@
 /* portal.c - a portal is a handle on a remote actor: a peer and the calls
  * made on it. For an actor this one started, the portal sits in its child
  * record (child.c), which answers for results and for cancelling it. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 
 static int run_cb(ax_portal *p, const char *ns, const char *func,
@@ -22,7 +25,7 @@ static int bytes_ok(const void *args, size_t len) {
   ax__scan sc;
   if (!len) return 1;
   return args && ax__mp_scan(args, len, &sc) == 0 && sc.used == len &&
-         ax__msg_args_ok(*(const uint8_t *)args);
+         ax__mp_args_ok(*(const uint8_t *)args);
 }
 
 int ax_portal_run_cb(ax_portal *p, const char *ns, const char *func,
@@ -42,22 +45,34 @@ int ax_portal_run_bytes_cb(ax_portal *p, const char *ns, const char *func,
   return run_cb(p, ns, func, args, len, cb, ud, op);
 }
 
-/* The blocking forms: the call is queued at once (its bytes copied), then
- * comes backpressure, a wait while the channel holds more than its high
- * mark, then the wait for the reply. Queueing first lets a caller hand
- * over a buffer it reuses; a cancel during the first wait is seen by the
- * second, which cancels the call. */
+/* The blocking forms: backpressure first, a wait while the channel holds
+ * more than its high mark (nothing is queued meanwhile, so the bound
+ * holds and a call cancelled here was never sent), then the call, then
+ * the wait for the reply. A caller's bytes may be a buffer it reuses as
+ * soon as we block (copied says they are not): only when we must wait
+ * are they copied first. */
 static int run_block(ax_portal *p, const char *ns, const char *func,
-                     const void *args, size_t len, ax_data **result,
-                     ax_error **err) {
+                     const void *args, size_t len, int copied,
+                     ax_data **result, ax_error **err) {
   int rc = ax__can_block();
   if (rc < 0) return rc;
+  void *copy = NULL;
+  if (p->peer && p->peer->chan.wqueued > p->peer->chan.high_water) {
+    if (!copied && len) {
+      if (!(copy = malloc(len))) return AX_ENOMEM;
+      args = memcpy(copy, args, len);
+    }
+    rc = ax__chan_wait_writable(&p->peer->chan);
+    if (rc < 0) {
+      free(copy);
+      return rc;
+    }
+  }
   ax__blk b;
   ax__blk_init(&b);
   rc = run_cb(p, ns, func, args, len, ax__blk_cb, &b, &b.op);
-  if (rc < 0) return rc;
-  (void)ax__chan_wait_writable(&p->peer->chan);
-  return ax__blk_wait(&b, result, err);
+  free(copy); /* queued, or refused */
+  return rc < 0 ? rc : ax__blk_wait(&b, result, err);
 }
 
 int ax_portal_run(ax_portal *p, const char *ns, const char *func,
@@ -67,7 +82,7 @@ int ax_portal_run(ax_portal *p, const char *ns, const char *func,
   if (result) *result = NULL;
   if (err) *err = NULL;
   if (!p || !func || ax__data_args(kwargs, &args, &len) < 0) return AX_EINVAL;
-  return run_block(p, ns, func, args, len, result, err);
+  return run_block(p, ns, func, args, len, 1, result, err);
 }
 
 int ax_portal_run_bytes(ax_portal *p, const char *ns, const char *func,
@@ -76,7 +91,7 @@ int ax_portal_run_bytes(ax_portal *p, const char *ns, const char *func,
   if (result) *result = NULL;
   if (err) *err = NULL;
   if (!p || !func || !bytes_ok(args, len)) return AX_EINVAL;
-  return run_block(p, ns, func, args, len, result, err);
+  return run_block(p, ns, func, args, len, 0, result, err);
 }
 
 int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud, ax_op **op) {

@@ -150,7 +150,7 @@ int ax_data_decode(const void *bytes, size_t len, ax_data **out) {
 int ax__data_args(const ax_data *d, const void **p, size_t *len) {
   *p = d ? d->bytes : NULL;
   *len = d ? d->len : 0;
-  return d && !ax__msg_args_ok(d->bytes[0]) ? AX_EINVAL : 0;
+  return d && !ax__mp_args_ok(d->bytes[0]) ? AX_EINVAL : 0;
 }
 
 ax_data *ax_data_dup(const ax_data *d) {

@@ -191,13 +191,6 @@ typedef struct garbage_case {
   double good_sum;
 } garbage_case;
 
-static void ignore_cb(void *ud, int st, ax_data *r, ax_error *e) {
-  int *out = ud;
-  *out = st;
-  ax_data_free(r);
-  ax_error_free(e);
-}
-
 static int garbage_body(void *arg) {
   garbage_case *c = arg;
   ax_nursery *n;
@@ -206,13 +199,10 @@ static int garbage_body(void *arg) {
   assert_int_equal(ax_start_actor(n, "bad", &testmod, &bad, NULL), 0);
   assert_int_equal(ax_start_actor(n, "good", &testmod, &good, NULL), 0);
   ax_data *kw = h_kw("s", "kind", c->kind);
-  c->bad_rc = 1;
-  assert_int_equal(ax_portal_run_cb(bad, NULL, "garbage", kw, ignore_cb,
-                                    &c->bad_rc, NULL), 0);
+  /* The call ends when we close the channel of "bad" on its garbage. */
+  c->bad_rc = ax_portal_run(bad, NULL, "garbage", kw, NULL, NULL);
   ax_data_free(kw);
-  ax_sleep(0.3);
-  /* We closed the channel of "bad" (and it went away); "good" and we
-   * carry on. */
+  /* "good" and we carry on. */
   c->good_sum = call_add(good, 2, 3);
   c->good_rc = 0;
   ax_portal_cancel_actor(good);
@@ -282,6 +272,50 @@ static void test_oversized_message_is_refused_locally(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* ------------------------------------------------ max_frame limits */
+
+static int long_spec_body(void *arg) {
+  (void)arg;
+  ax_nursery *n;
+  ax_portal *p = NULL;
+  ax_error *e = NULL;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  /* A module to enable whose spec makes the spawn message larger than a
+   * frame may be. */
+  char *big = malloc(AX_MIN_FRAME + 100);
+  memcpy(big, "c:", 2);
+  memset(big + 2, 'x', AX_MIN_FRAME + 97);
+  big[AX_MIN_FRAME + 99] = 0;
+  const char *enable[] = {big};
+  ax_spawn_opts o = testmod;
+  o.enable = enable;
+  o.nenable = 1;
+  int rc = ax_start_actor(n, "big", &o, &p, &e);
+  free(big);
+  assert_int_equal(rc, AX_EREMOTE);
+  assert_string_equal(ax_error_type(e), "SpawnError");
+  assert_non_null(strstr(ax_error_message(e), "spawn spec"));
+  ax_error_free(e);
+  ax_nursery_close(n, NULL);
+  return 0;
+}
+
+/* max_frame has a documented range; a spawn that a frame cannot carry
+ * fails at once instead of leaving a child waiting for it. */
+static void test_max_frame_limits(void **state) {
+  (void)state;
+  h_begin(60);
+  ax_opts o = {.size = sizeof o, .name = "testroot", .max_frame = 100};
+  assert_int_equal(ax_init(&o), AX_EINVAL);
+  assert_int_equal(ax_run(&o, long_spec_body, NULL), AX_EINVAL);
+  o.max_frame = (size_t)UINT32_MAX + 1;
+  assert_int_equal(ax_init(&o), AX_EINVAL);
+  o.max_frame = AX_MIN_FRAME;
+  o.grace = 0.5;
+  assert_int_equal(ax_run(&o, long_spec_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_calls_get_clear_errors),
@@ -292,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_oversized_frame_closes_only_that_channel),
       cmocka_unit_test(test_truncated_frame_closes_only_that_channel),
       cmocka_unit_test(test_oversized_message_is_refused_locally),
+      cmocka_unit_test(test_max_frame_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

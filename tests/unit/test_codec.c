@@ -10,6 +10,8 @@
 
 #include "internal.h"
 
+#define UID "0123456789abcdef0123456789abcdef"
+
 static ax_data *finish(ax_pack *p) {
   ax_data *d = NULL;
   assert_int_equal(ax_pack_finish(p, &d), 0);
@@ -219,7 +221,7 @@ static void test_messages(void **state) {
   ax_pack_str(p, "name");
   ax_pack_str(p, "x");
   ax_pack_str(p, "uid");
-  ax_pack_str(p, "u");
+  ax_pack_str(p, UID);
   ax_pack_str(p, "module");
   ax_pack_str(p, "c:x.so");
   ax_pack_str(p, "enable");
@@ -239,10 +241,44 @@ static void test_messages(void **state) {
   ax_pack_str(p, "name");
   ax_pack_str(p, "x");
   ax_pack_str(p, "uid");
-  ax_pack_str(p, "u");
+  ax_pack_str(p, UID);
   ax_pack_str(p, "pid");
   ax_pack_int(p, 1);
   assert_int_equal(decode(p, &m), AX_EPROTO);
+
+  /* A uid is exactly 32 lowercase hex digits, in hello and spawn. */
+  static const char *bad_uids[] = {"u", "0123456789ABCDEF0123456789abcdef",
+                                   "0123456789abcdef0123456789abcde",
+                                   "0123456789abcdef0123456789abcdef0",
+                                   "0123456789abcdef0123456789abcdeg", ""};
+  for (size_t i = 0; i < sizeof bad_uids / sizeof bad_uids[0]; i++) {
+    p = msg_of("hello", 3);
+    ax_pack_str(p, "v");
+    ax_pack_int(p, 1);
+    ax_pack_str(p, "name");
+    ax_pack_str(p, "x");
+    ax_pack_str(p, "uid");
+    ax_pack_str(p, bad_uids[i]);
+    assert_int_equal(decode(p, &m), AX_EPROTO);
+    p = msg_of("spawn", 4);
+    ax_pack_str(p, "name");
+    ax_pack_str(p, "x");
+    ax_pack_str(p, "uid");
+    ax_pack_str(p, UID);
+    ax_pack_str(p, "module");
+    ax_pack_str(p, "c:x.so");
+    ax_pack_str(p, "parent");
+    ax_pack_str(p, bad_uids[i]);
+    assert_int_equal(decode(p, &m), AX_EPROTO);
+  }
+  p = msg_of("hello", 3);
+  ax_pack_str(p, "v");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "x");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, UID);
+  assert_int_equal(decode(p, &m), 0);
 }
 
 /* What the encoder writes, the decoder reads back, for every type. */
@@ -257,7 +293,7 @@ static void test_messages_round_trip(void **state) {
     AX__SET(&m, pid, -5);
     AX__SET(&m, grace, 0.25);
     ax__msg_set_str(&m, AX__F_name, "n");
-    ax__msg_set_str(&m, AX__F_uid, "u");
+    ax__msg_set_str(&m, AX__F_uid, UID);
     ax__msg_set_str(&m, AX__F_module, "lua:m");
     ax__msg_set_str(&m, AX__F_func, "f");
     ax__msg_set_raw(&m, AX__F_enable, "\x91\xa1x", 3);

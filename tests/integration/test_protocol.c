@@ -1,0 +1,296 @@
+/* test_protocol.c - docs/PROTOCOL.md from the parent's side: this test is
+ * the parent of a real `axle --child`, and writes and reads its frames by
+ * hand, as an implementation in another language would. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define UID "0123456789abcdef0123456789abcdef"
+#define KID_UID "fedcba9876543210fedcba9876543210"
+
+extern char **environ;
+
+typedef struct kid {
+  pid_t pid;
+  int fd; /* our end of its channel */
+} kid;
+
+/* Start `axle --child name --ppid <us>` with the channel on its fd 3. */
+static kid start_kid(const char *name, int ppid) {
+  int sv[2];
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  char pp[24];
+  snprintf(pp, sizeof pp, "%d", ppid ? ppid : (int)getpid());
+  char *argv[] = {AXLE_HOST_PATH, "--child", (char *)name, "--ppid", pp, NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  kid k = {0, sv[0]};
+  assert_int_equal(posix_spawn(&k.pid, argv[0], &fa, NULL, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  return k;
+}
+
+/* Write one frame holding what p encoded (p is freed). */
+static void put(kid *k, ax_pack *p) {
+  size_t len;
+  const unsigned char *b = ax_pack_bytes(p, &len);
+  unsigned char head[4] = {(unsigned char)(len >> 24),
+                           (unsigned char)(len >> 16),
+                           (unsigned char)(len >> 8), (unsigned char)len};
+  assert_int_equal(write(k->fd, head, 4), 4);
+  assert_int_equal(write(k->fd, b, len), (ssize_t)len);
+  ax_pack_free(p);
+}
+
+static int read_all(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 20000) != 1) return -1; /* only a hang ends here */
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r == 0) return 0;
+    if (r < 0) return errno == EINTR ? (int)got : -1;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+/* The next message, or NULL at end of file. */
+static ax_data *next(kid *k) {
+  unsigned char head[4];
+  int rc = read_all(k->fd, head, 4);
+  assert_true(rc >= 0);
+  if (rc == 0) return NULL;
+  size_t len = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
+               (size_t)head[2] << 8 | head[3];
+  char *b = malloc(len ? len : 1);
+  assert_int_equal(read_all(k->fd, b, len), 1);
+  ax_data *d = NULL;
+  assert_int_equal(ax_data_decode(b, len, &d), 0);
+  free(b);
+  return d;
+}
+
+static const char *str_of(const ax_data *d, const char *key) {
+  const char *s = ax_val_str(ax_val_get(ax_data_root(d), key), NULL);
+  return s ? s : "";
+}
+
+/* A map head and its "t". */
+static ax_pack *msg(const char *t, uint32_t nfields) {
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, nfields + 1);
+  ax_pack_str(p, "t");
+  ax_pack_str(p, t);
+  return p;
+}
+
+static void hello(kid *k) {
+  ax_pack *p = msg("hello", 4);
+  ax_pack_str(p, "v");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "parent");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, UID);
+  ax_pack_str(p, "pid");
+  ax_pack_int(p, getpid());
+  put(k, p);
+}
+
+/* spawn with the test plugin as module; max_frame < 0 leaves it out. */
+static void spawn(kid *k, long long max_frame) {
+  ax_pack *p = msg("spawn", max_frame < 0 ? 4 : 5);
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "kid");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, KID_UID);
+  ax_pack_str(p, "module");
+  ax_pack_str(p, AXT_TESTMOD);
+  ax_pack_str(p, "parent");
+  ax_pack_str(p, UID);
+  if (max_frame >= 0) {
+    ax_pack_str(p, "max_frame");
+    ax_pack_int(p, max_frame);
+  }
+  put(k, p);
+}
+
+static void expect_type(ax_data *d, const char *t) {
+  assert_non_null(d);
+  if (strcmp(str_of(d, "t"), t) != 0) {
+    char *s = ax_val_format(ax_data_root(d));
+    fail_msg("expected a %s message, got %s", t, s);
+  }
+}
+
+/* Wait for the child's exit status (its channel already closed or not). */
+static int exit_status(kid *k) {
+  int st;
+  assert_int_equal(h_wait_exit(k->pid, 20, &st), 0);
+  close(k->fd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The whole life of a child: hello both ways (its hello carries the
+ * identity spawn gave it), a call, cancel -> cancel_ack, end of file, and
+ * exit status 0. */
+static void test_boot_call_cancel(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  spawn(&k, -1);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  assert_string_equal(str_of(d, "name"), "kid");
+  assert_string_equal(str_of(d, "uid"), KID_UID);
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "pid")), k.pid);
+  ax_data_free(d);
+  ax_pack *p = msg("start", 3);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 7);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "add");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "a");
+  ax_pack_float(p, 1);
+  ax_pack_str(p, "b");
+  ax_pack_float(p, 2);
+  put(&k, p);
+  d = next(&k);
+  /* A plain C function runs on a thread: still running when the child
+   * next writes, so a start_ack may come first. */
+  if (d && !strcmp(str_of(d, "t"), "start_ack")) {
+    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 7);
+    ax_data_free(d);
+    d = next(&k);
+  }
+  expect_type(d, "return");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 7);
+  assert_true(ax_val_float(ax_val_get(ax_data_root(d), "value")) == 3.0);
+  ax_data_free(d);
+  p = msg("cancel", 1);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 0);
+  put(&k, p);
+  d = next(&k);
+  expect_type(d, "cancel_ack");
+  ax_data_free(d);
+  assert_null(next(&k)); /* then it closes the channel */
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* A max_frame below the documented minimum fails the boot: an error with
+ * cid 0 that says why, then exit status 1; no silent child is left. */
+static void test_max_frame_below_minimum(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  spawn(&k, 10);
+  ax_data *d = next(&k);
+  expect_type(d, "error");
+  const ax_val *e = ax_val_get(ax_data_root(d), "error");
+  assert_string_equal(ax_val_str(ax_val_get(e, "type"), NULL), "SpawnError");
+  assert_non_null(strstr(ax_val_str(ax_val_get(e, "message"), NULL),
+                         "max_frame"));
+  ax_data_free(d);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 1);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* A start before spawn is answered by nothing, under no identity: the
+ * child closes the channel (a protocol error) and exits with status 1. */
+static void test_start_before_spawn(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  ax_pack *p = msg("start", 2);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "add");
+  put(&k, p);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 1);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* End of file from the parent is a request to stop: exit status 0. */
+static void test_eof_after_boot(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  spawn(&k, -1);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  ax_data_free(d);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* SIGTERM cancels the actor: it closes the channel and exits 0. */
+static void test_sigterm_after_boot(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  spawn(&k, -1);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  ax_data_free(d);
+  kill(k.pid, SIGTERM);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* A child whose parent is not the pid it was told exits 1 at once. */
+static void test_wrong_parent_pid(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 1);
+  assert_int_equal(exit_status(&k), 1);
+}
+
+/* A child that gets no spawn within ten seconds exits 1. */
+static void test_no_spawn_in_time(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  assert_null(next(&k)); /* the wait is the child's own timer */
+  assert_int_equal(exit_status(&k), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_boot_call_cancel),
+      cmocka_unit_test(test_max_frame_below_minimum),
+      cmocka_unit_test(test_start_before_spawn),
+      cmocka_unit_test(test_eof_after_boot),
+      cmocka_unit_test(test_sigterm_after_boot),
+      cmocka_unit_test(test_wrong_parent_pid),
+      cmocka_unit_test(test_no_spawn_in_time),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -67,7 +67,8 @@ AX_EXTERN unsigned ax_version_hex(void);
   X(EIO, -14, "input/output error")                                        \
   X(ENOTSUP, -15, "not supported")                                         \
   X(ELOAD, -16, "module failed to load")                                  \
-  X(EPENDING, -17, "the call finishes later (ax_ctx_finish)")
+  X(EPENDING, -17, "the call finishes later (ax_ctx_finish)")             \
+  X(ERANGE, -18, "value out of range")
 
 #define AX__ERR_ENUM(name, value, msg) AX_##name = (value),
 enum { AX_OK = 0, AX_ERRNO_MAP(AX__ERR_ENUM) AX__ERR_LAST };
@@ -110,6 +111,9 @@ AX_EXTERN void ax_pack_free(ax_pack *p);
 AX_EXTERN int ax_pack_nil(ax_pack *p);
 AX_EXTERN int ax_pack_bool(ax_pack *p, int v);
 AX_EXTERN int ax_pack_int(ax_pack *p, int64_t v);
+/* An integer from 0 to 2^64-1, exactly (msgpack's uint 64 above
+ * INT64_MAX). */
+AX_EXTERN int ax_pack_uint(ax_pack *p, uint64_t v);
 AX_EXTERN int ax_pack_float(ax_pack *p, double v);
 AX_EXTERN int ax_pack_str(ax_pack *p, const char *s);
 AX_EXTERN int ax_pack_strn(ax_pack *p, const char *s, size_t len);
@@ -140,7 +144,15 @@ AX_EXTERN void ax_data_free(ax_data *d);
  * to a node of another type returns 0, 0.0 or NULL. */
 AX_EXTERN ax_type ax_val_type(const ax_val *v);
 AX_EXTERN int ax_val_bool(const ax_val *v);
+/* An integer as int64; one above INT64_MAX (msgpack allows up to 2^64-1)
+ * reads as INT64_MAX: the exact readers below tell it apart. */
 AX_EXTERN int64_t ax_val_int(const ax_val *v);
+/* Exact integer readers: 0 and *out when v is an integer that fits,
+ * AX_ERANGE when it is an integer that does not (a negative one for
+ * ax_val_uint64, one above INT64_MAX for ax_val_int64), AX_ETYPE when it
+ * is no integer. */
+AX_EXTERN int ax_val_int64(const ax_val *v, int64_t *out);
+AX_EXTERN int ax_val_uint64(const ax_val *v, uint64_t *out);
 /* A float, or an int converted to double. */
 AX_EXTERN double ax_val_float(const ax_val *v);
 /* A string; NUL-terminated, *len (if not NULL) excludes the NUL. */
@@ -405,11 +417,15 @@ AX_EXTERN int ax_nursery_open(ax_nursery **out);
 /* Blocking: start a daemon actor running opts->module, wait for its
  * handshake. *out belongs to the nursery and is valid until the nursery is
  * closed. On failure to start or load, returns AX_EREMOTE with *err (the
- * caller's to free) giving the reason; the process is reaped. */
+ * caller's to free) giving the reason; the process is reaped. When no
+ * process could be started at all (no file descriptors left, say), returns
+ * AX_ESPAWN at once, with *err a SpawnError that says which step failed
+ * and why. */
 AX_EXTERN int ax_start_actor(ax_nursery *n, const char *name,
                              const ax_spawn_opts *opts, ax_portal **out,
                              ax_error **err);
-/* Completion form: *out is valid at once; cb runs after the handshake. */
+/* Completion form: *out is valid at once; cb runs after the handshake.
+ * An AX_ESPAWN at once is explained in the log. */
 AX_EXTERN int ax_start_actor_cb(ax_nursery *n, const char *name,
                                 const ax_spawn_opts *opts, ax_portal **out,
                                 ax_done_cb cb, void *ud, ax_op **op);

@@ -4,6 +4,7 @@
  * outcome; who waits for its exit); it turns an unexpected death into an
  * error for its owner, known only through callbacks (a nursery's). The portal the caller holds is a handle on the
  * actor as a peer and is embedded here. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +280,7 @@ static void start_cancel(ax_op *op) {
 int ax__child_start(const ax__child_owner *owner, void *owner_ud,
                     const char *name, const ax_spawn_opts *opts,
                     const char *func, const ax_data *kwargs, ax__child **out,
-                    ax_done_cb cb, void *ud, ax_op **op) {
+                    ax_done_cb cb, void *ud, ax_op **op, ax_error **why) {
   const void *args;
   size_t len;
   if (!opts || !opts->module || !cb || !name ||
@@ -305,13 +306,24 @@ int ax__child_start(const ax__child_owner *owner, void *owner_ud,
   }
   int sv[2] = {-1, -1};
   int rc = 0;
-  if (func && (!p->func || (kwargs && !p->kwargs)))
+  char *reason = NULL;
+  if (func && (!p->func || (kwargs && !p->kwargs))) {
     rc = AX_ENOMEM;
-  else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+  } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    reason = ax__spawn_why("socketpair", errno);
     rc = AX_ESPAWN;
-  else
-    rc = ax__proc_spawn(&p->proc, p->spec, sv[1]);
+  } else {
+    rc = ax__proc_spawn(&p->proc, p->spec, sv[1], &reason);
+  }
   if (sv[1] >= 0) close(sv[1]);
+  if (reason) {
+    /* Said where it can be read: the log, and the caller's error. */
+    ax_log(AX_LOG_ERROR, "cannot start actor '%s': %s", name, reason);
+    if (why)
+      *why = ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot start actor '%s': %s",
+                               name, reason);
+    free(reason);
+  }
   if (rc < 0) {
     if (sv[0] >= 0) close(sv[0]);
     free(p->func);

@@ -194,9 +194,19 @@ char *ax__backtrace(int skip) {
 /* ------------------------------------------------------------ wire form */
 
 /* Key k and string value v, unless rc already says a write failed. */
+/* Text that goes out is well-formed UTF-8 whatever the error says (a Lua
+ * error may carry any bytes): a strict decoder on the other side must not
+ * choke on a message that echoes bad input. */
 static int kv(ax_pack *p, int rc, const char *k, const char *v) {
   rc = rc ? rc : ax_pack_str(p, k);
-  return rc ? rc : ax_pack_str(p, v);
+  if (rc) return rc;
+  size_t n = v ? strlen(v) : 0;
+  if (ax__utf8_valid(v ? v : "", n)) return ax_pack_strn(p, v ? v : "", n);
+  char *fixed = ax__utf8_fix(v, n);
+  if (!fixed) return AX_ENOMEM;
+  rc = ax_pack_str(p, fixed);
+  free(fixed);
+  return rc;
 }
 
 static int pack_ident(ax_pack *p, const ax__ident *id) {

@@ -228,6 +228,11 @@ char *ax__strdup(const char *s);
 char *ax__strndup(const char *s, size_t n);
 char *ax__asprintf(const char *fmt, ...) AX_PRINTF(1, 2);
 char *ax__vasprintf(const char *fmt, va_list ap);
+/* Whether s[0..n) is well-formed UTF-8. */
+int ax__utf8_valid(const char *s, size_t n);
+/* A NUL-terminated copy of s[0..n) with each byte that is not part of
+ * well-formed UTF-8 replaced by U+FFFD; NULL when out of memory. */
+char *ax__utf8_fix(const char *s, size_t n);
 
 /* free lists (pool.c) */
 #include "pool.h"
@@ -522,7 +527,13 @@ struct ax__proc {
 
 /* Start the host executable for a child whose parent channel is chanfd
  * (fd 3 in the child). p->on_exit runs on the loop once it is reaped. */
-int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd);
+/* Start the child process; on failure AX_ESPAWN (or AX_EINVAL) and, when
+ * why is not NULL, *why: what failed and why (the caller's to free). */
+int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd,
+                   char **why);
+/* The text of an errno from a failed spawn step, with the limit behind it
+ * when there is one ("... (RLIMIT_NOFILE is 64)"); the caller frees it. */
+char *ax__spawn_why(const char *step, int err);
 /* Start the rest of the ladder: after grace SIGTERM, after another grace
  * SIGKILL. The cancel request itself is the caller's to send. */
 void ax__proc_ladder(ax__proc *p);
@@ -599,11 +610,12 @@ struct ax_nursery {
  * it said hello (or failed to start). func (may be NULL) makes it a
  * one-shot that runs func(kwargs); kwargs must be a map, array or NULL.
  * On success *out is the record, which the owner frees with
- * ax__child_free once it has exited. */
+ * ax__child_free once it has exited. When it fails at once, *why (if why
+ * is not NULL) may say why: a SpawnError, the caller's. */
 int ax__child_start(const ax__child_owner *owner, void *owner_ud,
                     const char *name, const ax_spawn_opts *opts,
                     const char *func, const ax_data *kwargs, ax__child **out,
-                    ax_done_cb cb, void *ud, ax_op **op);
+                    ax_done_cb cb, void *ud, ax_op **op, ax_error **why);
 /* Ask the child to stop (cancel request, then the ladder); idempotent. */
 void ax__child_cancel(ax__child *c);
 void ax__child_free(ax__child *c);

@@ -261,8 +261,9 @@ static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
       s->len = (uint32_t)n;
       s->present = 1;
       if (fields[f].kind == AX__FK_UID) return uid_ok(s->p, n) ? 0 : AX_EPROTO;
-      /* A NUL would cut the name in two: "add\0x" must not call add. */
-      return memchr(s->p, 0, n) ? AX_EPROTO : 0;
+      /* A NUL would cut the name in two: "add\0x" must not call add; and
+       * names are text, echoed in errors that strict decoders read. */
+      return memchr(s->p, 0, n) || !ax__utf8_valid(s->p, n) ? AX_EPROTO : 0;
     }
     case AX__FK_STRS:
       if (!all_strs(p, sc->used)) return AX_EPROTO;

@@ -95,12 +95,12 @@ static const ax__child_owner nursery_owner = {nursery_fail, child_exited};
 static int child_start(ax_nursery *n, const char *name,
                        const ax_spawn_opts *opts, const char *func,
                        const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
-                       void *ud, ax_op **op) {
+                       void *ud, ax_op **op, ax_error **why) {
   if (!n) return AX_EINVAL;
   if (n->closing) return AX_ESTATE;
   ax__child *c;
   int rc = ax__child_start(&nursery_owner, n, name, opts, func, kwargs, &c,
-                           cb, ud, op);
+                           cb, ud, op, why);
   if (rc < 0) return rc;
   ax__list_push(&n->children, &c->link);
   n->nalive++;
@@ -111,7 +111,7 @@ static int child_start(ax_nursery *n, const char *name,
 int ax_start_actor_cb(ax_nursery *n, const char *name,
                       const ax_spawn_opts *opts, ax_portal **out, ax_done_cb cb,
                       void *ud, ax_op **op) {
-  return child_start(n, name, opts, NULL, NULL, out, cb, ud, op);
+  return child_start(n, name, opts, NULL, NULL, out, cb, ud, op, NULL);
 }
 
 int ax_run_in_actor_cb(ax_nursery *n, const char *name,
@@ -119,22 +119,45 @@ int ax_run_in_actor_cb(ax_nursery *n, const char *name,
                        const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
                        void *ud, ax_op **op) {
   if (!func) return AX_EINVAL;
-  return child_start(n, name, opts, func, kwargs, out, cb, ud, op);
+  return child_start(n, name, opts, func, kwargs, out, cb, ud, op, NULL);
+}
+
+/* The blocking forms: a start that fails at once may say why (*err). */
+static int start_blocking(ax_nursery *n, const char *name,
+                          const ax_spawn_opts *opts, const char *func,
+                          const ax_data *kwargs, ax_portal **out,
+                          ax_error **err) {
+  if (err) *err = NULL;
+  int rc = ax__can_block();
+  if (rc < 0) return rc;
+  ax__blk b;
+  ax__blk_init(&b);
+  ax_error *why = NULL;
+  rc = child_start(n, name, opts, func, kwargs, out, ax__blk_cb, &b, &b.op,
+                   &why);
+  if (rc < 0) {
+    if (err)
+      *err = why;
+    else
+      ax_error_free(why);
+    return rc;
+  }
+  return ax__blk_wait(&b, NULL, err);
 }
 
 int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
                    ax_portal **out, ax_error **err) {
-  if (err) *err = NULL;
-  AX__BLOCK_ON(ax_start_actor_cb(n, name, opts, out, AX__BLK_ARGS), NULL, err);
+  return start_blocking(n, name, opts, NULL, NULL, out, err);
 }
 
 int ax_run_in_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
                     const char *func, const ax_data *kwargs, ax_portal **out,
                     ax_error **err) {
-  if (err) *err = NULL;
-  AX__BLOCK_ON(
-      ax_run_in_actor_cb(n, name, opts, func, kwargs, out, AX__BLK_ARGS), NULL,
-      err);
+  if (!func) {
+    if (err) *err = NULL;
+    return AX_EINVAL;
+  }
+  return start_blocking(n, name, opts, func, kwargs, out, err);
 }
 
 /* Closing cannot be abandoned: cancelling it takes the children down, and

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,12 +128,30 @@ static int high_fd(int fd) {
   return n;
 }
 
-int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd) {
+char *ax__spawn_why(const char *step, int err) {
+  struct rlimit rl;
+  if ((err == EMFILE || err == ENFILE) && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    return ax__asprintf("%s: %s (RLIMIT_NOFILE is %llu)", step, strerror(err),
+                        (unsigned long long)rl.rlim_cur);
+  if (err == EAGAIN && getrlimit(RLIMIT_NPROC, &rl) == 0)
+    return ax__asprintf("%s: %s (RLIMIT_NPROC is %llu)", step, strerror(err),
+                        (unsigned long long)rl.rlim_cur);
+  if (err == E2BIG)
+    return ax__asprintf("%s: %s (ARG_MAX is %ld)", step, strerror(err),
+                        sysconf(_SC_ARG_MAX));
+  return ax__asprintf("%s: %s", step, strerror(err));
+}
+
+int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd,
+                   char **why) {
   int crash[2];
   memset(p, 0, sizeof *p);
   p->pidfd = p->crashfd = -1;
   ax__list_init(&p->link);
-  if (pipe2(crash, O_CLOEXEC) != 0) return AX_ESPAWN;
+  if (pipe2(crash, O_CLOEXEC) != 0) {
+    if (why) *why = ax__spawn_why("pipe2", errno);
+    return AX_ESPAWN;
+  }
   crash[0] = high_fd(crash[0]);
   crash[1] = high_fd(crash[1]);
   if (chanfd <= 4) {
@@ -167,7 +186,9 @@ int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd) {
   close(crash[1]);
   if (rc != 0) {
     close(crash[0]);
-    ax_log(AX_LOG_ERROR, "cannot spawn %s: %s", ax__rt_g->host, strerror(rc));
+    char *step = ax__asprintf("posix_spawn %s", ax__rt_g->host);
+    if (why) *why = ax__spawn_why(step ? step : "posix_spawn", rc);
+    free(step);
     return AX_ESPAWN;
   }
   p->pid = pid;

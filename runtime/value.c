@@ -227,6 +227,11 @@ int ax_pack_int(ax_pack *p, int64_t v) {
   return w ? wrote(p, w, ax__mp_put_int(w, v)) : AX_ENOMEM;
 }
 
+int ax_pack_uint(ax_pack *p, uint64_t v) {
+  uint8_t *w = room(p, 9);
+  return w ? wrote(p, w, ax__mp_put_uint(w, v)) : AX_ENOMEM;
+}
+
 int ax_pack_float(ax_pack *p, double v) {
   uint8_t *w = room(p, 9);
   return w ? wrote(p, w, ax__mp_put_float(w, v)) : AX_ENOMEM;
@@ -257,11 +262,8 @@ int ax_pack_val(ax_pack *p, const ax_val *v) {
     case AX_T_BOOL:
       return ax_pack_bool(p, (int)v->v.i);
     case AX_T_INT:
-      if (v->flags & VAL_UNSIGNED) {
-        uint8_t *w = room(p, 9);
-        return w ? wrote(p, w, ax__mp_put_uint(w, v->v.u)) : AX_ENOMEM;
-      }
-      return ax_pack_int(p, v->v.i);
+      return v->flags & VAL_UNSIGNED ? ax_pack_uint(p, v->v.u)
+                                     : ax_pack_int(p, v->v.i);
     case AX_T_FLOAT:
       return ax_pack_float(p, v->v.f);
     case AX_T_STR:
@@ -318,6 +320,20 @@ int ax_val_bool(const ax_val *v) {
 int64_t ax_val_int(const ax_val *v) {
   if (!v || v->type != AX_T_INT) return 0;
   return v->flags & VAL_UNSIGNED ? INT64_MAX : v->v.i;
+}
+
+int ax_val_int64(const ax_val *v, int64_t *out) {
+  if (!v || v->type != AX_T_INT) return AX_ETYPE;
+  if (v->flags & VAL_UNSIGNED) return AX_ERANGE;
+  *out = v->v.i;
+  return 0;
+}
+
+int ax_val_uint64(const ax_val *v, uint64_t *out) {
+  if (!v || v->type != AX_T_INT) return AX_ETYPE;
+  if (!(v->flags & VAL_UNSIGNED) && v->v.i < 0) return AX_ERANGE;
+  *out = v->v.u;
+  return 0;
 }
 
 double ax_val_float(const ax_val *v) {

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -316,6 +319,53 @@ static void test_max_frame_limits(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* ------------------------------------------ a spawn that cannot happen */
+
+/* In a process of its own (it exhausts its descriptors): 0 when a start
+ * without descriptors fails at once with a SpawnError saying why. */
+static int nofd_body(void *arg) {
+  int *verdict = arg;
+  ax_nursery *n;
+  if (ax_nursery_open(&n) < 0) return 0;
+  /* Leave one descriptor free: a socketpair needs two. */
+  static int fds[256];
+  int k = 0;
+  while (k < 256 && (fds[k] = dup(0)) >= 0) k++;
+  if (k > 0) close(fds[--k]);
+  ax_portal *p;
+  ax_error *e = NULL;
+  int rc = ax_start_actor(n, "kid", &testmod, &p, &e);
+  while (k > 0) close(fds[--k]);
+  const char *msg = e ? ax_error_message(e) : "";
+  if (rc != AX_ESPAWN) *verdict = 2;
+  else if (!e || strcmp(ax_error_type(e), "SpawnError") != 0) *verdict = 3;
+  else if (!strstr(msg, "RLIMIT_NOFILE is 64")) *verdict = 4;
+  else *verdict = 0;
+  if (*verdict) fprintf(stderr, "rc %d, error: %s\n", rc, msg);
+  ax_error_free(e);
+  ax_nursery_close(n, NULL);
+  return 0;
+}
+
+static void test_spawn_failure_says_why(void **state) {
+  (void)state;
+  h_begin(60);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct rlimit rl = {64, 64};
+    setrlimit(RLIMIT_NOFILE, &rl);
+    int verdict = 1;
+    h_run(0.5, nofd_body, &verdict);
+    _exit(verdict);
+  }
+  int st;
+  assert_int_equal(h_wait_exit(pid, 30, &st), 0);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_calls_get_clear_errors),
@@ -327,6 +377,7 @@ int main(void) {
       cmocka_unit_test(test_truncated_frame_closes_only_that_channel),
       cmocka_unit_test(test_oversized_message_is_refused_locally),
       cmocka_unit_test(test_max_frame_limits),
+      cmocka_unit_test(test_spawn_failure_says_why),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,6 +70,39 @@ static void test_values_round_trip(void **state) {
   ax_data_free(d);
 }
 
+/* Integers above INT64_MAX are carried exactly, and read exactly or
+ * refused, never clamped without a word. */
+static void test_uint64_exact(void **state) {
+  (void)state;
+  ax_pack *p = ax_pack_new();
+  ax_pack_array(p, 4);
+  ax_pack_uint(p, UINT64_MAX);
+  ax_pack_uint(p, (uint64_t)INT64_MAX + 1);
+  ax_pack_int(p, -1);
+  ax_pack_str(p, "x");
+  ax_data *d;
+  assert_int_equal(ax_pack_finish(p, &d), 0);
+  const ax_val *r = ax_data_root(d);
+  uint64_t u = 0;
+  int64_t i = 0;
+  assert_int_equal(ax_val_uint64(ax_val_at(r, 0), &u), 0);
+  assert_true(u == UINT64_MAX);
+  assert_int_equal(ax_val_int64(ax_val_at(r, 0), &i), AX_ERANGE);
+  assert_int_equal(ax_val_uint64(ax_val_at(r, 1), &u), 0);
+  assert_true(u == (uint64_t)INT64_MAX + 1);
+  assert_int_equal(ax_val_uint64(ax_val_at(r, 2), &u), AX_ERANGE);
+  assert_int_equal(ax_val_int64(ax_val_at(r, 2), &i), 0);
+  assert_true(i == -1);
+  assert_int_equal(ax_val_int64(ax_val_at(r, 3), &i), AX_ETYPE);
+  assert_int_equal(ax_val_uint64(ax_val_at(r, 3), &u), AX_ETYPE);
+  /* A copy keeps it exact. */
+  ax_data *c = ax_data_dup(d);
+  assert_int_equal(ax_val_uint64(ax_val_at(ax_data_root(c), 0), &u), 0);
+  assert_true(u == UINT64_MAX);
+  ax_data_free(c);
+  ax_data_free(d);
+}
+
 static void test_pack_finish_refuses_incomplete_values(void **state) {
   (void)state;
   ax_pack *p = ax_pack_new();
@@ -281,6 +314,48 @@ static void test_messages(void **state) {
   assert_int_equal(decode(p, &m), 0);
 }
 
+/* Names on the wire are well-formed UTF-8; what an error says goes out as
+ * well-formed UTF-8 even when it echoes bad bytes. */
+static void test_utf8(void **state) {
+  (void)state;
+  static const char *bad[] = {"\xff", "a\xc0\x80", "\xed\xa0\x80",
+                              "\xf4\x90\x80\x80", "\xe2\x82", "\x80x"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_false(ax__utf8_valid(bad[i], strlen(bad[i])));
+    ax_pack *p = msg_of("start", 2);
+    ax_pack_str(p, "cid");
+    ax_pack_int(p, 1);
+    ax_pack_str(p, "func");
+    ax_pack_str(p, bad[i]);
+    ax__msg m;
+    assert_int_equal(decode(p, &m), AX_EPROTO);
+  }
+  const char *good = "a\xc3\xb1" "adir\xe2\x82\xac\xf0\x9f\x98\x80";
+  assert_true(ax__utf8_valid(good, strlen(good)));
+  ax_pack *p = msg_of("start", 2);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, good);
+  ax__msg m;
+  assert_int_equal(decode(p, &m), 0);
+  char *fixed = ax__utf8_fix("a\xff\xe2\x82" "b", 5);
+  assert_string_equal(fixed, "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "b");
+  free(fixed);
+  /* An error whose message has bad bytes is sent as valid text. */
+  ax_error *e = ax_error_new("ValueError", "no function '%s'", "\xff\xfe");
+  ax_pack *ep = ax_pack_new();
+  assert_int_equal(ax__error_pack(ep, e), 0);
+  ax_data *d;
+  assert_int_equal(ax_pack_finish(ep, &d), 0);
+  size_t n;
+  const char *s = ax_val_str(ax_val_get(ax_data_root(d), "message"), &n);
+  assert_true(ax__utf8_valid(s, n));
+  assert_non_null(strstr(s, "\xef\xbf\xbd"));
+  ax_data_free(d);
+  ax_error_free(e);
+}
+
 /* What the encoder writes, the decoder reads back, for every type. */
 static void test_messages_round_trip(void **state) {
   (void)state;
@@ -390,6 +465,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_kinds),
       cmocka_unit_test(test_values_round_trip),
+      cmocka_unit_test(test_uint64_exact),
+      cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_pack_finish_refuses_incomplete_values),
       cmocka_unit_test(test_validator_refuses_malformed_input),
       cmocka_unit_test(test_frames),

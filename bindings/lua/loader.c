@@ -174,7 +174,7 @@ static int load_module(const char *name, void **out, ax_error **err) {
   note_script_dir(L, path);
   lua_pushcfunction(L, axlua_error_msgh);
   int status = luaL_loadfile(L, path);
-  if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);
+  if (status == LUA_OK) status = axlua_interrupt_load(L, -2);
   if (status != LUA_OK) {
     if (status == LUA_ERRFILE)
       *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "%s", lua_tostring(L, -1));

@@ -347,6 +347,70 @@ static void test_values_that_cannot_cross_under_memcheck(void **state) {
 #endif
 }
 
+/* ----------------------------------- a module that loops while loading */
+
+/* Run argv, read "looping PID" from it, send sig to PID; the output until
+ * the process exits (status in *st) is in out. */
+static void signal_looping_load(char *const argv[], int to_root, int sig,
+                                int *st, char *out, size_t cap) {
+  h_begin(60);
+  int fd;
+  pid_t pid = h_spawn_out(argv, &fd);
+  assert_true(pid > 0);
+  out[0] = 0;
+  if (h_read_until(fd, "looping ", 30, out, cap) < 0 ||
+      h_read_until(fd, "\n", 30, out, cap) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("no 'looping' line:\n%s", out);
+  }
+  pid_t looper = (pid_t)atoi(strstr(out, "looping ") + 8);
+  assert_true(looper > 0);
+  assert_true(to_root ? looper == pid : looper != pid);
+  kill(looper, sig);
+  if (h_wait_exit(pid, 20, st) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("a module looping while loading ignored %s", strsignal(sig));
+  }
+  h_read_until(fd, "\x01", 5, out, cap); /* the rest, to end of file */
+  close(fd);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void root_load_loop_stops_on(int sig) {
+  char *argv[] = {AXLE, "run", AXLE_SOURCE_DIR "/tests/lua/load_loop.lua",
+                  NULL};
+  int st;
+  char out[4096];
+  signal_looping_load(argv, 1, sig, &st, out, sizeof out);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 130 || !strstr(out, "Cancelled: "))
+    fail_msg("after %s, status %d:\n%s", strsignal(sig), st, out);
+}
+
+static void test_root_module_looping_at_load_stops_on_sigint(void **state) {
+  (void)state;
+  root_load_loop_stops_on(SIGINT);
+}
+
+static void test_root_module_looping_at_load_stops_on_sigterm(void **state) {
+  (void)state;
+  root_load_loop_stops_on(SIGTERM);
+}
+
+/* A child looping while it loads its module fails to start at SIGTERM. */
+static void test_child_module_looping_at_load_stops_on_sigterm(void **state) {
+  (void)state;
+  char *argv[] = {AXLE, "run",
+                  AXLE_SOURCE_DIR "/tests/lua/load_loop_parent.lua", NULL};
+  int st;
+  char out[4096];
+  signal_looping_load(argv, 0, SIGTERM, &st, out, sizeof out);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+      !strstr(out, "start failed\ttrue\tCancelled\tSIGTERM while loading"))
+    fail_msg("status %d:\n%s", st, out);
+}
+
 #define SCEN AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scenarios.lua "
 
 static void test_scenario_25_failures_make_one_group(void **state) {
@@ -441,6 +505,9 @@ int main(void) {
       cmocka_unit_test(test_bad_arguments_under_memcheck),
       cmocka_unit_test(test_values_that_cannot_cross),
       cmocka_unit_test(test_values_that_cannot_cross_under_memcheck),
+      cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigint),
+      cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigterm),
+      cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_missing_lua_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,7 +45,15 @@ void axlua_error_init(lua_State *L) {
 }
 
 void axlua_error_push(lua_State *L, ax_error *e) {
+  /* e is held by its handle first: building the table allocates, and an
+   * error there (out of memory) must not leak it. */
+  ax_error **h = lua_newuserdatauv(L, sizeof *h, 0);
+  *h = e;
+  luaL_setmetatable(L, HANDLE_MT);
   lua_createtable(L, 0, 8);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "_handle");
+  luaL_checkstack(L, 4, "errors nested too deep");
   axlua_set_str(L, "type", ax_error_type(e));
   axlua_set_str(L, "message", ax_error_message(e));
   axlua_set_str(L, "traceback", ax_error_traceback(e));
@@ -64,10 +72,6 @@ void axlua_error_push(lua_State *L, ax_error *e) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "members");
-  ax_error **h = lua_newuserdatauv(L, sizeof *h, 0);
-  *h = e;
-  luaL_setmetatable(L, HANDLE_MT);
-  lua_setfield(L, -2, "_handle");
   luaL_setmetatable(L, ERROR_MT);
 }
 

@@ -108,6 +108,9 @@ int axlua_task_spawn(lua_State *L);   /* axle.spawn */
 /* lua_pcall(T, nargs, nres) with the message handler at index 1, on a
  * task, with the checkpoint hook that keeps busy code cancellable. */
 int axlua_interrupt_pcall(lua_State *T, int nargs, int nres);
+/* lua_pcall(L, 0, 1, msgh) of a module's chunk, on a task or on the loop:
+ * either way SIGINT, SIGTERM or a cancel stop a chunk that runs forever. */
+int axlua_interrupt_load(lua_State *L, int msgh);
 
 /* ---------------------------------------------------------- loader.c */
 

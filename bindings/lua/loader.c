@@ -4,6 +4,7 @@
  * one) on the stack of the task serving it, so that other calls run while
  * one is suspended. Also the module's side of naming functions: the name
  * another actor's loader will find. */
+#include <limits.h>
 #include <lualib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,27 @@ typedef struct lmod {
   int nidle;
   lthread idle[IDLE_MAX];
 } lmod;
+
+static int protected_error_from(lua_State *L) {
+  *(ax_error **)lua_touserdata(L, 2) = axlua_error_from(L, 1);
+  return 0;
+}
+
+/* The ax_error for the error at the top of T, which a pcall (of a call or
+ * of a module's chunk) ended with status. Reading a Lua error value may
+ * itself raise (a metamethod, out of memory), so it is read protected. */
+static ax_error *call_error(lua_State *T, int status) {
+  if (status == LUA_ERRMEM)
+    return ax_error_new_kind(AX_K_MEMORY_ERROR, "not enough memory in Lua");
+  ax_error *e = NULL;
+  lua_pushcfunction(T, protected_error_from);
+  lua_pushvalue(T, -2);
+  lua_pushlightuserdata(T, &e);
+  if (lua_pcall(T, 2, 0, 0) == LUA_OK) return e;
+  const char *msg = lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : "";
+  return ax_error_new("LuaError", "an error value that cannot be read: %s",
+                      msg);
+}
 
 /* The functions of a module are looked up in its table, then among the
  * globals (call_function below): find a name the same way round. */
@@ -152,14 +174,14 @@ static int load_module(const char *name, void **out, ax_error **err) {
   note_script_dir(L, path);
   lua_pushcfunction(L, axlua_error_msgh);
   int status = luaL_loadfile(L, path);
-  if (status == LUA_OK) status = lua_pcall(L, 0, 1, -2);
+  if (status == LUA_OK) status = axlua_interrupt_load(L, -2);
   if (status != LUA_OK) {
     if (status == LUA_ERRFILE)
       *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "%s", lua_tostring(L, -1));
     else if (status == LUA_ERRSYNTAX)
       *err = ax_error_new("SyntaxError", "%s", lua_tostring(L, -1));
     else
-      *err = axlua_error_from(L, -1);
+      *err = call_error(L, status);
     lua_close(L);
     return AX_ELOAD;
   }
@@ -187,18 +209,29 @@ static int protected_pack(lua_State *L) {
   return 0;
 }
 
+static int new_thread(lua_State *L) {
+  lthread *t = lua_touserdata(L, 1);
+  t->T = lua_newthread(L);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 /* A thread for one call, with the message handler at index 1: an idle
- * one, or a new one anchored in the registry. */
-static lthread thread_take(lmod *m) {
-  lthread t;
+ * one, or a new one anchored in the registry (made protected: out of
+ * memory there is the call's error, not the actor's end). */
+static int thread_take(lmod *m, lthread *t) {
   if (m->nidle > 0) {
-    t = m->idle[--m->nidle];
+    *t = m->idle[--m->nidle];
   } else {
-    t.T = lua_newthread(m->L);
-    t.ref = luaL_ref(m->L, LUA_REGISTRYINDEX);
+    lua_pushcfunction(m->L, new_thread);
+    lua_pushlightuserdata(m->L, t);
+    if (lua_pcall(m->L, 1, 0, 0) != LUA_OK) {
+      lua_pop(m->L, 1);
+      return AX_ENOMEM;
+    }
   }
-  lua_pushcfunction(t.T, axlua_error_msgh);
-  return t;
+  lua_pushcfunction(t->T, axlua_error_msgh);
+  return 0;
 }
 
 /* Back to the pool once the call is over. pcall leaves the thread usable
@@ -232,41 +265,82 @@ static int return_result(lua_State *T, ax_ctx *ctx, const char *func) {
   if (lua_pcall(T, 2, 0, 0) == LUA_OK) return ax_ctx_return(ctx, p);
   ax_pack_free(p);
   return ax_ctx_fail(ctx, "TypeError", "%s() returned %s", func,
-                     lua_tostring(T, -1));
+                     lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1)
+                                                    : "a value that cannot "
+                                                      "be sent");
+}
+
+/* What serve_call needs of a served call. */
+typedef struct call_in {
+  lmod *m;
+  ax_ctx *ctx;
+  const char *func;
+  const ax_val *args;
+} call_in;
+
+/* Raise the error value of an axle error of kind with msg. */
+static int raise_kind(lua_State *L, int kind, const char *msg) {
+  axlua_error_push(L, ax_error_new_kind(kind, "%s", msg));
+  return lua_error(L);
+}
+
+/* The whole call, run protected in its thread: find the function, turn
+ * the arguments into Lua values, call it. Finding (a module table's
+ * metamethods) and converting (a map key Lua cannot hold, more arguments
+ * than a function can take, out of memory) may raise as the function
+ * itself may: each error is the call's, and the actor goes on serving. */
+static int serve_call(lua_State *T) {
+  const call_in *c = lua_touserdata(T, 1);
+  lua_settop(T, 0);
+  lua_rawgeti(T, LUA_REGISTRYINDEX, c->m->module_ref);
+  lua_getfield(T, -1, c->func);
+  if (!lua_isfunction(T, -1)) {
+    lua_pop(T, 1);
+    lua_getglobal(T, c->func);
+  }
+  lua_remove(T, -2);
+  if (!lua_isfunction(T, -1)) {
+    lua_pushfstring(T, "Lua module '%s' has no function '%s'",
+                    ax_ctx_module(c->ctx), c->func);
+    return raise_kind(T, AX_K_FUNCTION_NOT_FOUND, lua_tostring(T, -1));
+  }
+  int nargs = 0;
+  if (ax_val_type(c->args) == AX_T_ARRAY) {
+    uint32_t n = ax_val_len(c->args);
+    /* Lua's stack holds about a million values, arguments included. */
+    if (n >= INT_MAX - 8 || !lua_checkstack(T, (int)n + 8)) {
+      lua_pushfstring(T, "%I positional arguments: more than a Lua "
+                      "function can take", (lua_Integer)n);
+      return raise_kind(T, AX_K_TYPE_ERROR, lua_tostring(T, -1));
+    }
+    for (uint32_t i = 0; i < n; i++)
+      axlua_value_push(T, ax_val_at(c->args, i));
+    nargs = (int)n;
+  } else if (c->args && ax_val_type(c->args) != AX_T_NIL) {
+    axlua_value_push(T, c->args);
+    nargs = 1;
+  }
+  lua_call(T, nargs, 1);
+  return 1;
 }
 
 static int call_function(void *mod, ax_ctx *ctx, const char *func,
                          const ax_val *args) {
   lmod *m = mod;
   /* A thread of its own: other calls run while this one is suspended. */
-  lthread t = thread_take(m);
+  lthread t;
+  if (thread_take(m, &t) < 0)
+    return ax_ctx_fail(ctx, ax_error_kind_name(AX_K_MEMORY_ERROR),
+                       "not enough memory for a Lua thread");
   lua_State *T = t.T;
-  lua_rawgeti(T, LUA_REGISTRYINDEX, m->module_ref);
-  lua_getfield(T, -1, func);
-  if (!lua_isfunction(T, -1)) {
-    lua_pop(T, 1);
-    lua_getglobal(T, func);
-  }
-  lua_remove(T, -2);
-  int rc;
-  if (!lua_isfunction(T, -1)) {
-    rc = ax_ctx_fail(ctx, "FunctionNotFound", "Lua module '%s' has no "
-                     "function '%s'", ax_ctx_module(ctx), func);
-  } else {
-    int nargs = 0;
-    if (ax_val_type(args) == AX_T_ARRAY) {
-      for (uint32_t i = 0; i < ax_val_len(args); i++)
-        axlua_value_push(T, ax_val_at(args, i));
-      nargs = (int)ax_val_len(args);
-    } else if (args && ax_val_type(args) != AX_T_NIL) {
-      axlua_value_push(T, args);
-      nargs = 1;
-    }
-    if (axlua_interrupt_pcall(T, nargs, 1) == LUA_OK)
-      rc = return_result(T, ctx, func);
-    else
-      rc = ax_ctx_raise(ctx, axlua_error_from(T, -1));
-  }
+  call_in c = {m, ctx, func, args};
+  lua_pushcfunction(T, serve_call);
+  lua_pushlightuserdata(T, &c);
+  int rc, status = axlua_interrupt_pcall(T, 1, 1);
+  if (status == LUA_OK)
+    rc = return_result(T, ctx, func);
+  else
+    rc = ax_ctx_raise(ctx, call_error(T, status));
   thread_give(m, t);
   return rc;
 }

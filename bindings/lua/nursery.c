@@ -124,8 +124,9 @@ static int run_in_actor(lua_State *L) {
     lua_getfield(L, 4, "name");
     if (lua_isstring(L, -1)) name = lua_tostring(L, -1);
   }
-  /* Encoded last: nothing may raise while args is ours to free. */
-  ax_data *args = lua_isnoneornil(L, 3) ? NULL : axlua_value_to_data(L, 3, 0);
+  /* Encoded last: nothing may raise while args is ours to free. No
+   * arguments go as nil, so that the function gets none. */
+  ax_data *args = axlua_value_to_data(L, 3, 0);
   ax_portal *p;
   ax_error *e = NULL;
   int rc = o.module ? ax_run_in_actor(ln->n, name, &o, func, args, &p, &e)

@@ -69,12 +69,39 @@ void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
   lua_setmetatable(L, -2);
 }
 
+static int push_value(lua_State *L) {
+  axlua_value_push(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+/* A call's outcome on L; r and e are freed either way. A number, a
+ * boolean or nil is pushed as is; anything else allocates, and so may
+ * raise (out of memory, a map key no Lua table can hold): it is pushed
+ * protected, so that r is freed before the error goes on. */
 static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  if (r)
-    axlua_value_push(L, ax_data_root(r));
-  else
-    lua_pushnil(L);
+  const ax_val *v = ax_data_root(r);
+  switch (ax_val_type(v)) {
+    case AX_T_NIL:
+      lua_pushnil(L);
+      break;
+    case AX_T_BOOL:
+      lua_pushboolean(L, ax_val_bool(v));
+      break;
+    case AX_T_INT:
+      lua_pushinteger(L, (lua_Integer)ax_val_int(v));
+      break;
+    case AX_T_FLOAT:
+      lua_pushnumber(L, ax_val_float(v));
+      break;
+    default:
+      lua_pushcfunction(L, push_value);
+      lua_pushlightuserdata(L, (void *)v);
+      if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        ax_data_free(r);
+        return lua_error(L);
+      }
+  }
   ax_data_free(r);
   return 1;
 }
@@ -90,9 +117,9 @@ static int portal_run(lua_State *L) {
   }
   /* Encoded last, straight into the shared buffer: the runtime copies the
    * bytes before the call can block and let another thread encode. */
-  size_t len = 0;
+  size_t len = 1;
   const void *args = lua_isnoneornil(L, 3)
-                         ? NULL
+                         ? "\xc0" /* nil: no arguments at all */
                          : axlua_value_encode(L, 3, lua_upvalueindex(1), &len);
   ax_data *r = NULL;
   ax_error *e = NULL;

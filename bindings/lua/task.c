@@ -62,15 +62,23 @@ static void open_tasks_of(lua_State *L) {
 int axlua_task_nursery(lua_State *L) {
   ltasks *tn = lua_newuserdatauv(L, sizeof *tn, 1);
   tn->closed = 1;
-  tn->s = ax_scope_open(AX_FOREVER);
-  if (!tn->s) return luaL_error(L, "task nurseries need a task");
-  tn->closed = 0;
+  tn->s = NULL;
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1); /* the tasks, in start order */
   luaL_setmetatable(L, TASKS_MT);
   open_tasks_of(L);
+  lua_Integer slot = (lua_Integer)lua_rawlen(L, -1) + 1;
   lua_pushvalue(L, -2);
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_rawseti(L, -2, slot);
+  /* The scope is opened last, once nothing can raise: a scope left open
+   * by an error here would never be closed. */
+  tn->s = ax_scope_open(AX_FOREVER);
+  if (!tn->s) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, slot);
+    return luaL_error(L, "task nurseries need a task");
+  }
+  tn->closed = 0;
   lua_pop(L, 1);
   return 1;
 }
@@ -94,12 +102,19 @@ static int tasks_spawn(lua_State *L) {
     lua_pushvalue(L, 3 + i);
     lua_xmove(L, lt->T, 1);
   }
-  int rc = ax_task_start(task_entry, lt, &lt->t);
-  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  /* In the nursery's list before it starts: the list keeps lt alive
+   * while the task runs, and adding to it may raise. */
   luaL_setmetatable(L, TASK_MT);
   lua_getiuservalue(L, 1, 1);
+  lua_Integer slot = (lua_Integer)lua_rawlen(L, -1) + 1;
   lua_pushvalue(L, ud);
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_rawseti(L, -2, slot);
+  int rc = ax_task_start(task_entry, lt, &lt->t);
+  if (rc < 0) {
+    lua_pushnil(L);
+    lua_rawseti(L, -2, slot);
+    return axlua_error_raise(L, rc, NULL);
+  }
   lua_pop(L, 1);
   return 1;
 }

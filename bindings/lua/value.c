@@ -27,11 +27,14 @@ typedef struct wbuf {
 
 static const char buf_key = 0; /* registry: the state's wbuf, by address */
 
-/* Where pack_value writes: an ax_pack (a call's result), else a wbuf. */
+/* Where pack_value writes: an ax_pack (a call's result), else a wbuf;
+ * and the tables being encoded, by depth, to tell a cycle from a value
+ * that is merely too deep. */
 typedef struct sink {
   lua_State *L;
   ax_pack *p;
   wbuf *w;
+  const void *path[MAX_DEPTH + 1];
 } sink;
 
 static int buf_gc(lua_State *L) {
@@ -217,10 +220,22 @@ static void pack_map_unsized(sink *s, int idx, int depth) {
     head[i] = (unsigned char)(n >> (8 * (headlen - 1 - i)));
 }
 
+/* Past MAX_DEPTH: a table that contains itself gets there too, and is
+ * told apart by a table met twice on the way down. */
+static void too_deep(sink *s, int idx) {
+  lua_State *L = s->L;
+  const void *cur = lua_istable(L, idx) ? lua_topointer(L, idx) : NULL;
+  for (int i = 0; i <= MAX_DEPTH; i++)
+    for (int j = i + 1; j <= MAX_DEPTH + 1; j++)
+      if (s->path[i] == (j <= MAX_DEPTH ? s->path[j] : cur))
+        luaL_error(L, "cannot send a cyclic table (a table that contains "
+                      "itself) to another actor");
+  luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+}
+
 static void pack_value(sink *s, int idx, int depth) {
   lua_State *L = s->L;
-  if (depth > MAX_DEPTH)
-    luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+  if (depth > MAX_DEPTH) too_deep(s, idx);
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
       if (s->p) ax_pack_nil(s->p);
@@ -245,6 +260,7 @@ static void pack_value(sink *s, int idx, int depth) {
     case LUA_TTABLE: {
       uint32_t n;
       luaL_checkstack(L, 4, "value too deep");
+      s->path[depth] = lua_topointer(L, idx);
       if (!s->p && lua_rawlen(L, idx) == 0) {
         pack_map_unsized(s, idx, depth);
         return;
@@ -268,39 +284,62 @@ static void pack_value(sink *s, int idx, int depth) {
   }
 }
 
+/* path is filled as the encoder goes down: no need to clear it. */
 void axlua_value_pack(lua_State *L, int idx, ax_pack *p) {
-  sink s = {L, p, NULL};
+  sink s;
+  s.L = L;
+  s.p = p;
+  s.w = NULL;
   pack_value(&s, lua_absindex(L, idx), 0);
 }
 
 /* A state's buffer may grow for one large value; it is trimmed when the
  * next value is encoded, once nothing reads it. */
-static sink open_buf(lua_State *L, int buf_idx) {
-  sink s = {L, NULL, get_buf(L, buf_idx)};
-  if (s.w->cap > KEEP_BYTES) {
-    free(s.w->b);
-    s.w->b = NULL;
-    s.w->cap = 0;
+static void open_buf(sink *s, lua_State *L, int buf_idx) {
+  s->L = L;
+  s->p = NULL;
+  s->w = get_buf(L, buf_idx);
+  if (s->w->cap > KEEP_BYTES) {
+    free(s->w->b);
+    s->w->b = NULL;
+    s->w->cap = 0;
   }
-  s.w->len = 0;
-  return s;
+  s->w->len = 0;
 }
 
 const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
                                size_t *len) {
-  sink s = open_buf(L, buf_idx);
+  sink s;
+  open_buf(&s, L, buf_idx);
   pack_value(&s, lua_absindex(L, idx), 0);
   *len = s.w->len;
   return s.w->b;
 }
 
 ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
-  sink s = open_buf(L, buf_idx);
+  sink s;
+  open_buf(&s, L, buf_idx);
   pack_value(&s, lua_absindex(L, idx), 0);
   ax_data *d = NULL;
   if (ax_data_decode(s.w->b, s.w->len, &d) < 0)
     luaL_error(L, "cannot encode the value");
   return d;
+}
+
+/* A map key that no Lua table can hold is refused, not dropped: the
+ * value would arrive with an entry missing. */
+static void bad_key(lua_State *L, const ax_val *k) {
+  const char *what = NULL;
+  if (ax_val_type(k) == AX_T_NIL)
+    what = "nil";
+  else if (ax_val_type(k) == AX_T_FLOAT && ax_val_float(k) != ax_val_float(k))
+    what = "NaN";
+  if (!what) return;
+  axlua_error_push(L, ax_error_new_kind(AX_K_TYPE_ERROR,
+                                        "a map key is %s, which a Lua table "
+                                        "cannot hold",
+                                        what));
+  lua_error(L);
 }
 
 void axlua_value_push(lua_State *L, const ax_val *v) {
@@ -338,12 +377,10 @@ void axlua_value_push(lua_State *L, const ax_val *v) {
     case AX_T_MAP:
       lua_createtable(L, 0, (int)ax_val_len(v));
       for (uint32_t i = 0; i < ax_val_len(v); i++) {
+        bad_key(L, ax_val_key(v, i));
         axlua_value_push(L, ax_val_key(v, i));
         axlua_value_push(L, ax_val_value(v, i));
-        if (lua_isnil(L, -2))
-          lua_pop(L, 2);
-        else
-          lua_rawset(L, -3);
+        lua_rawset(L, -3);
       }
       break;
   }

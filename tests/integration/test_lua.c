@@ -1,8 +1,11 @@
 /* test_lua.c - Lua actors: the examples, and trees that mix Lua and C. */
+#include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,6 +176,248 @@ static void test_interrupts_under_memcheck(void **state) {
 #endif
 }
 
+/* ------------------------------------ bad arguments from a C caller */
+
+#define BAD_VALUES AXLE_SOURCE_DIR "/tests/lua/bad_values.lua"
+
+/* Call and expect a remote error of a type whose message has word. */
+static void expect_lua_error(ax_portal *p, const char *func, ax_data *args,
+                             const char *type, const char *word) {
+  ax_error *e = NULL;
+  ax_data *r = NULL;
+  int rc = ax_portal_run(p, NULL, func, args, &r, &e);
+  ax_data_free(args);
+  ax_data_free(r);
+  if (rc != AX_EREMOTE || strcmp(ax_error_type(e), type) != 0 ||
+      !strstr(ax_error_message(e), word)) {
+    char *s = e ? ax_error_format(e) : NULL;
+    fail_msg("%s(): rc %d, expected %s mentioning '%s'; got:\n%s", func, rc,
+             type, word, s ? s : "(no error)");
+  }
+  ax_error_free(e);
+}
+
+static ax_data *finish_pack(ax_pack *p) {
+  ax_data *d = NULL;
+  assert_int_equal(ax_pack_finish(p, &d), 0);
+  return d;
+}
+
+/* {v = {key: 1}} with a key that no Lua table can hold. */
+static ax_data *bad_key_args(int nan) {
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "v");
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "fine");
+  ax_pack_int(p, 2);
+  if (nan)
+    ax_pack_float(p, NAN);
+  else
+    ax_pack_nil(p);
+  ax_pack_int(p, 1);
+  return finish_pack(p);
+}
+
+/* n positional nils. */
+static ax_data *positional(uint32_t n) {
+  ax_pack *p = ax_pack_new();
+  ax_pack_array(p, n);
+  for (uint32_t i = 0; i < n; i++) ax_pack_nil(p);
+  return finish_pack(p);
+}
+
+static long long call_int(ax_portal *p, const char *func, ax_data *args) {
+  ax_data *r = NULL;
+  ax_error *e = NULL;
+  int rc = ax_portal_run(p, NULL, func, args, &r, &e);
+  ax_data_free(args);
+  if (rc < 0) {
+    char *s = e ? ax_error_format(e) : NULL;
+    fail_msg("%s(): rc %d:\n%s", func, rc, s ? s : "(no error)");
+  }
+  long long v = ax_val_int(ax_data_root(r));
+  ax_data_free(r);
+  return v;
+}
+
+static int bad_args_body(void *arg) {
+  (void)arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  ax_spawn_opts o = {sizeof o, "lua:" BAD_VALUES, NULL, 0, 0, 0};
+  assert_int_equal(ax_start_actor(n, "callee", &o, &p, NULL), 0);
+  expect_lua_error(p, "echo", bad_key_args(1), "TypeError", "NaN");
+  assert_int_equal(call_int(p, "echo", h_kw("i", "v", 7)), 7);
+  expect_lua_error(p, "echo", bad_key_args(0), "TypeError", "nil");
+  expect_lua_error(p, "count", positional(1000001), "TypeError",
+                   "1000001 positional arguments");
+  expect_lua_error(p, "no_such_fn", NULL, "FunctionNotFound", "no_such_fn");
+  /* Still serving, positional arguments included. */
+  assert_int_equal(call_int(p, "count", positional(3)), 3);
+  assert_int_equal(call_int(p, "echo", h_kw("i", "v", 8)), 8);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+/* A map key Lua cannot hold, or more positional arguments than Lua can
+ * pass, is the call's error: the Lua actor goes on serving. */
+static void test_bad_arguments_to_a_lua_actor(void **state) {
+  (void)state;
+  h_begin(60);
+  assert_int_equal(h_run(0.5, bad_args_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* The same with the Lua actor under memcheck: a host that is valgrind
+ * running axle, each process writing its report to a file of vgdir. */
+static void test_bad_arguments_under_memcheck(void **state) {
+  (void)state;
+#if !defined(__SANITIZE_ADDRESS__)
+  h_begin(240);
+  char dir[] = "/tmp/axle-memcheck-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char host[256];
+  snprintf(host, sizeof host, "%s/axle", dir);
+  FILE *f = fopen(host, "w");
+  assert_non_null(f);
+  fprintf(f,
+          "#!/bin/sh\n"
+          "AXLE_NO_PIDFD=1 exec valgrind -q --leak-check=full "
+          "--show-leak-kinds=definite --errors-for-leak-kinds=definite "
+          "--log-file=%s/vg.%%p %s \"$@\"\n",
+          dir, AXLE);
+  fclose(f);
+  assert_int_equal(chmod(host, 0755), 0);
+  ax_opts o = {.size = sizeof o, .name = "testroot", .grace = 30,
+               .host = host};
+  assert_int_equal(ax_run(&o, bad_args_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+  /* valgrind -q writes only errors. */
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *de;
+  char report[8192] = "";
+  int nlogs = 0;
+  while ((de = readdir(d))) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (strncmp(de->d_name, "vg.", 3) == 0) {
+      nlogs++;
+      FILE *lf = fopen(path, "r");
+      size_t len = strlen(report);
+      if (lf) {
+        len += fread(report + len, 1, sizeof report - 1 - len, lf);
+        report[len] = 0;
+        fclose(lf);
+      }
+    }
+    if (de->d_name[0] != '.') unlink(path);
+  }
+  closedir(d);
+  rmdir(dir);
+  assert_int_equal(nlogs, 1);
+  if (report[0]) fail_msg("memcheck reported:\n%s", report);
+#endif
+}
+
+/* ------------------------- values that cannot cross, from a Lua caller */
+
+#define BAD_VALUES_RUN \
+  AXLE " run " BAD_VALUES " main rawvalue=c:" RAWVALUE_PATH " 2>&1"
+#define BAD_VALUES_OUT                                                  \
+  "cyclic args\ttrue\nlonger cycle\ttrue\ndeep args\ttrue\n"            \
+  "cyclic result\ttrue\ndeep result\ttrue\nfunction result\ttrue\n"     \
+  "NaN key result\ttrue\nnil key result\ttrue\n"                        \
+  "deeper NaN key result\ttrue\nstill serving\ttrue\ttrue\ttrue\n"      \
+  "no args\t0\t2\t0\n"
+
+/* A cyclic table is called cyclic; a result Lua cannot hold is an error
+ * in the caller; no arguments are none. */
+static void test_values_that_cannot_cross(void **state) {
+  (void)state;
+  h_expect(BAD_VALUES_RUN, 0, BAD_VALUES_OUT);
+}
+
+/* The same paths under memcheck, leaks included, children too. */
+static void test_values_that_cannot_cross_under_memcheck(void **state) {
+  (void)state;
+#if !defined(__SANITIZE_ADDRESS__)
+  h_expect("AXLE_NO_PIDFD=1 valgrind -q --trace-children=yes "
+           "--leak-check=full --show-leak-kinds=definite "
+           "--errors-for-leak-kinds=definite --error-exitcode=99 " BAD_VALUES_RUN,
+           0, BAD_VALUES_OUT);
+  if (strncmp(h_out, "==", 2) == 0 || strstr(h_out, "\n=="))
+    fail_msg("memcheck reported:\n%s", h_out);
+#endif
+}
+
+/* ----------------------------------- a module that loops while loading */
+
+/* Run argv, read "looping PID" from it, send sig to PID; the output until
+ * the process exits (status in *st) is in out. */
+static void signal_looping_load(char *const argv[], int to_root, int sig,
+                                int *st, char *out, size_t cap) {
+  h_begin(60);
+  int fd;
+  pid_t pid = h_spawn_out(argv, &fd);
+  assert_true(pid > 0);
+  out[0] = 0;
+  if (h_read_until(fd, "looping ", 30, out, cap) < 0 ||
+      h_read_until(fd, "\n", 30, out, cap) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("no 'looping' line:\n%s", out);
+  }
+  pid_t looper = (pid_t)atoi(strstr(out, "looping ") + 8);
+  assert_true(looper > 0);
+  assert_true(to_root ? looper == pid : looper != pid);
+  kill(looper, sig);
+  if (h_wait_exit(pid, 20, st) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("a module looping while loading ignored %s", strsignal(sig));
+  }
+  h_read_until(fd, "\x01", 5, out, cap); /* the rest, to end of file */
+  close(fd);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void root_load_loop_stops_on(int sig) {
+  char *argv[] = {AXLE, "run", AXLE_SOURCE_DIR "/tests/lua/load_loop.lua",
+                  NULL};
+  int st;
+  char out[4096];
+  signal_looping_load(argv, 1, sig, &st, out, sizeof out);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 130 || !strstr(out, "Cancelled: "))
+    fail_msg("after %s, status %d:\n%s", strsignal(sig), st, out);
+}
+
+static void test_root_module_looping_at_load_stops_on_sigint(void **state) {
+  (void)state;
+  root_load_loop_stops_on(SIGINT);
+}
+
+static void test_root_module_looping_at_load_stops_on_sigterm(void **state) {
+  (void)state;
+  root_load_loop_stops_on(SIGTERM);
+}
+
+/* A child looping while it loads its module fails to start at SIGTERM. */
+static void test_child_module_looping_at_load_stops_on_sigterm(void **state) {
+  (void)state;
+  char *argv[] = {AXLE, "run",
+                  AXLE_SOURCE_DIR "/tests/lua/load_loop_parent.lua", NULL};
+  int st;
+  char out[4096];
+  signal_looping_load(argv, 0, SIGTERM, &st, out, sizeof out);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+      !strstr(out, "start failed\ttrue\tCancelled\tSIGTERM while loading"))
+    fail_msg("status %d:\n%s", st, out);
+}
+
 #define SCEN AXLE " run " AXLE_SOURCE_DIR "/tests/lua/scenarios.lua "
 
 static void test_scenario_25_failures_make_one_group(void **state) {
@@ -263,6 +508,13 @@ int main(void) {
       cmocka_unit_test(test_busy_stock_root_stops_on_sigterm),
       cmocka_unit_test(test_busy_stock_root_stops_on_sigint),
       cmocka_unit_test(test_interrupts_under_memcheck),
+      cmocka_unit_test(test_bad_arguments_to_a_lua_actor),
+      cmocka_unit_test(test_bad_arguments_under_memcheck),
+      cmocka_unit_test(test_values_that_cannot_cross),
+      cmocka_unit_test(test_values_that_cannot_cross_under_memcheck),
+      cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigint),
+      cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigterm),
+      cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_missing_lua_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

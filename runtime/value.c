@@ -32,11 +32,17 @@ struct ax_data {
   ax_val nodes[];
 };
 
+/* A pack starts in its own small buffer (most results are a few bytes)
+ * and comes from a pool: a served call's result costs no allocation. */
+#define PACK_SMALL 64
 struct ax_pack {
-  uint8_t *p;
+  uint8_t *p; /* small, or the heap once it outgrew it */
   size_t len, cap;
   int oom;
+  uint8_t small[PACK_SMALL];
 };
+
+static ax__pool pack_pool = AX__POOL(256);
 
 /* ----------------------------------------------------------- decode */
 
@@ -170,25 +176,41 @@ void ax_data_free(ax_data *d) { free(d); }
 
 /* -------------------------------------------------------------- pack */
 
-ax_pack *ax_pack_new(void) { return calloc(1, sizeof(ax_pack)); }
+ax_pack *ax_pack_new(void) {
+  ax_pack *p = ax__pool_get(&pack_pool, sizeof *p);
+  if (!p) return NULL;
+  p->p = p->small;
+  p->len = 0;
+  p->cap = PACK_SMALL;
+  p->oom = 0;
+  return p;
+}
 
 void ax_pack_free(ax_pack *p) {
   if (!p) return;
-  free(p->p);
-  free(p);
+  if (p->p != p->small) free(p->p);
+  ax__pool_put(&pack_pool, p);
 }
 
 /* Room for n more bytes, or NULL (and the pack remembers the failure). */
 static uint8_t *room(ax_pack *p, size_t n) {
   if (p->oom) return NULL;
   if (p->cap - p->len < n) {
-    size_t cap = p->cap ? p->cap : 64;
-    while (cap - p->len < n) cap *= 2;
-    uint8_t *q = realloc(p->p, cap);
+    size_t cap = p->cap;
+    while (cap - p->len < n) {
+      if (cap > SIZE_MAX / 2) {
+        p->oom = 1;
+        return NULL;
+      }
+      cap *= 2;
+    }
+    int small = p->p == p->small;
+    uint8_t *q = realloc(small ? NULL : p->p, cap);
     if (!q) {
       p->oom = 1;
       return NULL;
     }
+    if (small) memcpy(q, p->small, p->len);
     p->p = q;
     p->cap = cap;
   }

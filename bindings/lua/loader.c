@@ -291,14 +291,13 @@ static int raise_kind(lua_State *L, int kind, const char *msg) {
  * itself may: each error is the call's, and the actor goes on serving. */
 static int serve_call(lua_State *T) {
   const call_in *c = lua_touserdata(T, 1);
-  lua_settop(T, 0);
+  /* The stack: c, the module table, the function, its arguments; the
+   * first two stay below the call, which takes only what is above. */
   lua_rawgeti(T, LUA_REGISTRYINDEX, c->m->module_ref);
-  lua_getfield(T, -1, c->func);
-  if (!lua_isfunction(T, -1)) {
+  if (lua_getfield(T, 2, c->func) != LUA_TFUNCTION) {
     lua_pop(T, 1);
     lua_getglobal(T, c->func);
   }
-  lua_remove(T, -2);
   if (!lua_isfunction(T, -1)) {
     lua_pushfstring(T, "Lua module '%s' has no function '%s'",
                     ax_ctx_module(c->ctx), c->func);

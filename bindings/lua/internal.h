@@ -50,6 +50,11 @@ ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx);
  * value is encoded in it, so until the caller next runs Lua code. */
 const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
                                size_t *len);
+/* The bytes of axlua_value_encode are read: a buffer grown large for
+ * them is released. Only a value longer than half of AXLUA_KEEP_BYTES
+ * (the most a buffer keeps between values) can have grown it. */
+#define AXLUA_KEEP_BYTES 65536
+void axlua_value_done(lua_State *L, int buf_idx);
 /* Push v as a Lua value. */
 void axlua_value_push(lua_State *L, const ax_val *v);
 

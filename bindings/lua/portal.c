@@ -39,7 +39,7 @@ static lportal *check_portal(lua_State *L, int idx) {
 void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
                        int nursery_idx) {
   nursery_idx = lua_absindex(L, nursery_idx);
-  luaL_checkstack(L, 4, NULL);
+  luaL_checkstack(L, 7, NULL);
   lportal *lp = lua_newuserdatauv(L, sizeof *lp, 1);
   lp->tag = &tag;
   lp->p = p;
@@ -115,8 +115,9 @@ static int portal_run(lua_State *L) {
     lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
     ns = lua_tostring(L, -1);
   }
-  /* Encoded last, straight into the shared buffer: the runtime copies the
-   * bytes before the call can block and let another thread encode. */
+  /* Encoded last, straight into the shared buffer: the runtime has read
+   * (or copied) the bytes before the call blocks and another thread may
+   * encode. */
   size_t len = 1;
   const void *args = lua_isnoneornil(L, 3)
                          ? "\xc0" /* nil: no arguments at all */
@@ -124,6 +125,7 @@ static int portal_run(lua_State *L) {
   ax_data *r = NULL;
   ax_error *e = NULL;
   int rc = ax_portal_run_bytes(lp->p, ns, func, args, len, &r, &e);
+  if (len > AXLUA_KEEP_BYTES / 2) axlua_value_done(L, lua_upvalueindex(1));
   return push_result(L, rc, r, e);
 }
 

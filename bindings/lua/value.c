@@ -11,8 +11,6 @@
 #include "internal.h"
 
 #define MAX_DEPTH 32
-/* A state keeps its encoding buffer between calls up to this size. */
-#define KEEP_BYTES 65536
 
 /* The msgpack bytes of a value going to another actor (to_data), in a
  * userdata that lives as long as the state: encoding allocates nothing per
@@ -221,21 +219,24 @@ static void pack_map_unsized(sink *s, int idx, int depth) {
 }
 
 /* Past MAX_DEPTH: a table that contains itself gets there too, and is
- * told apart by a table met twice on the way down. */
+ * told apart by a table met twice on the way down (path[0..MAX_DEPTH),
+ * then the value at idx). */
 static void too_deep(sink *s, int idx) {
   lua_State *L = s->L;
-  const void *cur = lua_istable(L, idx) ? lua_topointer(L, idx) : NULL;
-  for (int i = 0; i <= MAX_DEPTH; i++)
-    for (int j = i + 1; j <= MAX_DEPTH + 1; j++)
-      if (s->path[i] == (j <= MAX_DEPTH ? s->path[j] : cur))
+  s->path[MAX_DEPTH] = lua_istable(L, idx) ? lua_topointer(L, idx) : NULL;
+  for (int i = 0; i < MAX_DEPTH; i++)
+    for (int j = i + 1; j <= MAX_DEPTH; j++)
+      if (s->path[i] == s->path[j])
         luaL_error(L, "cannot send a cyclic table (a table that contains "
                       "itself) to another actor");
   luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
 }
 
+/* depth counts from 0 at the value sent: the runtime's limit of
+ * MAX_DEPTH levels (a scalar is one) allows depths 0 to MAX_DEPTH - 1. */
 static void pack_value(sink *s, int idx, int depth) {
   lua_State *L = s->L;
-  if (depth > MAX_DEPTH) too_deep(s, idx);
+  if (depth >= MAX_DEPTH) too_deep(s, idx);
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
       if (s->p) ax_pack_nil(s->p);
@@ -293,18 +294,24 @@ void axlua_value_pack(lua_State *L, int idx, ax_pack *p) {
   pack_value(&s, lua_absindex(L, idx), 0);
 }
 
-/* A state's buffer may grow for one large value; it is trimmed when the
- * next value is encoded, once nothing reads it. */
 static void open_buf(sink *s, lua_State *L, int buf_idx) {
   s->L = L;
   s->p = NULL;
   s->w = get_buf(L, buf_idx);
-  if (s->w->cap > KEEP_BYTES) {
-    free(s->w->b);
-    s->w->b = NULL;
-    s->w->cap = 0;
-  }
   s->w->len = 0;
+}
+
+/* A buffer may grow for one large value: once nothing reads it, it goes
+ * back to nothing rather than hold the memory until the next value. */
+static void trim(wbuf *w) {
+  if (w->cap <= AXLUA_KEEP_BYTES) return;
+  free(w->b);
+  w->b = NULL;
+  w->cap = w->len = 0;
+}
+
+void axlua_value_done(lua_State *L, int buf_idx) {
+  trim(get_buf(L, buf_idx));
 }
 
 const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
@@ -321,8 +328,9 @@ ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
   open_buf(&s, L, buf_idx);
   pack_value(&s, lua_absindex(L, idx), 0);
   ax_data *d = NULL;
-  if (ax_data_decode(s.w->b, s.w->len, &d) < 0)
-    luaL_error(L, "cannot encode the value");
+  int rc = ax_data_decode(s.w->b, s.w->len, &d);
+  trim(s.w);
+  if (rc < 0) luaL_error(L, "cannot encode the value");
   return d;
 }
 

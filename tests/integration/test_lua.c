@@ -329,6 +329,7 @@ static void test_bad_arguments_under_memcheck(void **state) {
   AXLE " run " BAD_VALUES " main rawvalue=c:" RAWVALUE_PATH " 2>&1"
 #define BAD_VALUES_OUT                                                  \
   "cyclic args\ttrue\nlonger cycle\ttrue\ndeep args\ttrue\n"            \
+  "32 levels\ttrue\ttrue\n"                                              \
   "cyclic result\ttrue\ndeep result\ttrue\nfunction result\ttrue\n"     \
   "NaN key result\ttrue\nnil key result\ttrue\n"                        \
   "deeper NaN key result\ttrue\nstill serving\ttrue\ttrue\ttrue\n"      \

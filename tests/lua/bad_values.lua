@@ -60,6 +60,10 @@ function M.main(args)
   print("cyclic args", to_lua("cyclic table", nil, "echo", {v = self}))
   print("longer cycle", to_lua("cyclic table", nil, "echo", {v = cyclic()}))
   print("deep args", to_lua("deeper than 32", nil, "echo", {v = nest(40)}))
+  -- The limit counts levels as the runtime does: {v = nest(30)} is 32
+  -- levels and crosses; one more is refused at the sender, by name.
+  print("32 levels", type(p:run("echo", {v = nest(30)})) == "table",
+        to_lua("deeper than 32", nil, "echo", {v = nest(31)}))
   print("cyclic result",
         to_lua("cyclic table", "TypeError", "returns", {kind = "cyclic"}))
   print("deep result",

@@ -88,12 +88,17 @@ static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
     case AX_T_BOOL:
       lua_pushboolean(L, ax_val_bool(v));
       break;
-    case AX_T_INT:
-      lua_pushinteger(L, (lua_Integer)ax_val_int(v));
-      break;
     case AX_T_FLOAT:
       lua_pushnumber(L, ax_val_float(v));
       break;
+    case AX_T_INT: {
+      int64_t i;
+      if (ax_val_int64(v, &i) == 0) {
+        lua_pushinteger(L, (lua_Integer)i);
+        break;
+      }
+    } /* else it raises: protected, below */
+    /* fall through */
     default:
       lua_pushcfunction(L, push_value);
       lua_pushlightuserdata(L, (void *)v);

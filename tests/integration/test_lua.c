@@ -254,6 +254,12 @@ static int bad_args_body(void *arg) {
   expect_lua_error(p, "count", positional(1000001), "TypeError",
                    "1000001 positional arguments");
   expect_lua_error(p, "no_such_fn", NULL, "FunctionNotFound", "no_such_fn");
+  /* An integer above INT64_MAX: no Lua integer holds it. */
+  ax_pack *big = ax_pack_new();
+  ax_pack_map(big, 1);
+  ax_pack_str(big, "v");
+  ax_pack_uint(big, UINT64_MAX);
+  expect_lua_error(p, "echo", finish_pack(big), "TypeError", "does not fit");
   /* Still serving, positional arguments included. */
   assert_int_equal(call_int(p, "count", positional(3)), 3);
   assert_int_equal(call_int(p, "echo", h_kw("i", "v", 8)), 8);
@@ -332,7 +338,8 @@ static void test_bad_arguments_under_memcheck(void **state) {
   "32 levels\ttrue\ttrue\n"                                              \
   "cyclic result\ttrue\ndeep result\ttrue\nfunction result\ttrue\n"     \
   "NaN key result\ttrue\nnil key result\ttrue\n"                        \
-  "deeper NaN key result\ttrue\nstill serving\ttrue\ttrue\ttrue\n"      \
+  "deeper NaN key result\ttrue\nuint64 result\ttrue\ttrue\n"              \
+  "still serving\ttrue\ttrue\ttrue\n"                                      \
   "no args\t0\t2\t0\n"
 
 /* A cyclic table is called cyclic; a result Lua cannot hold is an error

@@ -80,6 +80,10 @@ function M.main(args)
   print("nil key result", from_c("nil", "\x81\xc0\x01"))
   print("deeper NaN key result",
         from_c("NaN", "\x82\xa1a\x01\xa1v\x91\x81" .. nan .. "\x01"))
+  -- Above math.maxinteger no Lua integer holds it: refused, not clamped.
+  print("uint64 result", from_c("does not fit", "\xcf" .. ("\xff"):rep(8)),
+        c:run("decode", {bytes = "\xcf\x7f" .. ("\xff"):rep(7)})
+          == math.maxinteger)
 
   print("still serving", p:run("echo", {v = 1}) == 1,
         p:run("returns", {}) == "fine",

@@ -14,7 +14,8 @@
  *       peer itself at the end, instead of the other side closing first.
  *   [1] seed of the chunk sizes, of when held calls are finished.
  *   [2] r: the middle part is sent r*r times (so a short input makes a
- *       large stream: a big frame, or many messages).
+ *       large stream: a big frame, or many messages). Streams stop at
+ *       2 MiB and take at most 2048 writes, in larger chunks if need be.
  *   [3], [4] lengths of the first part and of the repeated middle part;
  *       the rest of the input follows them.
  *
@@ -145,7 +146,10 @@ static int serve(ax_ctx *ctx, const char *func, const ax_val *args,
     /* Until cancelled: by a cancel, the peer going, or the actor's end. */
     return ax_sleep(3600);
   }
-  return ax_ctx_fail(ctx, "FunctionNotFound", "no function %s", func);
+  /* Without ax_ctx_fail's backtrace, which costs much: a stream of such
+   * calls must stay quick. */
+  return ax_ctx_raise(ctx,
+                      ax_error_new("FunctionNotFound", "no function %s", func));
 }
 
 static int async_call(void *mod, ax_ctx *ctx, const char *func,
@@ -309,8 +313,8 @@ static uint8_t *build_stream(const uint8_t *data, size_t size, size_t *len) {
   size_t mlen = data[4] < body - plen ? data[4] : body - plen;
   const uint8_t *p = data + 5, *mid = p + plen, *rest = mid + mlen;
   size_t rlen = body - plen - mlen;
-  if (mlen && reps > (MAX_STREAM - plen - rlen) / mlen)
-    reps = (MAX_STREAM - plen - rlen) / mlen;
+  size_t room = plen + rlen < MAX_STREAM ? MAX_STREAM - plen - rlen : 0;
+  if (mlen && reps > room / mlen) reps = room / mlen;
   size_t n = plen + reps * mlen + rlen;
   uint8_t *s = malloc(n ? n : 1), *w = s;
   check(s != NULL, "out of memory");

@@ -216,7 +216,12 @@ static int pack_ident(ax_pack *p, const ax__ident *id) {
   return rc ? rc : ax_pack_int(p, id->pid);
 }
 
-int ax__error_pack(ax_pack *p, const ax_error *e) {
+/* An error map at depth d has strings at d + 3 (in the idents of its
+ * relay path), its members' maps at d + 2. Members that would nest past
+ * AX__MAX_DEPTH are left out: the receiver refuses the whole message
+ * otherwise, and closes the channel. */
+static int pack_at(ax_pack *p, const ax_error *e, int depth) {
+  size_t nmembers = depth + 2 <= AX__MAX_DEPTH - 3 ? e->nmembers : 0;
   int rc = kv(p, ax_pack_map(p, 6), "type", e->type);
   rc = kv(p, rc, "message", e->message);
   rc = kv(p, rc, "traceback", e->traceback);
@@ -227,11 +232,13 @@ int ax__error_pack(ax_pack *p, const ax_error *e) {
   for (size_t i = 0; !rc && i < e->nrelay; i++)
     rc = pack_ident(p, &e->relay[i]);
   rc = rc ? rc : ax_pack_str(p, "members");
-  rc = rc ? rc : ax_pack_array(p, (uint32_t)e->nmembers);
-  for (size_t i = 0; !rc && i < e->nmembers; i++)
-    rc = ax__error_pack(p, e->members[i]);
+  rc = rc ? rc : ax_pack_array(p, (uint32_t)nmembers);
+  for (size_t i = 0; !rc && i < nmembers; i++)
+    rc = pack_at(p, e->members[i], depth + 2);
   return rc;
 }
+
+int ax__error_pack(ax_pack *p, const ax_error *e) { return pack_at(p, e, 1); }
 
 static const char *str_field(const ax_val *m, const char *key) {
   const char *s = ax_val_str(ax_val_get(m, key), NULL);

@@ -2,8 +2,9 @@
 # Install the Debian packages axle needs, and only those that are missing.
 # Idempotent: apt-get runs only when something is absent.
 set -eu
+# clang and its runtimes build the libFuzzer targets (tests/fuzz).
 PKGS="build-essential cmake pkg-config libuv1-dev libmsgpack-dev libffi-dev
-liblua5.4-dev lua5.4 libcmocka-dev valgrind"
+liblua5.4-dev lua5.4 libcmocka-dev valgrind clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

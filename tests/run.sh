@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite: install what is missing, build twice (plain, and
-# AddressSanitizer + UndefinedBehaviorSanitizer) and run ctest on both.
+# AddressSanitizer + UndefinedBehaviorSanitizer) and run ctest on both;
+# then build the fuzz targets with clang and run each briefly.
 set -eu
 cd "$(dirname "$0")/.."
 sh tests/deps.sh
@@ -26,3 +27,9 @@ if [ -n "$(ls -A "$logs")" ]; then
     exit 1
   fi
 fi
+# libFuzzer targets (tests/fuzz) in a clang tree of their own, each run for
+# a fixed number of inputs from its committed corpus: a smoke run.
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAXLE_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzzers
+(cd build-fuzz && ctest -L fuzz --output-on-failure -j"$jobs")

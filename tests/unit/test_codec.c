@@ -422,6 +422,42 @@ static void test_error_objects(void **state) {
   ax_error_free(g);
 }
 
+/* The wire form of an error stays within the depth a receiver accepts,
+ * however deep its members nest: members that would nest deeper are left
+ * out. Found by fuzzing (tests/fuzz/corpus/value/regress-error-depth): a
+ * value of 15 nested {"members": [...]} decoded as an error, whose wire
+ * form then nested past AX__MAX_DEPTH, so that a peer relaying it would
+ * have its channel closed by the receiver. */
+static void test_error_wire_form_within_depth(void **state) {
+  (void)state;
+  uint8_t deep[15 * 10 + 1];
+  for (int i = 0; i < 15; i++) memcpy(deep + 10 * i, "\x81\xa7members\x91", 10);
+  deep[150] = 0x80;
+  ax_data *d = NULL;
+  assert_int_equal(ax_data_decode(deep, sizeof deep, &d), 0);
+  ax_error *e = NULL;
+  assert_int_equal(ax__error_unpack(ax_data_root(d), &e), 0);
+  ax_data_free(d);
+  /* Groups of groups, as nested nurseries make them. */
+  for (int i = 0; i < 20; i++) e = ax__error_group(&e, 1);
+  ax_pack *p = ax_pack_new();
+  assert_int_equal(ax__error_pack(p, e), 0);
+  assert_int_equal(ax_pack_finish(p, &d), 0);
+  ax_error *back = NULL;
+  assert_int_equal(ax__error_unpack(ax_data_root(d), &back), 0);
+  /* The outer levels are kept: 14 levels of members fit. */
+  const ax_error *m = back;
+  int levels = 0;
+  while (ax_error_nmembers(m)) {
+    m = ax_error_member(m, 0);
+    levels++;
+  }
+  assert_int_equal(levels, 14);
+  ax_error_free(back);
+  ax_data_free(d);
+  ax_error_free(e);
+}
+
 static void test_error_table(void **state) {
   (void)state;
   assert_string_equal(ax_err_name(AX_ECANCELED), "AX_ECANCELED");
@@ -473,6 +509,7 @@ int main(void) {
       cmocka_unit_test(test_messages),
       cmocka_unit_test(test_messages_round_trip),
       cmocka_unit_test(test_error_objects),
+      cmocka_unit_test(test_error_wire_form_within_depth),
       cmocka_unit_test(test_error_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

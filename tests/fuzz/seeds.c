@@ -1,0 +1,408 @@
+/* seeds.c - writes the seed corpora of the fuzz targets (committed under
+ * corpus/<target>/): small valid values, every message of the protocol,
+ * and conversations with a served peer. Encoded with the runtime's own
+ * writers, so that the seeds follow the message table.
+ * Usage: fuzz_seeds CORPUS_DIR */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *root;
+
+/* A string literal of bytes and its length, NULs included. */
+#define S(lit) lit, sizeof(lit) - 1
+
+static void save(const char *target, const char *name, const void *p,
+                 size_t n) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+    perror(path);
+    exit(1);
+  }
+}
+
+/* ------------------------------------------------------------- values */
+
+typedef struct buf {
+  uint8_t *p;
+  size_t len, cap;
+} buf;
+
+static void add(buf *b, const void *p, size_t n) {
+  if (n == 0) return;
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n) cap *= 2;
+    b->p = realloc(b->p, cap);
+    if (!b->p) exit(1);
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+}
+
+static void save_pack(const char *target, const char *name, ax_pack *p) {
+  size_t n;
+  const void *b = ax_pack_bytes(p, &n);
+  save(target, name, b, n);
+  ax_pack_free(p);
+}
+
+static void pack_error(ax_pack *p, int members) {
+  ax_pack_map(p, members ? 6 : 5);
+  ax_pack_str(p, "type");
+  ax_pack_str(p, members ? "ErrorGroup" : "ValueError");
+  ax_pack_str(p, "message");
+  ax_pack_str(p, "it failed");
+  ax_pack_str(p, "traceback");
+  ax_pack_str(p, "line 1\nline 2");
+  ax_pack_str(p, "src");
+  ax_pack_map(p, 3);
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "kid");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, "0123456789abcdef0123456789abcdef");
+  ax_pack_str(p, "pid");
+  ax_pack_int(p, 1234);
+  ax_pack_str(p, "relay");
+  ax_pack_array(p, 1);
+  ax_pack_map(p, 3);
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "root");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, "fedcba9876543210fedcba9876543210");
+  ax_pack_str(p, "pid");
+  ax_pack_int(p, 1);
+  if (members) {
+    ax_pack_str(p, "members");
+    ax_pack_array(p, (uint32_t)members);
+    for (int i = 0; i < members; i++) pack_error(p, 0);
+  }
+}
+
+static void values(void) {
+  static const struct {
+    const char *name;
+    const char *bytes;
+    size_t len;
+  } raw[] = {
+      {"nil", S("\xc0")},
+      {"true", S("\xc3")},
+      {"false", S("\xc2")},
+      {"fixint", S("\x7f")},
+      {"negfixint", S("\xe0")},
+      {"uint8", S("\xcc\xff")},
+      {"uint16", S("\xcd\xff\xff")},
+      {"uint32", S("\xce\xff\xff\xff\xff")},
+      {"uint64", S("\xcf\xff\xff\xff\xff\xff\xff\xff\xff")},
+      {"int8", S("\xd0\x80")},
+      {"int16", S("\xd1\x80\x00")},
+      {"int32", S("\xd2\x80\x00\x00\x00")},
+      {"int64", S("\xd3\x80\x00\x00\x00\x00\x00\x00\x00")},
+      {"float32", S("\xca\x3f\xc0\x00\x00")},
+      {"float64", S("\xcb\x40\x09\x21\xfb\x54\x44\x2d\x18")},
+      {"fixstr", S("\xa3"
+                   "abc")},
+      {"str8", S("\xd9\x03"
+                 "a\0b")},
+      {"str16", S("\xda\x00\x01x")},
+      {"str32", S("\xdb\x00\x00\x00\x01x")},
+      {"bin8", S("\xc4\x02\x01\x02")},
+      {"bin16", S("\xc5\x00\x01\x00")},
+      {"bin32", S("\xc6\x00\x00\x00\x01\x00")},
+      {"fixext1", S("\xd4\x01\x02")},
+      {"fixext16", S("\xd8\x01"
+                     "0123456789abcdef")},
+      {"ext8", S("\xc7\x01\x05\x00")},
+      {"ext16", S("\xc8\x00\x01\x05\x00")},
+      {"ext32", S("\xc9\x00\x00\x00\x01\x05\x00")},
+      {"fixarray", S("\x93\x01\xa1x\xc0")},
+      {"array16", S("\xdc\x00\x02\x01\x02")},
+      {"array32", S("\xdd\x00\x00\x00\x01\x01")},
+      {"fixmap", S("\x82\xa1"
+                   "a\x01\xa1"
+                   "b\x92\xc2\xc3")},
+      {"map16", S("\xde\x00\x01\xa1k\x80")},
+      {"map32", S("\xdf\x00\x00\x00\x01\x01\x90")},
+      {"trailing", S("\x91\x01\x02")},
+  };
+  for (size_t i = 0; i < sizeof raw / sizeof *raw; i++)
+    save("value", raw[i].name, raw[i].bytes, raw[i].len);
+  /* Nested as deep as allowed: 31 arrays around an int. */
+  uint8_t deep[32];
+  memset(deep, 0x91, 31);
+  deep[31] = 0x01;
+  save("value", "deepest", deep, sizeof deep);
+  ax_pack *p = ax_pack_new();
+  pack_error(p, 0);
+  save_pack("value", "error", p);
+  p = ax_pack_new();
+  pack_error(p, 2);
+  save_pack("value", "error_group", p);
+}
+
+/* ----------------------------------------------------------- messages */
+
+/* One message as a frame, appended to b. */
+static void frame(buf *b, const ax__msg *m) {
+  size_t bound = ax__msg_bound(m);
+  uint8_t *w = malloc(4 + bound);
+  if (!w) exit(1);
+  size_t n = (size_t)(ax__msg_write(w + 4, m) - w - 4);
+  w[0] = (uint8_t)(n >> 24);
+  w[1] = (uint8_t)(n >> 16);
+  w[2] = (uint8_t)(n >> 8);
+  w[3] = (uint8_t)n;
+  add(b, w, 4 + n);
+  free(w);
+}
+
+static void hello(buf *b) {
+  ax__msg m = {.type = AX__M_HELLO};
+  AX__SET(&m, version, AX__PROTO_VERSION);
+  ax__msg_set_str(&m, AX__F_name, "parent");
+  ax__msg_set_str(&m, AX__F_uid, "0123456789abcdef0123456789abcdef");
+  AX__SET(&m, pid, 4242);
+  frame(b, &m);
+}
+
+static void spawn(buf *b) {
+  ax__msg m = {.type = AX__M_SPAWN};
+  ax__msg_set_str(&m, AX__F_name, "kid");
+  ax__msg_set_str(&m, AX__F_uid, "fedcba9876543210fedcba9876543210");
+  ax__msg_set_str(&m, AX__F_module, "async:a");
+  ax__msg_set_raw(&m, AX__F_enable, S("\x91\xa6task:t"));
+  AX__SET(&m, loglevel, 2);
+  AX__SET(&m, debug, 0);
+  AX__SET(&m, grace, 0.25);
+  AX__SET(&m, max_frame, 1 << 20);
+  ax__msg_set_str(&m, AX__F_parent, "0123456789abcdef0123456789abcdef");
+  frame(b, &m);
+}
+
+static void start(buf *b, uint64_t cid, const char *ns, const char *func,
+                  const char *args, size_t alen) {
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, cid);
+  if (ns) ax__msg_set_str(&m, AX__F_ns, ns);
+  ax__msg_set_str(&m, AX__F_func, func);
+  if (args) ax__msg_set_raw(&m, AX__F_kwargs, args, alen);
+  frame(b, &m);
+}
+
+static void cid_msg(buf *b, int type, uint64_t cid) {
+  ax__msg m = {.type = type};
+  AX__SET(&m, cid, cid);
+  frame(b, &m);
+}
+
+static void ret(buf *b, uint64_t cid, const char *v, size_t vlen) {
+  ax__msg m = {.type = AX__M_RETURN};
+  AX__SET(&m, cid, cid);
+  ax__msg_set_raw(&m, AX__F_value, v, vlen);
+  frame(b, &m);
+}
+
+static void error(buf *b, uint64_t cid, int members) {
+  ax_pack *p = ax_pack_new();
+  pack_error(p, members);
+  size_t n;
+  const void *e = ax_pack_bytes(p, &n);
+  ax__msg m = {.type = AX__M_ERROR};
+  AX__SET(&m, cid, cid);
+  ax__msg_set_raw(&m, AX__F_error, e, n);
+  frame(b, &m);
+  ax_pack_free(p);
+}
+
+static void save_buf(const char *target, const char *name, buf *b) {
+  save(target, name, b->p, b->len);
+  free(b->p);
+  *b = (buf){0};
+}
+
+static void frames(void) {
+  buf b = {0};
+  hello(&b);
+  save_buf("frame", "hello", &b);
+  spawn(&b);
+  save_buf("frame", "spawn", &b);
+  start(&b, 1, NULL, "add",
+        S("\x82\xa1"
+          "a\x01\xa1"
+          "b\x02"));
+  save_buf("frame", "start", &b);
+  start(&b, 2, "c:lib.so", "f:ii>i", S("\x92\x01\x02"));
+  save_buf("frame", "start_ns", &b);
+  ax__msg ack = {.type = AX__M_START_ACK};
+  AX__SET(&ack, cid, 1);
+  ax__msg_set_str(&ack, AX__F_kind, "asyncfunc");
+  frame(&b, &ack);
+  save_buf("frame", "start_ack", &b);
+  ret(&b, 1, S("\x92\xcb\x40\x09\x21\xfb\x54\x44\x2d\x18\xa2hi"));
+  save_buf("frame", "return", &b);
+  error(&b, 1, 0);
+  save_buf("frame", "error", &b);
+  error(&b, 0, 2);
+  save_buf("frame", "error_group_actor", &b);
+  cid_msg(&b, AX__M_CANCEL, 7);
+  save_buf("frame", "cancel", &b);
+  cid_msg(&b, AX__M_CANCEL, 0);
+  cid_msg(&b, AX__M_CANCEL_ACK, 0);
+  save_buf("frame", "cancel_actor", &b);
+  /* An unknown key, which later versions may add, is skipped. */
+  static const char unknown[] =
+      "\x83\xa1t\xa6"
+      "cancel\xa3"
+      "cid\x05\xa1z\xc0";
+  uint8_t len[4] = {0, 0, 0, sizeof unknown - 1};
+  add(&b, len, 4);
+  add(&b, unknown, sizeof unknown - 1);
+  save_buf("frame", "unknown_key", &b);
+  hello(&b);
+  spawn(&b);
+  start(&b, 1, NULL, "f", NULL, 0);
+  ret(&b, 1, S("\xc0"));
+  cid_msg(&b, AX__M_CANCEL, 1);
+  save_buf("frame", "conversation", &b);
+}
+
+/* ------------------------------------------------------------- peers */
+
+/* A peer input: its header (flags, seed, r, first and middle part's
+ * lengths), then the stream's parts. */
+static void save_peer(const char *name, uint8_t flags, uint8_t seed, uint8_t r,
+                      buf *first, buf *mid, buf *rest) {
+  buf b = {0};
+  uint8_t h[5] = {flags, seed, r, (uint8_t)first->len, (uint8_t)mid->len};
+  if (first->len > 255 || mid->len > 255) {
+    fprintf(stderr, "%s: parts too long for the header\n", name);
+    exit(1);
+  }
+  add(&b, h, 5);
+  add(&b, first->p, first->len);
+  add(&b, mid->p, mid->len);
+  add(&b, rest->p, rest->len);
+  save_buf("peer", name, &b);
+  free(first->p);
+  free(mid->p);
+  free(rest->p);
+  *first = *mid = *rest = (buf){0};
+}
+
+static void peers(void) {
+  buf a = {0}, m = {0}, z = {0};
+  /* Every function of both loaders, replies to our own calls, cancels. */
+  hello(&a);
+  start(&z, 1, NULL, "echo", S("\x92\x01\xa1x"));
+  start(&z, 2, NULL, "later", S("\x90"));
+  start(&z, 3, NULL, "fail", NULL, 0);
+  start(&z, 4, NULL, "bad", S("\xc0"));
+  start(&z, 5, "task:t", "echo", S("\x81\xa1k\x01"));
+  start(&z, 6, "task:t", "yield", S("\x90"));
+  start(&z, 7, "task:t", "block", NULL, 0);
+  start(&z, 8, "task:t", "later", NULL, 0);
+  start(&z, 9, "task:t", "big", S("\x91\xcd\x10\x00"));
+  start(&z, 10, NULL, "nosuch", NULL, 0);
+  start(&z, 11, "lua:absent", "f", NULL, 0);
+  ret(&z, 1, S("\xa2ok"));
+  error(&z, 2, 0);
+  cid_msg(&z, AX__M_CANCEL, 7);
+  cid_msg(&z, AX__M_CANCEL, 2);
+  cid_msg(&z, AX__M_CANCEL, 99);
+  cid_msg(&z, AX__M_START_ACK, 3);
+  save_peer("all_functions", 16, 1, 0, &a, &m, &z);
+  /* The same in chunks of varying size, some of one byte. */
+  hello(&a);
+  start(&z, 1, NULL, "echo", S("\x92\x01\xa1x"));
+  start(&z, 2, "task:t", "block", NULL, 0);
+  start(&z, 3, NULL, "later", NULL, 0);
+  cid_msg(&z, AX__M_CANCEL, 2);
+  save_peer("small_chunks", 32 | 4, 7, 0, &a, &m, &z);
+  hello(&a);
+  start(&z, 1, NULL, "echo", S("\x90"));
+  save_peer("one_byte_chunks", 0, 0, 0, &a, &m, &z);
+  /* The child side: spawn first, then calls; the actor is cancelled. */
+  hello(&a);
+  spawn(&a);
+  start(&z, 1, "task:t", "block", NULL, 0);
+  start(&z, 2, NULL, "later", NULL, 0);
+  error(&z, 0, 1);
+  cid_msg(&z, AX__M_CANCEL, 0);
+  start(&z, 3, "task:t", "echo", NULL, 0);
+  save_peer("child_cancelled", 128 | 64 | 8, 3, 0, &a, &m, &z);
+  /* Many calls: one start repeated 40*40 times. */
+  hello(&a);
+  start(&m, 5, NULL, "echo", S("\x91\x01"));
+  save_peer("many_calls", 16, 5, 40, &a, &m, &z);
+  /* A frame of about 1 MiB in chunks of 1 MiB: [bin32 of 90*90*128]. */
+  hello(&a);
+  size_t big = 90 * 90 * 128;
+  uint8_t head[] = {0x84,
+                    0xa1,
+                    't',
+                    0xa5,
+                    's',
+                    't',
+                    'a',
+                    'r',
+                    't',
+                    0xa3,
+                    'c',
+                    'i',
+                    'd',
+                    0x09,
+                    0xa4,
+                    'f',
+                    'u',
+                    'n',
+                    'c',
+                    0xa4,
+                    'e',
+                    'c',
+                    'h',
+                    'o',
+                    0xa6,
+                    'k',
+                    'w',
+                    'a',
+                    'r',
+                    'g',
+                    's',
+                    0x91,
+                    0xc6,
+                    (uint8_t)(big >> 24),
+                    (uint8_t)(big >> 16),
+                    (uint8_t)(big >> 8),
+                    (uint8_t)big};
+  size_t flen = sizeof head + big;
+  uint8_t fh[4] = {(uint8_t)(flen >> 24), (uint8_t)(flen >> 16),
+                   (uint8_t)(flen >> 8), (uint8_t)flen};
+  add(&a, fh, 4);
+  add(&a, head, sizeof head);
+  uint8_t fill[128];
+  memset(fill, 'x', sizeof fill);
+  add(&m, fill, sizeof fill);
+  save_peer("big_frame", 20, 0, 90, &a, &m, &z);
+  /* A reused cid: a protocol error closes the channel mid-call. */
+  hello(&a);
+  start(&z, 3, "task:t", "block", NULL, 0);
+  start(&z, 3, "task:t", "block", NULL, 0);
+  save_peer("reused_cid", 12, 0, 0, &a, &m, &z);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+    return 2;
+  }
+  root = argv[1];
+  values();
+  frames();
+  peers();
+  return 0;
+}

@@ -55,6 +55,7 @@ static void check_same(const ax__msg *a, const ax__msg *b) {
         check(memcmp(x, y, 8) == 0, "scalar field differs");
         break;
       case AX__FK_STR:
+      case AX__FK_UID:
         check(same_str((const ax__str *)x, (const ax__str *)y),
               "string field differs");
         break;

@@ -337,7 +337,10 @@ AX_EXTERN int ax_yield(void);
  * request, and returns what ax_yield returns. Costs a clock read; 0
  * outside a task. */
 AX_EXTERN int ax_checkpoint(void);
-/* Blocking: sleep for seconds (<= 0: just a checkpoint). */
+/* Blocking: sleep for seconds (0: just a yield). A span too long to
+ * count, up to INFINITY, is forever: only a cancel ends it. NaN and
+ * negative spans are refused with AX_EINVAL. */
+
 AX_EXTERN int ax_sleep(double seconds);
 AX_EXTERN int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud,
                           ax_op **op);
@@ -365,11 +368,15 @@ typedef struct ax_scope ax_scope;
 #define AX_FOREVER (-1.0)
 
 /* Open a scope in the current task; timeout in seconds from now, or
- * AX_FOREVER. Returns NULL outside a task. Close it with ax_scope_close in
- * the same task, innermost first. */
+ * AX_FOREVER (as is INFINITY, or a span too long to count). Returns NULL
+ * outside a task, and for a NaN or negative timeout other than AX_FOREVER
+ * (no scope is opened). Close it with ax_scope_close in the same task,
+ * innermost first. */
 AX_EXTERN ax_scope *ax_scope_open(double timeout);
-/* Move the deadline to an absolute ax_now() time. */
-AX_EXTERN void ax_scope_set_deadline(ax_scope *s, double deadline);
+/* Move the deadline to an absolute ax_now() time: INFINITY for none, a
+ * past time (even -INFINITY) cancels s at once. AX_EINVAL for a NaN
+ * deadline (s is left as it was) or a NULL s. */
+AX_EXTERN int ax_scope_set_deadline(ax_scope *s, double deadline);
 AX_EXTERN void ax_scope_cancel(ax_scope *s);
 AX_EXTERN void ax_scope_shield(ax_scope *s, int on);
 /* 1 if s was cancelled (directly or by deadline). */

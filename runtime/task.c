@@ -393,37 +393,53 @@ void ax_op_cancel(ax_op *op) {
 
 static void scope_timer_cb(uv_timer_t *t) { ax_scope_cancel(t->data); }
 
+/* A libuv timeout for a time span in seconds (>= 0): a span too long for
+ * the milliseconds libuv counts in is as good as forever, for which libuv
+ * takes UINT64_MAX (the cast of a larger double would be undefined, and
+ * in practice 0: the timer would fire at once). */
+static uint64_t timeout_ms(double seconds) {
+  double ms = ceil(seconds * 1000.0);
+  return ms < 18446744073709551616.0 /* 2^64 */ ? (uint64_t)ms : UINT64_MAX;
+}
+
 ax_scope *ax_scope_open(double timeout) {
   if (!cur) return NULL;
+  /* A timeout is a span from now: NaN or a negative one (but AX_FOREVER)
+   * is a mistake, refused rather than read as "forever" or "now". */
+  if (isnan(timeout) || (timeout < 0 && timeout != AX_FOREVER)) return NULL;
   ax_scope *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->parent = cur->scope;
   s->task = cur;
   s->deadline = INFINITY;
   cur->scope = s;
-  if (timeout >= 0) ax_scope_set_deadline(s, ax_now() + timeout);
+  if (timeout >= 0 && ax_scope_set_deadline(s, ax_now() + timeout) < 0) {
+    ax_scope_close(s);
+    return NULL;
+  }
   return s;
 }
 
-void ax_scope_set_deadline(ax_scope *s, double deadline) {
-  if (!s) return;
+int ax_scope_set_deadline(ax_scope *s, double deadline) {
+  if (!s || isnan(deadline)) return AX_EINVAL;
   s->deadline = deadline;
-  if (!isfinite(deadline)) {
+  if (deadline == INFINITY) {
     if (s->timer) uv_timer_stop(s->timer);
-    return;
+    return 0;
   }
   double left = deadline - ax_now();
   if (left <= 0) {
     ax_scope_cancel(s);
-    return;
+    return 0;
   }
   if (!s->timer) {
     s->timer = malloc(sizeof *s->timer);
-    if (!s->timer) return;
+    if (!s->timer) return AX_ENOMEM;
     uv_timer_init(AX__LOOP, s->timer);
     s->timer->data = s;
   }
-  uv_timer_start(s->timer, scope_timer_cb, (uint64_t)ceil(left * 1000.0), 0);
+  uv_timer_start(s->timer, scope_timer_cb, timeout_ms(left), 0);
+  return 0;
 }
 
 void ax_scope_cancel(ax_scope *s) {
@@ -494,7 +510,7 @@ static void sleep_cancel(ax_op *op) {
 }
 
 int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud, ax_op **op) {
-  if (!ax__rt_g || !cb) return AX_EINVAL;
+  if (!ax__rt_g || !cb || !(seconds >= 0)) return AX_EINVAL;
   sleep_op *s = calloc(1, sizeof *s);
   if (!s) return AX_ENOMEM;
   s->op.cancel = sleep_cancel;
@@ -502,16 +518,16 @@ int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud, ax_op **op) {
   s->ud = ud;
   uv_timer_init(AX__LOOP, &s->timer);
   s->timer.data = s;
-  uint64_t ms = seconds > 0 ? (uint64_t)ceil(seconds * 1000.0) : 0;
-  uv_timer_start(&s->timer, sleep_timer_cb, ms, 0);
+  uv_timer_start(&s->timer, sleep_timer_cb, timeout_ms(seconds), 0);
   if (op) *op = &s->op;
   return 0;
 }
 
 int ax_sleep(double seconds) {
+  if (!(seconds >= 0)) return AX_EINVAL; /* NaN too */
   int rc = ax__can_block();
   if (rc < 0) return rc;
-  if (seconds <= 0) return ax_yield();
+  if (seconds == 0) return ax_yield();
   AX__BLOCK_ON(ax_sleep_cb(seconds, AX__BLK_ARGS), NULL, NULL);
 }
 

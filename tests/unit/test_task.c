@@ -1,5 +1,6 @@
 /* test_task.c - tasks, cancel scopes and deadlines, shields, thread-pool
  * calls, and driving the runtime from a foreign loop. */
+#include <float.h>
 #include <math.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -271,6 +272,103 @@ static void test_orphan_task_outlives_its_starter(void **state) {
   assert_int_equal(ax_run(NULL, orphan_body, NULL), 0);
 }
 
+/* ------------------------------------------------- huge and bad timeouts */
+
+/* A huge or infinite timeout means "forever": the sleep (or the scope's
+ * deadline) is still pending after other work has ended, and only a
+ * cancel ends it. */
+typedef struct huge_case {
+  double secs;  /* the sleep, or the scope's timeout */
+  int how;      /* 0: ax_sleep, 1: ax_scope_open, 2: ax_scope_set_deadline */
+  int done, rc, caught;
+} huge_case;
+
+static int huge_sleeper(void *arg) {
+  huge_case *c = arg;
+  if (c->how == 0) {
+    c->rc = ax_sleep(c->secs);
+  } else {
+    ax_scope *s = ax_scope_open(c->how == 1 ? c->secs : AX_FOREVER);
+    assert_non_null(s);
+    if (c->how == 2)
+      assert_int_equal(ax_scope_set_deadline(s, ax_now() + c->secs), 0);
+    c->rc = ax_sleep(1e6);
+    c->caught = ax_scope_close(s);
+  }
+  c->done = 1;
+  return 0;
+}
+
+static int short_nap(void *arg) {
+  (void)arg;
+  return ax_sleep(0.02);
+}
+
+static int huge_body(void *arg) {
+  huge_case *c = arg;
+  ax_task *sleeper, *other;
+  assert_int_equal(ax_task_start(huge_sleeper, c, &sleeper), 0);
+  assert_int_equal(ax_task_start(short_nap, NULL, &other), 0);
+  assert_int_equal(ax_task_join(other, NULL), 0);
+  assert_int_equal(c->done, 0); /* still asleep after the other work */
+  ax_task_cancel(sleeper);
+  assert_int_equal(ax_task_join(sleeper, NULL), 0);
+  return 0;
+}
+
+static void test_huge_timeouts_mean_forever(void **state) {
+  (void)state;
+  const double huge[] = {1e17, 1e300, DBL_MAX, INFINITY};
+  for (int how = 0; how < 3; how++) {
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+      huge_case c = {.secs = huge[i], .how = how};
+      assert_int_equal(ax_run(NULL, huge_body, &c), 0);
+      assert_int_equal(c.done, 1);
+      assert_int_equal(c.rc, AX_ECANCELED); /* by the cancel, */
+      assert_int_equal(c.caught, 0);        /* not by the deadline */
+    }
+  }
+}
+
+static int never_called;
+static void must_not_run(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)ud;
+  (void)status;
+  (void)r;
+  (void)e;
+  never_called++;
+}
+
+static int bad_timeouts_body(void *arg) {
+  (void)arg;
+  const double bad[] = {NAN, -NAN, -1e-9, -1, -INFINITY};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(ax_sleep(bad[i]), AX_EINVAL);
+    assert_int_equal(ax_sleep_cb(bad[i], must_not_run, NULL, NULL),
+                     AX_EINVAL);
+    /* AX_FOREVER is the one negative timeout a scope takes. */
+    assert_null(ax_scope_open(bad[i] == AX_FOREVER ? NAN : bad[i]));
+  }
+  assert_int_equal(ax_sleep(0), 0); /* zero is a checkpoint */
+  ax_scope *s = ax_scope_open(AX_FOREVER);
+  assert_non_null(s);
+  assert_int_equal(ax_scope_set_deadline(s, NAN), AX_EINVAL);
+  assert_int_equal(ax_scope_set_deadline(NULL, 1), AX_EINVAL);
+  assert_int_equal(ax_sleep(0.001), 0); /* the refused deadline left none */
+  /* A deadline is a time: one in the past, even -inf, has passed. */
+  assert_int_equal(ax_scope_set_deadline(s, -INFINITY), 0);
+  assert_int_equal(ax_sleep(0.001), AX_ECANCELED);
+  assert_int_equal(ax_scope_close(s), 1);
+  return 0;
+}
+
+static void test_nan_and_negative_timeouts_are_refused(void **state) {
+  (void)state;
+  never_called = 0;
+  assert_int_equal(ax_run(NULL, bad_timeouts_body, NULL), 0);
+  assert_int_equal(never_called, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_orphan_task_outlives_its_starter),
@@ -282,6 +380,8 @@ int main(void) {
       cmocka_unit_test(test_thread_call_is_abandoned_on_cancel),
       cmocka_unit_test(test_blocking_calls_outside_tasks_fail),
       cmocka_unit_test(test_foreign_loop_drives_completions),
+      cmocka_unit_test(test_huge_timeouts_mean_forever),
+      cmocka_unit_test(test_nan_and_negative_timeouts_are_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -357,6 +357,16 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
     for (const ax_export *e = m->def->exports; e && e->name; e++) {
       if (strcmp(e->name, name) != 0) continue;
       if (e->ctx_fn) return e->ctx_fn(ctx, args);
+      /* The module's own mistakes are the caller's errors, not crashes. */
+      if (!e->fn)
+        return ax_ctx_fail(ctx, "FunctionNotFound",
+                           "module 'c:%s' exports '%s' with no function",
+                           m->name, name);
+      if (!e->sig)
+        return ax_ctx_fail(ctx, "TypeError",
+                           "%s() of module 'c:%s' is exported with no "
+                           "signature: it cannot be called",
+                           name, m->name);
       if (sig && strcmp(sig, e->sig) != 0)
         return ax_ctx_fail(ctx, "TypeError", "%s() has signature %s, not %s",
                            name, e->sig, sig);

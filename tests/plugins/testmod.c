@@ -190,6 +190,9 @@ static const ax_export exports[] = {
     {.name = "read_at", .sig = "i(l)", .args = "addr",
      .fn = (ax_plain_fn)read_at},
     {.name = "greet", .sig = "s(s)", .args = "who", .fn = (ax_plain_fn)greet},
+    /* Plain functions exported without their signature, or function. */
+    {.name = "nosig", .fn = (ax_plain_fn)add},
+    {.name = "nofn", .sig = "d(dd)", .args = "a,b"},
     {.name = "pid", .ctx_fn = pid},
     {.name = "echo", .ctx_fn = echo},
     {.name = "fail", .ctx_fn = fail},

@@ -1,7 +1,7 @@
 /* loader_c.c - C modules: a plugin .so exporting an ax_module_def, or any
  * plain shared library (its functions callable with a caller-supplied
- * signature). Plain functions are called through libffi on the thread
- * pool, so the actor keeps answering cancels while one computes; the
+ * signature). Plain functions are called through libffi on the runtime's
+ * thread pool, so the actor keeps answering cancels while one computes; the
  * arguments are checked against the signature before anything is called. */
 #include <dlfcn.h>
 #include <ffi.h>
@@ -336,6 +336,11 @@ static int plain_call(ax_ctx *ctx, cmod *m, const char *fname, void (*fn)(void),
     return rc;
   }
   rc = ax_run_in_thread(call_run, c, call_free);
+  if (rc == AX_EBUSY)
+    return ax_ctx_fail(ctx, "RuntimeError",
+                       "%s() cannot run: all %d threads of the actor run "
+                       "calls whose callers stopped waiting",
+                       fname, AX_THREADS_MAX);
   if (rc < 0) return rc; /* c now belongs to the pool */
   rc = return_value(ctx, c);
   call_free(c);

@@ -68,7 +68,8 @@ AX_EXTERN unsigned ax_version_hex(void);
   X(ENOTSUP, -15, "not supported")                                         \
   X(ELOAD, -16, "module failed to load")                                  \
   X(EPENDING, -17, "the call finishes later (ax_ctx_finish)")             \
-  X(ERANGE, -18, "value out of range")
+  X(ERANGE, -18, "value out of range")                                     \
+  X(EBUSY, -19, "every thread runs a call whose caller stopped waiting")
 
 #define AX__ERR_ENUM(name, value, msg) AX_##name = (value),
 enum { AX_OK = 0, AX_ERRNO_MAP(AX__ERR_ENUM) AX__ERR_LAST };
@@ -355,22 +356,33 @@ AX_EXTERN int ax_yield(void);
  * request, and returns what ax_yield returns. Costs a clock read; 0
  * outside a task. */
 AX_EXTERN int ax_checkpoint(void);
-/* Blocking: sleep for seconds (<= 0: just a checkpoint). */
+/* Blocking: sleep for seconds (0: just a yield). A span too long to
+ * count, up to INFINITY, is forever: only a cancel ends it. NaN and
+ * negative spans are refused with AX_EINVAL. */
 AX_EXTERN int ax_sleep(double seconds);
 AX_EXTERN int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud,
                           ax_op **op);
 
-/* Blocking: run fn(arg) on the thread pool and wait. On 0, fn has returned
- * and arg is the caller's again. On an error (AX_ECANCELED: the task was
- * cancelled, and the call returns at once while fn runs on), arg is no
- * longer the caller's: release(arg), if not NULL, runs on the loop thread
- * once fn has returned or was dropped unrun. */
+/* Blocking: run fn(arg) on a thread of the runtime's pool and wait. On 0,
+ * fn has returned and arg is the caller's again. On an error (AX_ECANCELED:
+ * the task was cancelled, and the call returns at once while fn runs on),
+ * arg is no longer the caller's: release(arg), if not NULL, runs on the
+ * loop thread once fn has returned or was dropped unrun.
+ * A function whose caller stopped waiting keeps its thread until it
+ * returns, but later calls never wait for it: the pool starts threads as
+ * calls need them, up to AX_THREADS_MAX, and a call waits for a thread
+ * only while some thread runs a call whose caller still waits. When every
+ * one of them runs a call nobody waits for, the call fails with AX_EBUSY.
+ * A function that calls exit() ends the process with that status. */
+#define AX_THREADS_MAX 64
 AX_EXTERN int ax_run_in_thread(void (*fn)(void *), void *arg,
                                void (*release)(void *));
 /* Completion form: cb gets 0 once fn has returned (arg is the caller's
- * again), or AX_ECANCELED when *op was cancelled first; then arg is no
- * longer the caller's, and release(arg) runs on the loop once fn returned
- * or was dropped unrun. On an immediate error arg stays the caller's. */
+ * again), or AX_ECANCELED when *op was cancelled first, or AX_EBUSY when
+ * it waited for a thread and every thread came to run an abandoned call;
+ * then arg is no longer the caller's, and release(arg) runs on the loop
+ * once fn returned or was dropped unrun. On an immediate error (AX_EBUSY
+ * too) arg stays the caller's. */
 AX_EXTERN int ax_run_in_thread_cb(void (*fn)(void *), void *arg,
                                   void (*release)(void *), ax_done_cb cb,
                                   void *ud, ax_op **op);
@@ -383,11 +395,15 @@ typedef struct ax_scope ax_scope;
 #define AX_FOREVER (-1.0)
 
 /* Open a scope in the current task; timeout in seconds from now, or
- * AX_FOREVER. Returns NULL outside a task. Close it with ax_scope_close in
- * the same task, innermost first. */
+ * AX_FOREVER (as is INFINITY, or a span too long to count). Returns NULL
+ * outside a task, and for a NaN or negative timeout other than AX_FOREVER
+ * (no scope is opened). Close it with ax_scope_close in the same task,
+ * innermost first. */
 AX_EXTERN ax_scope *ax_scope_open(double timeout);
-/* Move the deadline to an absolute ax_now() time. */
-AX_EXTERN void ax_scope_set_deadline(ax_scope *s, double deadline);
+/* Move the deadline to an absolute ax_now() time: INFINITY for none, a
+ * past time (even -INFINITY) cancels s at once. AX_EINVAL for a NaN
+ * deadline (s is left as it was) or a NULL s. */
+AX_EXTERN int ax_scope_set_deadline(ax_scope *s, double deadline);
 AX_EXTERN void ax_scope_cancel(ax_scope *s);
 AX_EXTERN void ax_scope_shield(ax_scope *s, int on);
 /* 1 if s was cancelled (directly or by deadline). */

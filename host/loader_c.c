@@ -1,7 +1,7 @@
 /* loader_c.c - C modules: a plugin .so exporting an ax_module_def, or any
  * plain shared library (its functions callable with a caller-supplied
- * signature). Plain functions are called through libffi on the thread
- * pool, so the actor keeps answering cancels while one computes; the
+ * signature). Plain functions are called through libffi on the runtime's
+ * thread pool, so the actor keeps answering cancels while one computes; the
  * arguments are checked against the signature before anything is called. */
 #include <dlfcn.h>
 #include <ffi.h>
@@ -336,6 +336,11 @@ static int plain_call(ax_ctx *ctx, cmod *m, const char *fname, void (*fn)(void),
     return rc;
   }
   rc = ax_run_in_thread(call_run, c, call_free);
+  if (rc == AX_EBUSY)
+    return ax_ctx_fail(ctx, "RuntimeError",
+                       "%s() cannot run: all %d threads of the actor run "
+                       "calls whose callers stopped waiting",
+                       fname, AX_THREADS_MAX);
   if (rc < 0) return rc; /* c now belongs to the pool */
   rc = return_value(ctx, c);
   call_free(c);
@@ -357,6 +362,16 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
     for (const ax_export *e = m->def->exports; e && e->name; e++) {
       if (strcmp(e->name, name) != 0) continue;
       if (e->ctx_fn) return e->ctx_fn(ctx, args);
+      /* The module's own mistakes are the caller's errors, not crashes. */
+      if (!e->fn)
+        return ax_ctx_fail(ctx, "FunctionNotFound",
+                           "module 'c:%s' exports '%s' with no function",
+                           m->name, name);
+      if (!e->sig)
+        return ax_ctx_fail(ctx, "TypeError",
+                           "%s() of module 'c:%s' is exported with no "
+                           "signature: it cannot be called",
+                           name, m->name);
       if (sig && strcmp(sig, e->sig) != 0)
         return ax_ctx_fail(ctx, "TypeError", "%s() has signature %s, not %s",
                            name, e->sig, sig);

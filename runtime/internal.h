@@ -134,7 +134,8 @@ int ax__defer(void (*fn)(void *), void *arg);
 void ax__schedule(void);
 int ax__tasks_alive(void);
 void ax__tasks_free_all(void);
-/* Release the ended tasks kept for reuse. */
+/* Thread-pool calls started and not yet ended on the loop (a function
+ * still running, even when its caller stopped waiting). */
 int ax__threads_busy(void);
 
 /* Context switching (coro.c). */

@@ -2,9 +2,15 @@
  * waits, and the blocking primitives built directly on them (sleep, yield,
  * thread-pool calls). A task only ever switches to the scheduler and back,
  * never to another task. */
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -393,37 +399,53 @@ void ax_op_cancel(ax_op *op) {
 
 static void scope_timer_cb(uv_timer_t *t) { ax_scope_cancel(t->data); }
 
+/* A libuv timeout for a time span in seconds (>= 0): a span too long for
+ * the milliseconds libuv counts in is as good as forever, for which libuv
+ * takes UINT64_MAX (the cast of a larger double would be undefined, and
+ * in practice 0: the timer would fire at once). */
+static uint64_t timeout_ms(double seconds) {
+  double ms = ceil(seconds * 1000.0);
+  return ms < 18446744073709551616.0 /* 2^64 */ ? (uint64_t)ms : UINT64_MAX;
+}
+
 ax_scope *ax_scope_open(double timeout) {
   if (!cur) return NULL;
+  /* A timeout is a span from now: NaN or a negative one (but AX_FOREVER)
+   * is a mistake, refused rather than read as "forever" or "now". */
+  if (isnan(timeout) || (timeout < 0 && timeout != AX_FOREVER)) return NULL;
   ax_scope *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->parent = cur->scope;
   s->task = cur;
   s->deadline = INFINITY;
   cur->scope = s;
-  if (timeout >= 0) ax_scope_set_deadline(s, ax_now() + timeout);
+  if (timeout >= 0 && ax_scope_set_deadline(s, ax_now() + timeout) < 0) {
+    ax_scope_close(s);
+    return NULL;
+  }
   return s;
 }
 
-void ax_scope_set_deadline(ax_scope *s, double deadline) {
-  if (!s) return;
+int ax_scope_set_deadline(ax_scope *s, double deadline) {
+  if (!s || isnan(deadline)) return AX_EINVAL;
   s->deadline = deadline;
-  if (!isfinite(deadline)) {
+  if (deadline == INFINITY) {
     if (s->timer) uv_timer_stop(s->timer);
-    return;
+    return 0;
   }
   double left = deadline - ax_now();
   if (left <= 0) {
     ax_scope_cancel(s);
-    return;
+    return 0;
   }
   if (!s->timer) {
     s->timer = malloc(sizeof *s->timer);
-    if (!s->timer) return;
+    if (!s->timer) return AX_ENOMEM;
     uv_timer_init(AX__LOOP, s->timer);
     s->timer->data = s;
   }
-  uv_timer_start(s->timer, scope_timer_cb, (uint64_t)ceil(left * 1000.0), 0);
+  uv_timer_start(s->timer, scope_timer_cb, timeout_ms(left), 0);
+  return 0;
 }
 
 void ax_scope_cancel(ax_scope *s) {
@@ -494,7 +516,7 @@ static void sleep_cancel(ax_op *op) {
 }
 
 int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud, ax_op **op) {
-  if (!ax__rt_g || !cb) return AX_EINVAL;
+  if (!ax__rt_g || !cb || !(seconds >= 0)) return AX_EINVAL;
   sleep_op *s = calloc(1, sizeof *s);
   if (!s) return AX_ENOMEM;
   s->op.cancel = sleep_cancel;
@@ -502,16 +524,16 @@ int ax_sleep_cb(double seconds, ax_done_cb cb, void *ud, ax_op **op) {
   s->ud = ud;
   uv_timer_init(AX__LOOP, &s->timer);
   s->timer.data = s;
-  uint64_t ms = seconds > 0 ? (uint64_t)ceil(seconds * 1000.0) : 0;
-  uv_timer_start(&s->timer, sleep_timer_cb, ms, 0);
+  uv_timer_start(&s->timer, sleep_timer_cb, timeout_ms(seconds), 0);
   if (op) *op = &s->op;
   return 0;
 }
 
 int ax_sleep(double seconds) {
+  if (!(seconds >= 0)) return AX_EINVAL; /* NaN too */
   int rc = ax__can_block();
   if (rc < 0) return rc;
-  if (seconds <= 0) return ax_yield();
+  if (seconds == 0) return ax_yield();
   AX__BLOCK_ON(ax_sleep_cb(seconds, AX__BLK_ARGS), NULL, NULL);
 }
 
@@ -545,51 +567,216 @@ int ax_checkpoint(void) {
 
 /* ------------------------------------------------------- thread pool */
 
+/* Plain C functions run on threads of the runtime's own. A function
+ * whose caller stopped waiting (a cancel) cannot be stopped and keeps its
+ * thread; libuv's pool has a fixed number of threads, which such calls
+ * would take one by one, and every later call would wait behind them.
+ * Here a call whose caller gave up no longer counts: later calls get
+ * another thread, up to AX_THREADS_MAX threads in all, and once every
+ * one of them runs a call nobody waits for, a call fails with AX_EBUSY
+ * instead of waiting. Calls wait in the queue only for threads whose
+ * callers still wait. Threads are detached and end after a while idle.
+ *
+ * The queue and the counts are shared with the threads (pool_mu); the
+ * finished calls go back to the loop through an async handle that exists
+ * while calls are outstanding (so it keeps the loop alive as long). */
+
+enum { W_QUEUED, W_RUNNING, W_DONE };
+
 typedef struct work {
-  uv_work_t req;
+  ax__list link; /* in the queue, then in the done list */
   ax_op op;
   void (*fn)(void *);
   void *arg;
   void (*release)(void *);
-  ax_done_cb cb;  /* NULL once the caller stopped waiting */
+  ax_done_cb cb; /* NULL once the caller stopped waiting */
   void *ud;
+  int state;     /* W_*, under pool_mu */
+  int abandoned; /* its caller stopped waiting while fn ran */
+  int status;    /* 0 once fn returned; else why it never ran */
 } work;
 
-static void work_run(uv_work_t *req) {
-  work *w = req->data;
-  w->fn(w->arg);
+#define POOL_IDLE_S 30 /* an idle thread ends after this many seconds */
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv;
+static ax__list pool_queue = {&pool_queue, &pool_queue};
+static ax__list pool_done = {&pool_done, &pool_done};
+static int nqueued;    /* calls in pool_queue */
+static int nthreads;   /* threads alive */
+static int nfree;      /* threads running no call: idle, or about to be */
+static int nabandoned; /* threads running a call nobody waits for */
+static uv_async_t *pool_async;
+static _Thread_local int on_pool_thread;
+
+/* exit() called by a plain C function ends the process with its status
+ * and its output flushed, as in a program of one thread. The loop thread
+ * runs on meanwhile, so exit must not go on to the destructors of the
+ * libraries it still uses (libuv's, the runtime's): registered late, this
+ * handler runs before most exit handlers and before every destructor. */
+static void pool_exit(int status, void *unused) {
+  (void)unused;
+  if (!on_pool_thread) return;
+  fflush(NULL);
+  _exit(status);
 }
 
-static void work_after(uv_work_t *req, int status) {
-  work *w = req->data;
-  nthreads_busy--;
-  ax_done_cb cb = w->cb;
-  if (status == 0 && cb) {
-    /* The caller still waits and gets arg back. */
-    void *ud = w->ud;
-    free(w);
-    cb(ud, 0, NULL, NULL);
-    return;
+static void pool_init(void) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&pool_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  on_exit(pool_exit, NULL);
+}
+
+static void *pool_main(void *unused) {
+  (void)unused;
+  on_pool_thread = 1;
+  pthread_mutex_lock(&pool_mu);
+  for (;;) {
+    while (ax__list_empty(&pool_queue)) {
+      struct timespec until;
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_sec += POOL_IDLE_S;
+      if (pthread_cond_timedwait(&pool_cv, &pool_mu, &until) == ETIMEDOUT &&
+          ax__list_empty(&pool_queue)) {
+        nfree--;
+        nthreads--;
+        pthread_mutex_unlock(&pool_mu);
+        return NULL;
+      }
+    }
+    work *w = ax__container_of(pool_queue.next, work, link);
+    ax__list_remove(&w->link);
+    nqueued--;
+    nfree--;
+    w->state = W_RUNNING;
+    pthread_mutex_unlock(&pool_mu);
+    w->fn(w->arg);
+    pthread_mutex_lock(&pool_mu);
+    if (w->abandoned) nabandoned--;
+    nfree++;
+    w->state = W_DONE;
+    ax__list_push(&pool_done, &w->link);
+    uv_async_send(pool_async);
   }
-  if (cb) cb(w->ud, AX_ECANCELED, NULL, NULL);
-  if (w->release) w->release(w->arg);
-  free(w);
 }
 
-/* Still queued: uv_cancel makes work_after report it. Running: the
- * caller stops waiting now, and release comes when fn returns. */
+/* Under pool_mu. Signals stay with the loop thread, but for those a fault
+ * raises in the thread itself. */
+static int pool_spawn(void) {
+  pthread_attr_t at;
+  if (pthread_attr_init(&at) != 0) return AX_ENOMEM;
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  sigset_t all, old;
+  sigfillset(&all);
+  const int faults[] = {SIGSEGV, SIGBUS,  SIGILL, SIGFPE,
+                        SIGABRT, SIGTRAP, SIGSYS};
+  for (size_t i = 0; i < sizeof faults / sizeof *faults; i++)
+    sigdelset(&all, faults[i]);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t tid;
+  int rc = pthread_create(&tid, &at, pool_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&at);
+  if (rc != 0) return AX_ENOMEM;
+  nthreads++;
+  nfree++;
+  return 0;
+}
+
+/* Under pool_mu: make sure each queued call has a thread that will take
+ * it: a free one, a new one, or, failing those, one running a call whose
+ * caller still waits. AX_EBUSY when only abandoned calls run. */
+static int pool_kick(void) {
+  while (nqueued > nfree && nthreads < AX_THREADS_MAX)
+    if (pool_spawn() < 0) break;
+  if (nqueued <= nfree || nthreads - nfree - nabandoned > 0) return 0;
+  return nthreads < AX_THREADS_MAX ? AX_ENOMEM : AX_EBUSY;
+}
+
+static void pool_closed(uv_handle_t *h) { free(h); }
+
+static void pool_after(uv_async_t *a) {
+  (void)a;
+  ax__list done;
+  ax__list_init(&done);
+  pthread_mutex_lock(&pool_mu);
+  if (!ax__list_empty(&pool_done)) {
+    done = pool_done;
+    done.next->prev = done.prev->next = &done;
+    ax__list_init(&pool_done);
+  }
+  pthread_mutex_unlock(&pool_mu);
+  while (!ax__list_empty(&done)) {
+    work *w = ax__container_of(done.next, work, link);
+    ax__list_remove(&w->link);
+    nthreads_busy--;
+    ax_done_cb cb = w->cb;
+    void *ud = w->ud;
+    if (cb && w->status == 0) {
+      /* The caller still waits and gets arg back. */
+      free(w);
+      cb(ud, 0, NULL, NULL);
+      continue;
+    }
+    if (cb) cb(ud, w->status, NULL, NULL);
+    if (w->release) w->release(w->arg);
+    free(w);
+  }
+  uv_async_t *idle = NULL;
+  pthread_mutex_lock(&pool_mu);
+  if (nthreads_busy == 0) {
+    idle = pool_async;
+    pool_async = NULL;
+  }
+  pthread_mutex_unlock(&pool_mu);
+  if (idle) uv_close((uv_handle_t *)idle, pool_closed);
+}
+
+/* Under pool_mu: hand w back to the loop, which calls and releases. */
+static void pool_finish(work *w, int status) {
+  w->status = status;
+  w->state = W_DONE;
+  ax__list_push(&pool_done, &w->link);
+  uv_async_send(pool_async);
+}
+
+/* Queued: it is dropped unrun. Running: the caller stops waiting now,
+ * release comes when fn returns, and calls queued behind it that only
+ * abandoned calls are left to run fail. Either way the callback runs now. */
 static void work_cancel(ax_op *op) {
   work *w = ax__container_of(op, work, op);
-  if (!w->cb || uv_cancel((uv_req_t *)&w->req) == 0) return;
   ax_done_cb cb = w->cb;
+  void *ud = w->ud;
+  if (!cb) return;
   w->cb = NULL;
-  cb(w->ud, AX_ECANCELED, NULL, NULL);
+  pthread_mutex_lock(&pool_mu);
+  if (w->state == W_QUEUED) {
+    ax__list_remove(&w->link);
+    nqueued--;
+    pool_finish(w, AX_ECANCELED);
+  } else if (w->state == W_RUNNING) {
+    w->abandoned = 1;
+    nabandoned++;
+    int rc = pool_kick();
+    while (rc < 0 && !ax__list_empty(&pool_queue)) {
+      work *q = ax__container_of(pool_queue.next, work, link);
+      ax__list_remove(&q->link);
+      nqueued--;
+      pool_finish(q, rc);
+    }
+  }
+  pthread_mutex_unlock(&pool_mu);
+  cb(ud, AX_ECANCELED, NULL, NULL);
 }
 
-int ax_run_in_thread_cb(void (*fn)(void *), void *arg,
-                        void (*release)(void *), ax_done_cb cb, void *ud,
-                        ax_op **op) {
+int ax_run_in_thread_cb(void (*fn)(void *), void *arg, void (*release)(void *),
+                        ax_done_cb cb, void *ud, ax_op **op) {
   if (!fn || !cb || !ax__rt_g) return AX_EINVAL;
+  pthread_once(&pool_once, pool_init);
   work *w = calloc(1, sizeof *w);
   if (!w) return AX_ENOMEM;
   w->op.cancel = work_cancel;
@@ -598,10 +785,34 @@ int ax_run_in_thread_cb(void (*fn)(void *), void *arg,
   w->release = release;
   w->cb = cb;
   w->ud = ud;
-  w->req.data = w;
-  if (uv_queue_work(AX__LOOP, &w->req, work_run, work_after) != 0) {
+  w->state = W_QUEUED;
+  uv_async_t *a = NULL;
+  if (!pool_async) {
+    a = malloc(sizeof *a);
+    if (!a || uv_async_init(AX__LOOP, a, pool_after) != 0) {
+      free(a);
+      free(w);
+      return AX_ENOMEM;
+    }
+  }
+  pthread_mutex_lock(&pool_mu);
+  if (a) pool_async = a;
+  ax__list_push(&pool_queue, &w->link);
+  nqueued++;
+  int rc = pool_kick();
+  if (rc < 0) {
+    ax__list_remove(&w->link);
+    nqueued--;
+    if (a) pool_async = NULL; /* made for this call alone */
+  } else {
+    pthread_cond_signal(&pool_cv);
+    a = NULL;
+  }
+  pthread_mutex_unlock(&pool_mu);
+  if (rc < 0) {
+    if (a) uv_close((uv_handle_t *)a, pool_closed);
     free(w);
-    return AX_EIO;
+    return rc;
   }
   nthreads_busy++;
   if (op) *op = &w->op;

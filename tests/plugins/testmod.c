@@ -1,6 +1,7 @@
 /* testmod.c - the plugin the integration tests run in their actors: plain
  * functions (libffi), ABI functions that spawn, fail, sleep, crash or
  * misbehave on the wire. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,20 @@ static int c_sleep(int seconds) { return (int)sleep((unsigned)seconds); }
 /* The sanitizer build must crash here too, not report and exit. */
 __attribute__((no_sanitize_undefined)) static int read_at(int64_t addr) {
   return *(volatile int *)(intptr_t)addr;
+}
+/* Open the FIFO gate, say "started" with a byte into the FIFO ready, then
+ * block reading gate until the test writes there: a plain function the
+ * test knows to be running, and holds as long as it likes. The test keeps
+ * both FIFOs open, so neither open blocks. */
+static int block_on(const char *ready, const char *gate) {
+  int g = open(gate, O_RDONLY | O_CLOEXEC);
+  int r = open(ready, O_WRONLY | O_CLOEXEC);
+  char c = 1;
+  ssize_t n = -1;
+  if (g >= 0 && r >= 0 && write(r, &c, 1) == 1) n = read(g, &c, 1);
+  if (r >= 0) close(r);
+  if (g >= 0) close(g);
+  return (int)n;
 }
 static const char *greet(const char *who) {
   static __thread char buf[128];
@@ -190,6 +205,11 @@ static const ax_export exports[] = {
     {.name = "read_at", .sig = "i(l)", .args = "addr",
      .fn = (ax_plain_fn)read_at},
     {.name = "greet", .sig = "s(s)", .args = "who", .fn = (ax_plain_fn)greet},
+    {.name = "block_on", .sig = "i(ss)", .args = "ready,gate",
+     .fn = (ax_plain_fn)block_on},
+    /* Plain functions exported without their signature, or function. */
+    {.name = "nosig", .fn = (ax_plain_fn)add},
+    {.name = "nofn", .sig = "d(dd)", .args = "a,b"},
     {.name = "pid", .ctx_fn = pid},
     {.name = "echo", .ctx_fn = echo},
     {.name = "fail", .ctx_fn = fail},

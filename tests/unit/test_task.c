@@ -1,5 +1,6 @@
 /* test_task.c - tasks, cancel scopes and deadlines, shields, thread-pool
  * calls, and driving the runtime from a foreign loop. */
+#include <float.h>
 #include <math.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -271,6 +272,289 @@ static void test_orphan_task_outlives_its_starter(void **state) {
   assert_int_equal(ax_run(NULL, orphan_body, NULL), 0);
 }
 
+/* ------------------------------------------------- huge and bad timeouts */
+
+/* A huge or infinite timeout means "forever": the sleep (or the scope's
+ * deadline) is still pending after other work has ended, and only a
+ * cancel ends it. */
+typedef struct huge_case {
+  double secs;  /* the sleep, or the scope's timeout */
+  int how;      /* 0: ax_sleep, 1: ax_scope_open, 2: ax_scope_set_deadline */
+  int done, rc, caught;
+} huge_case;
+
+static int huge_sleeper(void *arg) {
+  huge_case *c = arg;
+  if (c->how == 0) {
+    c->rc = ax_sleep(c->secs);
+  } else {
+    ax_scope *s = ax_scope_open(c->how == 1 ? c->secs : AX_FOREVER);
+    assert_non_null(s);
+    if (c->how == 2)
+      assert_int_equal(ax_scope_set_deadline(s, ax_now() + c->secs), 0);
+    c->rc = ax_sleep(1e6);
+    c->caught = ax_scope_close(s);
+  }
+  c->done = 1;
+  return 0;
+}
+
+static int short_nap(void *arg) {
+  (void)arg;
+  return ax_sleep(0.02);
+}
+
+static int huge_body(void *arg) {
+  huge_case *c = arg;
+  ax_task *sleeper, *other;
+  assert_int_equal(ax_task_start(huge_sleeper, c, &sleeper), 0);
+  assert_int_equal(ax_task_start(short_nap, NULL, &other), 0);
+  assert_int_equal(ax_task_join(other, NULL), 0);
+  assert_int_equal(c->done, 0); /* still asleep after the other work */
+  ax_task_cancel(sleeper);
+  assert_int_equal(ax_task_join(sleeper, NULL), 0);
+  return 0;
+}
+
+static void test_huge_timeouts_mean_forever(void **state) {
+  (void)state;
+  const double huge[] = {1e17, 1e300, DBL_MAX, INFINITY};
+  for (int how = 0; how < 3; how++) {
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+      huge_case c = {.secs = huge[i], .how = how};
+      assert_int_equal(ax_run(NULL, huge_body, &c), 0);
+      assert_int_equal(c.done, 1);
+      assert_int_equal(c.rc, AX_ECANCELED); /* by the cancel, */
+      assert_int_equal(c.caught, 0);        /* not by the deadline */
+    }
+  }
+}
+
+static int never_called;
+static void must_not_run(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)ud;
+  (void)status;
+  (void)r;
+  (void)e;
+  never_called++;
+}
+
+static int bad_timeouts_body(void *arg) {
+  (void)arg;
+  const double bad[] = {NAN, -NAN, -1e-9, -1, -INFINITY};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(ax_sleep(bad[i]), AX_EINVAL);
+    assert_int_equal(ax_sleep_cb(bad[i], must_not_run, NULL, NULL),
+                     AX_EINVAL);
+    /* AX_FOREVER is the one negative timeout a scope takes. */
+    assert_null(ax_scope_open(bad[i] == AX_FOREVER ? NAN : bad[i]));
+  }
+  assert_int_equal(ax_sleep(0), 0); /* zero is a checkpoint */
+  ax_scope *s = ax_scope_open(AX_FOREVER);
+  assert_non_null(s);
+  assert_int_equal(ax_scope_set_deadline(s, NAN), AX_EINVAL);
+  assert_int_equal(ax_scope_set_deadline(NULL, 1), AX_EINVAL);
+  assert_int_equal(ax_sleep(0.001), 0); /* the refused deadline left none */
+  /* A deadline is a time: one in the past, even -inf, has passed. */
+  assert_int_equal(ax_scope_set_deadline(s, -INFINITY), 0);
+  assert_int_equal(ax_sleep(0.001), AX_ECANCELED);
+  assert_int_equal(ax_scope_close(s), 1);
+  return 0;
+}
+
+static void test_nan_and_negative_timeouts_are_refused(void **state) {
+  (void)state;
+  never_called = 0;
+  assert_int_equal(ax_run(NULL, bad_timeouts_body, NULL), 0);
+  assert_int_equal(never_called, 0);
+}
+
+/* ------------------------------------------- abandoned thread-pool calls */
+
+/* Calls that block on a pipe until the test writes to it: the test knows
+ * they run (each writes a byte to started first) and that they still
+ * block (nothing has been written to gate). */
+static int started[2], gate[2];
+static int nreleased_blocked, release_target;
+static ax__wait *all_released;
+
+static void block_on_gate(void *arg) {
+  (void)arg;
+  char c = 1;
+  if (write(started[1], &c, 1) != 1) return;
+  if (read(gate[0], &c, 1) != 1) return;
+}
+
+static void release_blocked(void *arg) {
+  (void)arg;
+  if (++nreleased_blocked == release_target && all_released)
+    ax__wait_done(all_released);
+}
+
+static void quick(void *arg) { *(int *)arg = 42; }
+
+static void open_gates(void) {
+  assert_int_equal(pipe(started), 0);
+  assert_int_equal(pipe(gate), 0);
+  nreleased_blocked = 0;
+}
+
+static void close_gates(void) {
+  close(started[0]);
+  close(started[1]);
+  close(gate[0]);
+  close(gate[1]);
+}
+
+/* Read n bytes from started; the poll timeout only catches a hang. */
+static int wait_started(int n) {
+  int got = 0;
+  char buf[256];
+  while (got < n) {
+    struct pollfd pfd = {started[0], POLLIN, 0};
+    if (poll(&pfd, 1, 30000) <= 0) break;
+    ssize_t k = read(started[0], buf,
+                     (size_t)(n - got) < sizeof buf ? (size_t)(n - got)
+                                                    : sizeof buf);
+    if (k <= 0) break;
+    got += (int)k;
+  }
+  return got;
+}
+
+static void open_gate(int n) {
+  char ones[AX_THREADS_MAX];
+  memset(ones, 1, sizeof ones);
+  assert_int_equal(write(gate[1], ones, (size_t)n), n);
+}
+
+static int cb_status[AX_THREADS_MAX + 1];
+
+static void status_cb(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)r;
+  (void)e;
+  *(int *)ud = status;
+}
+
+/* Wait for w; the deadline only catches a hang (then w is not done). */
+static void give_up(ax__wait *w) { w->done = 1; }
+static void wait_event(ax__wait *w) {
+  ax_scope *s = ax_scope_open(30);
+  w->abort = give_up;
+  ax__wait_for(w);
+  ax_scope_close(s);
+}
+
+static ax__wait *queued_wait;
+static void queued_cb(void *ud, int status, ax_data *r, ax_error *e) {
+  status_cb(ud, status, r, e);
+  ax__wait_done(queued_wait);
+}
+
+/* Start n blocking calls and make sure they run; cancel them if asked. */
+static void start_blocked(int n, ax_op **ops, int cancel) {
+  for (int i = 0; i < n; i++) {
+    cb_status[i] = 1;
+    assert_int_equal(ax_run_in_thread_cb(block_on_gate, NULL, release_blocked,
+                                         status_cb, &cb_status[i], &ops[i]),
+                     0);
+  }
+  assert_int_equal(wait_started(n), n);
+  for (int i = 0; cancel && i < n; i++) {
+    ax_op_cancel(ops[i]);
+    assert_int_equal(cb_status[i], AX_ECANCELED);
+  }
+}
+
+#define NBLOCKED 6 /* more than the four threads of libuv's pool */
+
+static int abandoned_body(void *arg) {
+  (void)arg;
+  ax_op *ops[NBLOCKED];
+  start_blocked(NBLOCKED, ops, 1);
+  int v = 0;
+  assert_int_equal(ax_run_in_thread(quick, &v, NULL), 0);
+  assert_int_equal(v, 42);
+  assert_int_equal(nreleased_blocked, 0); /* all still at the gate */
+  open_gate(NBLOCKED);
+  return 0;
+}
+
+static void test_abandoned_calls_never_delay_later_ones(void **state) {
+  (void)state;
+  open_gates();
+  release_target = NBLOCKED;
+  assert_int_equal(ax_run(NULL, abandoned_body, NULL), 0);
+  /* The runtime waited for the abandoned calls before it went away. */
+  assert_int_equal(nreleased_blocked, NBLOCKED);
+  close_gates();
+}
+
+static int limit_body(void *arg) {
+  (void)arg;
+  ax_op *ops[AX_THREADS_MAX];
+  ax__wait w = {0};
+  all_released = &w;
+  start_blocked(AX_THREADS_MAX, ops, 1);
+  /* Every thread runs a call nobody waits for: no silent wait, an error. */
+  int v = 0;
+  assert_int_equal(ax_run_in_thread(quick, &v, NULL), AX_EBUSY);
+  assert_int_equal(ax_run_in_thread_cb(quick, &v, NULL, must_not_run, NULL,
+                                       NULL),
+                   AX_EBUSY);
+  assert_int_equal(v, 0);
+  /* Once they return, their threads serve again. */
+  open_gate(AX_THREADS_MAX);
+  wait_event(&w);
+  all_released = NULL;
+  assert_int_equal(nreleased_blocked, AX_THREADS_MAX);
+  assert_int_equal(ax_run_in_thread(quick, &v, NULL), 0);
+  assert_int_equal(v, 42);
+  return 0;
+}
+
+static void test_pool_full_of_abandoned_calls_is_an_error(void **state) {
+  (void)state;
+  open_gates();
+  never_called = 0;
+  release_target = AX_THREADS_MAX;
+  assert_int_equal(ax_run(NULL, limit_body, NULL), 0);
+  assert_int_equal(never_called, 0);
+  close_gates();
+}
+
+/* A call queued behind running ones, when every one of those is then
+ * abandoned, must not wait for them either: it fails. */
+static int queued_body(void *arg) {
+  (void)arg;
+  ax_op *ops[AX_THREADS_MAX];
+  ax__wait w = {0}, q = {0};
+  all_released = &w;
+  queued_wait = &q;
+  start_blocked(AX_THREADS_MAX, ops, 0);
+  int v = 0, *st = &cb_status[AX_THREADS_MAX];
+  *st = 1;
+  assert_int_equal(ax_run_in_thread_cb(quick, &v, NULL, queued_cb, st, NULL),
+                   0);
+  for (int i = 0; i < AX_THREADS_MAX; i++) ax_op_cancel(ops[i]);
+  wait_event(&q);
+  assert_int_equal(*st, AX_EBUSY);
+  assert_int_equal(v, 0);
+  open_gate(AX_THREADS_MAX);
+  wait_event(&w);
+  all_released = NULL;
+  assert_int_equal(nreleased_blocked, AX_THREADS_MAX);
+  return 0;
+}
+
+static void test_call_queued_behind_abandoned_ones_fails(void **state) {
+  (void)state;
+  open_gates();
+  release_target = AX_THREADS_MAX;
+  assert_int_equal(ax_run(NULL, queued_body, NULL), 0);
+  close_gates();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_orphan_task_outlives_its_starter),
@@ -282,6 +566,11 @@ int main(void) {
       cmocka_unit_test(test_thread_call_is_abandoned_on_cancel),
       cmocka_unit_test(test_blocking_calls_outside_tasks_fail),
       cmocka_unit_test(test_foreign_loop_drives_completions),
+      cmocka_unit_test(test_huge_timeouts_mean_forever),
+      cmocka_unit_test(test_nan_and_negative_timeouts_are_refused),
+      cmocka_unit_test(test_abandoned_calls_never_delay_later_ones),
+      cmocka_unit_test(test_pool_full_of_abandoned_calls_is_an_error),
+      cmocka_unit_test(test_call_queued_behind_abandoned_ones_fails),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

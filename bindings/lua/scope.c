@@ -13,8 +13,18 @@ typedef struct lscope {
   int caught;
 } lscope;
 
+/* Seconds at idx: zero or more (math.huge: forever); NaN and negative
+ * values are refused here, where the caller can be named. */
+static double check_seconds(lua_State *L, int idx) {
+  double s = luaL_checknumber(L, idx);
+  if (!(s >= 0))
+    luaL_argerror(L, idx, "seconds must be zero or more (math.huge: "
+                          "forever)");
+  return s;
+}
+
 int axlua_scope_open(lua_State *L) {
-  double timeout = luaL_optnumber(L, 1, AX_FOREVER);
+  double timeout = lua_isnoneornil(L, 1) ? AX_FOREVER : check_seconds(L, 1);
   lscope *ls = lua_newuserdatauv(L, sizeof *ls, 0);
   ls->closed = 1;
   ls->s = ax_scope_open(timeout);
@@ -62,7 +72,7 @@ static int scope_index(lua_State *L) {
  * fn's results, or false when time ran out; fail_after raises TooSlowError
  * instead. */
 static int run_with_deadline(lua_State *L, int fail) {
-  double timeout = luaL_checknumber(L, 1);
+  double timeout = check_seconds(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   int nargs = lua_gettop(L) - 2;
   ax_scope *s = ax_scope_open(timeout);
@@ -97,7 +107,7 @@ int axlua_scope_fail_after(lua_State *L) {
 }
 
 int axlua_scope_sleep(lua_State *L) {
-  int rc = ax_sleep(luaL_checknumber(L, 1));
+  int rc = ax_sleep(check_seconds(L, 1));
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   return 0;
 }

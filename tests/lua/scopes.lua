@@ -28,6 +28,24 @@ function M.scopes()
     check(not a and not b, "cancelled scope stays cancelled")
   end
   axle.sleep(0.01) -- outside again: fine
+  -- Huge timeouts mean never: the scope's own cancel ends the wait.
+  for _, huge in ipairs({1e17, 1e300, math.huge}) do
+    local s <close> = axle.cancel_scope(huge)
+    local tn <close> = axle.task_nursery()
+    tn:spawn(function() axle.sleep(0) s:cancel() end)
+    local ok = pcall(axle.sleep, huge)
+    check(not ok, "a huge sleep ended only by the cancel")
+    check(axle.move_on_after(huge, function() return true end),
+          "a huge deadline does not fire")
+  end
+  -- NaN and negative timeouts are refused at the call.
+  for _, bad in ipairs({0 / 0, -1, -math.huge}) do
+    check(not pcall(axle.sleep, bad), "sleep refuses " .. tostring(bad))
+    check(not pcall(axle.move_on_after, bad, print),
+          "move_on_after refuses " .. tostring(bad))
+    check(not pcall(axle.cancel_scope, bad),
+          "cancel_scope refuses " .. tostring(bad))
+  end
   print("scopes ok")
 end
 

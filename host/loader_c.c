@@ -192,7 +192,13 @@ static int set_arg(ax_ctx *ctx, call *c, int i, char t, const ax_val *v,
     case 'u':
     case 'l': {
       ok = vt == AX_T_INT;
-      int64_t x = ax_val_int(v);
+      int64_t x = 0;
+      uint64_t big;
+      if (ok && ax_val_int64(v, &x) < 0 && ax_val_uint64(v, &big) == 0)
+        return ax_ctx_fail(ctx, "OverflowError",
+                           "argument '%s' of %s(): %llu does not fit an "
+                           "int64",
+                           aname, fname, (unsigned long long)big);
       if (ok && t == 'i' && (x < INT32_MIN || x > INT32_MAX))
         return ax_ctx_fail(ctx, "OverflowError",
                            "argument '%s' of %s(): %lld does not fit an int",

@@ -156,8 +156,9 @@ int ax_child_main(int fd) {
   ax__peer_unref(parent);
   child.parent = NULL;
   int code = child.failed ? 1 : 0;
-  /* A plain C function still running on the pool cannot be stopped; do not
-   * wait for it at exit (libuv joins its threads in a destructor). */
+  /* A plain C function still running on the pool cannot be stopped, and
+   * its caller has stopped waiting: exit without waiting for it, and
+   * without library destructors that would run under its feet. */
   if (ax__threads_busy() > 0) {
     fflush(NULL);
     _exit(code);

@@ -44,10 +44,10 @@ static int bad_calls_body(void *arg) {
   ax_nursery *n;
   ax_portal *p;
   assert_int_equal(ax_nursery_open(&n), 0);
-  const char *libm[] = {"c:libm.so.6"};
+  const char *libm[] = {"c:libm.so.6", "c:libc.so.6"};
   ax_spawn_opts o = testmod;
   o.enable = libm;
-  o.nenable = 1;
+  o.nenable = 2;
   assert_int_equal(ax_start_actor(n, "server", &o, &p, NULL), 0);
 
   expect_error(p, NULL, "no_such_fn", NULL, "FunctionNotFound", "no_such_fn");
@@ -78,6 +78,24 @@ static int bad_calls_body(void *arg) {
   assert_int_equal(ax_portal_run(p, "c:libm.so.6", "cos:d(d)", arr, &r, NULL),
                    0);
   assert_true(fabs(ax_val_float(ax_data_root(r)) - 1.0) < 1e-12);
+  ax_data_free(r);
+  ax_data_free(arr);
+  /* An integer above INT64_MAX for an int64 parameter: refused, not
+   * clamped to INT64_MAX. */
+  pk = ax_pack_new();
+  ax_pack_array(pk, 1);
+  ax_pack_uint(pk, UINT64_MAX);
+  ax_pack_finish(pk, &arr);
+  expect_error(p, "c:libc.so.6", "llabs:l(l)", arr, "OverflowError",
+               "18446744073709551615 does not fit an int64");
+  pk = ax_pack_new();
+  ax_pack_array(pk, 1);
+  ax_pack_int(pk, -5);
+  ax_pack_finish(pk, &arr);
+  assert_int_equal(ax_portal_run(p, "c:libc.so.6", "llabs:l(l)", arr, &r,
+                                 NULL),
+                   0);
+  assert_int_equal(ax_val_int(ax_data_root(r)), 5);
   ax_data_free(r);
   ax_data_free(arr);
   /* Strings both ways. */

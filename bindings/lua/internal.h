@@ -55,6 +55,29 @@ const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
  * (the most a buffer keeps between values) can have grown it. */
 #define AXLUA_KEEP_BYTES 65536
 void axlua_value_done(lua_State *L, int buf_idx);
+/* Push v when it is a value that costs no allocation and cannot raise
+ * (nil, a boolean, a number Lua holds): 1, else 0 and nothing pushed.
+ * Inline: it is on every call's path. */
+static inline int axlua_value_push_scalar(lua_State *L, const ax_val *v) {
+  int64_t i;
+  switch (ax_val_type(v)) {
+    case AX_T_NIL:
+      lua_pushnil(L);
+      return 1;
+    case AX_T_BOOL:
+      lua_pushboolean(L, ax_val_bool(v));
+      return 1;
+    case AX_T_FLOAT:
+      lua_pushnumber(L, ax_val_float(v));
+      return 1;
+    case AX_T_INT:
+      if (ax_val_int64(v, &i) < 0) return 0;
+      lua_pushinteger(L, (lua_Integer)i);
+      return 1;
+    default:
+      return 0;
+  }
+}
 /* Push v as a Lua value. */
 void axlua_value_push(lua_State *L, const ax_val *v);
 

@@ -81,31 +81,13 @@ static int push_value(lua_State *L) {
 static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
   if (rc < 0) return axlua_error_raise(L, rc, e);
   const ax_val *v = ax_data_root(r);
-  switch (ax_val_type(v)) {
-    case AX_T_NIL:
-      lua_pushnil(L);
-      break;
-    case AX_T_BOOL:
-      lua_pushboolean(L, ax_val_bool(v));
-      break;
-    case AX_T_FLOAT:
-      lua_pushnumber(L, ax_val_float(v));
-      break;
-    case AX_T_INT: {
-      int64_t i;
-      if (ax_val_int64(v, &i) == 0) {
-        lua_pushinteger(L, (lua_Integer)i);
-        break;
-      }
-    } /* else it raises: protected, below */
-    /* fall through */
-    default:
-      lua_pushcfunction(L, push_value);
-      lua_pushlightuserdata(L, (void *)v);
-      if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        ax_data_free(r);
-        return lua_error(L);
-      }
+  if (!axlua_value_push_scalar(L, v)) {
+    lua_pushcfunction(L, push_value);
+    lua_pushlightuserdata(L, (void *)v);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      ax_data_free(r);
+      return lua_error(L);
+    }
   }
   ax_data_free(r);
   return 1;

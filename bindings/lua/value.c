@@ -352,31 +352,22 @@ static void bad_key(lua_State *L, const ax_val *k) {
 
 void axlua_value_push(lua_State *L, const ax_val *v) {
   luaL_checkstack(L, 3, "value too deep");
+  if (axlua_value_push_scalar(L, v)) return;
   size_t n;
   const char *s;
+  uint64_t u;
   switch (ax_val_type(v)) {
-    case AX_T_NIL:
-      lua_pushnil(L);
+    case AX_T_INT: /* above INT64_MAX: no Lua integer holds it */
+      ax_val_uint64(v, &u);
+      axlua_error_push(L, ax_error_new_kind(AX_K_TYPE_ERROR,
+                                            "integer %llu does not fit a "
+                                            "Lua integer",
+                                            (unsigned long long)u));
+      lua_error(L);
       break;
+    case AX_T_NIL: /* pushed above */
     case AX_T_BOOL:
-      lua_pushboolean(L, ax_val_bool(v));
-      break;
-    case AX_T_INT: {
-      /* Above INT64_MAX no Lua integer holds it: refused, not clamped. */
-      int64_t i;
-      uint64_t u;
-      if (ax_val_int64(v, &i) < 0 && ax_val_uint64(v, &u) == 0) {
-        axlua_error_push(L, ax_error_new_kind(AX_K_TYPE_ERROR,
-                                              "integer %llu does not fit a "
-                                              "Lua integer",
-                                              (unsigned long long)u));
-        lua_error(L);
-      }
-      lua_pushinteger(L, (lua_Integer)i);
-      break;
-    }
     case AX_T_FLOAT:
-      lua_pushnumber(L, ax_val_float(v));
       break;
     case AX_T_STR:
       s = ax_val_str(v, &n);

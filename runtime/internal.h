@@ -213,13 +213,27 @@ int ax__pack_failed(const ax_pack *p);
 
 /* ------------------------------------------------ error objects (error.c) */
 
+/* Bounds on an error's wire form (docs/PROTOCOL.md): entries of a relay
+ * path, and error maps in one error (the error and its members at every
+ * depth). A receiver refuses more as malformed; a sender never sends more
+ * (nor members nested deeper than AX__ERR_MAX_NEST groups), and a path at
+ * its bound drops its oldest hop after the source to take a new one. */
+#define AX__ERR_MAX_RELAY 64
+#define AX__ERR_MAX_MAPS 256
+#define AX__ERR_MAX_NEST 8
+
 ax_error *ax__error_make(const char *type, const char *msg,
                          const char *traceback, const ax__ident *src);
 ax_error *ax__error_group(ax_error **members, size_t n);
 /* Append the current actor as a hop of the relay path. */
 void ax__error_relay_here(ax_error *e);
+/* The wire form of e, within the bounds. */
 int ax__error_pack(ax_pack *p, const ax_error *e);
-int ax__error_unpack(const ax_val *v, ax_error **out);
+/* An error from its wire form, bytes[0..len) (one map the scanner
+ * accepted): AX_EPROTO when it is no error map or breaks a bound, checked
+ * before anything is allocated for it; what it allocates is at most about
+ * twice len plus a bounded amount, unknown keys are skipped unread. */
+int ax__error_decode(const void *bytes, size_t len, ax_error **out);
 char *ax__backtrace(int skip);
 
 /* ------------------------------------------------------- strings (str.c) */
@@ -452,7 +466,8 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
 int ax__peer_incall_add(ax__peer *peer, ax__incall *in);
 void ax__peer_incall_remove(ax__peer *peer, ax__incall *in);
 /* An error map received in a message, with this actor appended to its
- * relay path. */
+ * relay path: AX_EPROTO when it is malformed (over a bound included),
+ * AX_ENOMEM. */
 int ax__peer_decode_error(const ax__raw *raw, ax_error **out);
 void ax__peers_close_all(void);
 

@@ -178,10 +178,7 @@ void ax__peer_fail_calls(ax__peer *peer, const ax_error *err) {
 }
 
 int ax__peer_decode_error(const ax__raw *raw, ax_error **out) {
-  ax_data *d = ax__data_make(raw->p, &raw->sc);
-  if (!d) return AX_ENOMEM;
-  int rc = ax__error_unpack(ax_data_root(d), out);
-  ax_data_free(d);
+  int rc = ax__error_decode(raw->p, raw->len, out);
   if (rc == 0) ax__error_relay_here(*out);
   return rc;
 }
@@ -198,6 +195,13 @@ static int on_reply(ax__peer *peer, const ax__msg *m) {
   int status = 0;
   if (m->type == AX__M_ERROR) {
     status = ax__peer_decode_error(&m->error, &err);
+    /* Over the bounds the frame is malformed: the channel closes, and
+     * the call ends with it. */
+    if (status == AX_EPROTO) {
+      ax_log(AX_LOG_ERROR, "malformed error map for call %llu from %s",
+             (unsigned long long)m->cid, peer->id.name);
+      return AX_EPROTO;
+    }
     if (status == 0) status = AX_EREMOTE;
   } else if (AX__HAS(m, value)) {
     value = ax__data_make(m->value.p, &m->value.sc);

@@ -1,6 +1,8 @@
 /* testmod.c - the plugin the integration tests run in their actors: plain
  * functions (libffi), ABI functions that spawn, fail, sleep, crash or
  * misbehave on the wire. */
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -182,6 +184,63 @@ static int garbage(ax_ctx *ctx, const ax_val *args) {
   return 0;
 }
 
+/* Write all of b to fd 3, non-blocking as the runtime set it. */
+static int write_all(const uint8_t *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(3, b, n);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      struct pollfd p = {3, POLLOUT, 0};
+      poll(&p, 1, 1000);
+      continue;
+    }
+    if (w <= 0) return AX_EIO;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Write a crafted `error` frame for our caller's call `cid` straight into
+ * the parent channel (fd 3), as a hostile actor could: an error map whose
+ * `key` ("relay", "members" or an unknown one) holds an array of `count`
+ * items (nils, or empty maps for "members"); by default as many as a
+ * frame of `bytes` bytes holds. */
+static int bad_error(ax_ctx *ctx, const ax_val *args) {
+  (void)ctx;
+  const char *key = str_arg(args, "key", "relay");
+  size_t bytes = (size_t)int_arg(args, "bytes", 16 << 20);
+  int64_t count = int_arg(args, "count", (int64_t)bytes - 96);
+  int maps = !strcmp(key, "members");
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, 3);
+  ax_pack_str(p, "t");
+  ax_pack_str(p, "error");
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, int_arg(args, "cid", 1));
+  ax_pack_str(p, "error");
+  ax_pack_map(p, 3);
+  ax_pack_str(p, "type");
+  ax_pack_str(p, "ValueError");
+  ax_pack_str(p, "message");
+  ax_pack_str(p, "crafted");
+  ax_pack_str(p, key);
+  ax_pack_array(p, (uint32_t)count);
+  for (int64_t i = 0; i < count; i++) {
+    if (maps)
+      ax_pack_map(p, 0);
+    else
+      ax_pack_nil(p);
+  }
+  size_t len;
+  const uint8_t *body = ax_pack_bytes(p, &len);
+  uint8_t head[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                     (uint8_t)(len >> 8), (uint8_t)len};
+  int rc = write_all(head, 4);
+  if (rc == 0) rc = write_all(body, len);
+  ax_pack_free(p);
+  return rc;
+}
+
 static const ax_export exports[] = {
     {.name = "add", .sig = "d(dd)", .args = "a,b", .fn = (ax_plain_fn)add},
     {.name = "mul", .sig = "i(ii)", .args = "a,b", .fn = (ax_plain_fn)mul},
@@ -199,6 +258,7 @@ static const ax_export exports[] = {
     {.name = "tree", .ctx_fn = tree},
     {.name = "garbage", .ctx_fn = garbage},
     {.name = "relay_call", .ctx_fn = relay_call},
+    {.name = "bad_error", .ctx_fn = bad_error},
     {0},
 };
 

@@ -490,6 +490,82 @@ int ax__error_decode(const void *bytes, size_t len, ax_error **out) {
   return rc;
 }
 
+/* ------------------------------------------------ errors that must fit */
+
+/* The first n bytes of s or fewer, not ending inside a UTF-8 sequence. */
+static size_t cut_utf8(const char *s, size_t len, size_t n) {
+  if (len <= n) return len;
+  while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
+  return n;
+}
+
+static size_t packed_size(const ax_error *e) {
+  ax_pack *p = ax_pack_new();
+  size_t len = 0;
+  if (p && ax__error_pack(p, e) == 0 && !ax__pack_failed(p))
+    ax_pack_bytes(p, &len);
+  ax_pack_free(p);
+  return len;
+}
+
+ax_error *ax__error_fit(const ax_error *e, size_t max) {
+  char note[64] = "";
+  if (e->nmembers)
+    snprintf(note, sizeof note, ", without its %zu members", e->nmembers);
+  char *head = ax__asprintf(
+      "%s (too large for a frame of %zu bytes; cut to fit%s): ", e->type, max,
+      note);
+  ax_error *f = head ? ax__error_make(kind_names[AX_K_MESSAGE_TOO_LARGE], head,
+                                      "", &e->src)
+                     : NULL;
+  free(head);
+  if (!f) return NULL;
+  if (e->nrelay > 1) {
+    ax__ident *r = realloc(f->relay, e->nrelay * sizeof *r);
+    if (!r) goto fail;
+    f->relay = r;
+    memcpy(r, e->relay, e->nrelay * sizeof *r);
+    f->nrelay = e->nrelay;
+  }
+  size_t base = packed_size(f);
+  if (base > max) {
+    f->nrelay = 1; /* the path, as a last resort */
+    base = packed_size(f);
+  }
+  /* Each text's msgpack header may grow by 4 bytes. */
+  if (!base || base + 8 > max) goto fail;
+  size_t room = max - base - 8;
+  const char *msg = e->message, *tb = e->traceback;
+  size_t ml = strlen(msg), tl = strlen(tb), mk = ml, tk = tl;
+  if (ml + tl > room) {
+    /* Halves, unless one text needs less than its half. */
+    if (tl <= room / 2) {
+      mk = room - tl;
+    } else if (ml <= room / 2) {
+      tk = room - ml;
+    } else {
+      mk = room / 2;
+      tk = room - mk;
+    }
+  }
+  mk = cut_utf8(msg, ml, mk);
+  tk = cut_utf8(tb, tl, tk);
+  size_t hl = strlen(f->message);
+  char *m = realloc(f->message, hl + mk + 1);
+  if (!m) goto fail;
+  memcpy(m + hl, msg, mk);
+  m[hl + mk] = 0;
+  f->message = m;
+  char *t = ax__strndup(tb, tk);
+  if (!t) goto fail;
+  free(f->traceback);
+  f->traceback = t;
+  return f;
+fail:
+  ax_error_free(f);
+  return NULL;
+}
+
 /* ---------------------------------------------------------- printed form */
 
 typedef struct fbuf {

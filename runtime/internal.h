@@ -234,6 +234,11 @@ int ax__error_pack(ax_pack *p, const ax_error *e);
  * before anything is allocated for it; what it allocates is at most about
  * twice len plus a bounded amount, unknown keys are skipped unread. */
 int ax__error_decode(const void *bytes, size_t len, ax_error **out);
+/* A MessageTooLarge error standing for e, whose wire form takes at most
+ * max bytes: e's type in its message, what fits of e's message and
+ * traceback, e's source and relay path, no members. NULL when out of
+ * memory or max is too small even for that. */
+ax_error *ax__error_fit(const ax_error *e, size_t max);
 char *ax__backtrace(int skip);
 
 /* ------------------------------------------------------- strings (str.c) */
@@ -456,6 +461,9 @@ void ax__peer_unref(ax__peer *peer);
 int ax__peer_send(ax__peer *peer, const ax__msg *m);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
 int ax__peer_send_hello(ax__peer *peer);
+/* Send e as the error of call cid (0: of the actor as a whole). An error
+ * too large for a frame goes as a MessageTooLarge cut to fit. Returns 0,
+ * or why it could not be queued (AX_ECLOSED, AX_ENOMEM...). */
 int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
 /* Start a call of func with args[0..len), valid msgpack of the kwargs
  * kind (len 0: none, sent as {}); the bytes are copied before it returns. */

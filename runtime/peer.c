@@ -99,7 +99,15 @@ int ax__peer_send_hello(ax__peer *peer) {
   return rc;
 }
 
-int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
+static int send_error_bytes(ax__peer *peer, uint64_t cid, const void *b,
+                            size_t len) {
+  ax__msg m = {.type = AX__M_ERROR};
+  AX__SET(&m, cid, cid);
+  ax__msg_set_raw(&m, AX__F_error, b, len);
+  return ax__peer_send(peer, &m);
+}
+
+static int send_packed(ax__peer *peer, uint64_t cid, const ax_error *e) {
   ax_pack *p = ax_pack_new();
   if (!p) return AX_ENOMEM;
   int rc = ax__error_pack(p, e);
@@ -107,12 +115,24 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
   if (rc == 0) {
     size_t len;
     const void *b = ax_pack_bytes(p, &len);
-    ax__msg m = {.type = AX__M_ERROR};
-    AX__SET(&m, cid, cid);
-    ax__msg_set_raw(&m, AX__F_error, b, len);
-    rc = ax__peer_send(peer, &m);
+    rc = send_error_bytes(peer, cid, b, len);
   }
   ax_pack_free(p);
+  return rc;
+}
+
+int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
+  int rc = send_packed(peer, cid, e);
+  if (rc == AX_EMSGSIZE) {
+    /* The frame less what surrounds the error map in the message. */
+    ax__msg m = {.type = AX__M_ERROR};
+    AX__SET(&m, cid, cid);
+    ax__msg_set_raw(&m, AX__F_error, "", 0);
+    size_t around = ax__msg_bound(&m), max = peer->chan.max_frame;
+    ax_error *fit = ax__error_fit(e, max > around ? max - around : 0);
+    rc = fit ? send_packed(peer, cid, fit) : AX_ENOMEM;
+    ax_error_free(fit);
+  }
   return rc;
 }
 

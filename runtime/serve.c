@@ -102,28 +102,41 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
   return AX_EREMOTE;
 }
 
+/* A call's outcome could not be queued: close the channel rather than
+ * leave the caller waiting for it forever; all its calls end with it. */
+static void lost(ax__peer *peer, uint64_t cid, int rc) {
+  if (rc == AX_ECLOSED) return; /* closing already */
+  ax_log(AX_LOG_ERROR,
+         "cannot send the outcome of call %llu to %s (%s); closing the "
+         "channel",
+         (unsigned long long)cid, peer->id.name, ax_strerror(rc));
+  ax__chan_close(&peer->chan, rc);
+}
+
 static void reply(ax_ctx *c, int status) {
   ax__peer *peer = c->peer;
   if (peer->state >= AX__PEER_CLOSING) return;
   uint64_t cid = c->in.node.cid;
+  int rc;
   if (status == 0) {
     size_t len = 1;
     const void *b = c->result ? ax_pack_bytes(c->result, &len) : "\xc0";
     ax__msg m = {.type = AX__M_RETURN};
     AX__SET(&m, cid, cid);
     ax__msg_set_raw(&m, AX__F_value, b, len);
-    int rc = ax__peer_send(peer, &m);
-    if (rc != AX_EMSGSIZE) return;
-    ax_error *e =
-        ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
-                          "result of %zu bytes exceeds the maximum frame "
-                          "size",
-                          len);
-    if (e) ax__peer_send_error(peer, cid, e);
-    ax_error_free(e);
-    return;
+    rc = ax__peer_send(peer, &m);
+    if (rc == AX_EMSGSIZE) {
+      ax_error *e = ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
+                                      "result of %zu bytes exceeds the "
+                                      "maximum frame size",
+                                      len);
+      rc = ax__peer_send_error(peer, cid, e);
+      ax_error_free(e);
+    }
+  } else {
+    rc = ax__peer_send_error(peer, cid, c->err);
   }
-  ax__peer_send_error(peer, cid, c->err);
+  if (rc < 0) lost(peer, cid, rc);
 }
 
 /* The call is over: report it and release the record. */
@@ -230,8 +243,9 @@ static int run(ax_ctx *c) {
 static void reject(ax__peer *peer, uint64_t cid, int rc) {
   ax_error *e = ax_error_new_kind(AX_K_MEMORY_ERROR,
                                   "cannot serve the call: %s", ax_strerror(rc));
-  if (e) ax__peer_send_error(peer, cid, e);
+  if (e) rc = ax__peer_send_error(peer, cid, e);
   ax_error_free(e);
+  if (e && rc < 0) lost(peer, cid, rc);
 }
 
 void ax__serve_start(ax__peer *peer, const ax__msg *m) {
@@ -275,7 +289,9 @@ void ax__serve_before_flush(void) {
     ax__msg ack = {.type = AX__M_START_ACK};
     AX__SET(&ack, cid, c->in.node.cid);
     ax__msg_set_str(&ack, AX__F_kind, "asyncfunc");
-    ax__peer_send(c->peer, &ack);
+    /* Informational: a caller never counts on it, so one that cannot be
+     * queued (out of memory) is left out. */
+    (void)ax__peer_send(c->peer, &ack);
   }
 }
 

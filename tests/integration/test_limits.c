@@ -1,4 +1,5 @@
-/* test_limits.c - every input survives: a frame crafted to cost its
+/* test_limits.c - every call ends, every input survives: an outcome too
+ * large for a frame still ends its call, and a frame crafted to cost its
  * receiver far more memory than its size is refused as malformed. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,68 @@ static double add(ax_portal *p, double a, double b) {
   double v = ax_val_float(ax_data_root(r));
   ax_data_free(r);
   return v;
+}
+
+/* ------------------------------------------- outcomes too large to send */
+
+static void expect_too_large(ax_portal *p, const char *func, ax_data *kw,
+                             const char *where) {
+  ax_error *e = NULL;
+  int rc = call(p, func, kw, NULL, &e, 120);
+  if (rc == HUNG) fail_msg("%s (%s): the call never ended", func, where);
+  if (rc != AX_EREMOTE || ax_error_kind(e) != AX_K_MESSAGE_TOO_LARGE)
+    fail_msg("%s (%s): rc %d, error %s", func, where, rc, ax_error_type(e));
+  const char *msg = ax_error_message(e), *tb = ax_error_traceback(e);
+  size_t ml = strlen(msg), tl = strlen(tb);
+  /* Cut to fit a frame, not dropped: what fits of each text is kept. */
+  assert_true(ml + tl < (16u << 20));
+  assert_string_equal(ax_error_src_name(e), "big");
+  if (!strcmp(func, "fail_big")) {
+    assert_non_null(strstr(msg, "ValueError"));
+    if (strcmp(where, "traceback") != 0) {
+      assert_non_null(strstr(msg, "BEGINxxxx"));
+      assert_true(ml > (4u << 20));
+    }
+    if (strcmp(where, "message") != 0) {
+      assert_true(!strncmp(tb, "BEGINxxxx", 9));
+      assert_true(tl > (4u << 20));
+    }
+  }
+  ax_error_free(e);
+}
+
+static int too_large_body(void *arg) {
+  (void)arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "big", &testmod, &p, NULL), 0);
+  const char *where[] = {"message", "traceback", "both"};
+  for (int i = 0; i < 3; i++) {
+    expect_too_large(p, "fail_big", h_kw("s", "where", where[i]), where[i]);
+    /* The actor keeps serving. */
+    assert_true(add(p, 1, 2) == 3);
+  }
+  expect_too_large(p, "big_result", NULL, "result");
+  /* An error that fits goes as it is. */
+  ax_error *e = NULL;
+  assert_int_equal(call(p, "fail_big", h_kw("i", "bytes", 1LL << 20), NULL,
+                        &e, 60),
+                   AX_EREMOTE);
+  assert_string_equal(ax_error_type(e), "ValueError");
+  assert_int_equal(strlen(ax_error_message(e)), (1u << 20) + 5);
+  ax_error_free(e);
+  assert_true(add(p, 2, 2) == 4);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void test_outcome_too_large_still_ends_the_call(void **state) {
+  (void)state;
+  h_begin(240);
+  assert_int_equal(h_run(0.5, too_large_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
 }
 
 /* -------------------------------------------------- crafted error frames */
@@ -113,6 +176,7 @@ static void test_unknown_error_key_costs_nothing(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_outcome_too_large_still_ends_the_call),
       cmocka_unit_test(test_relay_path_over_the_bound_is_malformed),
       cmocka_unit_test(test_group_over_the_bound_is_malformed),
       cmocka_unit_test(test_unknown_error_key_costs_nothing),

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -184,6 +185,36 @@ static int garbage(ax_ctx *ctx, const ax_val *args) {
   return 0;
 }
 
+/* Fail with an error whose message, traceback or both (`where`) take
+ * `bytes` bytes: more than a frame holds. The text starts with "BEGIN". */
+static int fail_big(ax_ctx *ctx, const ax_val *args) {
+  size_t n = (size_t)int_arg(args, "bytes", 17 << 20);
+  const char *where = str_arg(args, "where", "message");
+  char *big = malloc(n + 6);
+  if (!big) return AX_ENOMEM;
+  memcpy(big, "BEGIN", 5);
+  memset(big + 5, 'x', n);
+  big[n + 5] = 0;
+  int msg = strcmp(where, "traceback") != 0;
+  ax_error *e = ax_error_new(str_arg(args, "type", "ValueError"), "%s",
+                             msg ? big : "small");
+  if (e && strcmp(where, "message") != 0) ax_error_set_traceback(e, big);
+  free(big);
+  return ax_ctx_raise(ctx, e);
+}
+
+/* Return a string of `bytes` bytes. */
+static int big_result(ax_ctx *ctx, const ax_val *args) {
+  size_t n = (size_t)int_arg(args, "bytes", 17 << 20);
+  char *big = malloc(n);
+  if (!big) return AX_ENOMEM;
+  memset(big, 'y', n);
+  ax_pack *p = ax_pack_new();
+  ax_pack_strn(p, big, n);
+  free(big);
+  return ax_ctx_return(ctx, p);
+}
+
 /* Write all of b to fd 3, non-blocking as the runtime set it. */
 static int write_all(const uint8_t *b, size_t n) {
   while (n > 0) {
@@ -258,6 +289,8 @@ static const ax_export exports[] = {
     {.name = "tree", .ctx_fn = tree},
     {.name = "garbage", .ctx_fn = garbage},
     {.name = "relay_call", .ctx_fn = relay_call},
+    {.name = "fail_big", .ctx_fn = fail_big},
+    {.name = "big_result", .ctx_fn = big_result},
     {.name = "bad_error", .ctx_fn = bad_error},
     {0},
 };

@@ -1,6 +1,7 @@
 /* test_errors.c - error maps on the wire: a received one is bounded (its
  * relay path, its members) and costs memory in proportion to what it
- * keeps, not to its size; a sent one stays within the same bounds. This test's binary is linked with malloc, calloc and realloc
+ * keeps, not to its size; a sent one stays within the same bounds; one too
+ * large for a frame is cut to fit. This test's binary is linked with malloc, calloc and realloc
  * wrapped, so that it can count what decoding allocates. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -263,6 +264,52 @@ static void test_full_relay_path_drops_its_oldest_hop(void **state) {
   assert_int_equal(ax_shutdown(), 0);
 }
 
+static size_t packed_len(const ax_error *e) {
+  ax_pack *p = ax_pack_new();
+  assert_int_equal(ax__error_pack(p, e), 0);
+  size_t len;
+  ax_pack_bytes(p, &len);
+  ax_pack_free(p);
+  return len;
+}
+
+static void test_error_cut_to_fit(void **state) {
+  (void)state;
+  size_t big = 1u << 20;
+  char *text = malloc(big + 1);
+  /* Two-byte characters: a cut never splits one. */
+  for (size_t i = 0; i < big; i += 2) memcpy(text + i, "\xc3\xa9", 2);
+  text[big] = 0;
+  ax_error *e = ax_error_new("ValueError", "%s", text);
+  memset(text, 't', big);
+  ax_error_set_traceback(e, text);
+  free(text);
+  size_t max = 64u << 10;
+  ax_error *f = ax__error_fit(e, max);
+  assert_non_null(f);
+  assert_int_equal(ax_error_kind(f), AX_K_MESSAGE_TOO_LARGE);
+  assert_true(packed_len(f) <= max);
+  const char *msg = ax_error_message(f);
+  assert_true(!strncmp(msg, "ValueError (too large", 21));
+  const char *cut = strstr(msg, "): ");
+  assert_non_null(cut);
+  size_t kept = strlen(cut + 3);
+  assert_true(kept > 16384 && kept % 2 == 0);
+  assert_true(!memcmp(cut + 3, "\xc3\xa9", 2));
+  assert_true(strlen(ax_error_traceback(f)) > 16384);
+  assert_string_equal(ax_error_src_uid(f), ax_error_src_uid(e));
+  ax_error_free(f);
+  /* A short traceback is kept whole; the message takes the rest. */
+  ax_error_set_traceback(e, "short");
+  f = ax__error_fit(e, max);
+  assert_string_equal(ax_error_traceback(f), "short");
+  assert_true(packed_len(f) <= max && packed_len(f) > max - 64);
+  ax_error_free(f);
+  /* Too small for anything. */
+  assert_null(ax__error_fit(e, 64));
+  ax_error_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_relay_path_bound),
@@ -271,6 +318,7 @@ int main(void) {
       cmocka_unit_test(test_decoding_allocates_what_it_keeps),
       cmocka_unit_test(test_sent_errors_keep_the_bounds),
       cmocka_unit_test(test_full_relay_path_drops_its_oldest_hop),
+      cmocka_unit_test(test_error_cut_to_fit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -566,6 +566,38 @@ fail:
   return NULL;
 }
 
+static uint8_t *put_cstr(uint8_t *w, const char *s) {
+  return ax__mp_put_str(w, s, (uint32_t)strlen(s));
+}
+
+static uint8_t *put_ident(uint8_t *w, const ax__ident *id) {
+  w = put_cstr(ax__mp_put_map(w, 3), "name");
+  w = put_cstr(put_cstr(w, id->name), "uid");
+  w = put_cstr(put_cstr(w, id->uid), "pid");
+  return ax__mp_put_int(w, id->pid);
+}
+
+size_t ax__error_write_plain(uint8_t *buf, size_t cap, int kind,
+                             const char *msg) {
+  const ax__ident *id = self_ident();
+  const char *type = ax_error_kind_name(kind);
+  if (!type) return 0;
+  /* Each string's header takes at most 5 bytes, an int 9. */
+  size_t ident =
+      1 + 3 * 5 + 11 + 5 + strlen(id->name) + 5 + strlen(id->uid) + 9;
+  size_t need = 1 + 6 * 5 + 37 + 5 + strlen(type) + 5 + strlen(msg) + 5 +
+                2 * ident + 2 * 5;
+  if (need > cap) return 0;
+  uint8_t *w = put_cstr(ax__mp_put_map(buf, 6), "type");
+  w = put_cstr(put_cstr(w, type), "message");
+  w = put_cstr(put_cstr(w, msg), "traceback");
+  w = put_cstr(put_cstr(w, ""), "src");
+  w = put_cstr(put_ident(w, id), "relay");
+  w = put_cstr(put_ident(ax__mp_put_array(w, 1), id), "members");
+  w = ax__mp_put_array(w, 0);
+  return (size_t)(w - buf);
+}
+
 /* ---------------------------------------------------------- printed form */
 
 typedef struct fbuf {

@@ -239,6 +239,14 @@ int ax__error_decode(const void *bytes, size_t len, ax_error **out);
  * traceback, e's source and relay path, no members. NULL when out of
  * memory or max is too small even for that. */
 ax_error *ax__error_fit(const ax_error *e, size_t max);
+/* The wire form of an error of kind with message msg from this actor,
+ * written into buf[0..cap) without allocating (when memory is out, or an
+ * error cannot be cut to fit): its size, or 0 when cap is too small. A
+ * buffer of AX__ERR_PLAIN_MAX bytes holds one with a message of up to 200
+ * bytes. */
+#define AX__ERR_PLAIN_MAX 640
+size_t ax__error_write_plain(uint8_t *buf, size_t cap, int kind,
+                             const char *msg);
 char *ax__backtrace(int skip);
 
 /* ------------------------------------------------------- strings (str.c) */
@@ -462,8 +470,10 @@ int ax__peer_send(ax__peer *peer, const ax__msg *m);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
 int ax__peer_send_hello(ax__peer *peer);
 /* Send e as the error of call cid (0: of the actor as a whole). An error
- * too large for a frame goes as a MessageTooLarge cut to fit. Returns 0,
- * or why it could not be queued (AX_ECLOSED, AX_ENOMEM...). */
+ * too large for a frame goes as a MessageTooLarge cut to fit; one that
+ * cannot be packed for lack of memory, or NULL (it could not even be
+ * made), as a MemoryError written without allocating. Returns 0, or why
+ * even the last attempt could not be queued (AX_ECLOSED, AX_ENOMEM...). */
 int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
 /* Start a call of func with args[0..len), valid msgpack of the kwargs
  * kind (len 0: none, sent as {}); the bytes are copied before it returns. */

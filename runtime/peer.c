@@ -4,6 +4,7 @@
  * hash table. A peer knows nothing of who owns it (a portal, the child side
  * of a spawn, later a registrar or a TCP client): the owner gives it
  * callbacks for what only the owner can decide. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,8 +122,15 @@ static int send_packed(ax__peer *peer, uint64_t cid, const ax_error *e) {
   return rc;
 }
 
+/* An error written without allocating: the reply of last resort. */
+static int send_plain(ax__peer *peer, uint64_t cid, int kind, const char *msg) {
+  uint8_t buf[AX__ERR_PLAIN_MAX];
+  size_t n = ax__error_write_plain(buf, sizeof buf, kind, msg);
+  return n ? send_error_bytes(peer, cid, buf, n) : AX_EMSGSIZE;
+}
+
 int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
-  int rc = send_packed(peer, cid, e);
+  int rc = e ? send_packed(peer, cid, e) : AX_ENOMEM;
   if (rc == AX_EMSGSIZE) {
     /* The frame less what surrounds the error map in the message. */
     ax__msg m = {.type = AX__M_ERROR};
@@ -132,6 +140,14 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
     ax_error *fit = ax__error_fit(e, max > around ? max - around : 0);
     rc = fit ? send_packed(peer, cid, fit) : AX_ENOMEM;
     ax_error_free(fit);
+    if (rc == AX_ENOMEM || rc == AX_EMSGSIZE) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "%.64s too large for a frame of %zu bytes",
+               ax_error_type(e), max);
+      rc = send_plain(peer, cid, AX_K_MESSAGE_TOO_LARGE, msg);
+    }
+  } else if (rc == AX_ENOMEM) {
+    rc = send_plain(peer, cid, AX_K_MEMORY_ERROR, "out of memory");
   }
   return rc;
 }
@@ -190,10 +206,8 @@ void ax__peer_fail_calls(ax__peer *peer, const ax_error *err) {
     ax_done_cb cb = c->cb;
     void *ud = c->ud;
     ax__pool_put(&call_pool, c);
-    if (err)
-      cb(ud, AX_EREMOTE, NULL, ax_error_dup(err));
-    else
-      cb(ud, AX_ECLOSED, NULL, NULL);
+    ax_error *e = err ? ax_error_dup(err) : NULL;
+    cb(ud, e ? AX_EREMOTE : err ? AX_ENOMEM : AX_ECLOSED, NULL, e);
   }
 }
 

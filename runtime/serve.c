@@ -78,7 +78,9 @@ static int set_names(ax_ctx *c, const char *ns, size_t nl, const char *func,
 /* ---------------------------------------------------------- outcome */
 
 /* Turn the function's return code and what it set on ctx into what the
- * caller gets: 0 and c->result (validated), or an error in c->err. */
+ * caller gets: 0 and c->result (validated), or AX_EREMOTE and the error
+ * in c->err, which is NULL only when not even that could be made: out of
+ * memory, which the reply still says. */
 static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
   if (rc == 0 && !c->err) {
     if (!c->result) return 0;
@@ -93,12 +95,17 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
   } else if (!c->err) {
     if (rc == AX_ECANCELED)
       c->err = ax_error_new_kind(AX_K_CANCELLED, "the call was cancelled");
+    else if (rc == AX_ENOMEM)
+      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
+    else if (rc == AX_EREMOTE)
+      /* It raised an error that could not be made. */
+      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR,
+                                 "out of memory for the function's error");
     else
       c->err =
           ax_error_new_kind(AX_K_RUNTIME_ERROR, "the function failed: %s (%s)",
                             ax_strerror(rc), ax_err_name(rc));
   }
-  if (!c->err) c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
   return AX_EREMOTE;
 }
 
@@ -132,6 +139,8 @@ static void reply(ax_ctx *c, int status) {
                                       len);
       rc = ax__peer_send_error(peer, cid, e);
       ax_error_free(e);
+    } else if (rc == AX_ENOMEM) {
+      rc = ax__peer_send_error(peer, cid, NULL);
     }
   } else {
     rc = ax__peer_send_error(peer, cid, c->err);
@@ -165,6 +174,7 @@ static void finish(ax_ctx *c, int rc) {
     e = c->err;
     c->err = NULL;
   }
+  if (status == AX_EREMOTE && !e) status = AX_ENOMEM; /* no error to give */
   ax_done_cb cb = c->cb;
   void *ud = c->ud;
   ctx_put(c);
@@ -180,11 +190,12 @@ int ax_ctx_finish(ax_ctx *ctx, int rc) {
 
 /* ----------------------------------------------------------- running */
 
-/* Find the module and its loader; on failure ctx->err says why. */
+/* Find the module and its loader; on failure ctx->err says why, unless
+ * memory ran out before it could (AX_ENOMEM). */
 static int resolve(ax_ctx *c) {
   int rc = ax__module_lookup(c->ns, c->func, c->local, &c->loader, &c->mod,
                              &c->spec, &c->err);
-  return rc < 0 ? AX_EREMOTE : 0;
+  return rc >= 0 ? 0 : c->err ? AX_EREMOTE : AX_ENOMEM;
 }
 
 static int call_task(void *arg) {
@@ -220,20 +231,21 @@ static void local_cancel(ax_op *op) {
 
 /* Run c: on the loop for an asynchronous loader, else in a new task. */
 static int run(ax_ctx *c) {
-  if (resolve(c) < 0) {
-    finish(c, AX_EREMOTE);
+  int rc = resolve(c);
+  if (rc < 0) {
+    finish(c, rc);
     return 0;
   }
   if (c->loader->size > offsetof(ax_loader, flags) &&
       (c->loader->flags & AX_LOADER_ASYNC)) {
-    int rc = c->loader->call(c->mod, c, c->func, c->argv);
+    rc = c->loader->call(c->mod, c, c->func, c->argv);
     if (rc == AX_EPENDING)
       c->pending = 1;
     else
       finish(c, rc);
     return 0;
   }
-  int rc = ax_task_start(call_task, c, &c->task);
+  rc = ax_task_start(call_task, c, &c->task);
   if (rc < 0) return rc;
   /* The task frees itself; the handle is only used to cancel it. */
   ax__task_detach(c->task);
@@ -243,9 +255,9 @@ static int run(ax_ctx *c) {
 static void reject(ax__peer *peer, uint64_t cid, int rc) {
   ax_error *e = ax_error_new_kind(AX_K_MEMORY_ERROR,
                                   "cannot serve the call: %s", ax_strerror(rc));
-  if (e) rc = ax__peer_send_error(peer, cid, e);
+  rc = ax__peer_send_error(peer, cid, e);
   ax_error_free(e);
-  if (e && rc < 0) lost(peer, cid, rc);
+  if (rc < 0) lost(peer, cid, rc);
 }
 
 void ax__serve_start(ax__peer *peer, const ax__msg *m) {
@@ -274,7 +286,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   if ((rc = run(c)) < 0) {
     c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "cannot serve the call: %s",
                                ax_strerror(rc));
-    finish(c, AX_EREMOTE);
+    finish(c, rc);
   }
 }
 
@@ -351,8 +363,8 @@ int ax_call_local(const char *spec, const char *func, const ax_data *kwargs,
     return AX_ENOMEM;
   }
   /* The entry function runs in this very task, as the actor's main. */
-  if (resolve(c) < 0) {
-    finish(c, AX_EREMOTE);
+  if ((rc = resolve(c)) < 0) {
+    finish(c, rc);
   } else {
     rc = c->loader->call(c->mod, c, c->func, c->argv);
     if (rc == AX_EPENDING) {

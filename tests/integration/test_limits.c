@@ -1,6 +1,7 @@
 /* test_limits.c - every call ends, every input survives: an outcome too
- * large for a frame still ends its call, and a frame crafted to cost its
- * receiver far more memory than its size is refused as malformed. */
+ * large for a frame still ends its call, an actor out of memory replies or
+ * fails cleanly, and a frame crafted to cost its receiver far more memory
+ * than its size is refused as malformed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,12 +175,179 @@ static void test_unknown_error_key_costs_nothing(void **state) {
   assert_int_equal(c.relay, 2);
 }
 
+/* ------------------------------------------------------- out of memory */
+
+/* An actor whose allocations fail from the Nth on serves one call, for N
+ * = 0, 1, 2... until the call's whole path ran without a failure. Each
+ * time the call must end: with its result, a MemoryError, or, when even
+ * that cannot be sent, the channel closed by an actor that exits of its
+ * own accord. Never a crash, never a hang. */
+
+typedef struct oom_sweep {
+  const char *func; /* the call under test */
+  size_t size;      /* of the text it sends and gets back */
+  char *text;
+  char stop[256];   /* the file that disarms the allocator */
+  long rounds, results, memory_errors, exits;
+} oom_sweep;
+
+/* How a call under failing allocations ended: 0 with a reply (a result,
+ * a MemoryError, or an error of want), 1 when the actor went away cleanly,
+ * and a test failure otherwise. */
+static int judge(oom_sweep *s, long after, const char *what, int rc,
+                 ax_error *e, const char *want) {
+  if (rc == HUNG) fail_msg("%s at N=%ld: %s never ended", s->func, after, what);
+  if (rc == 0) {
+    s->results++;
+    return 0;
+  }
+  if (rc == AX_EREMOTE && ax_error_kind(e) == AX_K_MEMORY_ERROR) {
+    s->memory_errors++;
+    return 0;
+  }
+  if (rc == AX_EREMOTE && want && !strcmp(ax_error_type(e), want)) return 0;
+  if (rc == AX_ECLOSED || rc == AX_ENOMEM ||
+      (rc == AX_EREMOTE && ax_error_kind(e) == AX_K_ACTOR_EXITED)) {
+    s->exits++;
+    return 1;
+  }
+  char *text = e ? ax_error_format(e) : NULL;
+  fail_msg("%s at N=%ld: %s ended with rc %d:\n%s", s->func, after, what, rc,
+           text ? text : "(no error)");
+  return -1;
+}
+
+static int oom_body(void *arg) {
+  oom_sweep *s = arg;
+  ax_nursery *n = NULL;
+  ax_portal *p = NULL;
+  long after;
+  for (after = 0; after < 1000; after++) {
+    s->rounds++;
+    if (!p) {
+      assert_int_equal(ax_nursery_open(&n), 0);
+      assert_int_equal(ax_start_actor(n, "oom", &testmod, &p, NULL), 0);
+    }
+    unlink(s->stop);
+    ax_error *e = NULL;
+    ax_data *r = NULL;
+    int rc = call(p, "oom_arm", h_kw("i", "after", (long long)after), NULL,
+                  &e, 30);
+    int gone = judge(s, after, "oom_arm", rc, e, NULL);
+    ax_error_free(e);
+    e = NULL;
+    if (!gone) {
+      ax_data *kw = h_kw("s", !strcmp(s->func, "echo") ? "value" : "message",
+                         s->text);
+      rc = call(p, s->func, kw, &r, &e, 30);
+      gone = judge(s, after, s->func, rc, e, "ValueError");
+      if (rc == 0)
+        assert_string_equal(ax_val_str(ax_data_root(r), NULL), s->text);
+      ax_data_free(r);
+      r = NULL;
+      ax_error_free(e);
+      e = NULL;
+    }
+    long failed = -1;
+    if (!gone) {
+      /* Disarm; the actor must serve again. */
+      FILE *f = fopen(s->stop, "w");
+      assert_non_null(f);
+      fclose(f);
+      rc = call(p, "oom_failed", NULL, &r, &e, 30);
+      gone = judge(s, after, "oom_failed", rc, e, NULL);
+      if (rc == 0) failed = (long)ax_val_int(ax_data_root(r));
+      ax_data_free(r);
+      r = NULL;
+      ax_error_free(e);
+      e = NULL;
+    }
+    if (gone) {
+      /* It went away: it must have exited, not crashed. */
+      ax_error *why = NULL;
+      ax_nursery_close(n, &why);
+      if (why && ax_error_kind(why) != AX_K_ACTOR_EXITED) {
+        char *text = ax_error_format(why);
+        fail_msg("%s at N=%ld: the actor died:\n%s", s->func, after, text);
+      }
+      ax_error_free(why);
+      n = NULL;
+      p = NULL;
+      continue;
+    }
+    if (failed == 0) break; /* the whole path fit in N allocations */
+  }
+  if (p) {
+    assert_int_equal(ax_portal_cancel_actor(p), 0);
+    assert_int_equal(ax_nursery_close(n, NULL), 0);
+  }
+  assert_true(after < 1000);
+  return 0;
+}
+
+static void run_oom_sweep(const char *func, size_t size) {
+  h_begin(600);
+  oom_sweep s = {.func = func, .size = size, .text = malloc(size + 1)};
+  memset(s.text, 'v', size);
+  s.text[size] = 0;
+  snprintf(s.stop, sizeof s.stop, "/tmp/axle-oom-stop-%d", (int)getpid());
+  /* The actors started from here preload the allocator; under ASan it
+   * comes before ASan's runtime, which must not object. */
+  const char *asan = getenv("ASAN_OPTIONS");
+  static char saved[1024], opts[1100];
+  snprintf(saved, sizeof saved, "%s", asan ? asan : "");
+  snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", saved,
+           *saved ? ":" : "");
+  setenv("ASAN_OPTIONS", opts, 1);
+  setenv("LD_PRELOAD", FAILMALLOC_PATH, 1);
+  setenv("AXT_FAILMALLOC", "1", 1);
+  setenv("AXT_FAILMALLOC_STOP", s.stop, 1);
+  /* An actor that closed its channel gets the grace to exit before it is
+   * signalled, and an exit under ASan (a leak check) takes a while. */
+  int rc = h_run(5, oom_body, &s);
+  unsetenv("LD_PRELOAD");
+  unsetenv("AXT_FAILMALLOC");
+  unsetenv("AXT_FAILMALLOC_STOP");
+  if (asan)
+    setenv("ASAN_OPTIONS", saved, 1);
+  else
+    unsetenv("ASAN_OPTIONS");
+  free(s.text);
+  unlink(s.stop);
+  print_message("%s of %zu bytes: %ld rounds: %ld results, %ld MemoryErrors, "
+                "%ld exits\n",
+                func, size, s.rounds, s.results, s.memory_errors, s.exits);
+  assert_int_equal(rc, 0);
+  /* The sweep did reach failures the actor answered. */
+  assert_true(s.memory_errors > 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void test_out_of_memory_on_a_result(void **state) {
+  (void)state;
+  run_oom_sweep("echo", 20);
+}
+
+static void test_out_of_memory_on_an_error(void **state) {
+  (void)state;
+  run_oom_sweep("fail", 20);
+}
+
+/* Frames larger than the buffers the channel holds: they must grow. */
+static void test_out_of_memory_on_large_frames(void **state) {
+  (void)state;
+  run_oom_sweep("echo", 200000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_outcome_too_large_still_ends_the_call),
       cmocka_unit_test(test_relay_path_over_the_bound_is_malformed),
       cmocka_unit_test(test_group_over_the_bound_is_malformed),
       cmocka_unit_test(test_unknown_error_key_costs_nothing),
+      cmocka_unit_test(test_out_of_memory_on_a_result),
+      cmocka_unit_test(test_out_of_memory_on_an_error),
+      cmocka_unit_test(test_out_of_memory_on_large_frames),
   };
   /* AXT_ONLY=pattern runs only the tests whose names match it. */
   if (getenv("AXT_ONLY")) cmocka_set_test_filter(getenv("AXT_ONLY"));

@@ -1,6 +1,7 @@
 /* testmod.c - the plugin the integration tests run in their actors: plain
- * functions (libffi), ABI functions that spawn, fail, sleep, crash or
- * misbehave on the wire. */
+ * functions (libffi), ABI functions that spawn, fail, sleep, crash,
+ * misbehave on the wire or run out of memory. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -272,6 +273,30 @@ static int bad_error(ax_ctx *ctx, const ax_val *args) {
   return rc;
 }
 
+/* The failing allocator (failmalloc.c), when it is preloaded: arm it to
+ * let `after` more allocations through, then fail them. The reply of this
+ * call is already on the path under test. */
+static int oom_arm(ax_ctx *ctx, const ax_val *args) {
+  void *sym = dlsym(RTLD_DEFAULT, "axt_failmalloc_arm");
+  if (!sym) return ax_ctx_fail(ctx, "RuntimeError", "failmalloc not loaded");
+  void (*arm)(long);
+  memcpy(&arm, &sym, sizeof arm);
+  arm((long)int_arg(args, "after", 0));
+  return 0;
+}
+
+/* How many allocations the failing allocator failed since it was armed. */
+static int oom_failed(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  void *sym = dlsym(RTLD_DEFAULT, "axt_failmalloc_failed");
+  if (!sym) return ax_ctx_fail(ctx, "RuntimeError", "failmalloc not loaded");
+  long (*failed)(void);
+  memcpy(&failed, &sym, sizeof failed);
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, failed());
+  return ax_ctx_return(ctx, p);
+}
+
 static const ax_export exports[] = {
     {.name = "add", .sig = "d(dd)", .args = "a,b", .fn = (ax_plain_fn)add},
     {.name = "mul", .sig = "i(ii)", .args = "a,b", .fn = (ax_plain_fn)mul},
@@ -292,6 +317,8 @@ static const ax_export exports[] = {
     {.name = "fail_big", .ctx_fn = fail_big},
     {.name = "big_result", .ctx_fn = big_result},
     {.name = "bad_error", .ctx_fn = bad_error},
+    {.name = "oom_arm", .ctx_fn = oom_arm},
+    {.name = "oom_failed", .ctx_fn = oom_failed},
     {0},
 };
 

@@ -1,7 +1,8 @@
 /* test_errors.c - error maps on the wire: a received one is bounded (its
  * relay path, its members) and costs memory in proportion to what it
  * keeps, not to its size; a sent one stays within the same bounds; one too
- * large for a frame is cut to fit. This test's binary is linked with malloc, calloc and realloc
+ * large for a frame is cut to fit; one written when memory is out needs no
+ * allocation. This test's binary is linked with malloc, calloc and realloc
  * wrapped, so that it can count what decoding allocates. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -310,6 +311,24 @@ static void test_error_cut_to_fit(void **state) {
   ax_error_free(e);
 }
 
+static void test_plain_error_needs_no_memory(void **state) {
+  (void)state;
+  uint8_t buf[AX__ERR_PLAIN_MAX];
+  char msg[201];
+  memset(msg, 'm', 200);
+  msg[200] = 0;
+  size_t n = ax__error_write_plain(buf, sizeof buf, AX_K_MEMORY_ERROR, msg);
+  assert_true(n > 0 && n <= sizeof buf);
+  ax_error *e;
+  assert_int_equal(ax__error_decode(buf, n, &e), 0);
+  assert_int_equal(ax_error_kind(e), AX_K_MEMORY_ERROR);
+  assert_string_equal(ax_error_message(e), msg);
+  assert_int_equal(ax_error_relay_len(e), 1);
+  ax_error_free(e);
+  assert_int_equal(ax__error_write_plain(buf, 100, AX_K_MEMORY_ERROR, msg),
+                   0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_relay_path_bound),
@@ -319,6 +338,7 @@ int main(void) {
       cmocka_unit_test(test_sent_errors_keep_the_bounds),
       cmocka_unit_test(test_full_relay_path_drops_its_oldest_hop),
       cmocka_unit_test(test_error_cut_to_fit),
+      cmocka_unit_test(test_plain_error_needs_no_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

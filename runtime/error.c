@@ -167,6 +167,12 @@ const ax_error *ax_error_member(const ax_error *e, size_t i) {
 }
 
 void ax__error_relay_here(ax_error *e) {
+  if (e->nrelay >= AX__ERR_MAX_RELAY) {
+    /* A full path keeps its source and drops its oldest hop. */
+    memmove(&e->relay[1], &e->relay[2], (e->nrelay - 2) * sizeof *e->relay);
+    e->relay[e->nrelay - 1] = *self_ident();
+    return;
+  }
   ax__ident *r = realloc(e->relay, (e->nrelay + 1) * sizeof *r);
   if (!r) return; /* the path stays one hop short rather than failing */
   e->relay = r;
@@ -193,10 +199,10 @@ char *ax__backtrace(int skip) {
 
 /* ------------------------------------------------------------ wire form */
 
-/* Key k and string value v, unless rc already says a write failed. */
-/* Text that goes out is well-formed UTF-8 whatever the error says (a Lua
- * error may carry any bytes): a strict decoder on the other side must not
- * choke on a message that echoes bad input. */
+/* Key k and string value v, unless rc already says a write failed. Text
+ * that goes out is well-formed UTF-8 whatever the error says (a Lua error
+ * may carry any bytes): a strict decoder on the other side must not choke
+ * on a message that echoes bad input. */
 static int kv(ax_pack *p, int rc, const char *k, const char *v) {
   rc = rc ? rc : ax_pack_str(p, k);
   if (rc) return rc;
@@ -216,76 +222,390 @@ static int pack_ident(ax_pack *p, const ax__ident *id) {
   return rc ? rc : ax_pack_int(p, id->pid);
 }
 
-/* An error map at depth d has strings at d + 3 (in the idents of its
- * relay path), its members' maps at d + 2. Members that would nest past
- * AX__MAX_DEPTH are left out: the receiver refuses the whole message
- * otherwise, and closes the channel. */
-static int pack_at(ax_pack *p, const ax_error *e, int depth) {
-  size_t nmembers = depth + 2 <= AX__MAX_DEPTH - 3 ? e->nmembers : 0;
+/* How many error maps sending e takes when at most budget may go and e
+ * sits at nesting level nest; *nmembers (if not NULL) gets how many of its
+ * members go: the first ones, depth first, as many as the bounds allow. */
+static size_t plan(const ax_error *e, size_t budget, int nest,
+                   size_t *nmembers) {
+  size_t used = 1, k = 0;
+  if (nest < AX__ERR_MAX_NEST)
+    for (; k < e->nmembers && used < budget; k++)
+      used += plan(e->members[k], budget - used, nest + 1, NULL);
+  if (nmembers) *nmembers = k;
+  return used;
+}
+
+static int pack_error(ax_pack *p, const ax_error *e, size_t budget, int nest) {
+  size_t nm;
+  plan(e, budget, nest, &nm);
+  size_t nr = e->nrelay < AX__ERR_MAX_RELAY ? e->nrelay : AX__ERR_MAX_RELAY;
   int rc = kv(p, ax_pack_map(p, 6), "type", e->type);
   rc = kv(p, rc, "message", e->message);
   rc = kv(p, rc, "traceback", e->traceback);
   rc = rc ? rc : ax_pack_str(p, "src");
   rc = rc ? rc : pack_ident(p, &e->src);
   rc = rc ? rc : ax_pack_str(p, "relay");
-  rc = rc ? rc : ax_pack_array(p, (uint32_t)e->nrelay);
-  for (size_t i = 0; !rc && i < e->nrelay; i++)
-    rc = pack_ident(p, &e->relay[i]);
+  rc = rc ? rc : ax_pack_array(p, (uint32_t)nr);
+  for (size_t i = 0; !rc && i < nr; i++) rc = pack_ident(p, &e->relay[i]);
   rc = rc ? rc : ax_pack_str(p, "members");
-  rc = rc ? rc : ax_pack_array(p, (uint32_t)nmembers);
-  for (size_t i = 0; !rc && i < nmembers; i++)
-    rc = pack_at(p, e->members[i], depth + 2);
+  rc = rc ? rc : ax_pack_array(p, (uint32_t)nm);
+  size_t used = 1;
+  for (size_t i = 0; !rc && i < nm; i++) {
+    rc = pack_error(p, e->members[i], budget - used, nest + 1);
+    used += plan(e->members[i], budget - used, nest + 1, NULL);
+  }
   return rc;
 }
 
-int ax__error_pack(ax_pack *p, const ax_error *e) { return pack_at(p, e, 1); }
-
-static const char *str_field(const ax_val *m, const char *key) {
-  const char *s = ax_val_str(ax_val_get(m, key), NULL);
-  return s ? s : "";
+int ax__error_pack(ax_pack *p, const ax_error *e) {
+  return pack_error(p, e, AX__ERR_MAX_MAPS, 0);
 }
 
-static void unpack_ident(const ax_val *v, ax__ident *id) {
-  const char *name = str_field(v, "name"), *uid = str_field(v, "uid");
-  ax__ident_set(id, name, strlen(name), uid, strlen(uid),
-                (int)ax_val_int(ax_val_get(v, "pid")));
+/* Reading the wire form straight from the bytes of the message, which the
+ * scanner has validated: only what an error keeps is allocated, unknown
+ * keys are skipped, and the bounds are checked before anything is. */
+typedef struct rd {
+  const uint8_t *p;
+  size_t len, off;
+  size_t maps; /* error maps met so far */
+} rd;
+
+static int rd_head(rd *r, uint64_t *n, int *kind) {
+  size_t head;
+  if (r->off >= r->len ||
+      ax__mp_head(r->p + r->off, r->len - r->off, &head, n, kind) < 0)
+    return AX_EPROTO;
+  r->off += head;
+  return 0;
 }
 
-int ax__error_unpack(const ax_val *v, ax_error **out) {
-  if (ax_val_type(v) != AX_T_MAP) return AX_EPROTO;
-  ax__ident src;
-  unpack_ident(ax_val_get(v, "src"), &src);
-  ax_error *e = ax__error_make(str_field(v, "type"), str_field(v, "message"),
-                               str_field(v, "traceback"), &src);
-  if (!e) return AX_ENOMEM;
-  const ax_val *relay = ax_val_get(v, "relay");
-  uint32_t nr = ax_val_len(relay);
-  if (ax_val_type(relay) == AX_T_ARRAY && nr > 0) {
-    ax__ident *r = realloc(e->relay, nr * sizeof *r);
-    if (!r) goto nomem;
-    e->relay = r;
-    for (uint32_t i = 0; i < nr; i++) unpack_ident(ax_val_at(relay, i), &r[i]);
-    e->nrelay = nr;
+static int rd_skip(rd *r) {
+  ax__scan sc;
+  if (r->off >= r->len || ax__mp_scan(r->p + r->off, r->len - r->off, &sc) < 0)
+    return AX_EPROTO;
+  r->off += sc.used;
+  return 0;
+}
+
+/* A string: *s and *n, or *s NULL for an item of another type (skipped). */
+static int rd_str(rd *r, const char **s, size_t *n) {
+  size_t at = r->off;
+  uint64_t len;
+  int kind;
+  *s = NULL;
+  *n = 0;
+  if (rd_head(r, &len, &kind) < 0) return AX_EPROTO;
+  if (kind != AX__MP_STR) {
+    r->off = at;
+    return rd_skip(r);
   }
-  const ax_val *mem = ax_val_get(v, "members");
-  uint32_t nm = ax_val_type(mem) == AX_T_ARRAY ? ax_val_len(mem) : 0;
-  if (nm) {
-    e->members = calloc(nm, sizeof *e->members);
-    if (!e->members) goto nomem;
-    for (uint32_t i = 0; i < nm; i++) {
-      int rc = ax__error_unpack(ax_val_at(mem, i), &e->members[i]);
-      if (rc < 0) {
-        ax_error_free(e);
-        return rc;
-      }
-      e->nmembers = i + 1;
+  if (len > r->len - r->off) return AX_EPROTO;
+  *s = (const char *)r->p + r->off;
+  *n = (size_t)len;
+  r->off += (size_t)len;
+  return 0;
+}
+
+/* An int (0 for an item of another type, skipped). */
+static int rd_int(rd *r, int64_t *v) {
+  const uint8_t *q = r->p + r->off;
+  size_t head;
+  uint64_t n;
+  int kind;
+  *v = 0;
+  if (r->off >= r->len || ax__mp_head(q, r->len - r->off, &head, &n, &kind) < 0)
+    return AX_EPROTO;
+  uint8_t b = q[0];
+  if (b <= 0x7f) {
+    *v = b;
+  } else if (b >= 0xe0) {
+    *v = (int8_t)b;
+  } else if (b >= 0xcc && b <= 0xcf) {
+    uint64_t u = ax__mp_be(q + 1, 1 << (b - 0xcc));
+    *v = u > INT64_MAX ? INT64_MAX : (int64_t)u;
+  } else if (b >= 0xd0 && b <= 0xd3) {
+    int k = 1 << (b - 0xd0), shift = 64 - 8 * k;
+    uint64_t u = ax__mp_be(q + 1, k);
+    *v = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+  }
+  return rd_skip(r);
+}
+
+/* {name, uid, pid}; another type of item reads as an empty identity. */
+static int rd_ident(rd *r, ax__ident *id) {
+  const char *name = "", *uid = "";
+  size_t nl = 0, ul = 0;
+  int64_t pid = 0;
+  size_t at = r->off;
+  uint64_t n;
+  int kind, rc = rd_head(r, &n, &kind);
+  if (rc == 0 && kind != AX__MP_MAP) {
+    r->off = at;
+    rc = rd_skip(r);
+    n = 0;
+  }
+  for (uint64_t i = 0; rc == 0 && i < n; i++) {
+    const char *k, *s;
+    size_t kl, sl;
+    rc = rd_str(r, &k, &kl);
+    if (rc < 0) break;
+    if (k && kl == 3 && !memcmp(k, "pid", 3)) {
+      rc = rd_int(r, &pid);
+      continue;
+    }
+    rc = rd_str(r, &s, &sl);
+    if (k && s && kl == 4 && !memcmp(k, "name", 4)) {
+      name = s;
+      nl = sl;
+    } else if (k && s && kl == 3 && !memcmp(k, "uid", 3)) {
+      uid = s;
+      ul = sl;
     }
   }
+  ax__ident_set(id, name, nl, uid, ul, (int)pid);
+  return rc;
+}
+
+/* The keys of an error map; a key given twice is malformed. */
+enum { K_TYPE, K_MESSAGE, K_TRACEBACK, K_SRC, K_RELAY, K_MEMBERS, K_COUNT };
+static const char *const error_keys[K_COUNT] = {"type", "message", "traceback",
+                                                "src",  "relay",   "members"};
+
+static int key_of(const char *k, size_t n) {
+  for (int i = 0; k && i < K_COUNT; i++)
+    if (strlen(error_keys[i]) == n && !memcmp(error_keys[i], k, n)) return i;
+  return -1;
+}
+
+/* An array's count, or -1 for an item of another type (then skipped). */
+static int rd_array(rd *r, uint64_t *n) {
+  size_t at = r->off;
+  int kind;
+  if (rd_head(r, n, &kind) < 0) return AX_EPROTO;
+  if (kind == AX__MP_ARRAY) return 0;
+  r->off = at;
+  *n = 0;
+  return rd_skip(r) < 0 ? AX_EPROTO : -1;
+}
+
+/* An error map at nesting level nest (the scanner's depth limit already
+ * bounds it; this keeps the recursion safe on any bytes). */
+static int rd_error(rd *r, ax_error **out, int nest) {
+  if (++r->maps > AX__ERR_MAX_MAPS || nest > AX__MAX_DEPTH) return AX_EPROTO;
+  uint64_t n;
+  int kind;
+  if (rd_head(r, &n, &kind) < 0 || kind != AX__MP_MAP) return AX_EPROTO;
+  ax_error *e = calloc(1, sizeof *e);
+  if (!e) return AX_ENOMEM;
+  const char *text[3] = {"", "", ""};
+  size_t tlen[3] = {0, 0, 0};
+  unsigned seen = 0;
+  int rc = 0;
+  for (uint64_t i = 0; rc == 0 && i < n; i++) {
+    const char *k;
+    size_t kl;
+    if ((rc = rd_str(r, &k, &kl)) < 0) break;
+    int f = key_of(k, kl);
+    if (f < 0) {
+      rc = rd_skip(r); /* unknown keys are for later versions */
+      continue;
+    }
+    if (seen & (1u << f)) {
+      rc = AX_EPROTO;
+      break;
+    }
+    seen |= 1u << f;
+    uint64_t count;
+    switch (f) {
+      case K_TYPE:
+      case K_MESSAGE:
+      case K_TRACEBACK:
+        rc = rd_str(r, &text[f], &tlen[f]);
+        if (!text[f]) text[f] = "";
+        break;
+      case K_SRC:
+        rc = rd_ident(r, &e->src);
+        break;
+      case K_RELAY:
+        if ((rc = rd_array(r, &count)) != 0) {
+          rc = rc == -1 ? 0 : rc;
+          break;
+        }
+        if (count > AX__ERR_MAX_RELAY) {
+          rc = AX_EPROTO;
+          break;
+        }
+        if (count == 0) break;
+        if (!(e->relay = malloc(count * sizeof *e->relay))) {
+          rc = AX_ENOMEM;
+          break;
+        }
+        for (; rc == 0 && e->nrelay < count; e->nrelay++)
+          rc = rd_ident(r, &e->relay[e->nrelay]);
+        break;
+      case K_MEMBERS:
+        if ((rc = rd_array(r, &count)) != 0) {
+          rc = rc == -1 ? 0 : rc;
+          break;
+        }
+        /* Refused before anything is allocated for them. */
+        if (count > AX__ERR_MAX_MAPS - r->maps) {
+          rc = AX_EPROTO;
+          break;
+        }
+        if (count == 0) break;
+        if (!(e->members = calloc(count, sizeof *e->members))) {
+          rc = AX_ENOMEM;
+          break;
+        }
+        for (; rc == 0 && e->nmembers < count; e->nmembers++)
+          if ((rc = rd_error(r, &e->members[e->nmembers], nest + 1)) < 0) break;
+        break;
+    }
+  }
+  if (rc == 0) {
+    e->type = ax__strndup(text[K_TYPE], tlen[K_TYPE]);
+    e->message = ax__strndup(text[K_MESSAGE], tlen[K_MESSAGE]);
+    e->traceback = ax__strndup(text[K_TRACEBACK], tlen[K_TRACEBACK]);
+    if (!e->type || !e->message || !e->traceback) rc = AX_ENOMEM;
+  }
+  if (rc == 0 && !e->nrelay) {
+    /* No path: it starts at the source. */
+    free(e->relay);
+    if ((e->relay = malloc(sizeof *e->relay))) {
+      e->relay[0] = e->src;
+      e->nrelay = 1;
+    } else {
+      rc = AX_ENOMEM;
+    }
+  }
+  if (rc < 0) {
+    ax_error_free(e);
+    return rc;
+  }
+  e->kind = kind_of(e->type);
   *out = e;
   return 0;
-nomem:
-  ax_error_free(e);
-  return AX_ENOMEM;
+}
+
+int ax__error_decode(const void *bytes, size_t len, ax_error **out) {
+  rd r = {bytes, len, 0, 0};
+  *out = NULL;
+  int rc = rd_error(&r, out, 0);
+  if (rc == 0 && r.off != len) {
+    ax_error_free(*out);
+    *out = NULL;
+    rc = AX_EPROTO;
+  }
+  return rc;
+}
+
+/* ------------------------------------------------ errors that must fit */
+
+/* The first n bytes of s or fewer, not ending inside a UTF-8 sequence. */
+static size_t cut_utf8(const char *s, size_t len, size_t n) {
+  if (len <= n) return len;
+  while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) n--;
+  return n;
+}
+
+static size_t packed_size(const ax_error *e) {
+  ax_pack *p = ax_pack_new();
+  size_t len = 0;
+  if (p && ax__error_pack(p, e) == 0 && !ax__pack_failed(p))
+    ax_pack_bytes(p, &len);
+  ax_pack_free(p);
+  return len;
+}
+
+ax_error *ax__error_fit(const ax_error *e, size_t max) {
+  char note[64] = "";
+  if (e->nmembers)
+    snprintf(note, sizeof note, ", without its %zu members", e->nmembers);
+  char *head = ax__asprintf(
+      "%s (too large for a frame of %zu bytes; cut to fit%s): ", e->type, max,
+      note);
+  ax_error *f = head ? ax__error_make(kind_names[AX_K_MESSAGE_TOO_LARGE], head,
+                                      "", &e->src)
+                     : NULL;
+  free(head);
+  if (!f) return NULL;
+  if (e->nrelay > 1) {
+    ax__ident *r = realloc(f->relay, e->nrelay * sizeof *r);
+    if (!r) goto fail;
+    f->relay = r;
+    memcpy(r, e->relay, e->nrelay * sizeof *r);
+    f->nrelay = e->nrelay;
+  }
+  size_t base = packed_size(f);
+  if (base > max) {
+    f->nrelay = 1; /* the path, as a last resort */
+    base = packed_size(f);
+  }
+  /* Each text's msgpack header may grow by 4 bytes. */
+  if (!base || base + 8 > max) goto fail;
+  size_t room = max - base - 8;
+  const char *msg = e->message, *tb = e->traceback;
+  size_t ml = strlen(msg), tl = strlen(tb), mk = ml, tk = tl;
+  if (ml + tl > room) {
+    /* Halves, unless one text needs less than its half. */
+    if (tl <= room / 2) {
+      mk = room - tl;
+    } else if (ml <= room / 2) {
+      tk = room - ml;
+    } else {
+      mk = room / 2;
+      tk = room - mk;
+    }
+  }
+  mk = cut_utf8(msg, ml, mk);
+  tk = cut_utf8(tb, tl, tk);
+  size_t hl = strlen(f->message);
+  char *m = realloc(f->message, hl + mk + 1);
+  if (!m) goto fail;
+  memcpy(m + hl, msg, mk);
+  m[hl + mk] = 0;
+  f->message = m;
+  char *t = ax__strndup(tb, tk);
+  if (!t) goto fail;
+  free(f->traceback);
+  f->traceback = t;
+  return f;
+fail:
+  ax_error_free(f);
+  return NULL;
+}
+
+static uint8_t *put_cstr(uint8_t *w, const char *s) {
+  return ax__mp_put_str(w, s, (uint32_t)strlen(s));
+}
+
+static uint8_t *put_ident(uint8_t *w, const ax__ident *id) {
+  w = put_cstr(ax__mp_put_map(w, 3), "name");
+  w = put_cstr(put_cstr(w, id->name), "uid");
+  w = put_cstr(put_cstr(w, id->uid), "pid");
+  return ax__mp_put_int(w, id->pid);
+}
+
+size_t ax__error_write_plain(uint8_t *buf, size_t cap, int kind,
+                             const char *msg) {
+  const ax__ident *id = self_ident();
+  const char *type = ax_error_kind_name(kind);
+  if (!type) return 0;
+  /* Each string's header takes at most 5 bytes, an int 9. */
+  size_t ident =
+      1 + 3 * 5 + 11 + 5 + strlen(id->name) + 5 + strlen(id->uid) + 9;
+  size_t need = 1 + 6 * 5 + 37 + 5 + strlen(type) + 5 + strlen(msg) + 5 +
+                2 * ident + 2 * 5;
+  if (need > cap) return 0;
+  uint8_t *w = put_cstr(ax__mp_put_map(buf, 6), "type");
+  w = put_cstr(put_cstr(w, type), "message");
+  w = put_cstr(put_cstr(w, msg), "traceback");
+  w = put_cstr(put_cstr(w, ""), "src");
+  w = put_cstr(put_ident(w, id), "relay");
+  w = put_cstr(put_ident(ax__mp_put_array(w, 1), id), "members");
+  w = ax__mp_put_array(w, 0);
+  return (size_t)(w - buf);
 }
 
 /* ---------------------------------------------------------- printed form */

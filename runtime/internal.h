@@ -214,13 +214,40 @@ int ax__pack_failed(const ax_pack *p);
 
 /* ------------------------------------------------ error objects (error.c) */
 
+/* Bounds on an error's wire form (docs/PROTOCOL.md): entries of a relay
+ * path, and error maps in one error (the error and its members at every
+ * depth). A receiver refuses more as malformed; a sender never sends more
+ * (nor members nested deeper than AX__ERR_MAX_NEST groups), and a path at
+ * its bound drops its oldest hop after the source to take a new one. */
+#define AX__ERR_MAX_RELAY 64
+#define AX__ERR_MAX_MAPS 256
+#define AX__ERR_MAX_NEST 8
+
 ax_error *ax__error_make(const char *type, const char *msg,
                          const char *traceback, const ax__ident *src);
 ax_error *ax__error_group(ax_error **members, size_t n);
 /* Append the current actor as a hop of the relay path. */
 void ax__error_relay_here(ax_error *e);
+/* The wire form of e, within the bounds. */
 int ax__error_pack(ax_pack *p, const ax_error *e);
-int ax__error_unpack(const ax_val *v, ax_error **out);
+/* An error from its wire form, bytes[0..len) (one map the scanner
+ * accepted): AX_EPROTO when it is no error map or breaks a bound, checked
+ * before anything is allocated for it; what it allocates is at most about
+ * twice len plus a bounded amount, unknown keys are skipped unread. */
+int ax__error_decode(const void *bytes, size_t len, ax_error **out);
+/* A MessageTooLarge error standing for e, whose wire form takes at most
+ * max bytes: e's type in its message, what fits of e's message and
+ * traceback, e's source and relay path, no members. NULL when out of
+ * memory or max is too small even for that. */
+ax_error *ax__error_fit(const ax_error *e, size_t max);
+/* The wire form of an error of kind with message msg from this actor,
+ * written into buf[0..cap) without allocating (when memory is out, or an
+ * error cannot be cut to fit): its size, or 0 when cap is too small. A
+ * buffer of AX__ERR_PLAIN_MAX bytes holds one with a message of up to 200
+ * bytes. */
+#define AX__ERR_PLAIN_MAX 640
+size_t ax__error_write_plain(uint8_t *buf, size_t cap, int kind,
+                             const char *msg);
 char *ax__backtrace(int skip);
 
 /* ------------------------------------------------------- strings (str.c) */
@@ -445,6 +472,11 @@ void ax__peer_unref(ax__peer *peer);
 int ax__peer_send(ax__peer *peer, const ax__msg *m);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
 int ax__peer_send_hello(ax__peer *peer);
+/* Send e as the error of call cid (0: of the actor as a whole). An error
+ * too large for a frame goes as a MessageTooLarge cut to fit; one that
+ * cannot be packed for lack of memory, or NULL (it could not even be
+ * made), as a MemoryError written without allocating. Returns 0, or why
+ * even the last attempt could not be queued (AX_ECLOSED, AX_ENOMEM...). */
 int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
 /* Start a call of func with args[0..len), valid msgpack of the kwargs
  * kind (len 0: none, sent as {}); the bytes are copied before it returns. */
@@ -455,7 +487,8 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
 int ax__peer_incall_add(ax__peer *peer, ax__incall *in);
 void ax__peer_incall_remove(ax__peer *peer, ax__incall *in);
 /* An error map received in a message, with this actor appended to its
- * relay path. */
+ * relay path: AX_EPROTO when it is malformed (over a bound included),
+ * AX_ENOMEM. */
 int ax__peer_decode_error(const ax__raw *raw, ax_error **out);
 void ax__peers_close_all(void);
 

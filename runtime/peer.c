@@ -4,6 +4,7 @@
  * hash table. A peer knows nothing of who owns it (a portal, the child side
  * of a spawn, later a registrar or a TCP client): the owner gives it
  * callbacks for what only the owner can decide. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +100,15 @@ int ax__peer_send_hello(ax__peer *peer) {
   return rc;
 }
 
-int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
+static int send_error_bytes(ax__peer *peer, uint64_t cid, const void *b,
+                            size_t len) {
+  ax__msg m = {.type = AX__M_ERROR};
+  AX__SET(&m, cid, cid);
+  ax__msg_set_raw(&m, AX__F_error, b, len);
+  return ax__peer_send(peer, &m);
+}
+
+static int send_packed(ax__peer *peer, uint64_t cid, const ax_error *e) {
   ax_pack *p = ax_pack_new();
   if (!p) return AX_ENOMEM;
   int rc = ax__error_pack(p, e);
@@ -107,12 +116,39 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
   if (rc == 0) {
     size_t len;
     const void *b = ax_pack_bytes(p, &len);
-    ax__msg m = {.type = AX__M_ERROR};
-    AX__SET(&m, cid, cid);
-    ax__msg_set_raw(&m, AX__F_error, b, len);
-    rc = ax__peer_send(peer, &m);
+    rc = send_error_bytes(peer, cid, b, len);
   }
   ax_pack_free(p);
+  return rc;
+}
+
+/* An error written without allocating: the reply of last resort. */
+static int send_plain(ax__peer *peer, uint64_t cid, int kind, const char *msg) {
+  uint8_t buf[AX__ERR_PLAIN_MAX];
+  size_t n = ax__error_write_plain(buf, sizeof buf, kind, msg);
+  return n ? send_error_bytes(peer, cid, buf, n) : AX_EMSGSIZE;
+}
+
+int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
+  int rc = e ? send_packed(peer, cid, e) : AX_ENOMEM;
+  if (rc == AX_EMSGSIZE) {
+    /* The frame less what surrounds the error map in the message. */
+    ax__msg m = {.type = AX__M_ERROR};
+    AX__SET(&m, cid, cid);
+    ax__msg_set_raw(&m, AX__F_error, "", 0);
+    size_t around = ax__msg_bound(&m), max = peer->chan.max_frame;
+    ax_error *fit = ax__error_fit(e, max > around ? max - around : 0);
+    rc = fit ? send_packed(peer, cid, fit) : AX_ENOMEM;
+    ax_error_free(fit);
+    if (rc == AX_ENOMEM || rc == AX_EMSGSIZE) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "%.64s too large for a frame of %zu bytes",
+               ax_error_type(e), max);
+      rc = send_plain(peer, cid, AX_K_MESSAGE_TOO_LARGE, msg);
+    }
+  } else if (rc == AX_ENOMEM) {
+    rc = send_plain(peer, cid, AX_K_MEMORY_ERROR, "out of memory");
+  }
   return rc;
 }
 
@@ -170,18 +206,13 @@ void ax__peer_fail_calls(ax__peer *peer, const ax_error *err) {
     ax_done_cb cb = c->cb;
     void *ud = c->ud;
     ax__pool_put(&call_pool, c);
-    if (err)
-      cb(ud, AX_EREMOTE, NULL, ax_error_dup(err));
-    else
-      cb(ud, AX_ECLOSED, NULL, NULL);
+    ax_error *e = err ? ax_error_dup(err) : NULL;
+    cb(ud, e ? AX_EREMOTE : err ? AX_ENOMEM : AX_ECLOSED, NULL, e);
   }
 }
 
 int ax__peer_decode_error(const ax__raw *raw, ax_error **out) {
-  ax_data *d = ax__data_make(raw->p, &raw->sc);
-  if (!d) return AX_ENOMEM;
-  int rc = ax__error_unpack(ax_data_root(d), out);
-  ax_data_free(d);
+  int rc = ax__error_decode(raw->p, raw->len, out);
   if (rc == 0) ax__error_relay_here(*out);
   return rc;
 }
@@ -198,6 +229,13 @@ static int on_reply(ax__peer *peer, const ax__msg *m) {
   int status = 0;
   if (m->type == AX__M_ERROR) {
     status = ax__peer_decode_error(&m->error, &err);
+    /* Over the bounds the frame is malformed: the channel closes, and
+     * the call ends with it. */
+    if (status == AX_EPROTO) {
+      ax_log(AX_LOG_ERROR, "malformed error map for call %llu from %s",
+             (unsigned long long)m->cid, peer->id.name);
+      return AX_EPROTO;
+    }
     if (status == 0) status = AX_EREMOTE;
   } else if (AX__HAS(m, value)) {
     value = ax__data_make(m->value.p, &m->value.sc);

@@ -78,7 +78,9 @@ static int set_names(ax_ctx *c, const char *ns, size_t nl, const char *func,
 /* ---------------------------------------------------------- outcome */
 
 /* Turn the function's return code and what it set on ctx into what the
- * caller gets: 0 and c->result (validated), or an error in c->err. */
+ * caller gets: 0 and c->result (validated), or AX_EREMOTE and the error
+ * in c->err, which is NULL only when not even that could be made: out of
+ * memory, which the reply still says. */
 static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
   if (rc == 0 && !c->err) {
     if (!c->result) return 0;
@@ -93,37 +95,57 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
   } else if (!c->err) {
     if (rc == AX_ECANCELED)
       c->err = ax_error_new_kind(AX_K_CANCELLED, "the call was cancelled");
+    else if (rc == AX_ENOMEM)
+      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
+    else if (rc == AX_EREMOTE)
+      /* It raised an error that could not be made. */
+      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR,
+                                 "out of memory for the function's error");
     else
       c->err =
           ax_error_new_kind(AX_K_RUNTIME_ERROR, "the function failed: %s (%s)",
                             ax_strerror(rc), ax_err_name(rc));
   }
-  if (!c->err) c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
   return AX_EREMOTE;
+}
+
+/* A call's outcome could not be queued: close the channel rather than
+ * leave the caller waiting for it forever; all its calls end with it. */
+static void lost(ax__peer *peer, uint64_t cid, int rc) {
+  if (rc == AX_ECLOSED) return; /* closing already */
+  ax_log(AX_LOG_ERROR,
+         "cannot send the outcome of call %llu to %s (%s); closing the "
+         "channel",
+         (unsigned long long)cid, peer->id.name, ax_strerror(rc));
+  ax__chan_close(&peer->chan, rc);
 }
 
 static void reply(ax_ctx *c, int status) {
   ax__peer *peer = c->peer;
   if (peer->state >= AX__PEER_CLOSING) return;
   uint64_t cid = c->in.node.cid;
+  int rc;
   if (status == 0) {
     size_t len = 1;
     const void *b = c->result ? ax_pack_bytes(c->result, &len) : "\xc0";
     ax__msg m = {.type = AX__M_RETURN};
     AX__SET(&m, cid, cid);
     ax__msg_set_raw(&m, AX__F_value, b, len);
-    int rc = ax__peer_send(peer, &m);
-    if (rc != AX_EMSGSIZE) return;
-    ax_error *e =
-        ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
-                          "result of %zu bytes exceeds the maximum frame "
-                          "size",
-                          len);
-    if (e) ax__peer_send_error(peer, cid, e);
-    ax_error_free(e);
-    return;
+    rc = ax__peer_send(peer, &m);
+    if (rc == AX_EMSGSIZE) {
+      ax_error *e = ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
+                                      "result of %zu bytes exceeds the "
+                                      "maximum frame size",
+                                      len);
+      rc = ax__peer_send_error(peer, cid, e);
+      ax_error_free(e);
+    } else if (rc == AX_ENOMEM) {
+      rc = ax__peer_send_error(peer, cid, NULL);
+    }
+  } else {
+    rc = ax__peer_send_error(peer, cid, c->err);
   }
-  ax__peer_send_error(peer, cid, c->err);
+  if (rc < 0) lost(peer, cid, rc);
 }
 
 /* The call is over: report it and release the record. */
@@ -152,6 +174,7 @@ static void finish(ax_ctx *c, int rc) {
     e = c->err;
     c->err = NULL;
   }
+  if (status == AX_EREMOTE && !e) status = AX_ENOMEM; /* no error to give */
   ax_done_cb cb = c->cb;
   void *ud = c->ud;
   ctx_put(c);
@@ -167,11 +190,12 @@ int ax_ctx_finish(ax_ctx *ctx, int rc) {
 
 /* ----------------------------------------------------------- running */
 
-/* Find the module and its loader; on failure ctx->err says why. */
+/* Find the module and its loader; on failure ctx->err says why, unless
+ * memory ran out before it could (AX_ENOMEM). */
 static int resolve(ax_ctx *c) {
   int rc = ax__module_lookup(c->ns, c->func, c->local, &c->loader, &c->mod,
                              &c->spec, &c->err);
-  return rc < 0 ? AX_EREMOTE : 0;
+  return rc >= 0 ? 0 : c->err ? AX_EREMOTE : AX_ENOMEM;
 }
 
 static int call_task(void *arg) {
@@ -207,20 +231,21 @@ static void local_cancel(ax_op *op) {
 
 /* Run c: on the loop for an asynchronous loader, else in a new task. */
 static int run(ax_ctx *c) {
-  if (resolve(c) < 0) {
-    finish(c, AX_EREMOTE);
+  int rc = resolve(c);
+  if (rc < 0) {
+    finish(c, rc);
     return 0;
   }
   if (c->loader->size > offsetof(ax_loader, flags) &&
       (c->loader->flags & AX_LOADER_ASYNC)) {
-    int rc = c->loader->call(c->mod, c, c->func, c->argv);
+    rc = c->loader->call(c->mod, c, c->func, c->argv);
     if (rc == AX_EPENDING)
       c->pending = 1;
     else
       finish(c, rc);
     return 0;
   }
-  int rc = ax_task_start(call_task, c, &c->task);
+  rc = ax_task_start(call_task, c, &c->task);
   if (rc < 0) return rc;
   /* The task frees itself; the handle is only used to cancel it. */
   ax__task_detach(c->task);
@@ -230,8 +255,9 @@ static int run(ax_ctx *c) {
 static void reject(ax__peer *peer, uint64_t cid, int rc) {
   ax_error *e = ax_error_new_kind(AX_K_MEMORY_ERROR,
                                   "cannot serve the call: %s", ax_strerror(rc));
-  if (e) ax__peer_send_error(peer, cid, e);
+  rc = ax__peer_send_error(peer, cid, e);
   ax_error_free(e);
+  if (rc < 0) lost(peer, cid, rc);
 }
 
 void ax__serve_start(ax__peer *peer, const ax__msg *m) {
@@ -260,7 +286,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   if ((rc = run(c)) < 0) {
     c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "cannot serve the call: %s",
                                ax_strerror(rc));
-    finish(c, AX_EREMOTE);
+    finish(c, rc);
   }
 }
 
@@ -275,7 +301,9 @@ void ax__serve_before_flush(void) {
     ax__msg ack = {.type = AX__M_START_ACK};
     AX__SET(&ack, cid, c->in.node.cid);
     ax__msg_set_str(&ack, AX__F_kind, "asyncfunc");
-    ax__peer_send(c->peer, &ack);
+    /* Informational: a caller never counts on it, so one that cannot be
+     * queued (out of memory) is left out. */
+    (void)ax__peer_send(c->peer, &ack);
   }
 }
 
@@ -335,8 +363,8 @@ int ax_call_local(const char *spec, const char *func, const ax_data *kwargs,
     return AX_ENOMEM;
   }
   /* The entry function runs in this very task, as the actor's main. */
-  if (resolve(c) < 0) {
-    finish(c, AX_EREMOTE);
+  if ((rc = resolve(c)) < 0) {
+    finish(c, rc);
   } else {
     rc = c->loader->call(c->mod, c, c->func, c->argv);
     if (rc == AX_EPENDING) {

@@ -22,6 +22,9 @@ struct ax_val {
     const ax_val *kids; /* array items; map keys and values, interleaved */
   } v;
 };
+/* A node per item, at least one byte each: docs/PROTOCOL.md promises that
+ * decoding a value takes at most 18 bytes per byte of it. */
+_Static_assert(sizeof(ax_val) <= 16, "an ax_val takes at most 16 bytes");
 
 /* One allocation: this header, the nodes below the root, a copy of the
  * encoded bytes, then NUL-terminated copies of the strings. */

@@ -1,10 +1,14 @@
 /* testmod.c - the plugin the integration tests run in their actors: plain
- * functions (libffi), ABI functions that spawn, fail, sleep, crash or
- * misbehave on the wire. */
+ * functions (libffi), ABI functions that spawn, fail, sleep, crash,
+ * misbehave on the wire or run out of memory. */
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -197,6 +201,117 @@ static int garbage(ax_ctx *ctx, const ax_val *args) {
   return 0;
 }
 
+/* Fail with an error whose message, traceback or both (`where`) take
+ * `bytes` bytes: more than a frame holds. The text starts with "BEGIN". */
+static int fail_big(ax_ctx *ctx, const ax_val *args) {
+  size_t n = (size_t)int_arg(args, "bytes", 17 << 20);
+  const char *where = str_arg(args, "where", "message");
+  char *big = malloc(n + 6);
+  if (!big) return AX_ENOMEM;
+  memcpy(big, "BEGIN", 5);
+  memset(big + 5, 'x', n);
+  big[n + 5] = 0;
+  int msg = strcmp(where, "traceback") != 0;
+  ax_error *e = ax_error_new(str_arg(args, "type", "ValueError"), "%s",
+                             msg ? big : "small");
+  if (e && strcmp(where, "message") != 0) ax_error_set_traceback(e, big);
+  free(big);
+  return ax_ctx_raise(ctx, e);
+}
+
+/* Return a string of `bytes` bytes. */
+static int big_result(ax_ctx *ctx, const ax_val *args) {
+  size_t n = (size_t)int_arg(args, "bytes", 17 << 20);
+  char *big = malloc(n);
+  if (!big) return AX_ENOMEM;
+  memset(big, 'y', n);
+  ax_pack *p = ax_pack_new();
+  ax_pack_strn(p, big, n);
+  free(big);
+  return ax_ctx_return(ctx, p);
+}
+
+/* Write all of b to fd 3, non-blocking as the runtime set it. */
+static int write_all(const uint8_t *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(3, b, n);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      struct pollfd p = {3, POLLOUT, 0};
+      poll(&p, 1, 1000);
+      continue;
+    }
+    if (w <= 0) return AX_EIO;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Write a crafted `error` frame for our caller's call `cid` straight into
+ * the parent channel (fd 3), as a hostile actor could: an error map whose
+ * `key` ("relay", "members" or an unknown one) holds an array of `count`
+ * items (nils, or empty maps for "members"); by default as many as a
+ * frame of `bytes` bytes holds. */
+static int bad_error(ax_ctx *ctx, const ax_val *args) {
+  (void)ctx;
+  const char *key = str_arg(args, "key", "relay");
+  size_t bytes = (size_t)int_arg(args, "bytes", 16 << 20);
+  int64_t count = int_arg(args, "count", (int64_t)bytes - 96);
+  int maps = !strcmp(key, "members");
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, 3);
+  ax_pack_str(p, "t");
+  ax_pack_str(p, "error");
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, int_arg(args, "cid", 1));
+  ax_pack_str(p, "error");
+  ax_pack_map(p, 3);
+  ax_pack_str(p, "type");
+  ax_pack_str(p, "ValueError");
+  ax_pack_str(p, "message");
+  ax_pack_str(p, "crafted");
+  ax_pack_str(p, key);
+  ax_pack_array(p, (uint32_t)count);
+  for (int64_t i = 0; i < count; i++) {
+    if (maps)
+      ax_pack_map(p, 0);
+    else
+      ax_pack_nil(p);
+  }
+  size_t len;
+  const uint8_t *body = ax_pack_bytes(p, &len);
+  uint8_t head[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                     (uint8_t)(len >> 8), (uint8_t)len};
+  int rc = write_all(head, 4);
+  if (rc == 0) rc = write_all(body, len);
+  ax_pack_free(p);
+  return rc;
+}
+
+/* The failing allocator (failmalloc.c), when it is preloaded: arm it to
+ * let `after` more allocations through, then fail them. The reply of this
+ * call is already on the path under test. */
+static int oom_arm(ax_ctx *ctx, const ax_val *args) {
+  void *sym = dlsym(RTLD_DEFAULT, "axt_failmalloc_arm");
+  if (!sym) return ax_ctx_fail(ctx, "RuntimeError", "failmalloc not loaded");
+  void (*arm)(long);
+  memcpy(&arm, &sym, sizeof arm);
+  arm((long)int_arg(args, "after", 0));
+  return 0;
+}
+
+/* How many allocations the failing allocator failed since it was armed. */
+static int oom_failed(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  void *sym = dlsym(RTLD_DEFAULT, "axt_failmalloc_failed");
+  if (!sym) return ax_ctx_fail(ctx, "RuntimeError", "failmalloc not loaded");
+  long (*failed)(void);
+  memcpy(&failed, &sym, sizeof failed);
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, failed());
+  return ax_ctx_return(ctx, p);
+}
+
 static const ax_export exports[] = {
     {.name = "add", .sig = "d(dd)", .args = "a,b", .fn = (ax_plain_fn)add},
     {.name = "mul", .sig = "i(ii)", .args = "a,b", .fn = (ax_plain_fn)mul},
@@ -219,6 +334,11 @@ static const ax_export exports[] = {
     {.name = "tree", .ctx_fn = tree},
     {.name = "garbage", .ctx_fn = garbage},
     {.name = "relay_call", .ctx_fn = relay_call},
+    {.name = "fail_big", .ctx_fn = fail_big},
+    {.name = "big_result", .ctx_fn = big_result},
+    {.name = "bad_error", .ctx_fn = bad_error},
+    {.name = "oom_arm", .ctx_fn = oom_arm},
+    {.name = "oom_failed", .ctx_fn = oom_failed},
     {0},
 };
 

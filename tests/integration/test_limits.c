@@ -15,6 +15,19 @@ static const ax_spawn_opts testmod = {sizeof(ax_spawn_opts), AXT_TESTMOD,
 #define HUNG 1 /* a call that did not end in time: never an AX_E code */
 
 /* Call func, with a deadline that only catches a call that never ends. */
+/* The module of the test plugin's functions, when the actor's own module
+ * is another (the Lua sweeps): NULL otherwise. */
+static const char *plugin_ns;
+
+
+static int call_ns(ax_portal *p, const char *ns, const char *func,
+                   ax_data *kw, ax_data **r, ax_error **e, double timeout) {
+  ax_scope *s = ax_scope_open(timeout);
+  int rc = ax_portal_run(p, ns, func, kw, r, e);
+  ax_data_free(kw);
+  return ax_scope_close(s) ? HUNG : rc;
+}
+
 static int call(ax_portal *p, const char *func, ax_data *kw, ax_data **r,
                 ax_error **e, double timeout) {
   ax_scope *s = ax_scope_open(timeout);
@@ -184,6 +197,8 @@ static void test_unknown_error_key_costs_nothing(void **state) {
  * own accord. Never a crash, never a hang. */
 
 typedef struct oom_sweep {
+  const ax_spawn_opts *opts; /* the actor */
+  const char *want;          /* the error type func raises, if any */
   const char *func; /* the call under test */
   size_t size;      /* of the text it sends and gets back */
   char *text;
@@ -226,13 +241,13 @@ static int oom_body(void *arg) {
     s->rounds++;
     if (!p) {
       assert_int_equal(ax_nursery_open(&n), 0);
-      assert_int_equal(ax_start_actor(n, "oom", &testmod, &p, NULL), 0);
+      assert_int_equal(ax_start_actor(n, "oom", s->opts, &p, NULL), 0);
     }
     unlink(s->stop);
     ax_error *e = NULL;
     ax_data *r = NULL;
-    int rc = call(p, "oom_arm", h_kw("i", "after", (long long)after), NULL,
-                  &e, 30);
+    int rc = call_ns(p, plugin_ns, "oom_arm",
+                     h_kw("i", "after", (long long)after), NULL, &e, 30);
     int gone = judge(s, after, "oom_arm", rc, e, NULL);
     ax_error_free(e);
     e = NULL;
@@ -240,7 +255,7 @@ static int oom_body(void *arg) {
       ax_data *kw = h_kw("s", !strcmp(s->func, "echo") ? "value" : "message",
                          s->text);
       rc = call(p, s->func, kw, &r, &e, 30);
-      gone = judge(s, after, s->func, rc, e, "ValueError");
+      gone = judge(s, after, s->func, rc, e, s->want);
       if (rc == 0)
         assert_string_equal(ax_val_str(ax_data_root(r), NULL), s->text);
       ax_data_free(r);
@@ -254,7 +269,7 @@ static int oom_body(void *arg) {
       FILE *f = fopen(s->stop, "w");
       assert_non_null(f);
       fclose(f);
-      rc = call(p, "oom_failed", NULL, &r, &e, 30);
+      rc = call_ns(p, plugin_ns, "oom_failed", NULL, &r, &e, 30);
       gone = judge(s, after, "oom_failed", rc, e, NULL);
       if (rc == 0) failed = (long)ax_val_int(ax_data_root(r));
       ax_data_free(r);
@@ -287,7 +302,18 @@ static int oom_body(void *arg) {
 
 static void run_oom_sweep(const char *func, size_t size) {
   h_begin(600);
-  oom_sweep s = {.func = func, .size = size, .text = malloc(size + 1)};
+  oom_sweep s = {.opts = &testmod, .want = "ValueError", .func = func,
+                 .size = size, .text = malloc(size + 1)};
+  if (plugin_ns) {
+    /* A Lua actor, with the test plugin enabled for the allocator's
+     * switch; its own functions raise LuaError. */
+    static const char *enable[] = {AXT_TESTMOD};
+    static ax_spawn_opts lua = {sizeof(ax_spawn_opts),
+                                "lua:" AXLE_SOURCE_DIR "/tests/lua/oom.lua",
+                                enable, 1, 0, 0};
+    s.opts = &lua;
+    s.want = "LuaError";
+  }
   memset(s.text, 'v', size);
   s.text[size] = 0;
   snprintf(s.stop, sizeof s.stop, "/tmp/axle-oom-stop-%d", (int)getpid());
@@ -339,6 +365,17 @@ static void test_out_of_memory_on_large_frames(void **state) {
   run_oom_sweep("echo", 200000);
 }
 
+/* The same through a Lua actor: a call served while Lua's allocations
+ * fail ends with its result or a MemoryError, and the actor serves on. */
+static void test_out_of_memory_in_lua(void **state) {
+  (void)state;
+  plugin_ns = AXT_TESTMOD;
+  run_oom_sweep("echo", 20);
+  run_oom_sweep("fail", 20);
+  run_oom_sweep("echo", 200000);
+  plugin_ns = NULL;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_outcome_too_large_still_ends_the_call),
@@ -348,6 +385,7 @@ int main(void) {
       cmocka_unit_test(test_out_of_memory_on_a_result),
       cmocka_unit_test(test_out_of_memory_on_an_error),
       cmocka_unit_test(test_out_of_memory_on_large_frames),
+      cmocka_unit_test(test_out_of_memory_in_lua),
   };
   /* AXT_ONLY=pattern runs only the tests whose names match it. */
   if (getenv("AXT_ONLY")) cmocka_set_test_filter(getenv("AXT_ONLY"));

@@ -44,12 +44,23 @@ void axlua_error_init(lua_State *L) {
   lua_pop(L, 1);
 }
 
+static int new_handle(lua_State *L) {
+  ax_error **h = lua_newuserdatauv(L, sizeof *h, 0);
+  *h = NULL;
+  luaL_setmetatable(L, HANDLE_MT);
+  return 1;
+}
+
 void axlua_error_push(lua_State *L, ax_error *e) {
   /* e is held by its handle first: building the table allocates, and an
-   * error there (out of memory) must not leak it. */
-  ax_error **h = lua_newuserdatauv(L, sizeof *h, 0);
-  *h = e;
-  luaL_setmetatable(L, HANDLE_MT);
+   * error there (out of memory) must not leak it. Making the handle
+   * allocates too: protected, so that e is freed if even that fails. */
+  lua_pushcfunction(L, new_handle);
+  if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    ax_error_free(e);
+    lua_error(L);
+  }
+  *(ax_error **)lua_touserdata(L, -1) = e;
   lua_createtable(L, 0, 8);
   lua_insert(L, -2);
   lua_setfield(L, -2, "_handle");
@@ -118,9 +129,10 @@ int axlua_error_msgh(lua_State *L) {
     }
     return 1;
   }
+  /* What may raise (out of memory) comes before e exists. */
   const char *msg = luaL_tolstring(L, 1, NULL);
-  ax_error *e = ax_error_new("LuaError", "%s", msg);
   luaL_traceback(L, L, NULL, 1);
+  ax_error *e = ax_error_new("LuaError", "%s", msg);
   if (e) ax_error_set_traceback(e, lua_tostring(L, -1));
   lua_pop(L, 2);
   axlua_error_push(L, e);

@@ -494,6 +494,143 @@ static void test_missing_lua_module(void **state) {
   h_expect(AXLE " run /no/such/script.lua 2>&1", 1, "ModuleNotFoundError");
 }
 
+/* ------------------------------------------- a Lua actor out of memory */
+
+typedef struct lua_oom {
+  long rounds, results, memory_errors, lua_errors;
+} lua_oom;
+
+static int lua_call_int(ax_portal *p, const char *func, ax_data *kw,
+                        ax_data **r, ax_error **e) {
+  int rc = ax_portal_run(p, NULL, func, kw, r, e);
+  ax_data_free(kw);
+  return rc;
+}
+
+/* Whether the armed failures were met (and disarm). A run of failures
+ * that goes on into this call fails it too: then they were met. */
+static int lua_oom_hit(ax_portal *p) {
+  for (int tries = 0; tries < 10; tries++) {
+    ax_data *r = NULL;
+    ax_error *e = NULL;
+    int rc = lua_call_int(p, "hit", NULL, &r, &e);
+    int memory = rc == AX_EREMOTE && ax_error_kind(e) == AX_K_MEMORY_ERROR;
+    ax_error_free(e);
+    if (rc == 0) {
+      int hit = ax_val_bool(ax_data_root(r)) || tries > 0;
+      ax_data_free(r);
+      return hit;
+    }
+    assert_true(memory);
+  }
+  fail_msg("the actor never recovered from its failed allocations");
+  return 0;
+}
+
+/* For each N, the Nth allocation of the Lua state fails while echo (then
+ * fail) is served: each call ends with its own outcome or a MemoryError,
+ * and the actor serves the next one. Until no allocation is left to fail. */
+static int lua_oom_body(void *arg) {
+  lua_oom *o = arg;
+  static const ax_spawn_opts lua = {
+      sizeof(ax_spawn_opts), "lua:" AXLE_SOURCE_DIR "/tests/lua/oom_lua.lua",
+      NULL, 0, 0, 0};
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "oom", &lua, &p, NULL), 0);
+  static const char *funcs[] = {"echo", "fail"};
+  for (int f = 0; f < 2; f++) {
+    long after;
+    for (after = 0; after < 500; after++) {
+      o->rounds++;
+      ax_data *r = NULL;
+      ax_error *e = NULL;
+      /* Armed at 0, arm's own way back fails: a MemoryError too. */
+      int rc = lua_call_int(p, "arm", h_kw("i", "after", (long long)after),
+                            NULL, &e);
+      assert_true(rc == 0 || (rc == AX_EREMOTE &&
+                              ax_error_kind(e) == AX_K_MEMORY_ERROR));
+      ax_error_free(e);
+      e = NULL;
+      rc = lua_call_int(p, funcs[f],
+                            h_kw("ss", "value", "some text", "message",
+                                 "it failed"),
+                            &r, &e);
+      if (rc == 0) {
+        assert_string_equal(ax_val_str(ax_data_root(r), NULL), "some text");
+        o->results++;
+      } else if (rc == AX_EREMOTE &&
+                 ax_error_kind(e) == AX_K_MEMORY_ERROR) {
+        o->memory_errors++;
+      } else if (rc == AX_EREMOTE && !strcmp(funcs[f], "fail") &&
+                 !strcmp(ax_error_type(e), "LuaError") &&
+                 strstr(ax_error_message(e), "it failed")) {
+        o->lua_errors++;
+      } else {
+        char *s = e ? ax_error_format(e) : NULL;
+        fail_msg("%s at N=%ld: rc %d\n%s", funcs[f], after, rc,
+                 s ? s : "(no error)");
+      }
+      ax_data_free(r);
+      ax_error_free(e);
+      if (!lua_oom_hit(p)) break; /* the whole call fit in N */
+    }
+    assert_true(after < 500);
+  }
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void run_lua_oom(const char *host, double grace) {
+  lua_oom o = {0};
+  setenv("LUA_CPATH", AXLE_BUILD_DIR "/tests/?.so;;", 1);
+  ax_opts opts = {.size = sizeof opts, .name = "testroot", .grace = grace,
+                  .host = host};
+  assert_int_equal(ax_run(&opts, lua_oom_body, &o), 0);
+  unsetenv("LUA_CPATH");
+  print_message("%ld rounds: %ld results, %ld MemoryErrors, %ld LuaErrors\n",
+                o.rounds, o.results, o.memory_errors, o.lua_errors);
+  assert_true(o.memory_errors > 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+static void test_lua_out_of_memory(void **state) {
+  (void)state;
+  h_begin(120);
+  run_lua_oom(NULL, 0.5);
+}
+
+/* The same with the Lua actor under memcheck: no invalid access and no
+ * definite leak on any path that ran out of memory. */
+static void test_lua_out_of_memory_under_memcheck(void **state) {
+  (void)state;
+#if !defined(__SANITIZE_ADDRESS__)
+  h_begin(600);
+  char dir[] = "/tmp/axle-memcheck-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char host[256];
+  snprintf(host, sizeof host, "%s/axle", dir);
+  FILE *f = fopen(host, "w");
+  assert_non_null(f);
+  fprintf(f,
+          "#!/bin/sh\n"
+          "AXLE_NO_PIDFD=1 exec valgrind -q --leak-check=full "
+          "--show-leak-kinds=definite --errors-for-leak-kinds=definite "
+          "--log-file=%s/vg.%%p %s \"$@\"\n",
+          dir, AXLE);
+  fclose(f);
+  assert_int_equal(chmod(host, 0755), 0);
+  run_lua_oom(host, 30);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "cat %s/vg.* 2>/dev/null; rm -rf %s", dir, dir);
+  char report[16384];
+  h_capture(cmd, report, sizeof report);
+  if (report[0]) fail_msg("memcheck reported:\n%s", report);
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cellar_door),
@@ -505,6 +642,8 @@ int main(void) {
       cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
       cmocka_unit_test(test_values_and_portals),
+      cmocka_unit_test(test_lua_out_of_memory),
+      cmocka_unit_test(test_lua_out_of_memory_under_memcheck),
       cmocka_unit_test(test_scopes_tasks_and_busy_cancel),
       cmocka_unit_test(test_scenario_25_failures_make_one_group),
       cmocka_unit_test(test_scenario_nested_failing_trees),

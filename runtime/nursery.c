@@ -97,7 +97,16 @@ static int child_start(ax_nursery *n, const char *name,
                        const ax_data *kwargs, ax_portal **out, ax_done_cb cb,
                        void *ud, ax_op **op, ax_error **why) {
   if (!n) return AX_EINVAL;
-  if (n->closing) return AX_ESTATE;
+  /* A child started now would never be cancelled, and the nursery would
+   * never close: a cancelled or closing nursery starts nothing. */
+  if (n->closing || n->cancelled) {
+    if (why)
+      *why = ax_error_new_kind(AX_K_RUNTIME_ERROR,
+                               "cannot start actor '%s': the nursery is %s",
+                               name ? name : "", n->closing ? "closing"
+                                                            : "cancelled");
+    return AX_ESTATE;
+  }
   ax__child *c;
   int rc = ax__child_start(&nursery_owner, n, name, opts, func, kwargs, &c,
                            cb, ud, op, why);
@@ -174,6 +183,17 @@ int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud, ax_op **op) {
   n->close_op.cancel = close_op_cancel;
   if (op) *op = &n->close_op;
   if (n->nalive == 0) return ax__defer(finish_deferred, n);
+  /* Daemons end only when cancelled: say whom we wait for, so that a
+   * nursery left with daemons running does not look hung. */
+  if (!n->cancelled && ax_loglevel() >= AX_LOG_INFO) {
+    ax__list_each(it, &n->children) {
+      ax__child *c = ax__container_of(it, ax__child, link);
+      if (c->state != AX__P_EXITED)
+        ax_log(AX_LOG_INFO, "closing a nursery: waiting for actor '%s' "
+                            "(pid %d) to exit",
+               c->portal.id.name, c->portal.id.pid);
+    }
+  }
   return 0;
 }
 

@@ -435,6 +435,31 @@ static void test_sigchld_fallback_without_pidfd(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* Starting an actor in a cancelled nursery is an error at once, never a
+ * child the nursery waits for forever. */
+static int cancelled_body(void *arg) {
+  (void)arg;
+  ax_nursery *n;
+  ax_portal *p;
+  ax_error *e = NULL;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "first", &testmod, &p, NULL), 0);
+  assert_int_equal(ax_nursery_cancel(n), 0);
+  assert_int_equal(ax_start_actor(n, "late", &testmod, &p, &e), AX_ESTATE);
+  assert_non_null(e);
+  assert_non_null(strstr(ax_error_message(e), "cancelled"));
+  ax_error_free(e);
+  ax_nursery_close(n, NULL);
+  return 0;
+}
+
+static void test_no_start_in_a_cancelled_nursery(void **state) {
+  (void)state;
+  h_begin(60);
+  assert_int_equal(h_run(0.5, cancelled_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_in_actor_result_and_error),
@@ -448,6 +473,7 @@ int main(void) {
       cmocka_unit_test(test_sigsegv_in_child_is_an_error),
       cmocka_unit_test(test_sigchld_fallback_without_pidfd),
       cmocka_unit_test(test_nursery_from_a_foreign_loop),
+      cmocka_unit_test(test_no_start_in_a_cancelled_nursery),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

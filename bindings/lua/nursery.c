@@ -3,6 +3,7 @@
  * run_in_actor. Closing waits for every child; an error leaving the scope
  * cancels them first, and the nursery's own failure replaces it. */
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -72,28 +73,65 @@ int axlua_nursery_open(lua_State *L) {
   return 0;
 }
 
+/* A log level: a number 1..4 or a name, in any case. */
+static int read_loglevel(lua_State *L, const char *fn) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  if (lua_isinteger(L, -1)) {
+    lua_Integer v = lua_tointeger(L, -1);
+    if (v >= 1 && v <= 4) return (int)v;
+  } else if (lua_type(L, -1) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, -1);
+    for (int i = 0; i < 4; i++)
+      if (!strcasecmp(s, names[i])) return i + 1;
+  }
+  return luaL_error(L, "%s: loglevel must be 1 to 4 or one of error, warn, "
+                       "info, debug; got %s",
+                    fn, luaL_tolstring(L, -1, NULL));
+}
+
+/* The options table at idx, checked: an unknown key (a typo, `enable` for
+ * `enable_modules`) or a value of the wrong type is an error, never
+ * ignored. Strings point into the table, which outlives the call. */
 static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
-                            const char **enable, size_t max) {
+                            const char **enable, size_t max, const char *fn,
+                            int with_name) {
   memset(o, 0, sizeof *o);
   o->size = sizeof *o;
   o->module = axlua_loader_spec(L);
-  if (!lua_istable(L, idx)) return;
-  lua_getfield(L, idx, "module");
-  if (lua_isstring(L, -1)) o->module = lua_tostring(L, -1);
-  lua_pop(L, 1); /* the string stays alive in the opts table */
-  lua_getfield(L, idx, "loglevel");
-  o->loglevel = (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  lua_getfield(L, idx, "enable_modules");
-  if (lua_istable(L, -1)) {
-    for (size_t i = 0; i < max && i < lua_rawlen(L, -1); i++) {
-      lua_rawgeti(L, -1, (lua_Integer)i + 1);
-      enable[o->nenable++] = lua_tostring(L, -1);
-      lua_pop(L, 1);
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (!strcmp(k, "module")) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: module must be a string", fn);
+      o->module = lua_tostring(L, -1);
+    } else if (!strcmp(k, "loglevel")) {
+      o->loglevel = read_loglevel(L, fn);
+    } else if (!strcmp(k, "enable_modules")) {
+      if (!lua_istable(L, -1))
+        luaL_error(L, "%s: enable_modules must be a list of module specs", fn);
+      size_t n = lua_rawlen(L, -1);
+      if (n > max) luaL_error(L, "%s: at most %d enable_modules", fn, (int)max);
+      for (size_t i = 0; i < n; i++) {
+        if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TSTRING)
+          luaL_error(L, "%s: enable_modules[%d] must be a string", fn,
+                     (int)i + 1);
+        enable[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+      }
+      o->enable = enable;
+      o->nenable = n;
+    } else if (!(with_name && !strcmp(k, "name"))) {
+      luaL_error(L, "%s: unknown option '%s' (known: module, enable_modules, "
+                    "loglevel%s)",
+                 fn, lua_type(L, -2) == LUA_TSTRING ? k : luaL_typename(L, -2),
+                 with_name ? ", name" : "");
     }
-    o->enable = enable;
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
 }
 
 static int start_actor(lua_State *L) {
@@ -101,7 +139,7 @@ static int start_actor(lua_State *L) {
   const char *name = luaL_checkstring(L, 2);
   ax_spawn_opts o;
   const char *enable[32];
-  read_spawn_opts(L, 3, &o, enable, 32);
+  read_spawn_opts(L, 3, &o, enable, 32, "start_actor", 0);
   if (!o.module) return luaL_error(L, "start_actor: no module to run");
   ax_portal *p;
   ax_error *e = NULL;
@@ -117,7 +155,7 @@ static int run_in_actor(lua_State *L) {
   const char *func = axlua_loader_function_name(L, 2);
   ax_spawn_opts o;
   const char *enable[32];
-  read_spawn_opts(L, 4, &o, enable, 32);
+  read_spawn_opts(L, 4, &o, enable, 32, "run_in_actor", 1);
   const char *name = func;
   if (lua_istable(L, 4)) {
     /* Left on the stack: the string must live until the call returns. */

@@ -494,6 +494,18 @@ static void test_missing_lua_module(void **state) {
   h_expect(AXLE " run /no/such/script.lua 2>&1", 1, "ModuleNotFoundError");
 }
 
+/* Mistakes made on purpose: an unknown option (`enable` for
+ * `enable_modules`), a log level that is none, a module spec that is no
+ * string, a start in a cancelled nursery: each an error at the call that
+ * names the mistake. Only stdout is compared. */
+static void test_misuse_is_an_error_at_the_call(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/misuse.lua main", 0,
+           "unknown option\ttrue\nbad loglevel\ttrue\nbad enable\ttrue\n"
+           "bad name option\ttrue\nloglevel by name\ttrue\n"
+           "start after cancel\ttrue\n");
+}
+
 /* ------------------------------------------- a Lua actor out of memory */
 
 typedef struct lua_oom {
@@ -642,6 +654,7 @@ int main(void) {
       cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
       cmocka_unit_test(test_values_and_portals),
+      cmocka_unit_test(test_misuse_is_an_error_at_the_call),
       cmocka_unit_test(test_lua_out_of_memory),
       cmocka_unit_test(test_lua_out_of_memory_under_memcheck),
       cmocka_unit_test(test_scopes_tasks_and_busy_cancel),

@@ -237,7 +237,9 @@ static void on_proc_exit(ax__proc *pr) {
   } else if (p->oneshot && !p->have_result) {
     set_result(p, NULL, err ? ax_error_dup(err) : no_result_error(p, "exited"),
                1);
-  } else if (err) {
+  } else if (err && !(p->oneshot && p->error)) {
+    /* A one-shot whose outcome is already this failure (its call ended
+     * with the channel, above) has told its owner: once is enough. */
     p->owner->fail(p->owner_ud, ax_error_dup(err));
   }
   ax_error_free(err);

@@ -435,6 +435,41 @@ static void test_sigchld_fallback_without_pidfd(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* A one-shot killed by SIGSEGV is one failure: its result is the
+ * ActorCrashed, and the nursery reports that error once, not a group of
+ * two identical members. */
+static int crashed_oneshot_body(void *arg) {
+  ax_error **out = arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  ax_data *kw = h_kw("i", "addr", 0LL);
+  assert_int_equal(ax_run_in_actor(n, "victim", &testmod, "read_at", kw, &p,
+                                   NULL),
+                   0);
+  ax_data_free(kw);
+  ax_error *e = NULL;
+  assert_int_equal(ax_portal_result(p, NULL, &e), AX_EREMOTE);
+  assert_int_equal(ax_error_kind(e), AX_K_ACTOR_CRASHED);
+  ax_error_free(e);
+  ax_nursery_close(n, out);
+  return 0;
+}
+
+static void test_crashed_oneshot_is_one_failure(void **state) {
+  (void)state;
+  h_begin(60);
+  ax_error *e = NULL;
+  assert_int_equal(h_run(0.5, crashed_oneshot_body, &e), 0);
+  assert_non_null(e);
+  if (ax_error_kind(e) != AX_K_ACTOR_CRASHED) {
+    char *s = ax_error_format(e);
+    fail_msg("the nursery reported:\n%s", s);
+  }
+  ax_error_free(e);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* Starting an actor in a cancelled nursery is an error at once, never a
  * child the nursery waits for forever. */
 static int cancelled_body(void *arg) {
@@ -474,6 +509,7 @@ int main(void) {
       cmocka_unit_test(test_sigchld_fallback_without_pidfd),
       cmocka_unit_test(test_nursery_from_a_foreign_loop),
       cmocka_unit_test(test_no_start_in_a_cancelled_nursery),
+      cmocka_unit_test(test_crashed_oneshot_is_one_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

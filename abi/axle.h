@@ -346,6 +346,9 @@ AX_EXTERN void ax_task_cancel(ax_task *t);
 AX_EXTERN int ax_in_task(void);
 /* 1 if the current task is cancelled (a non-blocking check), else 0. */
 AX_EXTERN int ax_cancelled(void);
+/* The signal (SIGINT, SIGTERM) that cancelled this actor, or 0 when no
+ * signal did: tells Ctrl-C from an expired deadline, for exit codes. */
+AX_EXTERN int ax_cancel_signal(void);
 /* Let other tasks run, and the loop poll once, then go on; AX_ECANCELED if
  * the task is cancelled. */
 AX_EXTERN int ax_yield(void);

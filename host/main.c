@@ -147,7 +147,10 @@ static int cmd_run(int argc, char **argv) {
     char *s = ax_error_format(a.err);
     fprintf(stderr, "%s", s ? s : "");
     ax_free(s);
-    code = ax_error_kind(a.err) == AX_K_CANCELLED ? 130 : 1;
+    /* 128 + the signal for Ctrl-C (130) or SIGTERM (143); any other
+     * failure, an expired deadline's Cancelled included, is 1. */
+    int sig = ax_cancel_signal();
+    code = ax_error_kind(a.err) == AX_K_CANCELLED && sig ? 128 + sig : 1;
   } else {
     fprintf(stderr, "axle: %s\n", ax_strerror(a.rc));
     code = 1;

@@ -354,6 +354,8 @@ void ax__cancel_actor(int signum) {
 
 int ax_cancelled(void) { return cur && ax__task_cancelled(cur); }
 
+int ax_cancel_signal(void) { return ax__rt_g ? ax__rt_g->cancel_signal : 0; }
+
 int ax__can_block(void) {
   if (!cur) return AX_ENOTASK;
   return ax__task_cancelled(cur) ? AX_ECANCELED : 0;

@@ -14,6 +14,14 @@
 #define AXLE AXLE_HOST_PATH
 #define LUA_EX(name) AXLE_SOURCE_DIR "/examples/lua/" name ".lua"
 
+/* An expired deadline is an uncaught error like any other: exit status
+ * 1, not 130 as for Ctrl-C. */
+static void test_expired_deadline_exits_1(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/deadline.lua 2>&1", 1,
+           "Cancelled");
+}
+
 static void test_cellar_door(void **state) {
   (void)state;
   h_expect(AXLE " run " LUA_EX("cellar_door"), 0, "Dang that's beautiful\n");
@@ -399,7 +407,8 @@ static void root_load_loop_stops_on(int sig) {
   int st;
   char out[4096];
   signal_looping_load(argv, 1, sig, &st, out, sizeof out);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 130 || !strstr(out, "Cancelled: "))
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 128 + sig ||
+      !strstr(out, "Cancelled: "))
     fail_msg("after %s, status %d:\n%s", strsignal(sig), st, out);
 }
 
@@ -654,6 +663,7 @@ int main(void) {
       cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
       cmocka_unit_test(test_values_and_portals),
+      cmocka_unit_test(test_expired_deadline_exits_1),
       cmocka_unit_test(test_misuse_is_an_error_at_the_call),
       cmocka_unit_test(test_lua_out_of_memory),
       cmocka_unit_test(test_lua_out_of_memory_under_memcheck),

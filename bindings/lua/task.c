@@ -204,6 +204,12 @@ static int tasks_close(lua_State *L) {
     lua_pushvalue(L, first_err);
     return lua_error(L);
   }
+  /* Cancelled from outside while it waited (a deadline, an outer scope,
+   * SIGINT): the tasks were cancelled, and so is the code after the
+   * nursery; it must not run on as if nothing happened. An error already
+   * leaving the scope goes on by itself. */
+  if (lua_isnoneornil(L, 2) && ax_cancelled())
+    return axlua_error_raise(L, AX_ECANCELED, NULL);
   return 0;
 }
 

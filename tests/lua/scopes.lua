@@ -28,15 +28,18 @@ function M.scopes()
     check(not a and not b, "cancelled scope stays cancelled")
   end
   axle.sleep(0.01) -- outside again: fine
-  -- Huge timeouts mean never: the scope's own cancel ends the wait.
+  -- Huge timeouts mean never: a huge sleep is still asleep when a short
+  -- deadline ends it, and a huge deadline does not fire.
   for _, huge in ipairs({1e17, 1e300, math.huge}) do
-    local s <close> = axle.cancel_scope(huge)
-    local tn <close> = axle.task_nursery()
-    tn:spawn(function() axle.sleep(0) s:cancel() end)
-    local ok = pcall(axle.sleep, huge)
-    check(not ok, "a huge sleep ended only by the cancel")
-    check(axle.move_on_after(huge, function() return true end),
+    local ok, err = pcall(axle.fail_after, 0.05, axle.sleep, huge)
+    check(not ok and err.type == "TooSlowError",
+          "a huge sleep ended only by the deadline")
+    check(axle.move_on_after(huge, axle.sleep, 0.01),
           "a huge deadline does not fire")
+    do
+      local s <close> = axle.cancel_scope(huge)
+      axle.sleep(0.01)
+    end
   end
   -- NaN and negative timeouts are refused at the call.
   for _, bad in ipairs({0 / 0, -1, -math.huge}) do
@@ -85,6 +88,20 @@ function M.tasks()
   end)
   check(not ok and err.message:find("task failed", 1, true), "task error")
   check(cancelled, "sibling cancelled")
+  -- A task nursery cancelled from outside while it waits does not swallow
+  -- the cancellation: the code after it does not run on.
+  local function waits_on_a_task()
+    local tn <close> = axle.task_nursery()
+    tn:spawn(function() axle.sleep(math.huge) end)
+  end
+  local okf, errf = pcall(axle.fail_after, 0.05, waits_on_a_task)
+  check(not okf and errf.type == "TooSlowError",
+        "fail_after through a task nursery raises TooSlowError")
+  local ran_on = false
+  check(axle.move_on_after(0.05, function()
+    waits_on_a_task()
+    ran_on = true
+  end) == false and not ran_on, "move_on_after does not run on")
   print("tasks ok")
 end
 

@@ -78,8 +78,12 @@ static int run_root(void *arg) {
 static int pack_value(ax_pack *p, const char *s) {
   char *end;
   if (*s) {
+    /* Decimal, or hex with 0x (x=0x10 is 16); never octal: 010 is 10. */
+    const char *digits = s + (*s == '-' || *s == '+');
+    int base = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') ? 16
+                                                                          : 10;
     errno = 0;
-    long long i = strtoll(s, &end, 10);
+    long long i = strtoll(s, &end, base);
     if (!*end && !errno) return ax_pack_int(p, i);
     double d = strtod(s, &end);
     if (!*end) return ax_pack_float(p, d);

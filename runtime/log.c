@@ -4,18 +4,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "internal.h"
 
+/* AXLE_LOG: a level's name in any case, or its number 1 to 4. Anything
+ * else is said once, on stderr, and the default (warn) holds. */
 int ax__log_env_level(void) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
   const char *e = getenv("AXLE_LOG");
   if (!e || !*e) return AX_LOG_WARN;
-  if (!strcmp(e, "error")) return AX_LOG_ERROR;
-  if (!strcmp(e, "warn")) return AX_LOG_WARN;
-  if (!strcmp(e, "info")) return AX_LOG_INFO;
-  if (!strcmp(e, "debug")) return AX_LOG_DEBUG;
-  return atoi(e);
+  for (int i = 0; i < 4; i++)
+    if (!strcasecmp(e, names[i])) return i + 1;
+  char *end;
+  long v = strtol(e, &end, 10);
+  if (!*end && v >= 1 && v <= 4) return (int)v;
+  static int warned;
+  if (!warned) {
+    warned = 1;
+    fprintf(stderr,
+            "[axle %d] warn: AXLE_LOG=%s is no level (error, warn, info, "
+            "debug or 1 to 4): using warn\n",
+            (int)getpid(), e);
+  }
+  return AX_LOG_WARN;
 }
 
 int ax_loglevel(void) {

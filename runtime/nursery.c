@@ -188,7 +188,7 @@ int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud, ax_op **op) {
   if (!n->cancelled && ax_loglevel() >= AX_LOG_INFO) {
     ax__list_each(it, &n->children) {
       ax__child *c = ax__container_of(it, ax__child, link);
-      if (c->state != AX__P_EXITED)
+      if (c->state != AX__P_EXITED && !c->oneshot && !c->cancel_sent)
         ax_log(AX_LOG_INFO, "closing a nursery: waiting for actor '%s' "
                             "(pid %d) to exit",
                c->portal.id.name, c->portal.id.pid);

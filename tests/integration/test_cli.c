@@ -28,6 +28,14 @@ static void test_run_parses_values(void **state) {
   (void)state;
   h_expect(AXLE " run " AXT_TESTMOD " add a=1 b=2.5", 0, "3.5\n");
   h_expect(AXLE " run " AXT_TESTMOD " greet who=world", 0, "hello world\n");
+  /* Integers in hex are integers (they were floats), and 010 is ten. */
+  h_expect(AXLE " run " AXT_TESTMOD " mul a=0x10 b=010", 0, "160\n");
+  /* AXLE_LOG takes names in any case; an unknown value is said, once. */
+  h_expect("AXLE_LOG=INFO " AXLE " run " AXLE_SOURCE_DIR
+           "/examples/lua/cellar_door.lua 2>&1",
+           0, "info: cancel requested by the parent");
+  h_expect("AXLE_LOG=loud " AXLE " run " AXT_TESTMOD " add a=1 b=2 2>&1", 0,
+           "AXLE_LOG=loud is no level");
   h_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
              "TypeError: argument 'a' of add() must be a number, got str");
   h_expect(AXLE " run c:/no/such.so 2>&1", 1, "ModuleNotFoundError");

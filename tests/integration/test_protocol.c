@@ -143,6 +143,17 @@ static int exit_status(kid *k) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A child through its handshake: our hello and spawn, its hello. */
+static kid booted_kid(void) {
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  spawn(&k, -1);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  ax_data_free(d);
+  return k;
+}
+
 /* The whole life of a child: hello both ways (its hello carries the
  * identity spawn gave it), a call, cancel -> cancel_ack, end of file, and
  * exit status 0. */
@@ -236,12 +247,7 @@ static void test_start_before_spawn(void **state) {
 static void test_eof_after_boot(void **state) {
   (void)state;
   h_begin(60);
-  kid k = start_kid("kid", 0);
-  hello(&k);
-  spawn(&k, -1);
-  ax_data *d = next(&k);
-  expect_type(d, "hello");
-  ax_data_free(d);
+  kid k = booted_kid();
   shutdown(k.fd, SHUT_WR);
   assert_null(next(&k));
   assert_int_equal(exit_status(&k), 0);
@@ -252,12 +258,7 @@ static void test_eof_after_boot(void **state) {
 static void test_sigterm_after_boot(void **state) {
   (void)state;
   h_begin(60);
-  kid k = start_kid("kid", 0);
-  hello(&k);
-  spawn(&k, -1);
-  ax_data *d = next(&k);
-  expect_type(d, "hello");
-  ax_data_free(d);
+  kid k = booted_kid();
   kill(k.pid, SIGTERM);
   assert_null(next(&k));
   assert_int_equal(exit_status(&k), 0);

@@ -300,7 +300,10 @@ AX_EXTERN int ax_loop_step(void);
 /* Monotonic clock in seconds. */
 AX_EXTERN double ax_now(void);
 
-/* Log through the actor's logger (stderr, prefixed with the actor name). */
+/* Log through the actor's logger: one line on stderr, written at once,
+ * with the local time, the actor's name and pid and the level (in colour
+ * when stderr is a terminal and NO_COLOR is unset or empty). fmt and its
+ * arguments stay the caller's. */
 AX_EXTERN void ax_log(int level, const char *fmt, ...) AX_PRINTF(2, 3);
 AX_EXTERN int ax_loglevel(void);
 

@@ -665,10 +665,11 @@ int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
 /* The level AXLE_LOG names (a root's default). */
 int ax__log_env_level(void);
 
-#define AX__LOGD(...)                                   \
-  do {                                                  \
-    if (ax__rt_g && ax__rt_g->loglevel >= AX_LOG_DEBUG) \
-      ax_log(AX_LOG_DEBUG, __VA_ARGS__);                \
+/* Whether debug lines are wanted: one load and compare on hot paths. */
+#define AX__DEBUG (ax__rt_g && ax__rt_g->loglevel >= AX_LOG_DEBUG)
+#define AX__LOGD(...)                                 \
+  do {                                                \
+    if (AX__DEBUG) ax_log(AX_LOG_DEBUG, __VA_ARGS__); \
   } while (0)
 
 #endif /* AX_INTERNAL_H */

@@ -148,13 +148,30 @@ static void reply(ax_ctx *c, int status) {
   if (rc < 0) lost(peer, cid, rc);
 }
 
+/* A debug line naming the function of a call, as it starts (status 1)
+ * or as it ends (0 returned, else raised). */
+__attribute__((cold, noinline)) static void log_call(const ax_ctx *c,
+                                                     int status) {
+  char who[128] = "local call";
+  if (c->peer)
+    snprintf(who, sizeof who, "call %llu%s%s",
+             (unsigned long long)c->in.node.cid, status == 1 ? " from " : "",
+             status == 1 ? c->peer->id.name : "");
+  if (status == 1)
+    ax_log(AX_LOG_DEBUG, "%s: %s() in %s", who, c->func, c->spec);
+  else if (status == 0)
+    ax_log(AX_LOG_DEBUG, "%s: %s() returned", who, c->func);
+  else
+    ax_log(AX_LOG_DEBUG, "%s: %s() raised %s", who, c->func,
+           c->err ? ax_error_type(c->err) : "MemoryError");
+}
+
 /* The call is over: report it and release the record. */
 static void finish(ax_ctx *c, int rc) {
   ax__scan sc;
   int status = outcome(c, rc, &sc);
+  if (AX__DEBUG) log_call(c, status);
   if (c->peer) {
-    AX__LOGD("call %llu %s done: %s", (unsigned long long)c->in.node.cid,
-             c->func, status == 0 ? "returned" : ax_error_type(c->err));
     reply(c, status);
     ax__peer *peer = c->peer;
     /* Out of the peer's cid map first: ctx_put may free c. */
@@ -236,6 +253,7 @@ static int run(ax_ctx *c) {
     finish(c, rc);
     return 0;
   }
+  if (AX__DEBUG) log_call(c, 1);
   if (c->loader->size > offsetof(ax_loader, flags) &&
       (c->loader->flags & AX_LOADER_ASYNC)) {
     rc = c->loader->call(c->mod, c, c->func, c->argv);
@@ -366,6 +384,7 @@ int ax_call_local(const char *spec, const char *func, const ax_data *kwargs,
   if ((rc = resolve(c)) < 0) {
     finish(c, rc);
   } else {
+    if (AX__DEBUG) log_call(c, 1);
     rc = c->loader->call(c->mod, c, c->func, c->argv);
     if (rc == AX_EPENDING) {
       c->pending = 1;

@@ -1,12 +1,60 @@
 /* test_cli.c - the axle command line and every C example, run as a user
  * would run them; nothing they start may survive them. */
+#include <errno.h>
+#include <pty.h>
+#include <regex.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
 #define AXLE AXLE_HOST_PATH
 #define EX(name) "c:" AXLE_BUILD_DIR "/examples/c/" name ".so"
+#define CELLAR AXLE_SOURCE_DIR "/examples/lua/cellar_door.lua"
+
+/* As h_expect, with a pseudo-terminal as the command's stdin, stdout and
+ * stderr, as at a user's terminal: what it writes is in h_out. */
+static void expect_pty(const char *cmd, int status, const char *want) {
+  h_begin(60);
+  int master;
+  pid_t pid = forkpty(&master, NULL, NULL, NULL);
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(master, h_out + len, sizeof h_out - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    /* EIO: every process holding the terminal has closed it. */
+    if (n <= 0) break;
+    len += (size_t)n;
+    if (len == sizeof h_out - 1) break;
+  }
+  h_out[len] = 0;
+  close(master);
+  int st;
+  assert_int_equal(h_wait_exit(pid, 60, &st), 0);
+  st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  if (st != status || (want && !strstr(h_out, want)))
+    fail_msg(
+        "`%s` under a terminal exited %d (want %d), output:\n%s\n"
+        "(want '%s')",
+        cmd, st, status, h_out, want ? want : "");
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* Whether some line of text matches the extended regular expression re. */
+static int has_line(const char *text, const char *re) {
+  regex_t r;
+  assert_int_equal(regcomp(&r, re, REG_EXTENDED | REG_NEWLINE | REG_NOSUB), 0);
+  int found = regexec(&r, text, 0, NULL, 0) == 0;
+  regfree(&r);
+  return found;
+}
 
 static void test_version_and_help(void **state) {
   (void)state;
@@ -37,8 +85,62 @@ static void test_run_parses_values(void **state) {
   h_expect("AXLE_LOG=loud " AXLE " run " AXT_TESTMOD " add a=1 b=2 2>&1", 0,
            "AXLE_LOG=loud is no level");
   h_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
-             "TypeError: argument 'a' of add() must be a number, got str");
+           "TypeError: argument 'a' of add() must be a number, got str");
   h_expect(AXLE " run c:/no/such.so 2>&1", 1, "ModuleNotFoundError");
+}
+
+/* A log line: local time to the millisecond, [axle NAME PID], the level. */
+#define STAMP "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}"
+
+static void test_log_line_format(void **state) {
+  (void)state;
+  /* The one-shot child of cellar_door logs at info level as it stops. */
+  h_expect("AXLE_LOG=info " AXLE " run " CELLAR " 2>&1", 0,
+           "Dang that's beautiful");
+  if (!has_line(h_out, "^" STAMP " \\[axle cellar_door [0-9]+\\] info: "
+                       "cancel requested by the parent$"))
+    fail_msg("no timestamped info line from the child:\n%s", h_out);
+  /* Not a terminal: no colour. */
+  assert_null(strstr(h_out, "\033"));
+}
+
+static void test_log_colour_only_on_terminal(void **state) {
+  (void)state;
+  /* At a terminal, the level is in colour, in the child's lines too. */
+  expect_pty("unset NO_COLOR; AXLE_LOG=info " AXLE " run " CELLAR, 0,
+             "info\033[0m: cancel requested by the parent");
+  assert_true(has_line(h_out, "^\033\\[2m" STAMP "\033\\[0m \\[axle "));
+  /* NO_COLOR set to anything but the empty string turns colour off. */
+  expect_pty("NO_COLOR=1 AXLE_LOG=info " AXLE " run " CELLAR, 0,
+             "info: cancel requested by the parent");
+  assert_null(strstr(h_out, "\033"));
+  expect_pty("NO_COLOR= AXLE_LOG=info " AXLE " run " CELLAR, 0,
+             "info\033[0m: cancel requested by the parent");
+}
+
+/* At debug level each call is logged with its function and module, by
+ * the actor that serves it, and again as it ends. */
+static void test_log_debug_names_the_function(void **state) {
+  (void)state;
+  h_expect("AXLE_LOG=debug " AXLE " run " CELLAR " 2>&1", 0,
+           "Dang that's beautiful");
+  if (!has_line(h_out,
+                "\\[axle cellar_door [0-9]+\\] debug: call [0-9]+ "
+                "from root: cellar_door\\(\\) in lua:.*cellar_door"
+                "\\.lua$"))
+    fail_msg("no debug line naming the call:\n%s", h_out);
+  assert_true(has_line(h_out,
+                       "\\[axle cellar_door [0-9]+\\] debug: call "
+                       "[0-9]+: cellar_door\\(\\) returned$"));
+  /* The root's own function, and a call that raises. */
+  assert_true(has_line(h_out,
+                       "\\[axle root [0-9]+\\] debug: local call: "
+                       "main\\(\\) in lua:"));
+  h_expect("AXLE_LOG=debug " AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
+           "debug: local call: add() raised TypeError");
+  /* Below debug level, none of it. */
+  h_expect("AXLE_LOG=info " AXLE " run " CELLAR " 2>&1", 0, NULL);
+  assert_null(strstr(h_out, "cellar_door() in"));
 }
 
 static void test_example_single_func(void **state) {
@@ -49,20 +151,20 @@ static void test_example_single_func(void **state) {
 static void test_example_we_are_processes(void **state) {
   (void)state;
   h_expect(AXLE " run " EX("we_are_processes"), 0,
-             "self-destruct in 1 sec...\nZombies Contained\n");
+           "self-destruct in 1 sec...\nZombies Contained\n");
 }
 
 static void test_example_remote_error(void **state) {
   (void)state;
   h_expect(AXLE " run " EX("remote_error") " 2>&1", 1,
-             "AssertionError: 2 + 2 is not 5");
+           "AssertionError: 2 + 2 is not 5");
   assert_non_null(strstr(h_out, "in actor 'failer'"));
 }
 
 static void test_example_crash_isolation(void **state) {
   (void)state;
   h_expect(AXLE " run " EX("crash_isolation") " 2>/dev/null", 0,
-             "victim crashed: ActorCrashed: SIGSEGV");
+           "victim crashed: ActorCrashed: SIGSEGV");
   assert_non_null(strstr(h_out, "carried on: 42\n"));
 }
 
@@ -71,6 +173,9 @@ int main(void) {
       cmocka_unit_test(test_version_and_help),
       cmocka_unit_test(test_usage_errors_exit_2),
       cmocka_unit_test(test_run_parses_values),
+      cmocka_unit_test(test_log_line_format),
+      cmocka_unit_test(test_log_colour_only_on_terminal),
+      cmocka_unit_test(test_log_debug_names_the_function),
       cmocka_unit_test(test_example_single_func),
       cmocka_unit_test(test_example_we_are_processes),
       cmocka_unit_test(test_example_remote_error),

@@ -1,6 +1,7 @@
-/* main.c - the axle executable: `axle run MODULE [FUNCTION] [k=v...]` runs
- * a module's function as the root actor; `axle --child ...` is how a parent
- * starts a child actor (never typed by people). Uses abi/axle.h only. */
+/* main.c - the axle executable: `axle run MODULE [FUNCTION] [ARG...]` runs
+ * a module's function as the root actor; `axle help` says how; `axle
+ * --child ...` is how a parent starts a child actor (never typed by
+ * people). Uses abi/axle.h only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,24 +17,108 @@
 #include "loader.h"
 
 static const char usage[] =
-    "usage: axle run MODULE [FUNCTION] [key=value ...]\n"
-    "       axle --version\n"
-    "       axle --help\n"
+    "usage: axle run MODULE [FUNCTION] [key=value ... | value ...]\n"
+    "       axle help [run]\n"
+    "       axle --version\n";
+
+static const char help_main[] =
     "\n"
-    "Runs FUNCTION (default: main) of MODULE as the root actor and prints its\n"
-    "return value unless it is nil. MODULE is a module spec:\n"
-    "  c:path/to/plugin.so    a C plugin (or any shared library)\n"
+    "axle runs actor programs: each actor is a process, started by its\n"
+    "parent in a nursery and never outliving it.\n"
+    "\n"
+    "Commands:\n"
+    "  run MODULE ...    run a function of MODULE as the root actor\n"
+    "                    (axle help run, axle run --help)\n"
+    "  help [COMMAND]    this text, or a command's\n"
+    "  --version         the version\n"
+    "\n"
+    "Module specs:\n"
+    "  c:path/to/plugin.so    a C plugin, or any shared library "
+    "(c:libm.so.6)\n"
     "  lua:path/to/file.lua   a Lua script (also plainly: path/to/file.lua)\n"
     "  lua:dotted.name        a Lua module, found in AXLE_LUA_PATH or\n"
     "                         package.path\n"
-    "Values are parsed as int, float, true/false, or else kept as strings.\n"
-    "Environment: AXLE_LOG=error|warn|info|debug sets the log level.\n";
+    "\n"
+    "Exit status:\n"
+    "  0    the function returned\n"
+    "  1    it raised an error (an expired deadline's Cancelled included),\n"
+    "       or the runtime could not start\n"
+    "  2    usage error\n"
+    "  130  cancelled by SIGINT (Ctrl-C)\n"
+    "  143  cancelled by SIGTERM\n"
+    "\n"
+    "Environment:\n"
+    "  AXLE_LOG            log level: error, warn (the default), info, "
+    "debug,\n"
+    "                      or 1 to 4; children inherit it\n"
+    "  AXLE_GRACE          seconds a child gets to stop after a cancel\n"
+    "                      request, then after SIGTERM, before SIGKILL;\n"
+    "                      default 0.5\n"
+    "  AXLE_HOST           the executable that starts child actors\n"
+    "                      (default: this axle)\n"
+    "  AXLE_LUA_PATH       where lua:dotted.name modules are searched "
+    "first\n"
+    "                      (a package.path template list)\n"
+    "  AXLE_LUA_BINDING    the Lua binding (axle.so) to load for lua: "
+    "specs\n"
+    "  AXLE_LUA_SCRIPT_DIR the root script's folder, searched first; set by\n"
+    "                      axle for the actors below a script\n"
+    "  AXLE_NO_PIDFD       1: watch children through SIGCHLD, not pidfds\n"
+    "  NO_COLOR            set and not empty: logs without colour (colour\n"
+    "                      is only ever used when stderr is a terminal)\n"
+    "\n"
+    "Log lines go to stderr: 2026-12-01T04:05:06.123 [axle NAME PID] "
+    "LEVEL: ...\n";
+
+static const char help_run[] =
+    "usage: axle run MODULE [FUNCTION] [key=value ...]\n"
+    "       axle run MODULE FUNCTION value ...\n"
+    "\n"
+    "Runs FUNCTION (default: main) of MODULE as the root actor, prints what\n"
+    "it returns unless it is nil, and exits 0. An error it raises is "
+    "printed\n"
+    "on stderr with its traceback, and axle exits 1 (130 after Ctrl-C, 143\n"
+    "after SIGTERM). MODULE is a module spec (axle help): c:path.so,\n"
+    "lua:path.lua or lua:dotted.name, or plainly path.lua.\n"
+    "\n"
+    "Arguments are all keyword arguments, key=value, which the function\n"
+    "gets as one map, or all positional, value, which it gets in order;\n"
+    "mixing them is a usage error, and positional ones need FUNCTION. A\n"
+    "value is an int (decimal, or hex with 0x), a float, true or false, or\n"
+    "else a string.\n"
+    "\n"
+    "  axle run c:plugin.so add a=1 b=2.5   add() of an axle plugin\n"
+    "  axle run c:libm.so.6 'pow:d(dd)' 2 10\n"
+    "                                       a plain library's function, "
+    "named\n"
+    "                                       with its signature "
+    "NAME:R(A...),\n"
+    "                                       letters v b i u l d f s\n"
+    "  axle run script.lua main who=you     M.main({who = \"you\"})\n"
+    "  axle run script.lua add 1 2          M.add(1, 2)\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "axle: ");
   fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n%s", usage);
+  fprintf(stderr, "\n%sRun 'axle help' for more.\n", usage);
   return 2;
+}
+
+static int is_help(const char *a) {
+  return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+/* `axle help [TOPIC]`: on stdout, as asked for. */
+static int cmd_help(const char *topic) {
+  if (!topic || !strcmp(topic, "help")) {
+    fputs(usage, stdout);
+    fputs(help_main, stdout);
+  } else if (!strcmp(topic, "run")) {
+    fputs(help_run, stdout);
+  } else {
+    return usage_error("no help on '%s': the commands are run and help", topic);
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------- child */
@@ -80,8 +165,8 @@ static int pack_value(ax_pack *p, const char *s) {
   if (*s) {
     /* Decimal, or hex with 0x (x=0x10 is 16); never octal: 010 is 10. */
     const char *digits = s + (*s == '-' || *s == '+');
-    int base = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') ? 16
-                                                                          : 10;
+    int base =
+        digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X') ? 16 : 10;
     errno = 0;
     long long i = strtoll(s, &end, base);
     if (!*end && !errno) return ax_pack_int(p, i);
@@ -93,15 +178,52 @@ static int pack_value(ax_pack *p, const char *s) {
   return ax_pack_str(p, s);
 }
 
+/* Arguments: all key=value (a map) or all plain values (an array); a
+ * mixture is said on stderr and is AX_EINVAL. */
+static int pack_args(ax_pack *p, int argc, char **argv, int first) {
+  int keyed = 0, plain = 0;
+  for (int i = first; i < argc; i++) {
+    char *eq = strchr(argv[i], '=');
+    if (eq == argv[i]) {
+      usage_error("argument '%s' is not key=value", argv[i]);
+      return AX_EINVAL;
+    }
+    if (eq ? plain : keyed) {
+      usage_error(
+          "argument '%s': arguments are either all key=value or all "
+          "positional",
+          argv[i]);
+      return AX_EINVAL;
+    }
+    keyed |= eq != NULL;
+    plain |= eq == NULL;
+  }
+  if (plain)
+    ax_pack_array(p, (uint32_t)(argc - first));
+  else
+    ax_pack_map(p, (uint32_t)(argc - first));
+  for (int i = first; i < argc; i++) {
+    char *eq = strchr(argv[i], '=');
+    if (eq) {
+      ax_pack_strn(p, argv[i], (size_t)(eq - argv[i]));
+      pack_value(p, eq + 1);
+    } else {
+      pack_value(p, argv[i]);
+    }
+  }
+  return 0;
+}
+
 static int cmd_run(int argc, char **argv) {
+  if (argc >= 3 && is_help(argv[2])) return cmd_help("run");
   if (argc < 3) return usage_error("%s", "run needs a MODULE");
   run_args a = {0};
   a.spec = argv[2];
-  int first_kw = 3;
+  int first_arg = 3;
   a.func = "main";
   if (argc > 3 && !strchr(argv[3], '=')) {
     a.func = argv[3];
-    first_kw = 4;
+    first_arg = 4;
   }
   char spec[4096];
   size_t slen = strlen(a.spec);
@@ -116,15 +238,9 @@ static int cmd_run(int argc, char **argv) {
                        a.spec);
   ax_pack *p = ax_pack_new();
   if (!p) return 1;
-  ax_pack_map(p, (uint32_t)(argc - first_kw));
-  for (int i = first_kw; i < argc; i++) {
-    char *eq = strchr(argv[i], '=');
-    if (!eq || eq == argv[i]) {
-      ax_pack_free(p);
-      return usage_error("argument '%s' is not key=value", argv[i]);
-    }
-    ax_pack_strn(p, argv[i], (size_t)(eq - argv[i]));
-    pack_value(p, eq + 1);
+  if (pack_args(p, argc, argv, first_arg) < 0) {
+    ax_pack_free(p);
+    return 2;
   }
   if (ax_pack_finish(p, &a.kwargs) < 0) return 1;
   ax_opts o = {.size = sizeof o, .name = "root"};
@@ -172,9 +288,10 @@ int main(int argc, char **argv) {
     printf("axle %s\n", ax_version());
     return 0;
   }
-  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(usage, stdout);
-    return 0;
+  if (is_help(argv[1])) return cmd_help(NULL);
+  if (!strcmp(argv[1], "help")) {
+    if (argc > 3) return usage_error("%s", "help takes one COMMAND");
+    return cmd_help(argc > 2 ? argv[2] : NULL);
   }
   if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
   return usage_error("unknown command '%s'", argv[1]);

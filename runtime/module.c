@@ -45,6 +45,25 @@ static module *find_module(const char *spec) {
   return NULL;
 }
 
+/* Why spec has no loader, naming the schemes this actor knows. Python is
+ * announced but does not exist yet: say so rather than "no loader". */
+static ax_error *no_loader(const char *spec, const char *colon) {
+  if (colon && colon - spec == 2 && !strncmp(spec, "py", 2))
+    return ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
+                             "cannot load '%s': Python actors are not "
+                             "available yet",
+                             spec);
+  char known[MAX_LOADERS * 24] = "";
+  size_t used = 0;
+  for (int i = 0; i < nloaders && used < sizeof known; i++)
+    used += (size_t)snprintf(known + used, sizeof known - used,
+                             "%s%s:", i ? ", " : "", loaders[i]->scheme);
+  return ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
+                           "no loader for module spec '%s' (known schemes: "
+                           "%s)",
+                           spec, nloaders ? known : "none");
+}
+
 static int load_module(const char *spec, module **out, ax_error **err) {
   module *m = find_module(spec);
   if (m) {
@@ -59,10 +78,7 @@ static int load_module(const char *spec, module **out, ax_error **err) {
       l = loaders[i];
   }
   if (!l) {
-    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
-                             "no loader for module spec '%s' (expected "
-                             "c:path.so, lua:... or py:...)",
-                             spec);
+    *err = no_loader(spec, colon);
     return AX_ELOAD;
   }
   void *handle = NULL;

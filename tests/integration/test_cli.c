@@ -13,6 +13,7 @@
 #define AXLE AXLE_HOST_PATH
 #define EX(name) "c:" AXLE_BUILD_DIR "/examples/c/" name ".so"
 #define CELLAR AXLE_SOURCE_DIR "/examples/lua/cellar_door.lua"
+#define CLI_LUA AXLE_SOURCE_DIR "/tests/lua/cli.lua"
 
 /* As h_expect, with a pseudo-terminal as the command's stdin, stdout and
  * stderr, as at a user's terminal: what it writes is in h_out. */
@@ -59,7 +60,42 @@ static int has_line(const char *text, const char *re) {
 static void test_version_and_help(void **state) {
   (void)state;
   h_expect(AXLE " --version", 0, "axle 0.1.0");
-  h_expect(AXLE " --help", 0, "usage: axle run MODULE");
+  /* Help goes to stdout and exits 0, however it is asked for. */
+  const char *general[] = {AXLE " --help 2>/dev/null", AXLE " -h 2>/dev/null",
+                           AXLE " help 2>/dev/null"};
+  for (size_t i = 0; i < sizeof general / sizeof *general; i++) {
+    h_expect(general[i], 0, "usage: axle run MODULE");
+    /* The exit codes and every environment variable axle reads. */
+    const char *want[] = {"Exit status",
+                          " 0 ",
+                          " 1 ",
+                          " 2 ",
+                          " 130 ",
+                          " 143 ",
+                          "AXLE_LOG",
+                          "AXLE_GRACE",
+                          "AXLE_HOST",
+                          "AXLE_LUA_PATH",
+                          "AXLE_LUA_BINDING",
+                          "AXLE_LUA_SCRIPT_DIR",
+                          "AXLE_NO_PIDFD",
+                          "NO_COLOR"};
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++)
+      if (!strstr(h_out, want[k]))
+        fail_msg("`%s` does not mention '%s':\n%s", general[i], want[k], h_out);
+    /* Python actors do not exist yet: nothing offers them. */
+    assert_null(strstr(h_out, "py:"));
+  }
+  const char *run[] = {AXLE " help run 2>/dev/null",
+                       AXLE " run --help 2>/dev/null",
+                       AXLE " run -h 2>/dev/null"};
+  for (size_t i = 0; i < sizeof run / sizeof *run; i++) {
+    h_expect(run[i], 0, "usage: axle run MODULE [FUNCTION] [key=value ...]");
+    assert_non_null(strstr(h_out, "positional"));
+    assert_null(strstr(h_out, "py:"));
+  }
+  h_expect(AXLE " help frobnicate 2>&1", 2, "no help on 'frobnicate'");
+  h_expect(AXLE " help run more 2>&1", 2, "help takes one COMMAND");
 }
 
 static void test_usage_errors_exit_2(void **state) {
@@ -87,6 +123,36 @@ static void test_run_parses_values(void **state) {
   h_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
            "TypeError: argument 'a' of add() must be a number, got str");
   h_expect(AXLE " run c:/no/such.so 2>&1", 1, "ModuleNotFoundError");
+}
+
+/* A plain library's functions, a plugin's and a Lua script's take
+ * positional arguments from the command line. */
+static void test_run_positional_arguments(void **state) {
+  (void)state;
+  h_expect(AXLE " run c:libm.so.6 'pow:d(dd)' 2 10", 0, "1024.0\n");
+  h_expect(AXLE " run c:libm.so.6 'cos:d(d)' 0", 0, "1.0\n");
+  h_expect(AXLE " run " AXT_TESTMOD " add 1 2.5", 0, "3.5\n");
+  h_expect(AXLE " run " CLI_LUA " add 2 40", 0, "42\n");
+  h_expect(AXLE " run " CLI_LUA " types 7 0x10 2.5 true word -1", 0,
+           "integer integer float boolean string integer\n");
+  h_expect(AXLE " run " CLI_LUA " greet who=you", 0, "hello you\n");
+  /* Both kinds at once is a usage error, whichever comes first. */
+  h_expect(AXLE " run " AXT_TESTMOD " add a=1 2 2>&1", 2,
+           "either all key=value or all positional");
+  h_expect(AXLE " run " CLI_LUA " add 1 b=2 2>&1", 2,
+           "either all key=value or all positional");
+  /* Too few for the signature: the function's error, not a crash. */
+  h_expect(AXLE " run c:libm.so.6 'pow:d(dd)' 2 2>&1", 1,
+           "TypeError: pow() takes 2 arguments, got 1");
+}
+
+/* py: is refused with a clear word until Python actors exist. */
+static void test_python_not_offered(void **state) {
+  (void)state;
+  h_expect(AXLE " run py:somemodule 2>&1", 1,
+           "Python actors are not available yet");
+  h_expect(AXLE " run nope:somemodule 2>&1", 1, "known schemes: c:, lua:");
+  assert_null(strstr(h_out, "py:"));
 }
 
 /* A log line: local time to the millisecond, [axle NAME PID], the level. */
@@ -173,6 +239,8 @@ int main(void) {
       cmocka_unit_test(test_version_and_help),
       cmocka_unit_test(test_usage_errors_exit_2),
       cmocka_unit_test(test_run_parses_values),
+      cmocka_unit_test(test_run_positional_arguments),
+      cmocka_unit_test(test_python_not_offered),
       cmocka_unit_test(test_log_line_format),
       cmocka_unit_test(test_log_colour_only_on_terminal),
       cmocka_unit_test(test_log_debug_names_the_function),

@@ -467,7 +467,9 @@ AX_EXTERN int ax_run_in_actor_cb(ax_nursery *n, const char *name,
                                  ax_done_cb cb, void *ud, ax_op **op);
 
 /* Cancel every child of n through the teardown ladder (cancel request,
- * grace, SIGTERM, grace, SIGKILL). Returns at once. */
+ * grace, SIGTERM, grace, SIGKILL; later for a child that reports it is
+ * still tearing down its own children, at most 16 graces in all; see
+ * docs/PROTOCOL.md, `reaping`). Returns at once. */
 AX_EXTERN int ax_nursery_cancel(ax_nursery *n);
 /* Blocking: wait for the one-shot results, then for every child to exit,
  * and free n. Returns 0, or AX_EREMOTE with *err the failure (an

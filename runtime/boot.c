@@ -15,6 +15,9 @@ static struct {
   int booting;          /* waiting for the spawn spec */
   int failed;           /* the spec could not be honoured */
   int cancel_requested; /* the parent asked: answer with cancel_ack */
+  int parent_reaps;     /* the parent takes reaping reports */
+  int reaping_due;      /* a reaping report is deferred */
+  double reaped_by;     /* the end of our teardown the parent last heard */
   ax__peer *parent;
   uv_timer_t boot_timer;
 } child;
@@ -35,6 +38,7 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
     rc = AX_EINVAL;
   }
   if (rc == 0) {
+    child.parent_reaps = AX__HAS(m, reaping) && m->reaping != 0;
     rt->self = s->id;
     rt->self.pid = getpid();
     memcpy(rt->parent_uid, s->parent, sizeof rt->parent_uid);
@@ -103,6 +107,36 @@ static void parent_gone(ax__peer *peer, int status) {
   ax__cancel_actor(0);
 }
 
+/* Cancelled while children of ours have not exited, we tell a parent
+ * that takes it how long their ladders may still take, so that its ladder
+ * for us waits for ours (docs/PROTOCOL.md, `reaping`); once more each
+ * time that end moves later. Deferred: a nursery cancels its children
+ * one by one, and one report covers them all. */
+static void send_reaping(void *arg) {
+  (void)arg;
+  child.reaping_due = 0;
+  ax__peer *parent = child.parent;
+  double end = ax__procs_ladder_end(), now = ax_now();
+  if (!parent || !child.parent_reaps || !parent->hello_sent || end <= now ||
+      end <= child.reaped_by)
+    return;
+  ax__msg m = {.type = AX__M_REAPING};
+  AX__SET(&m, time, end - now);
+  if (ax__peer_send(parent, &m) == 0) child.reaped_by = end;
+}
+
+static void reaping_changed(void) {
+  if (!ax__rt_g->actor_scope.cancelled || child.reaping_due) return;
+  if (ax__defer(send_reaping, NULL) == 0) child.reaping_due = 1;
+}
+
+/* The actor is cancelled: what its modules run is interrupted, and
+ * ladders already running are reported. */
+static void child_cancelled(void) {
+  ax__modules_interrupt();
+  reaping_changed();
+}
+
 static const ax__peer_cbs parent_cbs = {
     .start = ax__serve_start,
     .control = parent_control,
@@ -123,6 +157,8 @@ int ax_child_main(int fd) {
   if (rc < 0) return 70;
   ax__rt *rt = ax__rt_g;
   rt->is_child = 1;
+  rt->on_cancel = child_cancelled;
+  rt->on_ladder = reaping_changed;
   ax__signal_start(1);
   child.booting = 1;
   child.parent = ax__peer_new(fd, &parent_cbs, NULL);

@@ -5,6 +5,7 @@
  * error for its owner, known only through callbacks (a nursery's). The portal the caller holds is a handle on the
  * actor as a peer and is embedded here. */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,19 @@ static int on_control(ax__peer *peer, const ax__msg *m) {
              peer->id.name);
       return 0;
     case AX__M_CANCEL_ACK:
+      return 0;
+    case AX__M_REAPING:
+      /* Its own children take time to go: our ladder waits for them. */
+      if (!p) return 0;
+      if (!(m->time >= 0) || !isfinite(m->time)) {
+        ax_log(AX_LOG_WARN,
+               "reaping from %s ignored: time %g is no number of seconds",
+               peer->id.name, m->time);
+        return 0;
+      }
+      AX__LOGD("%s is reaping its children for up to %.3f s", peer->id.name,
+               m->time);
+      ax__proc_reaping(&p->proc, m->time);
       return 0;
     default: /* spawn: only a parent sends it */
       return AX_EPROTO;

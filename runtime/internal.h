@@ -157,7 +157,8 @@ void ax__coro_pool_drain(void);
 
 /* The state of the runtime of one process: rt.c holds it, the lowest
  * layer, so that every file may read it; loop.c (the top) makes it, wires
- * the upper layers' hooks into it, and drives it. */
+ * the upper layers' hooks into it, and drives it; boot.c (the top of a
+ * child) adds a child's hooks. */
 
 typedef struct ax__rt {
   uv_loop_t loop;
@@ -179,6 +180,7 @@ typedef struct ax__rt {
   void (*before_flush)(void); /* set by serving while acks are owed */
   void (*flush)(void);       /* after each run of the scheduler */
   void (*on_cancel)(void);   /* the actor was cancelled: interrupt modules */
+  void (*on_ladder)(void);   /* a teardown ladder started or its end moved */
   ax__list peers;
 } ax__rt;
 
@@ -290,7 +292,9 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(kwargs, "kwargs", ARGS)            \
   X(kind, "kind", STR)                 \
   X(value, "value", ANY)               \
-  X(error, "error", MAP)
+  X(error, "error", MAP)               \
+  X(time, "time", NUM)                 \
+  X(reaping, "reaping", INT)
 
 /* Each message: its enum, its "t", the fields it carries, those it
  * requires. F(x) is the bit of field x. A required cid is positive. */
@@ -299,14 +303,15 @@ char *ax__utf8_fix(const char *s, size_t n);
     F(version) | F(name) | F(uid))                                          \
   X(SPAWN, "spawn",                                                         \
     F(name) | F(uid) | F(module) | F(enable) | F(loglevel) | F(debug) |     \
-        F(grace) | F(max_frame) | F(parent),                                \
+        F(grace) | F(max_frame) | F(parent) | F(reaping),                   \
     F(name) | F(uid) | F(module))                                           \
   X(START, "start", F(cid) | F(func) | F(ns) | F(kwargs), F(cid) | F(func)) \
   X(START_ACK, "start_ack", F(cid) | F(kind), F(cid))                       \
   X(RETURN, "return", F(cid) | F(value), F(cid))                            \
   X(ERROR, "error", F(cid) | F(error), F(error))                            \
   X(CANCEL, "cancel", F(cid), 0)                                            \
-  X(CANCEL_ACK, "cancel_ack", F(cid), 0)
+  X(CANCEL_ACK, "cancel_ack", F(cid), 0)                                    \
+  X(REAPING, "reaping", F(time), F(time))
 
 /* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
  * int, STR a string without NUL, UID a string of 32 lowercase hex digits,
@@ -553,7 +558,11 @@ struct ax__proc {
   int status;             /* waitpid status */
   char *crash_report;
   uv_timer_t *ladder;
-  int ladder_step;
+  int ladder_step;        /* 0 before SIGTERM, 1 before SIGKILL, 2 done */
+  double ladder_start;    /* the ladder's steps, on ax_now()'s clock */
+  double term_at, kill_at;
+  double reap_until;      /* the end of the child's own teardown, as it
+                             last reported it (0: never) */
   void (*on_exit)(ax__proc *p);
   void *data;
   ax__list link;
@@ -571,6 +580,16 @@ char *ax__spawn_why(const char *step, int err);
 /* Start the rest of the ladder: after grace SIGTERM, after another grace
  * SIGKILL. The cancel request itself is the caller's to send. */
 void ax__proc_ladder(ax__proc *p);
+/* A ladder never ends later than this many graces after it started,
+ * whatever the child reports (docs/PROTOCOL.md, `reaping`). */
+#define AX__LADDER_MAX_GRACES 16
+/* The child says its own teardown may take seconds more (finite, >= 0):
+ * the ladder's next step waits until a grace after that, within the
+ * bound; kept for a ladder that starts later. */
+void ax__proc_reaping(ax__proc *p, double seconds);
+/* When the last of this process's running ladders sends SIGKILL, on
+ * ax_now()'s clock, or 0 when none runs. */
+double ax__procs_ladder_end(void);
 void ax__proc_kill(ax__proc *p, int sig);
 /* Release the handles once exited; on_exit is not called again. */
 void ax__proc_release(ax__proc *p);

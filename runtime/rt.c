@@ -1,6 +1,7 @@
 /* rt.c - the state of the runtime of one process (ax__rt, in internal.h)
- * and its clock. It is the lowest layer: every file may read the state,
- * and only loop.c makes it and sets the hooks upper layers provide. */
+ * and its clock. It is the lowest layer: every file may read the state;
+ * loop.c makes it and sets the hooks upper layers provide, and boot.c, a
+ * child's main, adds those of a child. */
 #include <time.h>
 
 #include "internal.h"

@@ -217,19 +217,55 @@ int ax__proc_spawn(ax__proc *p, const ax__spec *spec, int chanfd,
   return 0;
 }
 
+static void ladder_cb(uv_timer_t *t);
+
+/* Wake at the next step's deadline. Timers count from the loop's cached
+ * time, which may lag: the callback checks the deadline itself. A grace
+ * too large for a timer (a year and more) waits a year at a time. */
+static void ladder_arm(ax__proc *p) {
+  double at = p->ladder_step == 0 ? p->term_at : p->kill_at;
+  double ms = (at - ax_now()) * 1000;
+  if (ms > 3.2e10) ms = 3.2e10;
+  uv_timer_start(p->ladder, ladder_cb, ms > 0 ? (uint64_t)ms + 1 : 0, 0);
+}
+
+/* What the child reported of its own teardown moves the next step to a
+ * grace after that teardown's end: as if our cancel request came then.
+ * A ladder ends AX__LADDER_MAX_GRACES graces after it started at the
+ * latest, so a child cannot keep itself alive by reporting. */
+static void ladder_extend(ax__proc *p) {
+  double g = ax__rt_g->grace;
+  double last = p->ladder_start + AX__LADDER_MAX_GRACES * g;
+  double want = p->reap_until + g;
+  if (p->ladder_step == 0) {
+    if (want > last - g) want = last - g;
+    if (want > p->term_at) p->term_at = want;
+    p->kill_at = p->term_at + g;
+  } else if (p->ladder_step == 1) {
+    if (want > last) want = last;
+    if (want > p->kill_at) p->kill_at = want;
+  }
+}
+
+static void ladder_moved(void) {
+  if (ax__rt_g->on_ladder) ax__rt_g->on_ladder();
+}
+
 static void ladder_cb(uv_timer_t *t) {
   ax__proc *p = t->data;
   if (p->exited) return;
-  if (p->ladder_step == 0) {
+  double now = ax_now();
+  if (p->ladder_step == 0 && now >= p->term_at) {
     ax_log(AX_LOG_INFO, "child %d did not stop in time: SIGTERM", p->pid);
     kill(p->pid, SIGTERM);
     p->ladder_step = 1;
-    uv_timer_start(t, ladder_cb, (uint64_t)(ax__rt_g->grace * 1000), 0);
-  } else {
+  } else if (p->ladder_step == 1 && now >= p->kill_at) {
     ax_log(AX_LOG_WARN, "child %d ignored SIGTERM: SIGKILL", p->pid);
     kill(p->pid, SIGKILL);
     p->ladder_step = 2;
+    return;
   }
+  ladder_arm(p);
 }
 
 void ax__proc_ladder(ax__proc *p) {
@@ -241,7 +277,34 @@ void ax__proc_ladder(ax__proc *p) {
   }
   uv_timer_init(AX__LOOP, p->ladder);
   p->ladder->data = p;
-  uv_timer_start(p->ladder, ladder_cb, (uint64_t)(ax__rt_g->grace * 1000), 0);
+  double g = ax__rt_g->grace;
+  p->ladder_step = 0;
+  p->ladder_start = ax_now();
+  p->term_at = p->ladder_start + g;
+  p->kill_at = p->term_at + g;
+  if (p->reap_until > 0) ladder_extend(p);
+  ladder_arm(p);
+  ladder_moved();
+}
+
+void ax__proc_reaping(ax__proc *p, double seconds) {
+  if (p->exited) return;
+  double until = ax_now() + seconds;
+  if (until > p->reap_until) p->reap_until = until;
+  if (!p->ladder || p->ladder_step > 1) return;
+  double kill_at = p->kill_at;
+  ladder_extend(p);
+  ladder_arm(p);
+  if (p->kill_at != kill_at) ladder_moved();
+}
+
+double ax__procs_ladder_end(void) {
+  double end = 0;
+  ax__list_each(it, &procs) {
+    ax__proc *p = ax__container_of(it, ax__proc, link);
+    if (p->ladder && p->ladder_step < 2 && p->kill_at > end) end = p->kill_at;
+  }
+  return end;
 }
 
 void ax__proc_kill(ax__proc *p, int sig) {

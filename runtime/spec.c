@@ -72,6 +72,8 @@ int ax__spec_send(ax__peer *peer, const ax__spec *s) {
   AX__SET(&m, grace, s->grace);
   AX__SET(&m, max_frame, (int64_t)s->max_frame);
   ax__msg_set_str(&m, AX__F_parent, ax__rt_g->self.uid);
+  /* Our ladders wait for a child that reports its own teardown. */
+  AX__SET(&m, reaping, 1);
   int rc = ax__peer_send(peer, &m);
   ax_pack_free(en);
   return rc;

@@ -254,6 +254,10 @@ static void frames(void) {
   cid_msg(&b, AX__M_CANCEL, 0);
   cid_msg(&b, AX__M_CANCEL_ACK, 0);
   save_buf("frame", "cancel_actor", &b);
+  ax__msg reaping = {.type = AX__M_REAPING};
+  AX__SET(&reaping, time, 0.5);
+  frame(&b, &reaping);
+  save_buf("frame", "reaping", &b);
   /* An unknown key, which later versions may add, is skipped. */
   static const char unknown[] =
       "\x83\xa1t\xa6"

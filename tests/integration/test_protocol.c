@@ -283,6 +283,105 @@ static void test_no_spawn_in_time(void **state) {
   assert_int_equal(exit_status(&k), 1);
 }
 
+/* ------------------------------------------------------------ reaping */
+
+#define KID_GRACE 0.2
+
+/* A booted child with a grace of KID_GRACE, whose spawn asks for reaping
+ * reports (reaping: 1) or says nothing of them. Its call cid 1 runs
+ * hog_loop in a grandchild of ours, which ignores cancel requests: once
+ * its start_ack is in, the grandchild has been started. */
+static kid reaping_kid(int ask) {
+  kid k = start_kid("kid", 0);
+  hello(&k);
+  ax_pack *p = msg("spawn", ask ? 6 : 5);
+  ax_pack_str(p, "name");
+  ax_pack_str(p, "kid");
+  ax_pack_str(p, "uid");
+  ax_pack_str(p, KID_UID);
+  ax_pack_str(p, "module");
+  ax_pack_str(p, AXT_TESTMOD);
+  ax_pack_str(p, "parent");
+  ax_pack_str(p, UID);
+  ax_pack_str(p, "grace");
+  ax_pack_float(p, KID_GRACE);
+  if (ask) {
+    ax_pack_str(p, "reaping");
+    ax_pack_int(p, 1);
+  }
+  put(&k, p);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  ax_data_free(d);
+  p = msg("start", 3);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "relay_call");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "module");
+  ax_pack_str(p, AXT_TESTMOD);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "hog_loop");
+  put(&k, p);
+  d = next(&k);
+  expect_type(d, "start_ack");
+  ax_data_free(d);
+  return k;
+}
+
+/* Cancel the kid; every message up to its cancel_ack goes into seen
+ * ("t" values, space-separated); *time is the last reaping's time. */
+static void cancel_kid(kid *k, char *seen, size_t cap, double *time) {
+  ax_pack *p = msg("cancel", 1);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 0);
+  put(k, p);
+  seen[0] = 0;
+  for (;;) {
+    ax_data *d = next(k);
+    assert_non_null(d);
+    const char *t = str_of(d, "t");
+    snprintf(seen + strlen(seen), cap - strlen(seen), "%s ", t);
+    if (!strcmp(t, "reaping"))
+      *time = ax_val_float(ax_val_get(ax_data_root(d), "time"));
+    int done = !strcmp(t, "cancel_ack");
+    ax_data_free(d);
+    if (done) break;
+  }
+  assert_null(next(k));
+  assert_int_equal(exit_status(k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* A parent whose spawn asked for it hears `reaping` from a child that,
+ * cancelled, takes down a child of its own: the time until that ladder's
+ * SIGKILL at most, before the child's cancel_ack. */
+static void test_reaping_told_to_a_parent_that_asked(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = reaping_kid(1);
+  char seen[256];
+  double time = -1;
+  cancel_kid(&k, seen, sizeof seen, &time);
+  if (strncmp(seen, "reaping ", 8) != 0)
+    fail_msg("want reaping first, got: %s", seen);
+  assert_true(time > 0 && time <= 2 * KID_GRACE);
+}
+
+/* A parent that did not ask (a peer written before `reaping`) gets none:
+ * nothing but the call's end and the cancel_ack. */
+static void test_no_reaping_to_a_parent_that_did_not_ask(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = reaping_kid(0);
+  char seen[256];
+  double time = -1;
+  cancel_kid(&k, seen, sizeof seen, &time);
+  assert_null(strstr(seen, "reaping"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_boot_call_cancel),
@@ -292,6 +391,8 @@ int main(void) {
       cmocka_unit_test(test_sigterm_after_boot),
       cmocka_unit_test(test_wrong_parent_pid),
       cmocka_unit_test(test_no_spawn_in_time),
+      cmocka_unit_test(test_reaping_told_to_a_parent_that_asked),
+      cmocka_unit_test(test_no_reaping_to_a_parent_that_did_not_ask),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

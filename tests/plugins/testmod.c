@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -247,6 +248,48 @@ static int write_all(const uint8_t *b, size_t n) {
   return 0;
 }
 
+/* Wedge the actor for `seconds`: its loop thread blocks SIGTERM and
+ * sleeps, after saying "wedged PID" on stdout, so that neither a cancel
+ * request nor SIGTERM reaches it: only SIGKILL ends it. */
+static int wedge_for(int64_t seconds) {
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, NULL);
+  char line[32];
+  int n = snprintf(line, sizeof line, "wedged %d\n", (int)getpid());
+  if (write(1, line, (size_t)n) != n) return AX_EIO;
+  double end = ax_now() + (double)seconds;
+  while (ax_now() < end) sleep(1);
+  return 0;
+}
+
+static int wedge(ax_ctx *ctx, const ax_val *args) {
+  (void)ctx;
+  return wedge_for(int_arg(args, "seconds", 60));
+}
+
+/* Write `reaping {time}` straight into the parent channel (fd 3), as a
+ * child that lies about its teardown could; then wedge for `seconds`, if
+ * given. */
+static int say_reaping(ax_ctx *ctx, const ax_val *args) {
+  (void)ctx;
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "t");
+  ax_pack_str(p, "reaping");
+  ax_pack_str(p, "time");
+  ax_pack_float(p, ax_val_float(ax_val_get(args, "time")));
+  size_t len;
+  const uint8_t *body = ax_pack_bytes(p, &len);
+  uint8_t head[4] = {0, 0, 0, (uint8_t)len};
+  int rc = write_all(head, 4);
+  if (rc == 0) rc = write_all(body, len);
+  ax_pack_free(p);
+  int64_t seconds = int_arg(args, "seconds", 0);
+  return rc == 0 && seconds > 0 ? wedge_for(seconds) : rc;
+}
+
 /* Write a crafted `error` frame for our caller's call `cid` straight into
  * the parent channel (fd 3), as a hostile actor could: an error map whose
  * `key` ("relay", "members" or an unknown one) holds an array of `count`
@@ -330,6 +373,8 @@ static const ax_export exports[] = {
     {.name = "fail", .ctx_fn = fail},
     {.name = "nap", .ctx_fn = nap},
     {.name = "hog_loop", .ctx_fn = hog_loop},
+    {.name = "wedge", .ctx_fn = wedge},
+    {.name = "say_reaping", .ctx_fn = say_reaping},
     {.name = "chain", .ctx_fn = chain},
     {.name = "tree", .ctx_fn = tree},
     {.name = "garbage", .ctx_fn = garbage},

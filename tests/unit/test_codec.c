@@ -367,6 +367,8 @@ static void test_messages_round_trip(void **state) {
     AX__SET(&m, version, 1);
     AX__SET(&m, pid, -5);
     AX__SET(&m, grace, 0.25);
+    AX__SET(&m, time, 1.5);
+    AX__SET(&m, reaping, 1);
     ax__msg_set_str(&m, AX__F_name, "n");
     ax__msg_set_str(&m, AX__F_uid, UID);
     ax__msg_set_str(&m, AX__F_module, "lua:m");
@@ -387,6 +389,8 @@ static void test_messages_round_trip(void **state) {
     if (AX__HAS(&d, cid)) assert_int_equal(d.cid, 9);
     if (AX__HAS(&d, pid)) assert_int_equal(d.pid, -5);
     if (AX__HAS(&d, grace)) assert_true(d.grace == 0.25);
+    if (AX__HAS(&d, time)) assert_true(d.time == 1.5);
+    if (AX__HAS(&d, reaping)) assert_int_equal(d.reaping, 1);
     if (AX__HAS(&d, func)) assert_true(ax__msg_str_eq(&d.func, "f", 1));
     if (AX__HAS(&d, value)) assert_int_equal(d.value.sc.nodes, 3);
   }

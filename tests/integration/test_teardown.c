@@ -21,11 +21,13 @@ static int count(const char *out, const char *what) {
   return n;
 }
 
-/* The line of out that holds what, from its start, or NULL. */
+/* The actor tag ("[axle NAME PID]") of the line of out that holds what,
+ * or NULL. */
 static const char *line_of(const char *out, const char *what) {
   const char *s = strstr(out, what);
   while (s && s > out && s[-1] != '\n') s--;
-  return s;
+  /* The line's actor tag comes after its timestamp. */
+  return s ? strstr(s, "[axle ") : NULL;
 }
 
 typedef struct chain {

@@ -31,10 +31,9 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
   int rc = ax__spec_from_msg(m, &s);
   if (rc == 0 && s->max_frame &&
       (s->max_frame < AX_MIN_FRAME || s->max_frame > UINT32_MAX)) {
-    err = ax_error_new_kind(AX_K_SPAWN_ERROR,
-                            "max_frame %zu is out of range (%u to %lu)",
-                            s->max_frame, AX_MIN_FRAME,
-                            (unsigned long)UINT32_MAX);
+    err = ax_error_new_kind(
+        AX_K_SPAWN_ERROR, "max_frame %zu is out of range (%u to %lu)",
+        s->max_frame, AX_MIN_FRAME, (unsigned long)UINT32_MAX);
     rc = AX_EINVAL;
   }
   if (rc == 0) {
@@ -134,6 +133,7 @@ static void reaping_changed(void) {
  * ladders already running are reported. */
 static void child_cancelled(void) {
   ax__modules_interrupt();
+  ax__nurseries_cancel(NULL);
   reaping_changed();
 }
 

@@ -182,6 +182,7 @@ typedef struct ax__rt {
   void (*on_cancel)(void);   /* the actor was cancelled: interrupt modules */
   void (*on_ladder)(void);   /* a teardown ladder started or its end moved */
   ax__list peers;
+  ax__list nurseries;       /* open ones: a cancelled actor cancels them */
 } ax__rt;
 
 extern ax__rt *ax__rt_g;
@@ -645,6 +646,7 @@ typedef struct ax__child {
 } ax__child;
 
 struct ax_nursery {
+  ax__list link; /* in the runtime's open nurseries */
   ax__list children;
   int nalive;             /* children not yet reaped */
   ax_error **errors;
@@ -677,6 +679,10 @@ int ax__child_cancel_cb(ax__child *c, ax_done_cb cb, void *ud, ax_op **op);
 /* Report (status, result, err) to cb from the loop, soon. */
 int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
                    ax_error *err);
+/* Cancel every open nursery that has children alive: the actor is
+ * cancelled, or nothing will ever close them. Logs why (unless NULL) once,
+ * when there is one. */
+void ax__nurseries_cancel(const char *why);
 
 
 /* ----------------------------------------------------------- log (log.c) */

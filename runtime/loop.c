@@ -43,6 +43,13 @@ static double env_grace(void) {
   return !*end && g > 0 && isfinite(g) ? g : 0.5;
 }
 
+/* The actor is cancelled: interrupt what its modules run, and take down
+ * its children, even those of a nursery no task will ever close. */
+static void actor_cancelled(void) {
+  ax__modules_interrupt();
+  ax__nurseries_cancel(NULL);
+}
+
 int ax_init(const ax_opts *opts) {
   if (ax__rt_g) return AX_ESTATE;
   ax_opts o = {0};
@@ -69,8 +76,9 @@ int ax_init(const ax_opts *opts) {
   rt->actor_scope.deadline = INFINITY;
   ax__list_init(&rt->dirty);
   ax__list_init(&rt->peers);
+  ax__list_init(&rt->nurseries);
   rt->flush = flush_output;
-  rt->on_cancel = ax__modules_interrupt;
+  rt->on_cancel = actor_cancelled;
   uv_prepare_init(&rt->loop, &rt->prepare);
   uv_check_init(&rt->loop, &rt->check);
   uv_idle_init(&rt->loop, &rt->idle);
@@ -149,6 +157,10 @@ typedef struct root_call {
 static int root_entry(void *arg) {
   root_call *rc = arg;
   rc->result = rc->fn(rc->arg);
+  /* Nothing will close them now, and the process would wait forever. */
+  ax__nurseries_cancel(
+      "the root function returned with a nursery never "
+      "closed: cancelling its actors");
   return 0;
 }
 

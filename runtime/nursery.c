@@ -18,6 +18,7 @@ int ax_nursery_open(ax_nursery **out) {
       return AX_ENOMEM;
     }
   }
+  ax__list_push(&ax__rt_g->nurseries, &n->link);
   *out = n;
   return 0;
 }
@@ -29,6 +30,16 @@ int ax_nursery_cancel(ax_nursery *n) {
     ax__child_cancel(ax__container_of(it, ax__child, link));
   }
   return 0;
+}
+
+void ax__nurseries_cancel(const char *why) {
+  ax__list_each(it, &ax__rt_g->nurseries) {
+    ax_nursery *n = ax__container_of(it, ax_nursery, link);
+    if (n->cancelled || n->nalive == 0) continue;
+    if (why) ax_log(AX_LOG_WARN, "%s", why);
+    why = NULL;
+    ax_nursery_cancel(n);
+  }
 }
 
 static void nursery_fail(void *owner, ax_error *err) {
@@ -49,8 +60,7 @@ static void nursery_fail(void *owner, ax_error *err) {
 }
 
 int ax_nursery_on_failure(ax_nursery *n,
-                          void (*cb)(void *ud, const ax_error *err),
-                          void *ud) {
+                          void (*cb)(void *ud, const ax_error *err), void *ud) {
   if (!n) return AX_EINVAL;
   n->on_failure = cb;
   n->failure_ud = ud;
@@ -77,6 +87,7 @@ static void nursery_finish(ax_nursery *n) {
   }
   ax_done_cb cb = n->close_cb;
   void *ud = n->close_ud;
+  ax__list_remove(&n->link);
   free(n);
   cb(ud, err ? AX_EREMOTE : 0, NULL, err);
 }
@@ -101,15 +112,14 @@ static int child_start(ax_nursery *n, const char *name,
    * never close: a cancelled or closing nursery starts nothing. */
   if (n->closing || n->cancelled) {
     if (why)
-      *why = ax_error_new_kind(AX_K_RUNTIME_ERROR,
-                               "cannot start actor '%s': the nursery is %s",
-                               name ? name : "", n->closing ? "closing"
-                                                            : "cancelled");
+      *why = ax_error_new_kind(
+          AX_K_RUNTIME_ERROR, "cannot start actor '%s': the nursery is %s",
+          name ? name : "", n->closing ? "closing" : "cancelled");
     return AX_ESTATE;
   }
   ax__child *c;
-  int rc = ax__child_start(&nursery_owner, n, name, opts, func, kwargs, &c,
-                           cb, ud, op, why);
+  int rc = ax__child_start(&nursery_owner, n, name, opts, func, kwargs, &c, cb,
+                           ud, op, why);
   if (rc < 0) return rc;
   ax__list_push(&n->children, &c->link);
   n->nalive++;
@@ -189,8 +199,9 @@ int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud, ax_op **op) {
     ax__list_each(it, &n->children) {
       ax__child *c = ax__container_of(it, ax__child, link);
       if (c->state != AX__P_EXITED && !c->oneshot && !c->cancel_sent)
-        ax_log(AX_LOG_INFO, "closing a nursery: waiting for actor '%s' "
-                            "(pid %d) to exit",
+        ax_log(AX_LOG_INFO,
+               "closing a nursery: waiting for actor '%s' "
+               "(pid %d) to exit",
                c->portal.id.name, c->portal.id.pid);
     }
   }

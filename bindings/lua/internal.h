@@ -107,6 +107,13 @@ int axlua_error_is_cancelled(lua_State *L, int idx);
 
 void axlua_nursery_init(lua_State *L);
 int axlua_nursery_open(lua_State *L); /* axle.open_nursery */
+/* After the function func that a task or call runs in the thread T has
+ * returned (status: its pcall's; its results or error above base): close
+ * with a warning the nurseries it left open, cancelling them, as nothing
+ * else would in time. Returns the status to go on with: a failure of a
+ * nursery closed here replaces the results of a function that returned. */
+int axlua_nursery_close_left(lua_State *T, int base, int status,
+                             const char *func);
 
 /* ---------------------------------------------------------- portal.c */
 

@@ -336,6 +336,7 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
   lua_pushcfunction(T, serve_call);
   lua_pushlightuserdata(T, &c);
   int rc, status = axlua_interrupt_pcall(T, 1, 1);
+  status = axlua_nursery_close_left(T, 1, status, func);
   if (status == LUA_OK)
     rc = return_result(T, ctx, func);
   else

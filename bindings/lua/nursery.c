@@ -12,7 +12,29 @@
 typedef struct axlua_nursery {
   ax_nursery *n;
   int closed;
+  int tracked; /* in the registry's table of open nurseries */
 } axlua_nursery;
+
+/* The registry's table of open nurseries, each with the thread that opened
+ * it: one a function leaves open is closed when the function returns
+ * (axlua_nursery_close_left). nopen counts them across states, so that a
+ * call that opened none pays one test. */
+static const char open_key = 0;
+static int nopen;
+
+/* Forget the nursery at idx (open no more); raises nothing. */
+static void untrack(lua_State *L, int idx, axlua_nursery *ln) {
+  if (!ln->tracked) return;
+  ln->tracked = 0;
+  nopen--;
+  idx = lua_absindex(L, idx);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &open_key) == LUA_TTABLE) {
+    lua_pushvalue(L, idx);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+}
 
 static axlua_nursery *check_nursery(lua_State *L, int idx) {
   axlua_nursery *ln = luaL_checkudata(L, idx, NURSERY_MT);
@@ -20,9 +42,12 @@ static axlua_nursery *check_nursery(lua_State *L, int idx) {
   return ln;
 }
 
-/* Close: wait for the children; cancel them first when err is not nil. */
-static int nursery_finish(lua_State *L, axlua_nursery *ln, int failing) {
+/* Close the nursery at idx: wait for the children; cancel them first when
+ * failing. */
+static int nursery_finish(lua_State *L, int idx, axlua_nursery *ln,
+                          int failing) {
   if (ln->closed) return 0;
+  untrack(L, idx, ln);
   if (failing) ax_nursery_cancel(ln->n);
   ax_error *e = NULL;
   int rc = ax_nursery_close(ln->n, &e);
@@ -35,13 +60,15 @@ static int nursery_finish(lua_State *L, axlua_nursery *ln, int failing) {
 
 static int nursery_close(lua_State *L) {
   axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
-  return nursery_finish(L, ln, !lua_isnoneornil(L, 2));
+  return nursery_finish(L, 1, ln, !lua_isnoneornil(L, 2));
 }
 
 static int nursery_gc(lua_State *L) {
   axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
-  if (!ln->closed) {
-    /* Collected unclosed: take the children down; nothing can wait here. */
+  /* Collected unclosed (its state closed, or a coroutine that opened it
+   * dropped): take the children down, if the runtime still runs; nothing
+   * can wait here. */
+  if (!ln->closed && ax_loop_fd() >= 0) {
     ax_log(AX_LOG_ERROR, "a Lua nursery was never closed; cancelling it");
     ax_nursery_cancel(ln->n);
   }
@@ -54,21 +81,48 @@ static int block_body(lua_State *L) {
 }
 
 int axlua_nursery_open(lua_State *L) {
-  axlua_nursery *ln = lua_newuserdatauv(L, sizeof *ln, 0);
+  int fn = lua_isfunction(L, 1);
+  /* Where it is opened, for the warning if it is left open. */
+  if (!fn) {
+    lua_Debug ar;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) &&
+        ar.currentline > 0)
+      lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    else
+      lua_pushliteral(L, "?");
+  }
+  axlua_nursery *ln = lua_newuserdatauv(L, sizeof *ln, 1);
   ln->closed = 1;
+  ln->tracked = 0;
   int rc = ax_nursery_open(&ln->n);
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   ln->closed = 0;
   luaL_setmetatable(L, NURSERY_MT);
-  if (!lua_isfunction(L, 1)) return 1;
-  /* Block form: run fn(n), then close; an error cancels the children. */
   int nursery = lua_gettop(L);
+  if (!fn) {
+    lua_pushvalue(L, -2);
+    lua_setiuservalue(L, nursery, 1);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &open_key) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &open_key);
+    }
+    lua_pushvalue(L, nursery);
+    lua_pushthread(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    ln->tracked = 1;
+    nopen++;
+    return 1;
+  }
+  /* Block form: run fn(n), then close; an error cancels the children. */
   lua_pushcfunction(L, axlua_error_msgh);
   lua_pushcfunction(L, block_body);
   lua_pushvalue(L, 1);
   lua_pushvalue(L, nursery);
   int status = lua_pcall(L, 2, 0, nursery + 1);
-  nursery_finish(L, ln, status != LUA_OK);
+  nursery_finish(L, nursery, ln, status != LUA_OK);
   if (status != LUA_OK) return lua_error(L);
   return 0;
 }
@@ -178,6 +232,67 @@ static int run_in_actor(lua_State *L) {
 static int nursery_cancel(lua_State *L) {
   ax_nursery_cancel(check_nursery(L, 1)->n);
   return 0;
+}
+
+/* Close the nursery at 1, left open by the function named at 2, cancelling
+ * it first. */
+static int close_one_left(lua_State *L) {
+  axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  lua_getiuservalue(L, 1, 1);
+  ax_log(AX_LOG_WARN, "function '%s' returned with a nursery still open "
+                      "(opened at %s): cancelling and closing it; open "
+                      "nurseries as `local n <close> = axle.open_nursery()`",
+         lua_tostring(L, 2), lua_tostring(L, -1));
+  return nursery_finish(L, 1, ln, 1);
+}
+
+/* Runs protected in the thread T, with the function's name at 1: close
+ * T's nurseries still open, each even when another fails; raises the
+ * first failure. */
+static int close_left(lua_State *T) {
+  if (lua_rawgetp(T, LUA_REGISTRYINDEX, &open_key) != LUA_TTABLE) return 0;
+  int open = lua_gettop(T);
+  lua_newtable(T);
+  int left = open + 1, n = 0;
+  lua_pushnil(T);
+  while (lua_next(T, open)) {
+    if (lua_tothread(T, -1) == T) {
+      lua_pushvalue(T, -2);
+      lua_rawseti(T, left, ++n);
+    }
+    lua_pop(T, 1);
+  }
+  int failed = 0;
+  for (int i = 1; i <= n; i++) {
+    lua_pushcfunction(T, close_one_left);
+    lua_rawgeti(T, left, i);
+    lua_pushvalue(T, 1);
+    if (lua_pcall(T, 2, 0, 0) != LUA_OK) {
+      if (!failed) failed = lua_gettop(T);
+      else lua_pop(T, 1);
+    }
+  }
+  if (failed) {
+    lua_pushvalue(T, failed);
+    return lua_error(T);
+  }
+  return 0;
+}
+
+int axlua_nursery_close_left(lua_State *T, int base, int status,
+                             const char *func) {
+  if (nopen == 0) return status;
+  lua_pushcfunction(T, close_left);
+  lua_pushstring(T, func);
+  int rc = lua_pcall(T, 1, 0, 0);
+  if (rc == LUA_OK) return status;
+  if (status != LUA_OK) {
+    lua_pop(T, 1); /* the function's own error goes on */
+    return status;
+  }
+  lua_insert(T, base + 1);
+  lua_settop(T, base + 1);
+  return rc;
 }
 
 void axlua_nursery_init(lua_State *L) {

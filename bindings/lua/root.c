@@ -12,6 +12,7 @@ typedef struct root_run {
 static int root_task(void *arg) {
   root_run *r = arg;
   r->status = axlua_interrupt_pcall(r->T, lua_gettop(r->T) - 2, 0);
+  r->status = axlua_nursery_close_left(r->T, 1, r->status, "main");
   return 0;
 }
 

@@ -30,6 +30,7 @@ static int task_entry(void *arg) {
   ltask *lt = arg;
   int nargs = lua_gettop(lt->T) - 2; /* msgh, fn, args... */
   lt->status = axlua_interrupt_pcall(lt->T, nargs, LUA_MULTRET);
+  lt->status = axlua_nursery_close_left(lt->T, 1, lt->status, "(a task)");
   if (lt->status != LUA_OK && !axlua_error_is_cancelled(lt->T, -1))
     ax_scope_cancel(lt->group->s);
   return 0;

@@ -528,6 +528,40 @@ static void test_misuse_is_an_error_at_the_call(void **state) {
            "start after cancel\ttrue\n");
 }
 
+/* A nursery a function leaves open is cancelled and closed, with a
+ * warning, when the function returns: the process ends instead of waiting
+ * forever for the daemons in it (issue: only kill -9 ended it). */
+#define LEFT_OPEN AXLE " run " AXLE_SOURCE_DIR "/tests/lua/left_open.lua "
+#define LEFT_WARN "returned with a nursery still open (opened at "
+
+static void test_nursery_left_open_is_closed(void **state) {
+  (void)state;
+  h_expect(LEFT_OPEN "main 2>&1", 0, "hi\n");
+  assert_non_null(strstr(h_out, "function 'main' " LEFT_WARN));
+  h_expect(LEFT_OPEN "task 2>&1", 0, LEFT_WARN);
+  h_expect(LEFT_OPEN "nested 2>&1", 0, "hi\n");
+  assert_non_null(strstr(h_out, "[axle middle "));
+  /* The one-shot's failure is not lost: closing raises it. */
+  h_expect(LEFT_OPEN "failing 2>&1", 1, "result\tfalse\tLuaError\n");
+  assert_non_null(strstr(h_out, "boom"));
+  /* Under the stock interpreter, through axle.run. */
+  h_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
+           "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/left_open.lua 2>&1",
+           0, LEFT_WARN);
+}
+
+/* A C function that leaves a nursery open: as the root's function, the
+ * runtime cancels it when the function returns; in a child, cancelling
+ * the child takes it down, so that the child exits in time (it was
+ * SIGKILLed after ignoring SIGTERM). */
+static void test_c_nursery_left_open_is_cancelled(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXT_TESTMOD " leave_open 2>&1", 0,
+           "root function returned with a nursery never closed");
+  h_expect(LEFT_OPEN "c_child testmod=" AXT_TESTMOD " 2>&1", 0, "number\n");
+  assert_null(strstr(h_out, "ignored SIGTERM"));
+}
+
 /* ------------------------------------------- a Lua actor out of memory */
 
 typedef struct lua_oom {
@@ -664,6 +698,8 @@ int main(void) {
       cmocka_unit_test(test_values_and_portals),
       cmocka_unit_test(test_expired_deadline_exits_1),
       cmocka_unit_test(test_misuse_is_an_error_at_the_call),
+    cmocka_unit_test(test_nursery_left_open_is_closed),
+    cmocka_unit_test(test_c_nursery_left_open_is_cancelled),
       cmocka_unit_test(test_lua_out_of_memory),
       cmocka_unit_test(test_lua_out_of_memory_under_memcheck),
       cmocka_unit_test(test_scopes_tasks_and_busy_cancel),

@@ -125,6 +125,23 @@ static int chain(ax_ctx *ctx, const ax_val *args) {
   return rc;
 }
 
+/* Start a daemon child running testmod and return without closing its
+ * nursery: a user's mistake, which must not keep the process alive. */
+static int leave_open(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  ax_nursery *n;
+  int rc = ax_nursery_open(&n);
+  if (rc < 0) return rc;
+  ax_spawn_opts o = {.size = sizeof o, .module = ax_ctx_module(ctx)};
+  ax_portal *p;
+  ax_error *err = NULL;
+  rc = ax_start_actor(n, "left", &o, &p, &err);
+  if (rc < 0) return ax_ctx_raise(ctx, err);
+  ax_pack *r = ax_pack_new();
+  ax_pack_int(r, ax_portal_pid(p));
+  return ax_ctx_return(ctx, r);
+}
+
 /* A tree: `fanout` daemon children each running `tree` one level down,
  * then sleep until cancelled. Reports "ready" through nothing: the test
  * counts processes. */
@@ -376,6 +393,7 @@ static const ax_export exports[] = {
     {.name = "wedge", .ctx_fn = wedge},
     {.name = "say_reaping", .ctx_fn = say_reaping},
     {.name = "chain", .ctx_fn = chain},
+    {.name = "leave_open", .ctx_fn = leave_open},
     {.name = "tree", .ctx_fn = tree},
     {.name = "garbage", .ctx_fn = garbage},
     {.name = "relay_call", .ctx_fn = relay_call},

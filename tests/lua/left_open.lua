@@ -1,0 +1,64 @@
+-- left_open.lua - nurseries a function leaves open: each is cancelled and
+-- closed, with a warning, when the function returns, so that the process
+-- ends instead of waiting forever for the daemons in it. Run as
+-- `axle run left_open.lua MODE`, or under the stock interpreter with
+-- `lua5.4 left_open.lua` (mode main).
+local axle = require "axle"
+
+local M = {}
+
+function M.hi()
+  return "hi"
+end
+
+function M.boom()
+  error("boom")
+end
+
+-- A daemon started in a nursery never closed.
+function M.main()
+  local n = axle.open_nursery()
+  local p = n:start_actor("daemon")
+  print(p:run("hi"))
+end
+
+-- The same in a task: the task's end closes it.
+function M.task()
+  local t <close> = axle.task_nursery()
+  axle.spawn(function()
+    local n = axle.open_nursery()
+    print(n:start_actor("daemon"):run("hi"))
+  end)
+end
+
+-- A child's failure in a nursery left open is not lost: the closing
+-- raises it.
+function M.failing()
+  local n = axle.open_nursery()
+  local p = n:run_in_actor(M.boom)
+  -- Wait until the failure is known: the one-shot is gone then.
+  local ok, err = pcall(p.result, p)
+  print("result", ok, err.type)
+end
+
+-- In a child: the function it serves returns with a nursery open, and
+-- the child serves on.
+function M.nested()
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("middle")
+  p:run(M.main)
+  print(p:run(M.hi))
+  p:cancel_actor()
+end
+
+-- A C child whose function left a nursery open: cancelling the child
+-- takes that nursery's actors down too, and the child exits in time.
+function M.c_child(args)
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("c", {module = args.testmod})
+  print(type(p:run("leave_open")))
+  p:cancel_actor()
+end
+
+axle.run(M.main, M)
+return M

@@ -16,17 +16,38 @@ static int root_task(void *arg) {
   return 0;
 }
 
+/* The file of the script that calls axle.run: where main is defined,
+ * else the first Lua caller on the stack read from a file (axle.run may
+ * be called through pcall or another C function). NULL if none. */
+static const char *script_path(lua_State *L) {
+  lua_Debug ar;
+  lua_pushvalue(L, 1);
+  if (lua_getinfo(L, ">S", &ar) && ar.source[0] == '@') return ar.source + 1;
+  for (int level = 1; lua_getstack(L, level, &ar); level++)
+    if (lua_getinfo(L, "S", &ar) && ar.source[0] == '@') return ar.source + 1;
+  return NULL;
+}
+
+/* Set once this process has booted as a root actor through axle.run. */
+static int ran;
+
 /* axle.run(main[, module_table]): boot this process as the root actor and
  * run main in it. Inside an actor (the script loaded as an actor's module)
  * it does nothing, so one script serves as program and as module. */
 int axlua_root_run(lua_State *L) {
-  if (axlua_loader_spec(L)) return 0;
+  if (!ran && axlua_loader_spec(L)) return 0;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  lua_Debug ar;
-  const char *src = "?";
-  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) &&
-      ar.source[0] == '@')
-    src = ar.source + 1;
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  if (ran)
+    return luaL_error(L, "axle.run: this process already ran as a root "
+                         "actor; call axle.run once, and open nurseries in "
+                         "main for more actors");
+  const char *src = script_path(L);
+  if (!src)
+    return luaL_error(L, "axle.run: main is not defined in a script file, "
+                         "so child actors could not load it; run a script "
+                         "(lua5.4 script.lua) that defines main");
+  ran = 1;
   axlua_loader_adopt(L, src, 2);
   root_run r;
   r.T = lua_newthread(L);

@@ -509,6 +509,18 @@ static void test_stock_interpreter(void **state) {
              0, "hi from kid\n42\n");
 }
 
+/* axle.run through pcall still names the script as the root's module (it
+ * named '?', and every child failed); a second axle.run is an error. The
+ * children load the script too and print its first lines: only the
+ * root's lines, in order, are looked for. */
+static void test_stock_interpreter_pcall_and_second_run(void **state) {
+  (void)state;
+  h_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
+           "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/stock_pcall.lua "
+           "2>&1",
+           0, "hi from kid\nfirst\ttrue\nsecond\tfalse\ttrue\n");
+}
+
 static void test_missing_lua_module(void **state) {
   (void)state;
   h_expect(AXLE " run lua:no.such.module 2>&1", 1,
@@ -720,6 +732,7 @@ int main(void) {
       cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigint),
       cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
+      cmocka_unit_test(test_stock_interpreter_pcall_and_second_run),
       cmocka_unit_test(test_missing_lua_module),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -154,8 +154,10 @@ int ax__module_lookup(const char *ns, const char *func, int local,
   if (!m || !m->enabled) {
     *err = ax_error_new_kind(AX_K_MODULE_NOT_EXPOSED,
                              "cannot call '%s': module '%s' is not enabled in "
-                             "actor '%s'",
-                             func, spec, ax_actor_name());
+                             "actor '%s', which runs '%s' (its parent can "
+                             "enable more with enable_modules)",
+                             func, spec, ax_actor_name(),
+                             main_spec ? main_spec : "no module");
     return AX_ENOENT;
   }
   *loader = m->loader;

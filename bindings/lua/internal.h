@@ -119,9 +119,11 @@ int axlua_nursery_close_left(lua_State *T, int base, int status,
 
 void axlua_portal_init(lua_State *L);
 /* Push a portal of the nursery whose userdata is at nursery_idx (the
- * portal keeps it alive) and whose closed flag is *closed. */
+ * portal keeps it alive) and whose closed flag is *closed; own_module
+ * says whether the actor runs this state's module (so that a reference to
+ * one of its functions needs no module name to cross). */
 void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
-                       int nursery_idx);
+                       int nursery_idx, int own_module);
 
 /* ----------------------------------------------------------- scope.c */
 
@@ -154,8 +156,11 @@ __attribute__((visibility("default"))) extern const ax_loader axle_lua_loader;
 /* This state's module spec, or NULL outside an actor's module. */
 const char *axlua_loader_spec(lua_State *L);
 /* The name under which the function at idx (or the string there) is
- * reachable by another actor's loader. */
-const char *axlua_loader_function_name(lua_State *L, int idx);
+ * reachable by another actor's loader, and in *ns the spec of the module
+ * a function belongs to (NULL for a string: the callee's own module).
+ * Pushes what the strings point to: they live while the stack does. */
+const char *axlua_loader_function_name(lua_State *L, int idx,
+                                       const char **ns);
 /* Make the script at path this state's module (axle.run under the stock
  * interpreter): spec lua:path, its folder searched first, and the table at
  * module_idx, if there is one, as its module table. */

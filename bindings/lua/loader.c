@@ -53,36 +53,71 @@ static ax_error *call_error(lua_State *T, int status) {
                       msg);
 }
 
+/* Whether the table at t holds the function at fn under a string key;
+ * if so the key is pushed. */
+static int find_key(lua_State *L, int t, int fn) {
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fn)) {
+      lua_pop(L, 1);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
 /* The functions of a module are looked up in its table, then among the
- * globals (call_function below): find a name the same way round. */
-const char *axlua_loader_function_name(lua_State *L, int idx) {
+ * globals (serve_call below): a reference found there belongs to this
+ * state's module. One found in a module that require loaded belongs to
+ * that module. The name, and for a reference the module's spec, are left
+ * on the stack, below which nothing changes. */
+const char *axlua_loader_function_name(lua_State *L, int idx,
+                                       const char **ns) {
   idx = lua_absindex(L, idx);
+  *ns = NULL;
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
-  luaL_checktype(L, idx, LUA_TFUNCTION);
-  int tables[2];
+  if (lua_type(L, idx) != LUA_TFUNCTION)
+    luaL_typeerror(L, idx, "function or function name");
+  int base = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
   lua_getfield(L, LUA_REGISTRYINDEX, K_MODULE);
-  tables[0] = lua_gettop(L);
-  lua_pushglobaltable(L);
-  tables[1] = lua_gettop(L);
-  const char *found = NULL;
-  for (int t = 0; t < 2 && !found; t++) {
-    if (!lua_istable(L, tables[t])) continue;
+  int found = lua_istable(L, -1) && find_key(L, base + 2, idx);
+  if (!found) {
+    lua_pushglobaltable(L);
+    lua_replace(L, base + 2);
+    found = find_key(L, base + 2, idx);
+  }
+  if (found) {
+    lua_replace(L, base + 2); /* spec, name */
+    *ns = lua_tostring(L, base + 1);
+    return lua_tostring(L, base + 2);
+  }
+  /* package.loaded: the modules this state required. */
+  lua_settop(L, base);
+  lua_getglobal(L, "package");
+  if (lua_istable(L, -1) && lua_getfield(L, -1, "loaded") == LUA_TTABLE) {
+    int loaded = lua_gettop(L);
     lua_pushnil(L);
-    while (lua_next(L, tables[t])) {
-      if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, idx)) {
-        lua_pop(L, 1);
-        found = lua_tostring(L, -1);
-        lua_replace(L, tables[0]); /* keep the key string alive */
-        break;
+    while (lua_next(L, loaded)) {
+      if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) &&
+          strcmp(lua_tostring(L, -2), "_G") != 0 &&
+          find_key(L, lua_gettop(L), idx)) {
+        /* module name, module table, function name */
+        lua_pushfstring(L, "lua:%s", lua_tostring(L, -3));
+        lua_copy(L, -1, base + 1);
+        lua_copy(L, -2, base + 2);
+        lua_settop(L, base + 2);
+        *ns = lua_tostring(L, base + 1);
+        return lua_tostring(L, base + 2);
       }
       lua_pop(L, 1);
     }
   }
-  if (!found)
-    luaL_error(L, "this function has no name another actor can find: make "
-                  "it a global or a field of the module's table");
-  lua_settop(L, tables[0]);
-  return found;
+  lua_settop(L, base);
+  luaL_error(L, "this function has no name another actor can find: make "
+                "it a global or a field of the module's table");
+  return NULL;
 }
 
 const char *axlua_loader_spec(lua_State *L) {

@@ -188,6 +188,12 @@ static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
   }
 }
 
+/* Whether an actor started with module spec runs this state's module. */
+static int own_module(lua_State *L, const char *spec) {
+  const char *mine = axlua_loader_spec(L);
+  return spec && mine && !strcmp(spec, mine);
+}
+
 static int start_actor(lua_State *L) {
   axlua_nursery *ln = check_nursery(L, 1);
   const char *name = luaL_checkstring(L, 2);
@@ -199,17 +205,35 @@ static int start_actor(lua_State *L) {
   ax_error *e = NULL;
   int rc = ax_start_actor(ln->n, name, &o, &p, &e);
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  axlua_portal_push(L, p, &ln->closed, 1);
+  axlua_portal_push(L, p, &ln->closed, 1, own_module(L, o.module));
   return 1;
 }
 
 static int run_in_actor(lua_State *L) {
   axlua_nursery *ln = check_nursery(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
-  const char *func = axlua_loader_function_name(L, 2);
+  const char *ns;
+  const char *func = axlua_loader_function_name(L, 2, &ns);
   ax_spawn_opts o;
   const char *enable[32];
   read_spawn_opts(L, 4, &o, enable, 32, "run_in_actor", 1);
+  /* A reference runs in an actor of its own module; one given a module
+   * of its own must be that module's function (tractor's rule). */
+  int explicit_module = 0;
+  if (lua_istable(L, 4)) {
+    explicit_module = lua_getfield(L, 4, "module") != LUA_TNIL;
+    lua_pop(L, 1);
+  }
+  if (ns && !explicit_module) {
+    o.module = ns;
+  } else if (ns && strcmp(ns, o.module) != 0) {
+    axlua_error_push(L, ax_error_new_kind(
+        AX_K_MODULE_NOT_EXPOSED,
+        "run_in_actor: %s() belongs to module '%s', not to the actor's "
+        "module '%s'; pass the name \"%s\" to run the actor's own",
+        func, ns, o.module, func));
+    return lua_error(L);
+  }
   const char *name = func;
   if (lua_istable(L, 4)) {
     /* Left on the stack: the string must live until the call returns. */
@@ -225,7 +249,7 @@ static int run_in_actor(lua_State *L) {
                     : AX_EINVAL;
   ax_data_free(args);
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  axlua_portal_push(L, p, &ln->closed, 1);
+  axlua_portal_push(L, p, &ln->closed, 1, own_module(L, o.module));
   return 1;
 }
 

@@ -3,6 +3,8 @@
  * read its identity (name, uid, pid). A portal keeps its nursery alive and
  * is valid until that nursery is closed. */
 
+#include <string.h>
+
 #include "internal.h"
 
 #define PORTAL_NAME "axle.Portal"
@@ -19,6 +21,7 @@ typedef struct lportal {
   const char *tag;
   ax_portal *p;
   const int *closed; /* the nursery's flag; it outlives the portal */
+  int own_module;    /* the actor runs this state's module */
 } lportal;
 
 /* The portal at idx, or a type error. */
@@ -37,13 +40,14 @@ static lportal *check_portal(lua_State *L, int idx) {
 }
 
 void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
-                       int nursery_idx) {
+                       int nursery_idx, int own_module) {
   nursery_idx = lua_absindex(L, nursery_idx);
   luaL_checkstack(L, 7, NULL);
   lportal *lp = lua_newuserdatauv(L, sizeof *lp, 1);
   lp->tag = &tag;
   lp->p = p;
   lp->closed = closed;
+  lp->own_module = own_module;
   lua_pushvalue(L, nursery_idx);
   lua_setiuservalue(L, -2, 1); /* keep the nursery alive */
   lua_createtable(L, 0, 2); /* its metatable */
@@ -96,11 +100,17 @@ static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
 static int portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
-  const char *func = axlua_loader_function_name(L, 2);
-  const char *ns = NULL;
+  const char *ns;
+  const char *func = axlua_loader_function_name(L, 2, &ns);
+  /* A reference names its module, which the callee must run or have
+   * enabled (else ModuleNotExposed), unless it is the callee's own. */
+  if (ns && lp->own_module && lua_type(L, 2) == LUA_TFUNCTION) {
+    const char *mine = axlua_loader_spec(L);
+    if (mine && !strcmp(ns, mine)) ns = NULL;
+  }
   if (lua_istable(L, 4)) {
     lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
-    ns = lua_tostring(L, -1);
+    if (!lua_isnil(L, -1)) ns = lua_tostring(L, -1);
   }
   /* Encoded last, straight into the shared buffer: the runtime has read
    * (or copied) the bytes before the call blocks and another thread may

@@ -540,6 +540,21 @@ static void test_misuse_is_an_error_at_the_call(void **state) {
            "start after cancel\ttrue\n");
 }
 
+/* A function reference names its module: an actor running another module
+ * refuses it (it ran its own namesake), one that enabled the module runs
+ * it, and a name given as a string is the callee's own. */
+static void test_function_reference_names_its_module(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/refs.lua main", 0,
+           "reference to a module it does not run\tModuleNotExposed\n"
+           "name\tother.hello\n"
+           "reference to its own module\tother.hello\n"
+           "reference to an enabled module\trefs.hello\n"
+           "reference to the same module\trefs.hello\n"
+           "one-shot of a required module\tother.hello\n"
+           "one-shot in another module\tModuleNotExposed\n");
+}
+
 /* A nursery a function leaves open is cancelled and closed, with a
  * warning, when the function returns: the process ends instead of waiting
  * forever for the daemons in it (issue: only kill -9 ended it). */
@@ -710,6 +725,7 @@ int main(void) {
       cmocka_unit_test(test_values_and_portals),
       cmocka_unit_test(test_expired_deadline_exits_1),
       cmocka_unit_test(test_misuse_is_an_error_at_the_call),
+    cmocka_unit_test(test_function_reference_names_its_module),
     cmocka_unit_test(test_nursery_left_open_is_closed),
     cmocka_unit_test(test_c_nursery_left_open_is_cancelled),
       cmocka_unit_test(test_lua_out_of_memory),

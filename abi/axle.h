@@ -197,7 +197,8 @@ typedef struct ax_error ax_error;
   X(MESSAGE_TOO_LARGE, "MessageTooLarge")                                 \
   X(MEMORY_ERROR, "MemoryError")                                          \
   X(SPAWN_ERROR, "SpawnError")                                            \
-  X(RUNTIME_ERROR, "RuntimeError")     /* a function failed with a code */
+  X(RUNTIME_ERROR, "RuntimeError")     /* a function failed with a code */ \
+  X(USAGE_ERROR, "UsageError")         /* an API called wrongly */
 
 #define AX__KIND_ENUM(id, name) AX_K_##id,
 enum { AX_K_OTHER = 0, AX_ERROR_KINDS(AX__KIND_ENUM) AX_K_COUNT };

@@ -17,7 +17,8 @@ void axlua_actor_push(lua_State *L, const char *name, const char *uid,
 
 int axlua_actor_current(lua_State *L) {
   axlua_actor_push(L, ax_actor_name(), ax_actor_uid(), (int)getpid());
-  axlua_set_str(L, "parent", ax_actor_parent_uid());
+  const char *parent = ax_actor_parent_uid();
+  if (parent && *parent) axlua_set_str(L, "parent", parent); /* nil: root */
   return 1;
 }
 

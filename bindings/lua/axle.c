@@ -24,6 +24,7 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
                                    {"run", axlua_root_run},
                                    {NULL, NULL}};
   luaL_newlib(L, funcs);
+  axlua_error_name_funcs(L, -1, "axle", '.');
   lua_pushstring(L, ax_version());
   lua_setfield(L, -2, "version");
   return 1;

@@ -3,6 +3,7 @@
  * stands for, so that re-raising it elsewhere keeps its source and path.
  * Also the way back, from any Lua error to an ax_error, and the message
  * handler that gives Lua errors a traceback. */
+#include <stdarg.h>
 #include <string.h>
 
 #include "internal.h"
@@ -86,13 +87,138 @@ void axlua_error_push(lua_State *L, ax_error *e) {
   luaL_setmetatable(L, ERROR_MT);
 }
 
-int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
-  if (!e)
-    e = rc == AX_ECANCELED
-            ? ax_error_new_kind(AX_K_CANCELLED, "%s", ax_strerror(rc))
-            : ax_error_new(ax_err_name(rc), "%s", ax_strerror(rc));
+/* The registry's table of axle's C functions by value, each with the
+ * name an error message gives it ("axle.sleep", "Nursery:start_actor"):
+ * a function called through pcall or a local has no name of its own. */
+static const char names_key = 0;
+
+void axlua_error_name_funcs(lua_State *L, int idx, const char *prefix,
+                            char sep) {
+  idx = lua_absindex(L, idx);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_iscfunction(L, -1)) {
+      lua_pushfstring(L, "%s%c%s", prefix, sep, lua_tostring(L, -2));
+      lua_rawset(L, -4); /* names[function] = name */
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* The name of the axle function running at level 0, or "this call". */
+static const char *call_name(lua_State *L) {
+  lua_Debug ar;
+  const char *name = NULL;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "f", &ar)) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) == LUA_TTABLE) {
+      lua_pushvalue(L, -2);
+      lua_rawget(L, -2);
+      name = lua_tostring(L, -1); /* the names table keeps it */
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  return name ? name : "this call";
+}
+
+int axlua_error_throw(lua_State *L, int kind, const char *fmt, ...) {
+  luaL_where(L, 1);
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  ax_error *e = ax_error_new_kind(kind, "%s", lua_tostring(L, -1));
+  if (!e) return lua_error(L); /* out of memory: the message will do */
+  lua_pop(L, 1);
   axlua_error_push(L, e);
   return lua_error(L);
+}
+
+int axlua_error_arg(lua_State *L, int arg, const char *msg) {
+  const char *name = call_name(L);
+  /* A method's self is no argument the user counts. */
+  const char *colon = strchr(name, ':');
+  if (colon) arg--;
+  if (arg == 0)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "calling '%s' on a bad self (%s): call it "
+                             "with a colon, obj:%s(...)",
+                             name, msg, colon + 1);
+  return axlua_error_throw(L, AX_K_USAGE_ERROR, "bad argument #%d to '%s' (%s)",
+                           arg, name, msg);
+}
+
+int axlua_error_argtype(lua_State *L, int arg, const char *expected) {
+  const char *got = luaL_typename(L, arg);
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING)
+    got = lua_tostring(L, -1);
+  return axlua_error_arg(
+      L, arg, lua_pushfstring(L, "%s expected, got %s", expected, got));
+}
+
+void axlua_check_type(lua_State *L, int arg, int t) {
+  if (lua_type(L, arg) != t) axlua_error_argtype(L, arg, lua_typename(L, t));
+}
+
+const char *axlua_check_string(lua_State *L, int arg) {
+  const char *s = lua_tostring(L, arg);
+  if (!s) axlua_error_argtype(L, arg, "string");
+  return s;
+}
+
+double axlua_check_number(lua_State *L, int arg) {
+  int isnum;
+  double d = (double)lua_tonumberx(L, arg, &isnum);
+  if (!isnum) axlua_error_argtype(L, arg, "number");
+  return d;
+}
+
+void *axlua_check_udata(lua_State *L, int arg, const char *tname) {
+  void *p = luaL_testudata(L, arg, tname);
+  if (!p) axlua_error_argtype(L, arg, tname);
+  return p;
+}
+
+/* What a failed call's code means for a Lua user, when the runtime gave
+ * no error: a kind and a message; codes are never error types. */
+int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
+  if (e) {
+    axlua_error_push(L, e);
+    return lua_error(L);
+  }
+  switch (rc) {
+    case AX_ECANCELED:
+      axlua_error_push(
+          L, ax_error_new_kind(AX_K_CANCELLED, "%s", ax_strerror(rc)));
+      return lua_error(L);
+    case AX_ENOMEM:
+      return axlua_error_throw(L, AX_K_MEMORY_ERROR, "%s: out of memory",
+                               call_name(L));
+    case AX_ENOTASK:
+      return axlua_error_throw(
+          L, AX_K_USAGE_ERROR,
+          "%s needs a running actor: call it in a function an actor runs "
+          "(main, or one another actor calls), not at a module's top level "
+          "or before axle.run",
+          call_name(L));
+    case AX_EINVAL:
+    case AX_ESTATE:
+    case AX_ERANGE:
+      return axlua_error_throw(L, AX_K_USAGE_ERROR, "%s: %s", call_name(L),
+                               ax_strerror(rc));
+    default:
+      return axlua_error_throw(L, AX_K_RUNTIME_ERROR, "%s: %s", call_name(L),
+                               ax_strerror(rc));
+  }
 }
 
 ax_error *axlua_error_from(lua_State *L, int idx) {
@@ -108,7 +234,8 @@ ax_error *axlua_error_from(lua_State *L, int idx) {
     const char *type = lua_tostring(L, -3);
     const char *msg = lua_tostring(L, -2);
     ax_error *e = ax_error_new(type ? type : "LuaError", "%s", msg ? msg : "");
-    if (e && lua_tostring(L, -1)) ax_error_set_traceback(e, lua_tostring(L, -1));
+    if (e && lua_tostring(L, -1))
+      ax_error_set_traceback(e, lua_tostring(L, -1));
     lua_pop(L, 3);
     return e;
   }
@@ -142,8 +269,8 @@ int axlua_error_msgh(lua_State *L) {
 int axlua_error_is_cancelled(lua_State *L, int idx) {
   if (!lua_istable(L, idx)) return 0;
   lua_getfield(L, idx, "type");
-  int yes = lua_isstring(L, -1) && !strcmp(lua_tostring(L, -1),
-                                           ax_error_kind_name(AX_K_CANCELLED));
+  int yes = lua_isstring(L, -1) &&
+            !strcmp(lua_tostring(L, -1), ax_error_kind_name(AX_K_CANCELLED));
   lua_pop(L, 1);
   return yes;
 }

@@ -6,6 +6,7 @@
 #define AXLUA_INTERNAL_H
 
 #include <lauxlib.h>
+#include <string.h>
 #include <lua.h>
 
 #include "axle.h"
@@ -18,12 +19,19 @@ static inline void axlua_set_str(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
+/* (error.c) Name the C functions in the table at idx for error messages: prefix,
+ * sep, key ("axle.sleep", "Nursery:cancel"). */
+void axlua_error_name_funcs(lua_State *L, int idx, const char *prefix,
+                            char sep);
+
 /* A metatable named name with methods; self_index makes it its own
  * __index (methods looked up on the object). */
 static inline void axlua_new_class(lua_State *L, const char *name,
                                    const luaL_Reg *methods, int self_index) {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, methods, 0);
+  axlua_error_name_funcs(L, -1, strncmp(name, "axle.", 5) ? name : name + 5,
+                         ':');
   if (self_index) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
@@ -94,8 +102,21 @@ int axlua_actor_cpu_count(lua_State *L); /* axle.cpu_count */
 void axlua_error_init(lua_State *L);
 /* Push the error value for e (takes ownership of e). */
 void axlua_error_push(lua_State *L, ax_error *e);
-/* Raise the outcome of a failed axle call as a Lua error value. */
+/* Raise the outcome of a failed axle call as a Lua error value: e (taken)
+ * if there is one, else an error of the kind rc stands for (a UsageError
+ * for a call made wrongly, a MemoryError...), never a code's name. */
 int axlua_error_raise(lua_State *L, int rc, ax_error *e);
+/* Raise an error value of kind with the message, which starts with the
+ * Lua location of the call (as luaL_error's does). */
+int axlua_error_throw(lua_State *L, int kind, const char *fmt, ...);
+/* The checks of luaL_check*, raising UsageError values instead of
+ * strings; arg counts as the user does (a method's self is not #1). */
+int axlua_error_arg(lua_State *L, int arg, const char *msg);
+int axlua_error_argtype(lua_State *L, int arg, const char *expected);
+void axlua_check_type(lua_State *L, int arg, int t);
+const char *axlua_check_string(lua_State *L, int arg);
+double axlua_check_number(lua_State *L, int arg);
+void *axlua_check_udata(lua_State *L, int arg, const char *tname);
 /* The ax_error for any Lua error value (a copy, the caller's). */
 ax_error *axlua_error_from(lua_State *L, int idx);
 /* pcall message handler: strings become error values with a traceback. */

@@ -78,7 +78,7 @@ const char *axlua_loader_function_name(lua_State *L, int idx,
   *ns = NULL;
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
   if (lua_type(L, idx) != LUA_TFUNCTION)
-    luaL_typeerror(L, idx, "function or function name");
+    axlua_error_argtype(L, idx, "function or function name");
   int base = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
   lua_getfield(L, LUA_REGISTRYINDEX, K_MODULE);
@@ -115,8 +115,10 @@ const char *axlua_loader_function_name(lua_State *L, int idx,
     }
   }
   lua_settop(L, base);
-  luaL_error(L, "this function has no name another actor can find: make "
-                "it a global or a field of the module's table");
+  axlua_error_throw(L, AX_K_USAGE_ERROR,
+                    "this function has no name another actor can find: "
+                    "make it a field of the module's table (or a global), "
+                    "or pass its name as a string");
   return NULL;
 }
 
@@ -299,10 +301,11 @@ static int return_result(lua_State *T, ax_ctx *ctx, const char *func) {
   lua_pushlightuserdata(T, p);
   if (lua_pcall(T, 2, 0, 0) == LUA_OK) return ax_ctx_return(ctx, p);
   ax_pack_free(p);
-  return ax_ctx_fail(ctx, "TypeError", "%s() returned %s", func,
+  if (lua_istable(T, -1)) lua_getfield(T, -1, "message");
+  return ax_ctx_fail(ctx, "TypeError", "%s() returned a value that cannot be "
+                     "sent: %s", func,
                      lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1)
-                                                    : "a value that cannot "
-                                                      "be sent");
+                                                    : "?");
 }
 
 /* What serve_call needs of a served call. */

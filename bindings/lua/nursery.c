@@ -37,8 +37,11 @@ static void untrack(lua_State *L, int idx, axlua_nursery *ln) {
 }
 
 static axlua_nursery *check_nursery(lua_State *L, int idx) {
-  axlua_nursery *ln = luaL_checkudata(L, idx, NURSERY_MT);
-  if (ln->closed) luaL_error(L, "the nursery is closed");
+  axlua_nursery *ln = axlua_check_udata(L, idx, NURSERY_MT);
+  if (ln->closed)
+    axlua_error_throw(L, AX_K_USAGE_ERROR,
+                      "the nursery is closed: start actors while it is open, "
+                      "inside its scope");
   return ln;
 }
 
@@ -59,12 +62,12 @@ static int nursery_finish(lua_State *L, int idx, axlua_nursery *ln,
 }
 
 static int nursery_close(lua_State *L) {
-  axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  axlua_nursery *ln = axlua_check_udata(L, 1, NURSERY_MT);
   return nursery_finish(L, 1, ln, !lua_isnoneornil(L, 2));
 }
 
 static int nursery_gc(lua_State *L) {
-  axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  axlua_nursery *ln = axlua_check_udata(L, 1, NURSERY_MT);
   /* Collected unclosed (its state closed, or a coroutine that opened it
    * dropped): take the children down, if the runtime still runs; nothing
    * can wait here. */
@@ -82,6 +85,10 @@ static int block_body(lua_State *L) {
 
 int axlua_nursery_open(lua_State *L) {
   int fn = lua_isfunction(L, 1);
+  if (!fn && !lua_isnone(L, 1))
+    return axlua_error_argtype(L, 1, "function or nothing");
+  /* At a module's top level no task runs, and nothing could close it. */
+  if (!ax_in_task()) return axlua_error_raise(L, AX_ENOTASK, NULL);
   /* Where it is opened, for the warning if it is left open. */
   if (!fn) {
     lua_Debug ar;
@@ -116,12 +123,13 @@ int axlua_nursery_open(lua_State *L) {
     nopen++;
     return 1;
   }
-  /* Block form: run fn(n), then close; an error cancels the children. */
-  lua_pushcfunction(L, axlua_error_msgh);
+  /* Block form: run fn(n), then close; an error cancels the children.
+   * No message handler: the error leaves as the value it was raised
+   * with. */
   lua_pushcfunction(L, block_body);
   lua_pushvalue(L, 1);
   lua_pushvalue(L, nursery);
-  int status = lua_pcall(L, 2, 0, nursery + 1);
+  int status = lua_pcall(L, 2, 0, 0);
   nursery_finish(L, nursery, ln, status != LUA_OK);
   if (status != LUA_OK) return lua_error(L);
   return 0;
@@ -138,9 +146,10 @@ static int read_loglevel(lua_State *L, const char *fn) {
     for (int i = 0; i < 4; i++)
       if (!strcasecmp(s, names[i])) return i + 1;
   }
-  return luaL_error(L, "%s: loglevel must be 1 to 4 or one of error, warn, "
-                       "info, debug; got %s",
-                    fn, luaL_tolstring(L, -1, NULL));
+  return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                           "%s: loglevel must be 1 to 4 or one of error, "
+                           "warn, info, debug; got %s",
+                           fn, luaL_tolstring(L, -1, NULL));
 }
 
 /* The options table at idx, checked: an unknown key (a typo, `enable` for
@@ -153,36 +162,44 @@ static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
   o->size = sizeof *o;
   o->module = axlua_loader_spec(L);
   if (lua_isnoneornil(L, idx)) return;
-  luaL_checktype(L, idx, LUA_TTABLE);
+  axlua_check_type(L, idx, LUA_TTABLE);
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
     if (!strcmp(k, "module")) {
       if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "%s: module must be a string", fn);
+        axlua_error_throw(L, AX_K_USAGE_ERROR, "%s: module must be a string",
+                          fn);
       o->module = lua_tostring(L, -1);
     } else if (!strcmp(k, "loglevel")) {
       o->loglevel = read_loglevel(L, fn);
     } else if (!strcmp(k, "enable_modules")) {
       if (!lua_istable(L, -1))
-        luaL_error(L, "%s: enable_modules must be a list of module specs", fn);
+        axlua_error_throw(L, AX_K_USAGE_ERROR,
+                          "%s: enable_modules must be a list of module specs",
+                          fn);
       size_t n = lua_rawlen(L, -1);
-      if (n > max) luaL_error(L, "%s: at most %d enable_modules", fn, (int)max);
+      if (n > max)
+        axlua_error_throw(L, AX_K_USAGE_ERROR, "%s: at most %d enable_modules",
+                          fn, (int)max);
       for (size_t i = 0; i < n; i++) {
         if (lua_rawgeti(L, -1, (lua_Integer)i + 1) != LUA_TSTRING)
-          luaL_error(L, "%s: enable_modules[%d] must be a string", fn,
-                     (int)i + 1);
+          axlua_error_throw(L, AX_K_USAGE_ERROR,
+                            "%s: enable_modules[%d] must be a string", fn,
+                            (int)i + 1);
         enable[i] = lua_tostring(L, -1);
         lua_pop(L, 1);
       }
       o->enable = enable;
       o->nenable = n;
     } else if (!(with_name && !strcmp(k, "name"))) {
-      luaL_error(L, "%s: unknown option '%s' (known: module, enable_modules, "
-                    "loglevel%s)",
-                 fn, lua_type(L, -2) == LUA_TSTRING ? k : luaL_typename(L, -2),
-                 with_name ? ", name" : "");
+      axlua_error_throw(
+          L, AX_K_USAGE_ERROR,
+          "%s: unknown option '%s' (known: module, "
+          "enable_modules, loglevel%s)",
+          fn, lua_type(L, -2) == LUA_TSTRING ? k : luaL_typename(L, -2),
+          with_name ? ", name" : "");
     }
     lua_pop(L, 1);
   }
@@ -196,11 +213,14 @@ static int own_module(lua_State *L, const char *spec) {
 
 static int start_actor(lua_State *L) {
   axlua_nursery *ln = check_nursery(L, 1);
-  const char *name = luaL_checkstring(L, 2);
+  const char *name = axlua_check_string(L, 2);
   ax_spawn_opts o;
   const char *enable[32];
   read_spawn_opts(L, 3, &o, enable, 32, "start_actor", 0);
-  if (!o.module) return luaL_error(L, "start_actor: no module to run");
+  if (!o.module)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "start_actor: no module to run: give "
+                             "opts.module (this code runs in no module)");
   ax_portal *p;
   ax_error *e = NULL;
   int rc = ax_start_actor(ln->n, name, &o, &p, &e);
@@ -227,11 +247,12 @@ static int run_in_actor(lua_State *L) {
   if (ns && !explicit_module) {
     o.module = ns;
   } else if (ns && strcmp(ns, o.module) != 0) {
-    axlua_error_push(L, ax_error_new_kind(
-        AX_K_MODULE_NOT_EXPOSED,
-        "run_in_actor: %s() belongs to module '%s', not to the actor's "
-        "module '%s'; pass the name \"%s\" to run the actor's own",
-        func, ns, o.module, func));
+    axlua_error_push(
+        L, ax_error_new_kind(
+               AX_K_MODULE_NOT_EXPOSED,
+               "run_in_actor: %s() belongs to module '%s', not to the actor's "
+               "module '%s'; pass the name \"%s\" to run the actor's own",
+               func, ns, o.module, func));
     return lua_error(L);
   }
   const char *name = func;
@@ -261,11 +282,12 @@ static int nursery_cancel(lua_State *L) {
 /* Close the nursery at 1, left open by the function named at 2, cancelling
  * it first. */
 static int close_one_left(lua_State *L) {
-  axlua_nursery *ln = luaL_checkudata(L, 1, NURSERY_MT);
+  axlua_nursery *ln = axlua_check_udata(L, 1, NURSERY_MT);
   lua_getiuservalue(L, 1, 1);
-  ax_log(AX_LOG_WARN, "function '%s' returned with a nursery still open "
-                      "(opened at %s): cancelling and closing it; open "
-                      "nurseries as `local n <close> = axle.open_nursery()`",
+  ax_log(AX_LOG_WARN,
+         "function '%s' returned with a nursery still open "
+         "(opened at %s): cancelling and closing it; open "
+         "nurseries as `local n <close> = axle.open_nursery()`",
          lua_tostring(L, 2), lua_tostring(L, -1));
   return nursery_finish(L, 1, ln, 1);
 }
@@ -292,8 +314,10 @@ static int close_left(lua_State *T) {
     lua_rawgeti(T, left, i);
     lua_pushvalue(T, 1);
     if (lua_pcall(T, 2, 0, 0) != LUA_OK) {
-      if (!failed) failed = lua_gettop(T);
-      else lua_pop(T, 1);
+      if (!failed)
+        failed = lua_gettop(T);
+      else
+        lua_pop(T, 1);
     }
   }
   if (failed) {

@@ -22,20 +22,24 @@ typedef struct lportal {
   ax_portal *p;
   const int *closed; /* the nursery's flag; it outlives the portal */
   int own_module;    /* the actor runs this state's module */
+  int cancelled;     /* cancel_actor was called */
 } lportal;
 
 /* The portal at idx, or a type error. */
 static lportal *to_portal(lua_State *L, int idx) {
   lportal *lp = lua_touserdata(L, idx);
   if (!lp || lua_rawlen(L, idx) != sizeof *lp || lp->tag != &tag)
-    luaL_typeerror(L, idx, PORTAL_NAME);
+    axlua_error_argtype(L, idx, PORTAL_NAME);
   return lp;
 }
 
 static lportal *check_portal(lua_State *L, int idx) {
   lportal *lp = to_portal(L, idx);
   if (*lp->closed)
-    luaL_error(L, "the portal's nursery is closed");
+    axlua_error_throw(L, AX_K_USAGE_ERROR,
+                      "the portal's nursery is closed: actor '%s' is gone; "
+                      "use a portal only inside its nursery's scope",
+                      ax_portal_name(lp->p));
   return lp;
 }
 
@@ -48,9 +52,10 @@ void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
   lp->p = p;
   lp->closed = closed;
   lp->own_module = own_module;
+  lp->cancelled = 0;
   lua_pushvalue(L, nursery_idx);
   lua_setiuservalue(L, -2, 1); /* keep the nursery alive */
-  lua_createtable(L, 0, 2); /* its metatable */
+  lua_createtable(L, 0, 2);    /* its metatable */
   lua_pushliteral(L, PORTAL_NAME);
   lua_setfield(L, -2, "__name");
   lua_createtable(L, 0, 6); /* its fields */
@@ -97,6 +102,37 @@ static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
   return 1;
 }
 
+/* A call to an actor whose channel is closed: say why, and what to do. */
+static int gone(lua_State *L, const lportal *lp, const char *method,
+                const char *func) {
+  if (lp->cancelled)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "%s('%s') after cancel_actor(): actor '%s' "
+                             "was cancelled and has exited; start a new "
+                             "actor to call it again",
+                             method, func, ax_portal_name(lp->p));
+  return axlua_error_throw(
+      L, AX_K_ACTOR_EXITED, "actor '%s' (pid %d) has exited: cannot %s('%s')",
+      ax_portal_name(lp->p), ax_portal_pid(lp->p), method, func);
+}
+
+/* run's options: a table whose only key is module, a string. */
+static void check_run_opts(lua_State *L, int idx) {
+  axlua_check_type(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING ||
+        strcmp(lua_tostring(L, -2), "module") != 0)
+      axlua_error_throw(L, AX_K_USAGE_ERROR,
+                        "run: unknown option '%s' (known: module)",
+                        luaL_tolstring(L, -2, NULL));
+    if (lua_type(L, -1) != LUA_TSTRING)
+      axlua_error_throw(L, AX_K_USAGE_ERROR,
+                        "run: module must be a module spec string");
+    lua_pop(L, 1);
+  }
+}
+
 static int portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
@@ -108,7 +144,8 @@ static int portal_run(lua_State *L) {
     const char *mine = axlua_loader_spec(L);
     if (mine && !strcmp(ns, mine)) ns = NULL;
   }
-  if (lua_istable(L, 4)) {
+  if (!lua_isnil(L, 4)) {
+    check_run_opts(L, 4);
     lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
     if (!lua_isnil(L, -1)) ns = lua_tostring(L, -1);
   }
@@ -123,6 +160,7 @@ static int portal_run(lua_State *L) {
   ax_error *e = NULL;
   int rc = ax_portal_run_bytes(lp->p, ns, func, args, len, &r, &e);
   if (len > AXLUA_KEEP_BYTES / 2) axlua_value_done(L, lua_upvalueindex(1));
+  if (rc == AX_ECLOSED && !e) return gone(L, lp, "run", func);
   return push_result(L, rc, r, e);
 }
 
@@ -131,11 +169,20 @@ static int portal_result(lua_State *L) {
   ax_data *r = NULL;
   ax_error *e = NULL;
   int rc = ax_portal_result(lp->p, &r, &e);
+  if (rc == AX_ESTATE && !e)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "result() is for one-shot actors "
+                             "(n:run_in_actor); actor '%s' is a daemon "
+                             "(n:start_actor): call its functions with "
+                             "run(), stop it with cancel_actor()",
+                             ax_portal_name(lp->p));
   return push_result(L, rc, r, e);
 }
 
 static int portal_cancel_actor(lua_State *L) {
-  int rc = ax_portal_cancel_actor(check_portal(L, 1)->p);
+  lportal *lp = check_portal(L, 1);
+  lp->cancelled = 1;
+  int rc = ax_portal_cancel_actor(lp->p);
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   return 0;
 }
@@ -150,5 +197,6 @@ void axlua_portal_init(lua_State *L) {
   lua_createtable(L, 0, 3);
   axlua_value_push_buffer(L);
   luaL_setfuncs(L, methods, 1);
+  axlua_error_name_funcs(L, -1, "Portal", ':');
   lua_rawsetp(L, LUA_REGISTRYINDEX, &tag);
 }

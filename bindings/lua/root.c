@@ -36,17 +36,19 @@ static int ran;
  * it does nothing, so one script serves as program and as module. */
 int axlua_root_run(lua_State *L) {
   if (!ran && axlua_loader_spec(L)) return 0;
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  axlua_check_type(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 2)) axlua_check_type(L, 2, LUA_TTABLE);
   if (ran)
-    return luaL_error(L, "axle.run: this process already ran as a root "
-                         "actor; call axle.run once, and open nurseries in "
-                         "main for more actors");
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "axle.run: this process already ran as a root "
+                             "actor; call axle.run once, and open nurseries in "
+                             "main for more actors");
   const char *src = script_path(L);
   if (!src)
-    return luaL_error(L, "axle.run: main is not defined in a script file, "
-                         "so child actors could not load it; run a script "
-                         "(lua5.4 script.lua) that defines main");
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "axle.run: main is not defined in a script file, "
+                             "so child actors could not load it; run a script "
+                             "(lua5.4 script.lua) that defines main");
   ran = 1;
   axlua_loader_adopt(L, src, 2);
   root_run r;

@@ -77,7 +77,7 @@ int axlua_task_nursery(lua_State *L) {
   if (!tn->s) {
     lua_pushnil(L);
     lua_rawseti(L, -2, slot);
-    return luaL_error(L, "task nurseries need a task");
+    return axlua_error_raise(L, AX_ENOTASK, NULL);
   }
   tn->closed = 0;
   lua_pop(L, 1);
@@ -86,9 +86,12 @@ int axlua_task_nursery(lua_State *L) {
 
 /* tn:spawn(fn, ...) -> task. fn runs concurrently in a task of its own. */
 static int tasks_spawn(lua_State *L) {
-  ltasks *tn = luaL_checkudata(L, 1, TASKS_MT);
-  if (tn->closed) return luaL_error(L, "the task nursery is closed");
-  luaL_checktype(L, 2, LUA_TFUNCTION);
+  ltasks *tn = axlua_check_udata(L, 1, TASKS_MT);
+  if (tn->closed)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "the task nursery is closed: spawn tasks "
+                             "while it is open, inside its scope");
+  axlua_check_type(L, 2, LUA_TFUNCTION);
   int nargs = lua_gettop(L) - 2;
   ltask *lt = lua_newuserdatauv(L, sizeof *lt, 1);
   int ud = lua_gettop(L);
@@ -126,8 +129,9 @@ int axlua_task_spawn(lua_State *L) {
   open_tasks_of(L);
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
   if (n == 0)
-    return luaL_error(L, "axle.spawn needs an open task nursery: "
-                         "local tn <close> = axle.task_nursery()");
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "axle.spawn needs an open task nursery: "
+                             "local tn <close> = axle.task_nursery()");
   lua_rawgeti(L, -1, n);
   lua_remove(L, -2);
   lua_insert(L, 1);
@@ -153,11 +157,11 @@ static int task_join_into(lua_State *L, ltask *lt, int raise) {
 }
 
 static int task_join(lua_State *L) {
-  return task_join_into(L, luaL_checkudata(L, 1, TASK_MT), 1);
+  return task_join_into(L, axlua_check_udata(L, 1, TASK_MT), 1);
 }
 
 static int task_cancel(lua_State *L) {
-  ltask *lt = luaL_checkudata(L, 1, TASK_MT);
+  ltask *lt = axlua_check_udata(L, 1, TASK_MT);
   if (!lt->joined) ax_task_cancel(lt->t);
   return 0;
 }
@@ -165,7 +169,7 @@ static int task_cancel(lua_State *L) {
 /* Closing a task nursery joins every task; an error (the body's or a
  * task's) cancels the others first, and the first task error is raised. */
 static int tasks_close(lua_State *L) {
-  ltasks *tn = luaL_checkudata(L, 1, TASKS_MT);
+  ltasks *tn = axlua_check_udata(L, 1, TASKS_MT);
   if (tn->closed) return 0;
   if (!lua_isnoneornil(L, 2)) ax_scope_cancel(tn->s);
   /* No longer the target of axle.spawn. */
@@ -215,9 +219,8 @@ static int tasks_close(lua_State *L) {
 }
 
 void axlua_task_init(lua_State *L) {
-  static const luaL_Reg tasks_m[] = {{"spawn", tasks_spawn},
-                                     {"__close", tasks_close},
-                                     {NULL, NULL}};
+  static const luaL_Reg tasks_m[] = {
+      {"spawn", tasks_spawn}, {"__close", tasks_close}, {NULL, NULL}};
   axlua_new_class(L, TASKS_MT, tasks_m, 1);
   static const luaL_Reg task_m[] = {
       {"join", task_join}, {"cancel", task_cancel}, {NULL, NULL}};

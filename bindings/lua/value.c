@@ -71,11 +71,15 @@ static unsigned char *grow_slow(sink *s, size_t n) {
   wbuf *w = s->w;
   size_t cap = w->cap ? w->cap : 256;
   while (cap - w->len < n) {
-    if (cap > SIZE_MAX / 2) luaL_error(s->L, "cannot encode the value");
+    if (cap > SIZE_MAX / 2)
+      axlua_error_throw(s->L, AX_K_MESSAGE_TOO_LARGE,
+                        "the value is too large to encode");
     cap *= 2;
   }
   unsigned char *b = realloc(w->b, cap);
-  if (!b) luaL_error(s->L, "out of memory");
+  if (!b)
+    axlua_error_throw(s->L, AX_K_MEMORY_ERROR,
+                      "out of memory encoding a value");
   w->b = b;
   w->cap = cap;
   unsigned char *at = w->b + w->len;
@@ -133,7 +137,9 @@ static void put_float(sink *s, double v) {
 /* A length head: fix form up to fixmax (when fix), then 8/16/32 bits. */
 static void put_len(sink *s, size_t n, unsigned fix, size_t fixmax,
                     unsigned t8, unsigned t16, unsigned t32) {
-  if (n > UINT32_MAX) luaL_error(s->L, "cannot encode the value");
+  if (n > UINT32_MAX)
+    axlua_error_throw(s->L, AX_K_MESSAGE_TOO_LARGE,
+                      "a value too large to send (over 2^32 bytes or entries)");
   if (fix && n <= fixmax) put_head(s, (unsigned char)(fix | n), 0, 0);
   else if (t8 && n <= UINT8_MAX) put_head(s, (unsigned char)t8, n, 1);
   else if (n <= UINT16_MAX) put_head(s, (unsigned char)t16, n, 2);
@@ -171,7 +177,9 @@ static int table_shape(lua_State *L, int idx, uint32_t *count) {
             lua_tointeger(L, -1) <= len;
     n++;
   }
-  if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
+  if (n > UINT32_MAX)
+    axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
+                      "a value too large to send (over 2^32 bytes or entries)");
   *count = (uint32_t)n;
   return array && n == len && len > 0;
 }
@@ -204,7 +212,9 @@ static void pack_map_unsized(sink *s, int idx, int depth) {
   size_t at = w->len;
   grow(s, 1);
   size_t n = pack_pairs(s, idx, depth);
-  if (n > UINT32_MAX) luaL_error(L, "cannot encode the value");
+  if (n > UINT32_MAX)
+    axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
+                      "a value too large to send (over 2^32 bytes or entries)");
   if (n <= 15) {
     w->b[at] = (unsigned char)(0x80 | n);
     return;
@@ -227,9 +237,12 @@ static void too_deep(sink *s, int idx) {
   for (int i = 0; i < MAX_DEPTH; i++)
     for (int j = i + 1; j <= MAX_DEPTH; j++)
       if (s->path[i] == s->path[j])
-        luaL_error(L, "cannot send a cyclic table (a table that contains "
-                      "itself) to another actor");
-  luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+        axlua_error_throw(L, AX_K_TYPE_ERROR,
+                          "cannot send a cyclic table (a table that "
+                          "contains itself) to another actor");
+  axlua_error_throw(L, AX_K_TYPE_ERROR,
+                    "cannot send a value nested deeper than %d levels",
+                    MAX_DEPTH);
 }
 
 /* depth counts from 0 at the value sent: the runtime's limit of
@@ -280,8 +293,9 @@ static void pack_value(sink *s, int idx, int depth) {
       return;
     }
     default:
-      luaL_error(L, "cannot send a %s to another actor",
-                 luaL_typename(L, idx));
+      axlua_error_throw(L, AX_K_TYPE_ERROR,
+                        "cannot send a %s to another actor",
+                        luaL_typename(L, idx));
   }
 }
 
@@ -330,7 +344,9 @@ ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
   ax_data *d = NULL;
   int rc = ax_data_decode(s.w->b, s.w->len, &d);
   trim(s.w);
-  if (rc < 0) luaL_error(L, "cannot encode the value");
+  if (rc < 0)
+    axlua_error_throw(L, AX_K_TYPE_ERROR, "cannot encode the value: %s",
+                      ax_strerror(rc));
   return d;
 }
 

@@ -540,6 +540,28 @@ static void test_misuse_is_an_error_at_the_call(void **state) {
            "start after cancel\ttrue\n");
 }
 
+/* Every error axle raises to Lua is a typed table that says what was
+ * wrong and where (they were strings, or typed AX_ESTATE/AX_ECLOSED). */
+static void test_usage_errors_are_typed_tables(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/usage_errors.lua main",
+           0,
+           "result on a daemon\tUsageError\ttrue\n"
+           "bad start_actor name\tUsageError\ttrue\n"
+           "method called with a dot\tUsageError\ttrue\n"
+           "local function\tUsageError\ttrue\n"
+           "function as a value\tTypeError\ttrue\n"
+           "run with a number\tUsageError\ttrue\n"
+           "run option typo\tUsageError\ttrue\n"
+           "spawn without a task nursery\tUsageError\ttrue\n"
+           "nursery at load\tUsageError\ttrue\n"
+           "run after cancel_actor\tUsageError\ttrue\n"
+           "portal after its nursery\tUsageError\ttrue\n"
+           "block form keeps a table\ttrue\n"
+           "block form keeps a string\ttrue\n"
+           "root's parent\tnil\n");
+}
+
 /* A function reference names its module: an actor running another module
  * refuses it (it ran its own namesake), one that enabled the module runs
  * it, and a name given as a string is the callee's own. */
@@ -725,6 +747,7 @@ int main(void) {
       cmocka_unit_test(test_values_and_portals),
       cmocka_unit_test(test_expired_deadline_exits_1),
       cmocka_unit_test(test_misuse_is_an_error_at_the_call),
+    cmocka_unit_test(test_usage_errors_are_typed_tables),
     cmocka_unit_test(test_function_reference_names_its_module),
     cmocka_unit_test(test_nursery_left_open_is_closed),
     cmocka_unit_test(test_c_nursery_left_open_is_cancelled),

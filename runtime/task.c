@@ -541,6 +541,9 @@ int ax_sleep(double seconds) {
 
 /* Step aside until the loop has polled once. */
 static void yield_now(void) {
+  /* A task woken while it ran (a wait it cut short itself) is on the
+   * ready list already: it moves, or the two lists would share a link. */
+  if (cur->queued) ax__list_remove(&cur->ready_link);
   cur->queued = 1;
   ax__list_push(&yielded, &cur->ready_link);
   keep_polling();

@@ -114,6 +114,35 @@ static void test_cancelling_a_scope_cancels_its_child_tasks(void **state) {
   assert_int_equal(ax_run(NULL, cancel_child_body, NULL), 0);
 }
 
+/* A task whose wait was cut short woke itself while it ran: yielding
+ * next must let the other ready tasks run, not tangle the queues. */
+static int marked;
+
+static int mark(void *arg) {
+  (void)arg;
+  marked = 1;
+  return 0;
+}
+
+static int yield_after_cut_body(void *arg) {
+  (void)arg;
+  ax_scope *s = ax_scope_open(0.01);
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  ax_scope_close(s);
+  ax_task *t;
+  marked = 0;
+  assert_int_equal(ax_task_start(mark, NULL, &t), 0);
+  assert_int_equal(ax_yield(), 0);
+  assert_int_equal(marked, 1);
+  assert_int_equal(ax_task_join(t, NULL), 0);
+  return 0;
+}
+
+static void test_yield_after_a_wait_cut_short(void **state) {
+  (void)state;
+  assert_int_equal(ax_run(NULL, yield_after_cut_body, NULL), 0);
+}
+
 static void slow(void *arg) {
   (void)arg;
   usleep(300 * 1000);
@@ -562,6 +591,7 @@ int main(void) {
       cmocka_unit_test(test_tasks_interleave_and_join),
       cmocka_unit_test(test_deadline_cancels_and_stays_cancelled),
       cmocka_unit_test(test_shield_hides_outer_cancellation),
+      cmocka_unit_test(test_yield_after_a_wait_cut_short),
       cmocka_unit_test(test_cancelling_a_scope_cancels_its_child_tasks),
       cmocka_unit_test(test_thread_call_is_abandoned_on_cancel),
       cmocka_unit_test(test_blocking_calls_outside_tasks_fail),

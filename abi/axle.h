@@ -440,7 +440,8 @@ AX_EXTERN int ax_nursery_open(ax_nursery **out);
  * process could be started at all (no file descriptors left, say), returns
  * AX_ESPAWN at once, with *err a SpawnError that says which step failed
  * and why. A nursery that is cancelled or closing starts nothing:
- * AX_ESTATE at once, with *err saying so. */
+ * AX_ESTATE at once, with *err saying so. The reason is said once: in
+ * *err, or, when err is NULL, in the log. */
 AX_EXTERN int ax_start_actor(ax_nursery *n, const char *name,
                              const ax_spawn_opts *opts, ax_portal **out,
                              ax_error **err);

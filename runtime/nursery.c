@@ -142,16 +142,23 @@ static int start_blocking(ax_nursery *n, const char *name,
   ax__blk b;
   ax__blk_init(&b);
   ax_error *why = NULL;
+  /* A caller that takes no error gets the reason in the log instead. */
   rc = child_start(n, name, opts, func, kwargs, out, ax__blk_cb, &b, &b.op,
-                   &why);
+                   err ? &why : NULL);
   if (rc < 0) {
-    if (err)
-      *err = why;
-    else
-      ax_error_free(why);
+    if (err) *err = why;
     return rc;
   }
-  return ax__blk_wait(&b, NULL, err);
+  ax_error *failed = NULL;
+  rc = ax__blk_wait(&b, NULL, &failed);
+  if (err) {
+    *err = failed;
+  } else if (failed) {
+    ax_log(AX_LOG_ERROR, "cannot start actor '%s': %s: %s", name,
+           ax_error_type(failed), ax_error_message(failed));
+    ax_error_free(failed);
+  }
+  return rc;
 }
 
 int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,

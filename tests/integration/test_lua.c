@@ -651,6 +651,37 @@ static void test_lua_out_of_memory_under_memcheck(void **state) {
 #endif
 }
 
+/* ------------------------------------------- errors as axle run prints them */
+
+#define REPORTS AXLE " run " AXLE_SOURCE_DIR "/tests/lua/reports.lua "
+
+static int occurrences(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+  return n;
+}
+
+/* The signal a crash killed a child with is said once: not in the log,
+ * nor in its crash report, nor twice in the message. */
+static void test_actor_crashed_says_the_signal_once(void **state) {
+  (void)state;
+  h_expect(REPORTS "crash testmod=" AXT_TESTMOD " 2>&1", 1,
+           "ActorCrashed: actor 'crasher' (pid ");
+  if (occurrences(h_out, "SIGSEGV") != 1 ||
+      !strstr(h_out, ") was killed by SIGSEGV\n"))
+    fail_msg("printed:\n%s", h_out);
+}
+
+/* A child that fails to start is reported once: by its starter, not also
+ * in its own log. */
+static void test_failed_start_is_reported_once(void **state) {
+  (void)state;
+  h_expect(REPORTS "bad_start 2>&1", 1,
+           "ModuleNotFoundError: no Lua module 'does_not_exist'");
+  if (occurrences(h_out, "does_not_exist") != 1)
+    fail_msg("printed:\n%s", h_out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cellar_door),
@@ -685,6 +716,8 @@ int main(void) {
       cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_missing_lua_module),
+      cmocka_unit_test(test_actor_crashed_says_the_signal_once),
+      cmocka_unit_test(test_failed_start_is_reported_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -628,6 +628,15 @@ typedef struct ax_loader {
 /* Register a loader; the struct must outlive the runtime. */
 AX_EXTERN int ax_loader_register(const ax_loader *l);
 
+/* For a loader's "did you mean" when a function is not found: the name
+ * among names[0..n) closest to name, i.e. the same but for case, else
+ * within two edits (one for a name of one or two letters) that change
+ * at most half the letters, else one of three letters or more that
+ * starts the other; NULL when none is close.
+ * The result is one of the names' pointers (the caller's). */
+AX_EXTERN const char *ax_closest_name(const char *name,
+                                      const char *const *names, size_t n);
+
 /* Blocking: load spec in this actor (if not loaded) and call func(kwargs)
  * in the current task, as the root's entry function. Results as
  * ax_portal_run. */

@@ -27,7 +27,8 @@ static const char usage[] =
     "  lua:dotted.name        a Lua module, found in AXLE_LUA_PATH or\n"
     "                         package.path\n"
     "Values are parsed as int, float, true/false, or else kept as strings.\n"
-    "Environment: AXLE_LOG=error|warn|info|debug sets the log level.\n";
+    "Environment: AXLE_LOG=error|warn|info|debug sets the log level; at\n"
+    "debug, errors are printed with every traceback.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "axle: ");

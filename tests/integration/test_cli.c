@@ -41,6 +41,35 @@ static void test_run_parses_values(void **state) {
   h_expect(AXLE " run c:/no/such.so 2>&1", 1, "ModuleNotFoundError");
 }
 
+/* A mistake in the caller's input is one line, first, with the closest
+ * name when one is close; the backtrace of the code that noticed it is
+ * printed at debug level only. */
+static void test_caller_mistakes_are_one_line(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXT_TESTMOD " ad a=1 b=2 2>&1", 1,
+           "exports no function 'ad'; did you mean 'add'? (in actor 'root', "
+           "pid ");
+  if (strncmp(h_out, "FunctionNotFound: module 'c:", 28) != 0 ||
+      strstr(h_out, "Traceback"))
+    fail_msg("printed:\n%s", h_out);
+  h_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
+           "TypeError: argument 'a' of add() must be a number, got str (in "
+           "actor 'root', pid ");
+  if (strncmp(h_out, "TypeError: ", 11) != 0 || strstr(h_out, "Traceback"))
+    fail_msg("printed:\n%s", h_out);
+  h_expect("AXLE_LOG=debug " AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
+           "Traceback (most recent call last), in actor 'root'");
+  assert_non_null(strstr(h_out, "\n  at "));
+  /* A plain library: its functions are listed; a missing one is never
+   * said to be there. */
+  h_expect(AXLE " run c:libm.so.6 coss x=1 2>&1", 1,
+           "FunctionNotFound: library 'c:libm.so.6' has no function 'coss'; "
+           "did you mean 'cos'?");
+  h_expect(AXLE " run c:libm.so.6 cos x=1 2>&1", 1,
+           "'cos' is in plain library 'c:libm.so.6': call it with a "
+           "signature");
+}
+
 static void test_example_single_func(void **state) {
   (void)state;
   h_expect(AXLE " run " EX("single_func"), 0, "Collected subproc ");
@@ -72,6 +101,7 @@ int main(void) {
       cmocka_unit_test(test_version_and_help),
       cmocka_unit_test(test_usage_errors_exit_2),
       cmocka_unit_test(test_run_parses_values),
+      cmocka_unit_test(test_caller_mistakes_are_one_line),
       cmocka_unit_test(test_example_single_func),
       cmocka_unit_test(test_example_we_are_processes),
       cmocka_unit_test(test_example_remote_error),

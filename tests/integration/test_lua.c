@@ -661,6 +661,22 @@ static int occurrences(const char *hay, const char *needle) {
   return n;
 }
 
+/* A mistake in the caller's input is one line, first, with the closest
+ * name when one is close; the error value keeps its traceback. */
+static void test_caller_mistakes_in_lua(void **state) {
+  (void)state;
+  h_expect(REPORTS "mistake 2>&1", 1, "FunctionNotFound: ");
+  if (strncmp(h_out, "FunctionNotFound: Lua module 'lua:", 34) != 0 ||
+      !strstr(h_out, "has no function 'mistake'; did you mean 'mistakes'? "
+                     "(in actor 'root', pid ") ||
+      strstr(h_out, "Traceback"))
+    fail_msg("printed:\n%s", h_out);
+  h_expect(REPORTS "mistakes testmod=" AXT_TESTMOD, 0,
+           "false\tFunctionNotFound\tdid you mean 'add'?\ttrue\n"
+           "false\tTypeError\ttrue\n"
+           "false\tFunctionNotFound\tdid you mean 'slow'?\n");
+}
+
 /* The signal a crash killed a child with is said once: not in the log,
  * nor in its crash report, nor twice in the message. */
 static void test_actor_crashed_says_the_signal_once(void **state) {
@@ -716,6 +732,7 @@ int main(void) {
       cmocka_unit_test(test_root_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_missing_lua_module),
+      cmocka_unit_test(test_caller_mistakes_in_lua),
       cmocka_unit_test(test_actor_crashed_says_the_signal_once),
       cmocka_unit_test(test_failed_start_is_reported_once),
   };

@@ -1,10 +1,31 @@
 -- reports.lua - errors as `axle run` prints them: each function ends in
--- an error the root does not catch, and the test reads what was
--- printed. Run by tests/integration/test_lua.c as
+-- an error the root does not catch (but `mistakes`), and the test reads
+-- what was printed. Run by tests/integration/test_lua.c as
 --   axle run tests/lua/reports.lua FUNCTION [testmod=c:...]
 local axle = require "axle"
 
 local M = {}
+
+function M.slow()
+  axle.sleep(math.huge)
+end
+
+-- Mistakes in the caller's input, caught: each error value keeps its
+-- traceback, whatever printing shows of it.
+function M.mistakes(args)
+  local n <close> = axle.open_nursery()
+  local c = n:start_actor("cchild", {module = args.testmod})
+  local ok, err = pcall(c.run, c, "ad", {a = 1, b = 2})
+  print(ok, err.type, err.message:match("did you mean '[^']*'%?"),
+        #err.traceback > 0)
+  ok, err = pcall(c.run, c, "add", {a = "x", b = 2})
+  print(ok, err.type, #err.traceback > 0)
+  local l = n:start_actor("lchild")
+  ok, err = pcall(l.run, l, "slwo")
+  print(ok, err.type, err.message:match("did you mean '[^']*'%?"))
+  c:cancel_actor()
+  l:cancel_actor()
+end
 
 -- A one-shot child killed by SIGSEGV.
 function M.crash(args)

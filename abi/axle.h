@@ -349,6 +349,13 @@ AX_EXTERN int ax_cancelled(void);
 /* The signal (SIGINT, SIGTERM) that cancelled this actor, or 0 when no
  * signal did: tells Ctrl-C from an expired deadline, for exit codes. */
 AX_EXTERN int ax_cancel_signal(void);
+/* A new Cancelled error (the caller's; NULL out of memory) for the current
+ * task, whose blocking call just failed with AX_ECANCELED: its message
+ * says what cancelled the task (a signal, a deadline, its caller...) and
+ * what the call was waiting for, e.g. "cancelled by SIGTERM while
+ * sleeping". doing, when not NULL, says what the task was doing instead,
+ * for code cancelled while busy ("running Lua code"). */
+AX_EXTERN ax_error *ax_cancelled_error(const char *doing);
 /* Let other tasks run, and the loop poll once, then go on; AX_ECANCELED if
  * the task is cancelled. */
 AX_EXTERN int ax_yield(void);

@@ -88,9 +88,8 @@ void axlua_error_push(lua_State *L, ax_error *e) {
 
 int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
   if (!e)
-    e = rc == AX_ECANCELED
-            ? ax_error_new_kind(AX_K_CANCELLED, "%s", ax_strerror(rc))
-            : ax_error_new(ax_err_name(rc), "%s", ax_strerror(rc));
+    e = rc == AX_ECANCELED ? ax_cancelled_error(NULL)
+                           : ax_error_new(ax_err_name(rc), "%s", ax_strerror(rc));
   axlua_error_push(L, e);
   return lua_error(L);
 }

@@ -6,6 +6,11 @@ local axle = require "axle"
 
 local M = {}
 
+local function ready()
+  io.stdout:write("ready\n")
+  io.stdout:flush()
+end
+
 function M.slow()
   axle.sleep(math.huge)
 end
@@ -38,6 +43,27 @@ end
 function M.bad_start()
   local n <close> = axle.open_nursery()
   n:start_actor("nomod", {module = "lua:does_not_exist"})
+end
+
+-- Waiting on a call when the signal comes.
+function M.wait_call()
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("worker")
+  ready()
+  p:run(M.slow)
+end
+
+-- Sleeping when the signal comes.
+function M.sleep()
+  ready()
+  axle.sleep(math.huge)
+end
+
+-- Busy in Lua code when the signal comes.
+function M.spin()
+  ready()
+  local x = 0
+  while true do x = x + 1 end
 end
 
 return M

@@ -133,7 +133,7 @@ struct ax_scope {
   int nkids;         /* tasks whose root scope hangs below this one */
   double deadline;
   uv_timer_t *timer;
-  const char *cause; /* who cancelled it, when known: "by its caller" */
+  const char *cause; /* who cancelled it, when known: "by a deadline" */
 };
 
 ax_task *ax__current(void);

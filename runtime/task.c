@@ -42,7 +42,7 @@ struct ax_task {
 };
 
 /* What cancelled a task, for messages: kinds of cause. */
-enum { C_NONE, C_SIGNAL, C_ACTOR, C_TEXT, C_DEADLINE, C_TASK, C_SCOPE };
+enum { C_NONE, C_SIGNAL, C_ACTOR, C_TEXT, C_TASK, C_SCOPE };
 
 typedef struct deferred {
   ax__list link;
@@ -360,8 +360,6 @@ static struct cause cancel_cause(const ax_task *t) {
     c.kind = C_ACTOR;
   else if (first->cause)
     c = (struct cause){C_TEXT, 0, first->cause};
-  else if (first->deadline <= ax_now())
-    c.kind = C_DEADLINE;
   else if (first == &t->root)
     c.kind = C_TASK;
   else
@@ -409,9 +407,6 @@ void ax__cancel_text(char *buf, size_t cap, const char *doing,
       break;
     case C_TEXT:
       n = snprintf(buf, cap, "cancelled %s", c.text);
-      break;
-    case C_DEADLINE:
-      n = snprintf(buf, cap, "cancelled by a deadline");
       break;
     case C_TASK:
       n = snprintf(buf, cap, "cancelled with its task");
@@ -510,7 +505,14 @@ void ax_op_cancel(ax_op *op) {
 
 /* ----------------------------------------------------------------- scopes */
 
-static void scope_timer_cb(uv_timer_t *t) { ax_scope_cancel(t->data); }
+/* A scope its deadline cancels says so: the clocks of the timer and of
+ * ax_now differ by a fraction of a millisecond, so the time cannot. */
+static void deadline_passed(ax_scope *s) {
+  if (!s->cancelled) s->cause = "by a deadline";
+  ax_scope_cancel(s);
+}
+
+static void scope_timer_cb(uv_timer_t *t) { deadline_passed(t->data); }
 
 /* A libuv timeout for a time span in seconds (>= 0): a span too long for
  * the milliseconds libuv counts in is as good as forever, for which libuv
@@ -548,7 +550,7 @@ int ax_scope_set_deadline(ax_scope *s, double deadline) {
   }
   double left = deadline - ax_now();
   if (left <= 0) {
-    ax_scope_cancel(s);
+    deadline_passed(s);
     return 0;
   }
   if (!s->timer) {

@@ -31,14 +31,13 @@ static char *raised(lua_State *L) { return lua_getextraspace(L); }
 static int loading;
 static sigset_t held;
 
-/* doing: what the code was doing, for the message; when loading, the
- * whole message. */
-static void raise_cancelled(lua_State *L, const char *doing, int loading_) {
+/* The message says what cancelled the code and what it was doing; or,
+ * given whole, is that text. */
+static void raise_cancelled(lua_State *L, const char *doing, int whole) {
   if (*raised(L)) return; /* raised once for this cancellation */
   *raised(L) = 1;
-  axlua_error_push(L, loading_
-                          ? ax_error_new_kind(AX_K_CANCELLED, "%s", doing)
-                          : ax_cancelled_error(doing));
+  axlua_error_push(L, whole ? ax_error_new_kind(AX_K_CANCELLED, "%s", doing)
+                            : ax_cancelled_error(doing));
   lua_error(L);
 }
 

@@ -62,9 +62,9 @@ static void test_caller_mistakes_are_one_line(void **state) {
   assert_non_null(strstr(h_out, "\n  at "));
   /* A plain library: its functions are listed; a missing one is never
    * said to be there. */
-  h_expect(AXLE " run c:libm.so.6 coss x=1 2>&1", 1,
-           "FunctionNotFound: library 'c:libm.so.6' has no function 'coss'; "
-           "did you mean 'cos'?");
+  h_expect(AXLE " run c:libm.so.6 sqt x=1 2>&1", 1,
+           "FunctionNotFound: library 'c:libm.so.6' has no function 'sqt'; "
+           "did you mean 'sqrt'?");
   h_expect(AXLE " run c:libm.so.6 cos x=1 2>&1", 1,
            "'cos' is in plain library 'c:libm.so.6': call it with a "
            "signature");

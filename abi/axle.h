@@ -353,6 +353,13 @@ AX_EXTERN int ax_cancelled(void);
 /* The signal (SIGINT, SIGTERM) that cancelled this actor, or 0 when no
  * signal did: tells Ctrl-C from an expired deadline, for exit codes. */
 AX_EXTERN int ax_cancel_signal(void);
+/* A new Cancelled error (the caller's; NULL out of memory) for the current
+ * task, whose blocking call just failed with AX_ECANCELED: its message
+ * says what cancelled the task (a signal, a deadline, its caller...) and
+ * what the call was waiting for, e.g. "cancelled by SIGTERM while
+ * sleeping". doing, when not NULL, says what the task was doing instead,
+ * for code cancelled while busy ("running Lua code"). */
+AX_EXTERN ax_error *ax_cancelled_error(const char *doing);
 /* Let other tasks run, and the loop poll once, then go on; AX_ECANCELED if
  * the task is cancelled. */
 AX_EXTERN int ax_yield(void);
@@ -447,7 +454,8 @@ AX_EXTERN int ax_nursery_open(ax_nursery **out);
  * process could be started at all (no file descriptors left, say), returns
  * AX_ESPAWN at once, with *err a SpawnError that says which step failed
  * and why. A nursery that is cancelled or closing starts nothing:
- * AX_ESTATE at once, with *err saying so. */
+ * AX_ESTATE at once, with *err saying so. The reason is said once: in
+ * *err, or, when err is NULL, in the log. */
 AX_EXTERN int ax_start_actor(ax_nursery *n, const char *name,
                              const ax_spawn_opts *opts, ax_portal **out,
                              ax_error **err);
@@ -635,6 +643,15 @@ typedef struct ax_loader {
 
 /* Register a loader; the struct must outlive the runtime. */
 AX_EXTERN int ax_loader_register(const ax_loader *l);
+
+/* For a loader's "did you mean" when a function is not found: the name
+ * among names[0..n) closest to name, i.e. the same but for case, else
+ * within two edits (one for a name of one or two letters) that change
+ * at most half the letters, else one of three letters or more that
+ * starts the other; NULL when none is close.
+ * The result is one of the names' pointers (the caller's). */
+AX_EXTERN const char *ax_closest_name(const char *name,
+                                      const char *const *names, size_t n);
 
 /* Blocking: load spec in this actor (if not loaded) and call func(kwargs)
  * in the current task, as the root's entry function. Results as

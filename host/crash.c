@@ -1,6 +1,6 @@
-/* crash.c - when a child actor dies of a fatal signal, its last words (the
- * signal and a backtrace) go to a pipe its parent reads after reaping it,
- * so the parent's error names the signal and shows where it happened. */
+/* crash.c - when a child actor dies of a fatal signal, its last words (a
+ * backtrace) go to a pipe its parent reads after reaping it, so that the
+ * parent's error, which names the signal, shows where it happened. */
 #include "crash.h"
 
 #include <execinfo.h>
@@ -19,15 +19,8 @@ static void put(const char *s) {
 }
 
 static void on_fatal(int sig) {
-  const char *name = sig == SIGSEGV   ? "SIGSEGV"
-                     : sig == SIGBUS  ? "SIGBUS"
-                     : sig == SIGILL  ? "SIGILL"
-                     : sig == SIGFPE  ? "SIGFPE"
-                     : sig == SIGABRT ? "SIGABRT"
-                                      : "signal";
-  put("Fatal signal ");
-  put(name);
-  put(" in the actor process; native backtrace:\n");
+  /* The parent names the signal, from the exit status: said once. */
+  put("native backtrace at the fatal signal:\n");
   void *frames[64];
   int n = backtrace(frames, 64);
   backtrace_symbols_fd(frames, n, crash_fd);

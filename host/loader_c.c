@@ -4,7 +4,9 @@
  * thread pool, so the actor keeps answering cancels while one computes; the
  * arguments are checked against the signature before anything is called. */
 #include <dlfcn.h>
+#include <elf.h>
 #include <ffi.h>
+#include <link.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -353,6 +355,97 @@ static int plain_call(ax_ctx *ctx, cmod *m, const char *fname, void (*fn)(void),
   return rc;
 }
 
+/* ------------------------------------------------- names for hints */
+
+/* The functions a plain library defines, read from its dynamic symbol
+ * table in memory: pointers into its string table, valid while it is
+ * loaded (never unloaded). *n gets the count; NULL when there are none
+ * or the table cannot be read. */
+static const char **library_functions(void *dl, size_t *n) {
+  *n = 0;
+  struct link_map *lm = NULL;
+  if (dlinfo(dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm || !lm->l_ld) return NULL;
+  const ElfW(Sym) *syms = NULL;
+  const char *strs = NULL;
+  const uint32_t *hash = NULL, *gnu = NULL;
+  for (const ElfW(Dyn) *d = lm->l_ld; d->d_tag != DT_NULL; d++) {
+    /* glibc relocates these in place; other loaders may not. */
+    uintptr_t a = (uintptr_t)d->d_un.d_ptr;
+    if (a < lm->l_addr) a += lm->l_addr;
+    if (d->d_tag == DT_SYMTAB) syms = (const ElfW(Sym) *)a;
+    if (d->d_tag == DT_STRTAB) strs = (const char *)a;
+    if (d->d_tag == DT_HASH) hash = (const uint32_t *)a;
+    if (d->d_tag == DT_GNU_HASH) gnu = (const uint32_t *)a;
+  }
+  if (!syms || !strs || (!hash && !gnu)) return NULL;
+  /* The number of symbols: DT_HASH says it; with DT_GNU_HASH it is one
+   * past the last symbol of the last hash chain. */
+  size_t count = 0;
+  if (hash) {
+    count = hash[1];
+  } else {
+    uint32_t nbuckets = gnu[0], base = gnu[1], words = gnu[2];
+    const uint32_t *buckets =
+        gnu + 4 + (sizeof(ElfW(Addr)) / sizeof(uint32_t)) * words;
+    const uint32_t *chains = buckets + nbuckets;
+    uint32_t last = 0;
+    for (uint32_t i = 0; i < nbuckets; i++)
+      if (buckets[i] > last) last = buckets[i];
+    if (last >= base) {
+      while (!(chains[last - base] & 1)) last++;
+      count = (size_t)last + 1;
+    }
+  }
+  const char **names = count ? malloc(count * sizeof *names) : NULL;
+  if (!names) return NULL;
+  for (size_t i = 0; i < count; i++) {
+    int type = ELF64_ST_TYPE(syms[i].st_info);
+    if (syms[i].st_shndx != SHN_UNDEF && syms[i].st_name &&
+        (type == STT_FUNC || type == STT_GNU_IFUNC))
+      names[(*n)++] = strs + syms[i].st_name;
+  }
+  return names;
+}
+
+/* "; did you mean 'x'?" when a function of m is close to name, else "";
+ * free with free(). */
+static char *did_you_mean(cmod *m, const char *name) {
+  const char **names = NULL;
+  size_t n = 0;
+  if (m->def) {
+    for (const ax_export *e = m->def->exports; e && e->name; e++) n++;
+    names = n ? malloc(n * sizeof *names) : NULL;
+    for (size_t i = 0; names && i < n; i++) names[i] = m->def->exports[i].name;
+  } else {
+    names = library_functions(m->dl, &n);
+  }
+  const char *close = names ? ax_closest_name(name, names, n) : NULL;
+  char *hint = malloc(close ? strlen(close) + 20 : 1);
+  if (hint) {
+    if (close)
+      sprintf(hint, "; did you mean '%s'?", close);
+    else
+      hint[0] = 0;
+  }
+  free(names);
+  return hint;
+}
+
+static int not_found(ax_ctx *ctx, cmod *m, const char *name) {
+  char *hint = did_you_mean(m, name);
+  int rc;
+  if (m->def)
+    rc = ax_ctx_fail(ctx, "FunctionNotFound",
+                     "module 'c:%s' (%s) exports no function '%s'%s", m->name,
+                     m->def->name ? m->def->name : "?", name, hint ? hint : "");
+  else
+    rc = ax_ctx_fail(ctx, "FunctionNotFound",
+                     "library 'c:%s' has no function '%s'%s", m->name, name,
+                     hint ? hint : "");
+  free(hint);
+  return rc;
+}
+
 static int c_call(void *mod, ax_ctx *ctx, const char *func,
                   const ax_val *args) {
   cmod *m = mod;
@@ -383,20 +476,16 @@ static int c_call(void *mod, ax_ctx *ctx, const char *func,
                            name, e->sig, sig);
       return plain_call(ctx, m, name, e->fn, e->sig, e->args, args);
     }
-    return ax_ctx_fail(ctx, "FunctionNotFound",
-                       "module 'c:%s' (%s) exports no function '%s'", m->name,
-                       m->def->name ? m->def->name : "?", name);
+    return not_found(ctx, m, name);
   }
+  dlerror();
+  void *sym = dlsym(m->dl, name);
+  if (!sym) return not_found(ctx, m, name);
   if (!sig)
     return ax_ctx_fail(ctx, "FunctionNotFound",
                        "'%s' is in plain library 'c:%s': call it with a "
                        "signature, e.g. '%s:d(d)'",
                        name, m->name, name);
-  dlerror();
-  void *sym = dlsym(m->dl, name);
-  if (!sym)
-    return ax_ctx_fail(ctx, "FunctionNotFound",
-                       "library 'c:%s' has no function '%s'", m->name, name);
   void (*fn)(void);
   memcpy(&fn, &sym, sizeof fn);
   return plain_call(ctx, m, name, fn, sig, NULL, args);

@@ -58,9 +58,12 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
                             ax_strerror(rc));
   if (rc < 0) {
     if (!err) err = ax_error_new_kind(AX_K_SPAWN_ERROR, "%s", ax_strerror(rc));
-    ax_log(AX_LOG_ERROR, "cannot start: %s: %s", ax_error_type(err),
-           ax_error_message(err));
-    if (err) ax__peer_send_error(peer, 0, err);
+    /* The parent reports it to whoever started us: logged here too, it
+     * would be said twice. Only an error that cannot go is logged. */
+    int sent = ax__peer_send_error(peer, 0, err);
+    ax_log(sent < 0 ? AX_LOG_ERROR : AX_LOG_DEBUG, "cannot start: %s: %s",
+           err ? ax_error_type(err) : "MemoryError",
+           err ? ax_error_message(err) : "out of memory");
     ax_error_free(err);
     child.failed = 1;
     ax__cancel_actor(0);

@@ -418,6 +418,7 @@ int ax__chan_wait_writable_slow(ax__chan *ch) {
   if (rc == AX_ENOTASK) return 0; /* the loop queues anyway */
   if (rc < 0) return rc;
   chan_writer cw = {.w.abort = writer_abort};
+  ax__wait_about(&cw.w, "waiting to send (the channel is full)", NULL, NULL);
   ax__list_push(&ch->writers, &cw.link);
   ax__wait_for(&cw.w);
   return cw.status;

@@ -200,9 +200,8 @@ static ax_error *exit_error(ax__child *p, int was_starting) {
   if (p->cancel_sent) return NULL; /* we asked, or it told us why */
   ax_error *e;
   if (sig) {
-    char *msg = ax__asprintf("%s: actor '%s' (pid %d) was killed by %s",
-                             ax__signal_name(sig), p->portal.id.name, pr->pid,
-                             ax__signal_name(sig));
+    char *msg = ax__asprintf("actor '%s' (pid %d) was killed by %s",
+                             p->portal.id.name, pr->pid, ax__signal_name(sig));
     e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_CRASHED), msg,
                        pr->crash_report, &p->portal.id);
     free(msg);
@@ -230,9 +229,11 @@ static void on_proc_exit(ax__proc *pr) {
   p->state = AX__P_EXITED;
   p->portal.id.pid = pr->pid;
   ax_error *err = exit_error(p, was_starting);
-  if (err) {
+  if (err && ax_loglevel() >= AX_LOG_INFO) {
+    /* The error itself goes to whoever started the child: the log only
+     * says when it happened. */
     char *why = ax__proc_describe_exit(pr);
-    ax_log(AX_LOG_WARN, "child '%s' (pid %d) %s", p->portal.id.name, pr->pid,
+    ax_log(AX_LOG_INFO, "child '%s' (pid %d) %s", p->portal.id.name, pr->pid,
            why ? why : "");
     free(why);
   }
@@ -333,11 +334,13 @@ int ax__child_start(const ax__child_owner *owner, void *owner_ud,
   }
   if (sv[1] >= 0) close(sv[1]);
   if (reason) {
-    /* Said where it can be read: the log, and the caller's error. */
-    ax_log(AX_LOG_ERROR, "cannot start actor '%s': %s", name, reason);
+    /* Said once: in the caller's error, else (a caller that takes none)
+     * in the log. */
     if (why)
       *why = ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot start actor '%s': %s",
                                name, reason);
+    else
+      ax_log(AX_LOG_ERROR, "cannot start actor '%s': %s", name, reason);
     free(reason);
   }
   if (rc < 0) {

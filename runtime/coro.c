@@ -62,6 +62,12 @@ static void *stack_get(size_t size) {
     live--;
     return NULL;
   }
+#ifdef AX__ASAN
+  /* The shadow of an address range outlives its mapping: a stack unmapped
+   * with frames still poisoned (a task's last switch never returns) would
+   * lend its redzones to a new stack mapped at the same place. */
+  ASAN_UNPOISON_MEMORY_REGION((char *)b + page_size(), size - page_size());
+#endif
   return b;
 }
 

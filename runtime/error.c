@@ -643,19 +643,45 @@ static void fb_indented(fbuf *b, const char *text, const char *indent) {
   }
 }
 
-static void format_into(fbuf *b, const ax_error *e, const char *indent) {
-  char head[256];
-  snprintf(head, sizeof head,
-           "Traceback (most recent call last), in actor '%s' (uid %.8s, pid "
-           "%d):\n",
-           e->src.name, e->src.uid, e->src.pid);
-  fb_add(b, indent);
-  fb_add(b, head);
-  if (e->traceback[0]) fb_indented(b, e->traceback, indent);
+/* Mistakes in the caller's own input (a function or module that is not
+ * there, arguments of the wrong type or range): the message says all the
+ * caller needs, and the backtrace of the code that noticed the mistake
+ * only hides it, but when debugging. */
+static int caller_mistake(const ax_error *e) {
+  switch (e->kind) {
+    case AX_K_FUNCTION_NOT_FOUND:
+    case AX_K_TYPE_ERROR:
+    case AX_K_OVERFLOW_ERROR:
+    case AX_K_MODULE_NOT_FOUND:
+    case AX_K_MODULE_NOT_EXPOSED:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static void format_into(fbuf *b, const ax_error *e, const char *indent,
+                        int debug) {
+  char line[256];
+  int brief = !debug && caller_mistake(e);
+  if (!brief) {
+    snprintf(line, sizeof line,
+             "Traceback (most recent call last), in actor '%s' (uid %.8s, "
+             "pid %d):\n",
+             e->src.name, e->src.uid, e->src.pid);
+    fb_add(b, indent);
+    fb_add(b, line);
+    if (e->traceback[0]) fb_indented(b, e->traceback, indent);
+  }
   fb_add(b, indent);
   fb_add(b, e->type);
   fb_add(b, ": ");
   fb_add(b, e->message);
+  if (brief) {
+    snprintf(line, sizeof line, " (in actor '%s', pid %d)", e->src.name,
+             e->src.pid);
+    fb_add(b, line);
+  }
   fb_add(b, "\n");
   if (e->nrelay > 1) {
     fb_add(b, indent);
@@ -672,7 +698,7 @@ static void format_into(fbuf *b, const ax_error *e, const char *indent) {
              e->nmembers);
     fb_add(b, sub);
     char *ind = ax__asprintf("%s  | ", indent);
-    if (ind) format_into(b, e->members[i], ind);
+    if (ind) format_into(b, e->members[i], ind, debug);
     free(ind);
   }
 }
@@ -680,6 +706,6 @@ static void format_into(fbuf *b, const ax_error *e, const char *indent) {
 char *ax_error_format(const ax_error *e) {
   fbuf b = {0};
   if (!e) return ax__strdup("");
-  format_into(&b, e, "");
+  format_into(&b, e, "", ax_loglevel() >= AX_LOG_DEBUG);
   return b.p ? b.p : ax__strdup("");
 }

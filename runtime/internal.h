@@ -68,11 +68,22 @@ typedef struct ax__wait {
   int done;
   int aborted;
   void (*abort)(struct ax__wait *w);
+  /* What it waits for, for the Cancelled error of a wait cut short: a
+   * format with up to two %s, a and b (read only while the wait lasts),
+   * e.g. "waiting for actor '%s' to answer call '%s'"; NULL: unsaid. */
+  const char *what, *a, *b;
 } ax__wait;
 
 /* Suspend the current task until w->done; when the task is cancelled
  * meanwhile, w->abort runs once and the wait goes on until done. */
 void ax__wait_for(ax__wait *w);
+/* Say what w waits for (see ax__wait). */
+static inline void ax__wait_about(ax__wait *w, const char *what,
+                                  const char *a, const char *b) {
+  w->what = what;
+  w->a = a;
+  w->b = b;
+}
 void ax__wait_done(ax__wait *w);
 
 /* Blocking form over a completion form: the result lands here. */
@@ -91,19 +102,25 @@ void ax__blk_cb(void *ud, int status, ax_data *result, ax_error *err);
 int ax__blk_wait(ax__blk *b, ax_data **result, ax_error **err);
 /* 0, AX_ENOTASK outside a task, AX_ECANCELED when the task is cancelled. */
 int ax__can_block(void);
+/* The message of a Cancelled error for the current task: what cancelled
+ * it and what it was doing (doing, else what its last wait cut short
+ * waited for), into buf; fallback when no task is cancelled. */
+void ax__cancel_text(char *buf, size_t cap, const char *doing,
+                     const char *fallback);
 
 /* The body of a blocking function over its completion form: start is the
  * _cb call, given AX__BLK_ARGS as its (cb, ud, op) arguments. */
 #define AX__BLK_ARGS ax__blk_cb, &blk_, &blk_.op
-#define AX__BLOCK_ON(start, result, err) \
-  do {                                   \
-    int rc_ = ax__can_block();           \
-    if (rc_ < 0) return rc_;             \
-    ax__blk blk_;                        \
-    ax__blk_init(&blk_);                 \
-    rc_ = (start);                       \
-    if (rc_ < 0) return rc_;             \
-    return ax__blk_wait(&blk_, (result), (err)); \
+#define AX__BLOCK_ON(start, result, err, what, a, b) \
+  do {                                              \
+    int rc_ = ax__can_block();                      \
+    if (rc_ < 0) return rc_;                        \
+    ax__blk blk_;                                   \
+    ax__blk_init(&blk_);                            \
+    ax__wait_about(&blk_.w, (what), (a), (b));      \
+    rc_ = (start);                                  \
+    if (rc_ < 0) return rc_;                        \
+    return ax__blk_wait(&blk_, (result), (err));    \
   } while (0)
 
 /* ----------------------------------------- tasks, scopes (task.c, coro.c) */
@@ -116,6 +133,7 @@ struct ax_scope {
   int nkids;         /* tasks whose root scope hangs below this one */
   double deadline;
   uv_timer_t *timer;
+  const char *cause; /* who cancelled it, when known: "by a deadline" */
 };
 
 ax_task *ax__current(void);
@@ -128,6 +146,8 @@ void ax__cancel_sweep(void);
 void ax__task_wake(ax_task *t);
 /* Free t when it ends; the handle stays usable until then. */
 void ax__task_detach(ax_task *t);
+/* ax_task_cancel, saying who cancels (a static phrase, "by its caller"). */
+void ax__task_cancel_by(ax_task *t, const char *cause);
 /* Run fn(arg) on the loop soon, outside any task. */
 int ax__defer(void (*fn)(void *), void *arg);
 /* Run ready tasks, then flush channel output. */

@@ -151,17 +151,25 @@ static int start_blocking(ax_nursery *n, const char *name,
   if (rc < 0) return rc;
   ax__blk b;
   ax__blk_init(&b);
+  ax__wait_about(&b.w, "waiting for actor '%s' to start", name, NULL);
   ax_error *why = NULL;
+  /* A caller that takes no error gets the reason in the log instead. */
   rc = child_start(n, name, opts, func, kwargs, out, ax__blk_cb, &b, &b.op,
-                   &why);
+                   err ? &why : NULL);
   if (rc < 0) {
-    if (err)
-      *err = why;
-    else
-      ax_error_free(why);
+    if (err) *err = why;
     return rc;
   }
-  return ax__blk_wait(&b, NULL, err);
+  ax_error *failed = NULL;
+  rc = ax__blk_wait(&b, NULL, &failed);
+  if (err) {
+    *err = failed;
+  } else if (failed) {
+    ax_log(AX_LOG_ERROR, "cannot start actor '%s': %s: %s", name,
+           ax_error_type(failed), ax_error_message(failed));
+    ax_error_free(failed);
+  }
+  return rc;
 }
 
 int ax_start_actor(ax_nursery *n, const char *name, const ax_spawn_opts *opts,
@@ -228,6 +236,8 @@ int ax_nursery_close(ax_nursery *n, ax_error **err) {
   close_wait cw;
   ax__blk_init(&cw.b);
   cw.b.w.abort = close_abort;
+  ax__wait_about(&cw.b.w, "waiting for the actors of a nursery to exit", NULL,
+                 NULL);
   cw.n = n;
   int rc = ax_nursery_close_cb(n, ax__blk_cb, &cw.b, NULL);
   if (rc < 0) return rc;

@@ -70,6 +70,8 @@ static int run_block(ax_portal *p, const char *ns, const char *func,
   }
   ax__blk b;
   ax__blk_init(&b);
+  ax__wait_about(&b.w, "waiting for actor '%s' to answer call '%s'", p->id.name,
+                 func);
   rc = run_cb(p, ns, func, args, len, ax__blk_cb, &b, &b.op);
   free(copy); /* queued, or refused */
   return rc < 0 ? rc : ax__blk_wait(&b, result, err);
@@ -103,7 +105,9 @@ int ax_portal_result_cb(ax_portal *p, ax_done_cb cb, void *ud, ax_op **op) {
 int ax_portal_result(ax_portal *p, ax_data **result, ax_error **err) {
   if (result) *result = NULL;
   if (err) *err = NULL;
-  AX__BLOCK_ON(ax_portal_result_cb(p, AX__BLK_ARGS), result, err);
+  AX__BLOCK_ON(ax_portal_result_cb(p, AX__BLK_ARGS), result, err,
+               "waiting for the result of actor '%s'", p ? p->id.name : "",
+               NULL);
 }
 
 int ax_portal_cancel_actor_cb(ax_portal *p, ax_done_cb cb, void *ud,
@@ -117,6 +121,8 @@ int ax_portal_cancel_actor(ax_portal *p) {
   if (!ax_in_task()) return AX_ENOTASK;
   ax__blk b;
   ax__blk_init(&b);
+  ax__wait_about(&b.w, "waiting for actor '%s' to exit", p ? p->id.name : "",
+                 NULL);
   /* Not abortable: the ladder bounds the wait. */
   int rc = ax_portal_cancel_actor_cb(p, ax__blk_cb, &b, NULL);
   if (rc < 0) return rc;

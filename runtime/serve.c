@@ -93,9 +93,12 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
         ax__pack_failed(c->result) ? AX_K_MEMORY_ERROR : AX_K_TYPE_ERROR,
         "the function returned malformed msgpack");
   } else if (!c->err) {
-    if (rc == AX_ECANCELED)
-      c->err = ax_error_new_kind(AX_K_CANCELLED, "the call was cancelled");
-    else if (rc == AX_ENOMEM)
+    if (rc == AX_ECANCELED) {
+      /* What cancelled it, and what it was waiting for then. */
+      char msg[256];
+      ax__cancel_text(msg, sizeof msg, NULL, "the call was cancelled");
+      c->err = ax_error_new_kind(AX_K_CANCELLED, "%s", msg);
+    } else if (rc == AX_ENOMEM)
       c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
     else if (rc == AX_EREMOTE)
       /* It raised an error that could not be made. */
@@ -235,7 +238,7 @@ static void ctx_interrupt(ax_ctx *c) {
 
 static void cancel_incall(ax__incall *in) {
   ax_ctx *c = ax__container_of(in, ax_ctx, in);
-  if (c->task) ax_task_cancel(c->task);
+  if (c->task) ax__task_cancel_by(c->task, "by its caller");
   ctx_interrupt(c);
 }
 
@@ -371,6 +374,7 @@ int ax_call_local(const char *spec, const char *func, const ax_data *kwargs,
   if (!c) return AX_ENOMEM;
   ax__blk b;
   ax__blk_init(&b);
+  ax__wait_about(&b.w, "waiting for function '%s'", func, NULL);
   c->local = 1;
   c->cb = ax__blk_cb;
   c->ud = &b;

@@ -100,3 +100,81 @@ char *ax__utf8_fix(const char *s, size_t n) {
   out[w] = 0;
   return out;
 }
+
+/* ------------------------------------------------------- close names */
+
+/* Letters compared without case: a name that differs only in case is the
+ * closest there is. */
+static int fold(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
+
+/* Edits (insert, delete, replace, swap two neighbours) from a to b, or
+ * limit + 1 once more than limit are needed. Names longer than NAME_MAX_D
+ * are never within reach. */
+#define NAME_MAX_D 64
+static int edits(const char *a, size_t na, const char *b, size_t nb,
+                 int limit) {
+  if (na > NAME_MAX_D || nb > NAME_MAX_D) return limit + 1;
+  if ((na > nb ? na - nb : nb - na) > (size_t)limit) return limit + 1;
+  int rows[3][NAME_MAX_D + 1];
+  int *pp = rows[0], *prev = rows[1], *row = rows[2];
+  for (size_t j = 0; j <= nb; j++) prev[j] = (int)j;
+  for (size_t i = 1; i <= na; i++) {
+    row[0] = (int)i;
+    int best = row[0];
+    for (size_t j = 1; j <= nb; j++) {
+      int same = fold(a[i - 1]) == fold(b[j - 1]);
+      int d = prev[j - 1] + !same;
+      if (prev[j] + 1 < d) d = prev[j] + 1;
+      if (row[j - 1] + 1 < d) d = row[j - 1] + 1;
+      if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) &&
+          fold(a[i - 2]) == fold(b[j - 1]) && pp[j - 2] + 1 < d)
+        d = pp[j - 2] + 1;
+      row[j] = d;
+      if (d < best) best = d;
+    }
+    if (best > limit) return limit + 1;
+    int *t = pp;
+    pp = prev;
+    prev = row;
+    row = t;
+  }
+  return prev[nb] <= limit ? prev[nb] : limit + 1;
+}
+
+/* Whether the shorter of a and b, three letters at least, starts the
+ * longer one. */
+static int prefix_of(const char *a, size_t na, const char *b, size_t nb) {
+  size_t n = na < nb ? na : nb;
+  if (n < 3 || na == nb) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (fold(a[i]) != fold(b[i])) return 0;
+  return 1;
+}
+
+const char *ax_closest_name(const char *name, const char *const *names,
+                            size_t n) {
+  if (!name || !names) return NULL;
+  size_t len = strlen(name);
+  /* Two edits make another word of a name of two or three letters. */
+  int limit = len <= 2 ? 1 : 2;
+  const char *best = NULL;
+  size_t best_score = SIZE_MAX;
+  for (size_t i = 0; i < n; i++) {
+    const char *c = names[i];
+    if (!c || !strcmp(c, name)) continue;
+    size_t cl = strlen(c), score;
+    int d = edits(name, len, c, cl, limit);
+    /* Half the letters at least stay: "add" is no typo of "pid". */
+    if (d <= limit && 2 * (size_t)d <= (len > cl ? len : cl) && (size_t)d < len)
+      score = (size_t)d; /* 0: the same but for case */
+    else if (prefix_of(name, len, c, cl))
+      score = (size_t)limit + 1 + (len > cl ? len - cl : cl - len);
+    else
+      continue;
+    if (score < best_score) {
+      best = c;
+      best_score = score;
+    }
+  }
+  return best;
+}

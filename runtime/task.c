@@ -31,7 +31,18 @@ struct ax_task {
   ax_op join_op;
   ax__list link; /* all live tasks */
   ax__list ready_link;
+  /* The last wait a cancellation cut short: what cancelled the task then,
+   * and what the wait was for ("" unsaid); kind C_NONE when its last
+   * wait ended by itself. */
+  struct cause {
+    int kind, sig;
+    const char *text;
+  } cut;
+  char cut_doing[128];
 };
+
+/* What cancelled a task, for messages: kinds of cause. */
+enum { C_NONE, C_SIGNAL, C_ACTOR, C_TEXT, C_TASK, C_SCOPE };
 
 typedef struct deferred {
   ax__list link;
@@ -255,6 +266,12 @@ void ax_task_cancel(ax_task *t) {
   if (t && !t->done) ax_scope_cancel(&t->root);
 }
 
+void ax__task_cancel_by(ax_task *t, const char *cause) {
+  if (!t || t->done) return;
+  if (!t->root.cancelled) t->root.cause = cause;
+  ax_scope_cancel(&t->root);
+}
+
 typedef struct join_wait {
   ax__wait w;
   ax_task *t;
@@ -271,6 +288,7 @@ int ax_task_join(ax_task *t, int *result) {
   if (!t->done) {
     join_wait jw = {{0}, t};
     jw.w.abort = join_abort_t;
+    ax__wait_about(&jw.w, "waiting for a task to end", NULL, NULL);
     t->joiner = &jw.w;
     ax__wait_for(&jw.w);
   }
@@ -323,12 +341,98 @@ void ax__tasks_free_all(void) {
 
 /* ----------------------------------------------------------------- waits */
 
+/* What cancelled t: the signal that cancelled the actor, when the actor
+ * scope is one of t's cancelled scopes, else the innermost cancelled one. */
+static struct cause cancel_cause(const ax_task *t) {
+  ax__rt *rt = ax__rt_g;
+  struct cause c = {C_NONE, 0, NULL};
+  const ax_scope *first = NULL;
+  for (const ax_scope *s = t->scope; s; s = s->parent) {
+    if (s->cancelled) {
+      if (rt && s == &rt->actor_scope && rt->cancel_signal)
+        return (struct cause){C_SIGNAL, rt->cancel_signal, NULL};
+      if (!first) first = s;
+    }
+    if (s->shield) break;
+  }
+  if (!first) return c;
+  if (rt && first == &rt->actor_scope)
+    c.kind = C_ACTOR;
+  else if (first->cause)
+    c = (struct cause){C_TEXT, 0, first->cause};
+  else if (first == &t->root)
+    c.kind = C_TASK;
+  else
+    c.kind = C_SCOPE;
+  return c;
+}
+
+static int same_cause(struct cause a, struct cause b) {
+  return a.kind == b.kind && a.sig == b.sig && a.text == b.text;
+}
+
+/* A wait is cut short: remember why and what it waited for, while its
+ * strings are still there to read. */
+static void note_cut(ax_task *t, const ax__wait *w) {
+  t->cut = cancel_cause(t);
+  t->cut_doing[0] = 0;
+  if (w->what)
+    snprintf(t->cut_doing, sizeof t->cut_doing, w->what, w->a ? w->a : "",
+             w->b ? w->b : "");
+}
+
+void ax__cancel_text(char *buf, size_t cap, const char *doing,
+                     const char *fallback) {
+  ax_task *t = cur;
+  struct cause c = {C_NONE, 0, NULL};
+  if (t) c = cancel_cause(t);
+  /* The last wait cut short speaks for the task while the same cause
+   * holds (or none does any more): it is what just failed. */
+  if (t && t->cut.kind != C_NONE &&
+      (c.kind == C_NONE || same_cause(c, t->cut))) {
+    c = t->cut;
+    if (!doing && t->cut_doing[0]) doing = t->cut_doing;
+  }
+  int n;
+  switch (c.kind) {
+    case C_NONE:
+      snprintf(buf, cap, "%s", fallback);
+      return;
+    case C_SIGNAL:
+      n = snprintf(buf, cap, "cancelled by %s", ax__signal_name(c.sig));
+      break;
+    case C_ACTOR:
+      n = snprintf(buf, cap, "cancelled with actor '%s'",
+                   ax__rt_g ? ax__rt_g->self.name : "?");
+      break;
+    case C_TEXT:
+      n = snprintf(buf, cap, "cancelled %s", c.text);
+      break;
+    case C_TASK:
+      n = snprintf(buf, cap, "cancelled with its task");
+      break;
+    default:
+      n = snprintf(buf, cap, "cancelled by a cancel scope");
+      break;
+  }
+  if (doing && *doing && n > 0 && (size_t)n < cap)
+    snprintf(buf + n, cap - (size_t)n, " while %s", doing);
+}
+
+ax_error *ax_cancelled_error(const char *doing) {
+  char msg[256];
+  ax__cancel_text(msg, sizeof msg, doing, "the operation was cancelled");
+  return ax_error_new_kind(AX_K_CANCELLED, "%s", msg);
+}
+
 void ax__wait_for(ax__wait *w) {
   w->task = cur;
   cur->wait = w;
+  cur->cut.kind = C_NONE; /* the last wait now */
   while (!w->done) {
     if (!w->aborted && ax__task_cancelled(cur)) {
       w->aborted = 1;
+      note_cut(cur, w);
       if (w->abort) w->abort(w);
       continue;
     }
@@ -358,7 +462,9 @@ int ax_cancel_signal(void) { return ax__rt_g ? ax__rt_g->cancel_signal : 0; }
 
 int ax__can_block(void) {
   if (!cur) return AX_ENOTASK;
-  return ax__task_cancelled(cur) ? AX_ECANCELED : 0;
+  if (!ax__task_cancelled(cur)) return 0;
+  cur->cut.kind = C_NONE; /* refused before it waited for anything */
+  return AX_ECANCELED;
 }
 
 static void blk_abort(ax__wait *w) {
@@ -399,7 +505,14 @@ void ax_op_cancel(ax_op *op) {
 
 /* ----------------------------------------------------------------- scopes */
 
-static void scope_timer_cb(uv_timer_t *t) { ax_scope_cancel(t->data); }
+/* A scope its deadline cancels says so: the clocks of the timer and of
+ * ax_now differ by a fraction of a millisecond, so the time cannot. */
+static void deadline_passed(ax_scope *s) {
+  if (!s->cancelled) s->cause = "by a deadline";
+  ax_scope_cancel(s);
+}
+
+static void scope_timer_cb(uv_timer_t *t) { deadline_passed(t->data); }
 
 /* A libuv timeout for a time span in seconds (>= 0): a span too long for
  * the milliseconds libuv counts in is as good as forever, for which libuv
@@ -437,7 +550,7 @@ int ax_scope_set_deadline(ax_scope *s, double deadline) {
   }
   double left = deadline - ax_now();
   if (left <= 0) {
-    ax_scope_cancel(s);
+    deadline_passed(s);
     return 0;
   }
   if (!s->timer) {
@@ -536,11 +649,15 @@ int ax_sleep(double seconds) {
   int rc = ax__can_block();
   if (rc < 0) return rc;
   if (seconds == 0) return ax_yield();
-  AX__BLOCK_ON(ax_sleep_cb(seconds, AX__BLK_ARGS), NULL, NULL);
+  AX__BLOCK_ON(ax_sleep_cb(seconds, AX__BLK_ARGS), NULL, NULL, "sleeping", NULL,
+               NULL);
 }
 
 /* Step aside until the loop has polled once. */
 static void yield_now(void) {
+  /* A task woken while it ran (a wait it cut short itself) is on the
+   * ready list already: it moves, or the two lists would share a link. */
+  if (cur->queued) ax__list_remove(&cur->ready_link);
   cur->queued = 1;
   ax__list_push(&yielded, &cur->ready_link);
   keep_polling();
@@ -829,6 +946,8 @@ int ax_run_in_thread(void (*fn)(void *), void *arg, void (*release)(void *)) {
   }
   ax__blk b;
   ax__blk_init(&b);
+  ax__wait_about(&b.w, "waiting for a function running on a thread", NULL,
+                 NULL);
   rc = ax_run_in_thread_cb(fn, arg, release, ax__blk_cb, &b, &b.op);
   if (rc < 0) {
     if (release) release(arg);

@@ -197,8 +197,8 @@ int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
   }
   switch (rc) {
     case AX_ECANCELED:
-      axlua_error_push(
-          L, ax_error_new_kind(AX_K_CANCELLED, "%s", ax_strerror(rc)));
+      /* Says what was cancelled, by what, while doing what. */
+      axlua_error_push(L, ax_cancelled_error(NULL));
       return lua_error(L);
     case AX_ENOMEM:
       return axlua_error_throw(L, AX_K_MEMORY_ERROR, "%s: out of memory",

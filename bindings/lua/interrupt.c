@@ -31,10 +31,13 @@ static char *raised(lua_State *L) { return lua_getextraspace(L); }
 static int loading;
 static sigset_t held;
 
-static void raise_cancelled(lua_State *L, const char *why) {
+/* The message says what cancelled the code and what it was doing; or,
+ * given whole, is that text. */
+static void raise_cancelled(lua_State *L, const char *doing, int whole) {
   if (*raised(L)) return; /* raised once for this cancellation */
   *raised(L) = 1;
-  axlua_error_push(L, ax_error_new_kind(AX_K_CANCELLED, "%s", why));
+  axlua_error_push(L, whole ? ax_error_new_kind(AX_K_CANCELLED, "%s", doing)
+                            : ax_cancelled_error(doing));
   lua_error(L);
 }
 
@@ -43,9 +46,9 @@ static void load_check(lua_State *L) {
   sigset_t pending;
   if (sigpending(&pending) < 0) return;
   if (sigismember(&held, SIGINT) == 1 && sigismember(&pending, SIGINT) == 1)
-    raise_cancelled(L, "SIGINT while loading the module");
+    raise_cancelled(L, "SIGINT while loading the module", 1);
   if (sigismember(&held, SIGTERM) == 1 && sigismember(&pending, SIGTERM) == 1)
-    raise_cancelled(L, "SIGTERM while loading the module");
+    raise_cancelled(L, "SIGTERM while loading the module", 1);
 }
 
 static void checkpoint_hook(lua_State *L, lua_Debug *ar) {
@@ -58,7 +61,7 @@ static void checkpoint_hook(lua_State *L, lua_Debug *ar) {
     *raised(L) = 0; /* the cancelled scope is gone: a new one may come */
     return;
   }
-  raise_cancelled(L, "cancelled while running Lua code");
+  raise_cancelled(L, "running Lua code", 0);
 }
 
 int axlua_interrupt_pcall(lua_State *T, int nargs, int nres) {

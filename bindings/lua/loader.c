@@ -322,6 +322,31 @@ static int raise_kind(lua_State *L, int kind, const char *msg) {
   return lua_error(L);
 }
 
+/* The function of the module table at idx whose name is closest to name,
+ * for a "did you mean", or NULL. The names are the table's keys (no code
+ * runs meanwhile to change it); their array is left on the stack. */
+static const char *closest_function(lua_State *T, int idx, const char *name) {
+  if (!lua_istable(T, idx)) return NULL;
+  size_t n = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    const char **names = pass ? lua_newuserdatauv(T, n * sizeof *names, 0)
+                              : NULL;
+    size_t k = 0;
+    lua_pushnil(T);
+    while (lua_next(T, idx)) {
+      if (lua_type(T, -2) == LUA_TSTRING && lua_isfunction(T, -1)) {
+        if (names && k < n) names[k] = lua_tostring(T, -2);
+        k++;
+      }
+      lua_pop(T, 1);
+    }
+    if (!pass) n = k;
+    if (!n) return NULL;
+    if (pass) return ax_closest_name(name, names, n < k ? n : k);
+  }
+  return NULL;
+}
+
 /* The whole call, run protected in its thread: find the function, turn
  * the arguments into Lua values, call it. Finding (a module table's
  * metamethods) and converting (a map key Lua cannot hold, more arguments
@@ -337,8 +362,11 @@ static int serve_call(lua_State *T) {
     lua_getglobal(T, c->func);
   }
   if (!lua_isfunction(T, -1)) {
-    lua_pushfstring(T, "Lua module '%s' has no function '%s'",
-                    ax_ctx_module(c->ctx), c->func);
+    const char *close = closest_function(T, 2, c->func);
+    lua_pushfstring(T, "Lua module '%s' has no function '%s'%s%s%s",
+                    ax_ctx_module(c->ctx), c->func,
+                    close ? "; did you mean '" : "", close ? close : "",
+                    close ? "'?" : "");
     return raise_kind(T, AX_K_FUNCTION_NOT_FOUND, lua_tostring(T, -1));
   }
   int nargs = 0;

@@ -6,7 +6,8 @@
  * then starts another child and calls it successfully.
  *
  * Run:    axle run c:build/examples/c/crash_isolation.so
- * Prints: victim crashed: ActorCrashed: SIGSEGV: ...
+ * Prints: victim crashed: ActorCrashed: actor 'victim' (pid ...) was
+ *         killed by SIGSEGV
  *         carried on: 42
  */
 #include <stdint.h>

@@ -209,6 +209,35 @@ static void test_log_debug_names_the_function(void **state) {
   assert_null(strstr(h_out, "cellar_door() in"));
 }
 
+/* A mistake in the caller's input is one line, first, with the closest
+ * name when one is close; the backtrace of the code that noticed it is
+ * printed at debug level only. */
+static void test_caller_mistakes_are_one_line(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXT_TESTMOD " ad a=1 b=2 2>&1", 1,
+           "exports no function 'ad'; did you mean 'add'? (in actor 'root', "
+           "pid ");
+  if (strncmp(h_out, "FunctionNotFound: module 'c:", 28) != 0 ||
+      strstr(h_out, "Traceback"))
+    fail_msg("printed:\n%s", h_out);
+  h_expect(AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
+           "TypeError: argument 'a' of add() must be a number, got str (in "
+           "actor 'root', pid ");
+  if (strncmp(h_out, "TypeError: ", 11) != 0 || strstr(h_out, "Traceback"))
+    fail_msg("printed:\n%s", h_out);
+  h_expect("AXLE_LOG=debug " AXLE " run " AXT_TESTMOD " add a=x b=1 2>&1", 1,
+           "Traceback (most recent call last), in actor 'root'");
+  assert_non_null(strstr(h_out, "\n  at "));
+  /* A plain library: its functions are listed; a missing one is never
+   * said to be there. */
+  h_expect(AXLE " run c:libm.so.6 sqt x=1 2>&1", 1,
+           "FunctionNotFound: library 'c:libm.so.6' has no function 'sqt'; "
+           "did you mean 'sqrt'?");
+  h_expect(AXLE " run c:libm.so.6 cos x=1 2>&1", 1,
+           "'cos' is in plain library 'c:libm.so.6': call it with a "
+           "signature");
+}
+
 static void test_example_single_func(void **state) {
   (void)state;
   h_expect(AXLE " run " EX("single_func"), 0, "Collected subproc ");
@@ -230,7 +259,8 @@ static void test_example_remote_error(void **state) {
 static void test_example_crash_isolation(void **state) {
   (void)state;
   h_expect(AXLE " run " EX("crash_isolation") " 2>/dev/null", 0,
-           "victim crashed: ActorCrashed: SIGSEGV");
+           "victim crashed: ActorCrashed: actor 'victim' (pid ");
+  assert_non_null(strstr(h_out, ") was killed by SIGSEGV\n"));
   assert_non_null(strstr(h_out, "carried on: 42\n"));
 }
 
@@ -244,6 +274,7 @@ int main(void) {
       cmocka_unit_test(test_log_line_format),
       cmocka_unit_test(test_log_colour_only_on_terminal),
       cmocka_unit_test(test_log_debug_names_the_function),
+      cmocka_unit_test(test_caller_mistakes_are_one_line),
       cmocka_unit_test(test_example_single_func),
       cmocka_unit_test(test_example_we_are_processes),
       cmocka_unit_test(test_example_remote_error),

@@ -734,6 +734,103 @@ static void test_lua_out_of_memory_under_memcheck(void **state) {
 #endif
 }
 
+/* ------------------------------------------- errors as axle run prints them */
+
+#define REPORTS AXLE " run " AXLE_SOURCE_DIR "/tests/lua/reports.lua "
+
+static int occurrences(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+  return n;
+}
+
+/* A mistake in the caller's input is one line, first, with the closest
+ * name when one is close; the error value keeps its traceback. */
+static void test_caller_mistakes_in_lua(void **state) {
+  (void)state;
+  h_expect(REPORTS "mistake 2>&1", 1, "FunctionNotFound: ");
+  if (strncmp(h_out, "FunctionNotFound: Lua module 'lua:", 34) != 0 ||
+      !strstr(h_out, "has no function 'mistake'; did you mean 'mistakes'? "
+                     "(in actor 'root', pid ") ||
+      strstr(h_out, "Traceback"))
+    fail_msg("printed:\n%s", h_out);
+  h_expect(REPORTS "mistakes testmod=" AXT_TESTMOD, 0,
+           "false\tFunctionNotFound\tdid you mean 'add'?\ttrue\n"
+           "false\tTypeError\ttrue\n"
+           "false\tFunctionNotFound\tdid you mean 'slow'?\n");
+}
+
+/* The signal a crash killed a child with is said once: not in the log,
+ * nor in its crash report, nor twice in the message. */
+static void test_actor_crashed_says_the_signal_once(void **state) {
+  (void)state;
+  h_expect(REPORTS "crash testmod=" AXT_TESTMOD " 2>&1", 1,
+           "ActorCrashed: actor 'crasher' (pid ");
+  if (occurrences(h_out, "SIGSEGV") != 1 ||
+      !strstr(h_out, ") was killed by SIGSEGV\n"))
+    fail_msg("printed:\n%s", h_out);
+}
+
+/* A child that fails to start is reported once: by its starter, not also
+ * in its own log. */
+static void test_failed_start_is_reported_once(void **state) {
+  (void)state;
+  h_expect(REPORTS "bad_start 2>&1", 1,
+           "ModuleNotFoundError: no Lua module 'does_not_exist'");
+  if (occurrences(h_out, "does_not_exist") != 1)
+    fail_msg("printed:\n%s", h_out);
+}
+
+/* Run reports.lua's func, send sig once it is ready: it must exit with
+ * 128 + sig and print want. */
+static void signal_reports(const char *func, int sig, const char *want) {
+  h_begin(60);
+  char *argv[] = {AXLE, "run", AXLE_SOURCE_DIR "/tests/lua/reports.lua",
+                  (char *)func, NULL};
+  int fd;
+  pid_t pid = h_spawn_out(argv, &fd);
+  assert_true(pid > 0);
+  char out[8192] = "";
+  if (h_read_until(fd, "ready\n", 30, out, sizeof out) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("not ready:\n%s", out);
+  }
+  kill(pid, sig);
+  int st;
+  if (h_wait_exit(pid, 20, &st) < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("%s ignored %s", func, strsignal(sig));
+  }
+  h_read_until(fd, "\x01", 5, out, sizeof out); /* the rest, to end of file */
+  close(fd);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 128 + sig || !strstr(out, want))
+    fail_msg("%s after %s, status %d:\n%s\n(want '%s')", func,
+             strsignal(sig), st, out, want);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* Cancelled by a signal, an error says what it cut short. */
+static void test_signal_during_a_call_says_so(void **state) {
+  (void)state;
+  signal_reports("wait_call", SIGTERM,
+                 "Cancelled: cancelled by SIGTERM while waiting for actor "
+                 "'worker' to answer call 'slow'\n");
+}
+
+static void test_signal_during_sleep_says_so(void **state) {
+  (void)state;
+  signal_reports("sleep", SIGINT, "Cancelled: cancelled by SIGINT while "
+                                  "sleeping\n");
+}
+
+static void test_signal_during_lua_code_says_so(void **state) {
+  (void)state;
+  signal_reports("spin", SIGTERM, "Cancelled: cancelled by SIGTERM while "
+                                  "running Lua code\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cellar_door),
@@ -773,6 +870,12 @@ int main(void) {
       cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_stock_interpreter_pcall_and_second_run),
       cmocka_unit_test(test_missing_lua_module),
+      cmocka_unit_test(test_caller_mistakes_in_lua),
+      cmocka_unit_test(test_actor_crashed_says_the_signal_once),
+      cmocka_unit_test(test_failed_start_is_reported_once),
+      cmocka_unit_test(test_signal_during_a_call_says_so),
+      cmocka_unit_test(test_signal_during_sleep_says_so),
+      cmocka_unit_test(test_signal_during_lua_code_says_so),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

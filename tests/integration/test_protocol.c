@@ -265,6 +265,44 @@ static void test_sigterm_after_boot(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* A call its caller cancels ends with a Cancelled error that says who
+ * cancelled it and what it was doing. */
+static void test_cancelled_call_says_what_it_was_doing(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  ax_pack *p = msg("start", 3);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 8);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "nap");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "seconds");
+  ax_pack_float(p, 60);
+  put(&k, p);
+  /* Acknowledged: the call is running, asleep. */
+  ax_data *d = next(&k);
+  expect_type(d, "start_ack");
+  ax_data_free(d);
+  p = msg("cancel", 1);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 8);
+  put(&k, p);
+  d = next(&k);
+  expect_type(d, "error");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 8);
+  const ax_val *e = ax_val_get(ax_data_root(d), "error");
+  assert_string_equal(ax_val_str(ax_val_get(e, "type"), NULL), "Cancelled");
+  assert_string_equal(ax_val_str(ax_val_get(e, "message"), NULL),
+                      "cancelled by its caller while sleeping");
+  ax_data_free(d);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* A child whose parent is not the pid it was told exits 1 at once. */
 static void test_wrong_parent_pid(void **state) {
   (void)state;
@@ -389,6 +427,7 @@ int main(void) {
       cmocka_unit_test(test_start_before_spawn),
       cmocka_unit_test(test_eof_after_boot),
       cmocka_unit_test(test_sigterm_after_boot),
+      cmocka_unit_test(test_cancelled_call_says_what_it_was_doing),
       cmocka_unit_test(test_wrong_parent_pid),
       cmocka_unit_test(test_no_spawn_in_time),
       cmocka_unit_test(test_reaping_told_to_a_parent_that_asked),

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,6 +113,118 @@ static int cancel_child_body(void *arg) {
 static void test_cancelling_a_scope_cancels_its_child_tasks(void **state) {
   (void)state;
   assert_int_equal(ax_run(NULL, cancel_child_body, NULL), 0);
+}
+
+/* A task whose wait was cut short woke itself while it ran: yielding
+ * next must let the other ready tasks run, not tangle the queues. */
+static int marked;
+
+static int mark(void *arg) {
+  (void)arg;
+  marked = 1;
+  return 0;
+}
+
+static int yield_after_cut_body(void *arg) {
+  (void)arg;
+  ax_scope *s = ax_scope_open(0.01);
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  ax_scope_close(s);
+  ax_task *t;
+  marked = 0;
+  assert_int_equal(ax_task_start(mark, NULL, &t), 0);
+  assert_int_equal(ax_yield(), 0);
+  assert_int_equal(marked, 1);
+  assert_int_equal(ax_task_join(t, NULL), 0);
+  return 0;
+}
+
+static void test_yield_after_a_wait_cut_short(void **state) {
+  (void)state;
+  assert_int_equal(ax_run(NULL, yield_after_cut_body, NULL), 0);
+}
+
+/* ------------------------------------- what a Cancelled error says */
+
+static char said[8][160];
+
+static void say(int i, const char *doing) {
+  ax_error *e = ax_cancelled_error(doing);
+  assert_non_null(e);
+  assert_int_equal(ax_error_kind(e), AX_K_CANCELLED);
+  snprintf(said[i], sizeof said[i], "%s", ax_error_message(e));
+  ax_error_free(e);
+}
+
+static int sleep_then_say(void *arg) {
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  say((int)(intptr_t)arg, NULL);
+  return 0;
+}
+
+static int cancel_scope_soon(void *arg) {
+  ax_yield();
+  ax_scope_cancel(arg);
+  return 0;
+}
+
+static int sigterm_soon(void *arg) {
+  (void)arg;
+  ax_yield();
+  ax__cancel_actor(SIGTERM);
+  return 0;
+}
+
+static int reasons_body(void *arg) {
+  (void)arg;
+  /* A deadline cuts a sleep short; a blocking call refused at once in
+   * the cancelled scope waited for nothing. */
+  ax_scope *s = ax_scope_open(0.01);
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  say(0, NULL);
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  say(1, NULL);
+  ax_scope_close(s);
+  /* A task cancelled through its handle. */
+  ax_task *t;
+  assert_int_equal(ax_task_start(sleep_then_say, (void *)2, &t), 0);
+  assert_int_equal(ax_yield(), 0);
+  ax_task_cancel(t);
+  assert_int_equal(ax_task_join(t, NULL), 0);
+  /* A scope cancelled by hand. */
+  s = ax_scope_open(AX_FOREVER);
+  assert_int_equal(ax_task_start(cancel_scope_soon, s, NULL), 0);
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  say(3, NULL);
+  ax_scope_close(s);
+  /* Busy code cancelled by another cause: the sleep cut short earlier is
+   * not what it was doing. */
+  s = ax_scope_open(0);
+  assert_int_equal(ax_checkpoint(), AX_ECANCELED);
+  say(4, NULL);
+  say(5, "running Lua code");
+  ax_scope_close(s);
+  /* SIGTERM, as signal.c takes it, during a sleep. */
+  assert_int_equal(ax_task_start(sigterm_soon, NULL, NULL), 0);
+  assert_int_equal(ax_sleep(30), AX_ECANCELED);
+  say(6, NULL);
+  say(7, "running Lua code");
+  return 0;
+}
+
+static void test_cancelled_says_what_and_why(void **state) {
+  (void)state;
+  memset(said, 0, sizeof said);
+  assert_int_equal(ax_run(NULL, reasons_body, NULL), 0);
+  assert_string_equal(said[0], "cancelled by a deadline while sleeping");
+  assert_string_equal(said[1], "cancelled by a deadline");
+  assert_string_equal(said[2], "cancelled with its task while sleeping");
+  assert_string_equal(said[3], "cancelled by a cancel scope while sleeping");
+  assert_string_equal(said[4], "cancelled by a deadline");
+  assert_string_equal(said[5], "cancelled by a deadline while running Lua "
+                               "code");
+  assert_string_equal(said[6], "cancelled by SIGTERM while sleeping");
+  assert_string_equal(said[7], "cancelled by SIGTERM while running Lua code");
 }
 
 static void slow(void *arg) {
@@ -562,6 +675,8 @@ int main(void) {
       cmocka_unit_test(test_tasks_interleave_and_join),
       cmocka_unit_test(test_deadline_cancels_and_stays_cancelled),
       cmocka_unit_test(test_shield_hides_outer_cancellation),
+      cmocka_unit_test(test_yield_after_a_wait_cut_short),
+      cmocka_unit_test(test_cancelled_says_what_and_why),
       cmocka_unit_test(test_cancelling_a_scope_cancels_its_child_tasks),
       cmocka_unit_test(test_thread_call_is_abandoned_on_cancel),
       cmocka_unit_test(test_blocking_calls_outside_tasks_fail),

@@ -261,6 +261,8 @@ static int run_in_actor(lua_State *L) {
     lua_getfield(L, 4, "name");
     if (lua_isstring(L, -1)) name = lua_tostring(L, -1);
   }
+  if (!lua_istable(L, 3) && !lua_isnil(L, 3))
+    return axlua_error_argtype(L, 3, "table of arguments or nil");
   /* Encoded last: nothing may raise while args is ours to free. No
    * arguments go as nil, so that the function gets none. */
   ax_data *args = axlua_value_to_data(L, 3, 0);

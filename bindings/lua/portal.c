@@ -152,6 +152,9 @@ static int portal_run(lua_State *L) {
   /* Encoded last, straight into the shared buffer: the runtime has read
    * (or copied) the bytes before the call blocks and another thread may
    * encode. */
+  int at = lua_type(L, 3);
+  if (at != LUA_TTABLE && at != LUA_TNIL)
+    return axlua_error_argtype(L, 3, "table of arguments or nil");
   size_t len = 1;
   const void *args = lua_isnoneornil(L, 3)
                          ? "\xc0" /* nil: no arguments at all */

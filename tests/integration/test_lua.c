@@ -552,6 +552,7 @@ static void test_usage_errors_are_typed_tables(void **state) {
            "local function\tUsageError\ttrue\n"
            "function as a value\tTypeError\ttrue\n"
            "run with a number\tUsageError\ttrue\n"
+           "arguments not a table\tUsageError\ttrue\n"
            "run option typo\tUsageError\ttrue\n"
            "spawn without a task nursery\tUsageError\ttrue\n"
            "nursery at load\tUsageError\ttrue\n"

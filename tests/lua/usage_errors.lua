@@ -63,6 +63,8 @@ function M.main()
           function() return d:run("hi", {f = print}) end)
     check("run with a number", {"'Portal:run'"},
           function() return d:run(5) end)
+    check("arguments not a table", {"table of arguments or nil expected"},
+          function() return d:run("hi", 42) end)
     check("run option typo", {"unknown option 'modul'", "module"},
           function() return d:run("hi", nil, {modul = "x"}) end)
     check("spawn without a task nursery", {"axle.task_nursery()"},

@@ -59,7 +59,7 @@ function M.main()
   print("name", p.name, math.type(p.pid), p.pid > 0, type(p.uid), p.nope)
   -- Arguments must be a table: a clear error, and the actor keeps serving.
   local ok, err = pcall(p.run, p, "echo", 42)
-  print("scalar args", ok, tostring(err):find("invalid") ~= nil)
+  print("scalar args", ok, tostring(err):find("table of arguments") ~= nil)
   print("still serving", p:run("echo", {v = 1}) == 1)
   -- Not a portal.
   ok, err = pcall(p.run, {}, "echo", {})

@@ -644,7 +644,8 @@ static void fb_indented(fbuf *b, const char *text, const char *indent) {
 }
 
 /* Mistakes in the caller's own input (a function or module that is not
- * there, arguments of the wrong type or range): the message says all the
+ * there, arguments of the wrong type or range, an API called wrongly,
+ * whose message starts with the caller's location): the message says all the
  * caller needs, and the backtrace of the code that noticed the mistake
  * only hides it, but when debugging. */
 static int caller_mistake(const ax_error *e) {
@@ -654,6 +655,7 @@ static int caller_mistake(const ax_error *e) {
     case AX_K_OVERFLOW_ERROR:
     case AX_K_MODULE_NOT_FOUND:
     case AX_K_MODULE_NOT_EXPOSED:
+    case AX_K_USAGE_ERROR:
       return 1;
     default:
       return 0;

@@ -33,13 +33,24 @@ static lportal *to_portal(lua_State *L, int idx) {
   return lp;
 }
 
+/* The actor's name as the portal at idx keeps it in its fields: still
+ * there when the nursery has closed and freed the runtime's portal. */
+static const char *kept_name(lua_State *L, int idx) {
+  lua_getmetatable(L, idx);
+  lua_getfield(L, -1, "__index");
+  lua_getfield(L, -1, "name");
+  const char *s = lua_tostring(L, -1); /* the fields table keeps it */
+  lua_pop(L, 3);
+  return s ? s : "?";
+}
+
 static lportal *check_portal(lua_State *L, int idx) {
   lportal *lp = to_portal(L, idx);
   if (*lp->closed)
     axlua_error_throw(L, AX_K_USAGE_ERROR,
                       "the portal's nursery is closed: actor '%s' is gone; "
                       "use a portal only inside its nursery's scope",
-                      ax_portal_name(lp->p));
+                      kept_name(L, idx));
   return lp;
 }
 

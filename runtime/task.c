@@ -541,6 +541,10 @@ int ax_sleep(double seconds) {
 
 /* Step aside until the loop has polled once. */
 static void yield_now(void) {
+  /* A task can wake itself while it runs (an operation it cancels ends
+   * at once): it is on the ready list then, and an item on two lists
+   * corrupts both, so that the scheduler runs it forever unpolled. */
+  if (cur->queued) ax__list_remove(&cur->ready_link);
   cur->queued = 1;
   ax__list_push(&yielded, &cur->ready_link);
   keep_polling();

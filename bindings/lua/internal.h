@@ -102,6 +102,11 @@ ax_error *axlua_error_from(lua_State *L, int idx);
 int axlua_error_msgh(lua_State *L);
 /* Whether the value at idx is an error value of type Cancelled. */
 int axlua_error_is_cancelled(lua_State *L, int idx);
+/* Give the error value at idx, one raised in this actor, the message msg,
+ * keeping its type and traceback: 1. 0 leaves it as it was: not an axle
+ * error, one relayed from another actor, or no memory for the new
+ * ax_error. May raise (out of memory in Lua). */
+int axlua_error_set_message(lua_State *L, int idx, const char *msg);
 
 /* --------------------------------------------------------- nursery.c */
 

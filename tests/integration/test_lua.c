@@ -15,11 +15,15 @@
 #define LUA_EX(name) AXLE_SOURCE_DIR "/examples/lua/" name ".lua"
 
 /* An expired deadline is an uncaught error like any other: exit status
- * 1, not 130 as for Ctrl-C. */
+ * 1, not 130 as for Ctrl-C; and it says which deadline, set where. */
 static void test_expired_deadline_exits_1(void **state) {
   (void)state;
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/deadline.lua 2>&1", 1,
-           "Cancelled");
+           "Cancelled: the deadline of cancel_scope(0.05) set at ");
+  assert_non_null(strstr(h_out, "deadline.lua:10 expired\n"));
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/deadline.lua too_slow "
+           "2>&1", 1, "TooSlowError: the deadline of fail_after(0.05) set at ");
+  assert_non_null(strstr(h_out, "deadline.lua:15 expired\n"));
 }
 
 static void test_cellar_door(void **state) {
@@ -115,7 +119,7 @@ static void test_scopes_tasks_and_busy_cancel(void **state) {
    * machine. */
   h_expect("AXLE_GRACE=30 AXLE_LOG=info " AXLE " run " AXLE_SOURCE_DIR
            "/tests/lua/scopes.lua 2>&1",
-           0, "scopes ok\ntasks ok\n");
+           0, "scopes ok\nscope forms ok\ntasks ok\n");
   /* The busy child unwound through its <close> handler at the cancel
    * request itself: the ladder never had to send SIGTERM, let alone
    * SIGKILL. */

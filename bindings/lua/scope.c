@@ -119,17 +119,22 @@ static int run_in_scope(lua_State *L, int mode) {
   int nargs = lua_gettop(L) - 2;
   lscope *ls = NULL;
   ax_scope *s = NULL;
+  int base = 2; /* the message handler's index, below fn */
   if (mode == SCOPE) {
+    /* The scope stays on the stack below the call, which alone would not
+     * keep it from the collector once fn let go of its argument. */
     ls = new_scope(L, timeout, "");
-    lua_insert(L, 3);
+    lua_insert(L, 2);
+    lua_pushvalue(L, 2);
+    lua_insert(L, 4);
     nargs++;
+    base = 3;
   } else {
     s = ax_scope_open(timeout);
     if (!s) return luaL_error(L, "cancel scopes need a task");
   }
   lua_pushcfunction(L, axlua_error_msgh);
-  lua_insert(L, 2);
-  int base = 2;
+  lua_insert(L, base);
   int status = lua_pcall(L, nargs, LUA_MULTRET, base);
   int caught;
   if (ls) {

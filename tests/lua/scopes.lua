@@ -95,6 +95,11 @@ function M.scope_forms()
   end) == false, "busy code in cancel_scope(t, fn) is cancelled")
   check(pcall(got.cancel, got) and got.cancelled_caught == false,
         "a closed scope's cancel() does nothing")
+  -- fn may drop its scope: a collection meanwhile does not end it early.
+  check(axle.cancel_scope(0.05, function()
+    collectgarbage()
+    axle.sleep(math.huge)
+  end) == false, "a scope fn dropped still expires")
   -- It absorbs only its own cancellation: an outer deadline goes on.
   check(axle.move_on_after(0.05, function()
     axle.cancel_scope(nil, function() axle.sleep(math.huge) end)

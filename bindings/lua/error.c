@@ -274,3 +274,27 @@ int axlua_error_is_cancelled(lua_State *L, int idx) {
   lua_pop(L, 1);
   return yes;
 }
+
+int axlua_error_set_message(lua_State *L, int idx, const char *msg) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx)) return 0;
+  lua_getfield(L, idx, "_handle");
+  ax_error **h = luaL_testudata(L, -1, HANDLE_MT);
+  lua_pop(L, 1);
+  /* A relayed error would lose its source and path in a new ax_error. */
+  if (!h || !*h || ax_error_relay_len(*h) > 1) return 0;
+  ax_error *e = ax_error_new(ax_error_type(*h), "%s", msg);
+  if (!e) return 0;
+  /* The message handler writes the Lua traceback into the table only. */
+  lua_getfield(L, idx, "traceback");
+  ax_error_set_traceback(
+      e, lua_isstring(L, -1) ? lua_tostring(L, -1) : ax_error_traceback(*h));
+  lua_pop(L, 1);
+  axlua_error_push(L, e);
+  lua_getfield(L, -1, "_handle");
+  lua_setfield(L, idx, "_handle");
+  lua_getfield(L, -1, "message");
+  lua_setfield(L, idx, "message");
+  lua_pop(L, 1);
+  return 1;
+}

@@ -49,13 +49,19 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L);
 /* Encode the value at idx into p; raises a Lua error on values that
  * cannot go. */
 void axlua_value_pack(lua_State *L, int idx, ax_pack *p);
+/* Encode the n values from index first into p as one array (a function's
+ * several results); raises like axlua_value_pack. */
+void axlua_value_pack_array(lua_State *L, int first, int n, ax_pack *p);
 /* Push a buffer for to_data to encode in (a userdata). */
 void axlua_value_push_buffer(lua_State *L);
-/* The value at idx as a document (the caller's), encoded in the buffer at
- * buf_idx, or with 0 in the state's; raises like pack. */
+/* The value at idx, a call's arguments, as a document (the caller's),
+ * encoded in the buffer at buf_idx, or with 0 in the state's; raises like
+ * pack. An empty table is no named arguments, an empty map; deeper down,
+ * as everywhere else, an empty table is an empty array. */
 ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx);
-/* The value at idx as msgpack bytes in that buffer: valid until the next
- * value is encoded in it, so until the caller next runs Lua code. */
+/* The value at idx, a call's arguments, as msgpack bytes in that buffer
+ * (an empty table as to_data has it): valid until the next value is
+ * encoded in it, so until the caller next runs Lua code. */
 const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
                                size_t *len);
 /* The bytes of axlua_value_encode are read: a buffer grown large for
@@ -123,6 +129,11 @@ ax_error *axlua_error_from(lua_State *L, int idx);
 int axlua_error_msgh(lua_State *L);
 /* Whether the value at idx is an error value of type Cancelled. */
 int axlua_error_is_cancelled(lua_State *L, int idx);
+/* Give the error value at idx, one raised in this actor, the message msg,
+ * keeping its type and traceback: 1. 0 leaves it as it was: not an axle
+ * error, one relayed from another actor, or no memory for the new
+ * ax_error. May raise (out of memory in Lua). */
+int axlua_error_set_message(lua_State *L, int idx, const char *msg);
 
 /* --------------------------------------------------------- nursery.c */
 

@@ -241,8 +241,14 @@ static int load_module(const char *name, void **out, ax_error **err) {
   return 0;
 }
 
+/* (pack, values...): one value as it is, several as an array. */
 static int protected_pack(lua_State *L) {
-  axlua_value_pack(L, 1, lua_touserdata(L, 2));
+  ax_pack *p = lua_touserdata(L, 1);
+  int n = lua_gettop(L) - 1;
+  if (n == 1)
+    axlua_value_pack(L, 2, p);
+  else
+    axlua_value_pack_array(L, 2, n, p);
   return 0;
 }
 
@@ -283,23 +289,32 @@ static void thread_give(lmod *m, lthread t) {
   }
 }
 
-/* Pack the function's result, at the top of T. Scalars cannot raise;
+/* Pack the function's nres results, at the top of T: none is nil, one
+ * is itself, several go as an array (nils kept). One scalar cannot raise;
  * anything else may (a function, a cycle), so it is packed protected. */
-static int return_result(lua_State *T, ax_ctx *ctx, const char *func) {
+static int return_result(lua_State *T, ax_ctx *ctx, const char *func,
+                         int nres) {
   ax_pack *p = ax_pack_new();
   if (!p) return AX_ENOMEM;
-  switch (lua_type(T, -1)) {
-    case LUA_TNIL:
-    case LUA_TBOOLEAN:
-    case LUA_TNUMBER:
-    case LUA_TSTRING:
-      axlua_value_pack(T, -1, p);
-      return ax_ctx_return(ctx, p);
+  if (nres == 0) {
+    ax_pack_nil(p);
+    return ax_ctx_return(ctx, p);
+  }
+  int t = nres == 1 ? lua_type(T, -1) : LUA_TNONE;
+  if (t == LUA_TNIL || t == LUA_TBOOLEAN || t == LUA_TNUMBER ||
+      t == LUA_TSTRING) {
+    axlua_value_pack(T, -1, p);
+    return ax_ctx_return(ctx, p);
+  }
+  if (!lua_checkstack(T, 2)) {
+    ax_pack_free(p);
+    return ax_ctx_fail(ctx, ax_error_kind_name(AX_K_MEMORY_ERROR),
+                       "not enough memory for %s()'s results", func);
   }
   lua_pushcfunction(T, protected_pack);
-  lua_pushvalue(T, -2);
   lua_pushlightuserdata(T, p);
-  if (lua_pcall(T, 2, 0, 0) == LUA_OK) return ax_ctx_return(ctx, p);
+  lua_rotate(T, -(nres + 2), 2); /* below the results */
+  if (lua_pcall(T, nres + 1, 0, 0) == LUA_OK) return ax_ctx_return(ctx, p);
   ax_pack_free(p);
   if (lua_istable(T, -1)) lua_getfield(T, -1, "message");
   return ax_ctx_fail(ctx, "TypeError", "%s() returned a value that cannot be "
@@ -385,8 +400,8 @@ static int serve_call(lua_State *T) {
     axlua_value_push(T, c->args);
     nargs = 1;
   }
-  lua_call(T, nargs, 1);
-  return 1;
+  lua_call(T, nargs, LUA_MULTRET);
+  return lua_gettop(T) - 2;
 }
 
 static int call_function(void *mod, ax_ctx *ctx, const char *func,
@@ -401,10 +416,10 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
   call_in c = {m, ctx, func, args};
   lua_pushcfunction(T, serve_call);
   lua_pushlightuserdata(T, &c);
-  int rc, status = axlua_interrupt_pcall(T, 1, 1);
+  int rc, status = axlua_interrupt_pcall(T, 1, LUA_MULTRET);
   status = axlua_nursery_close_left(T, 1, status, func);
   if (status == LUA_OK)
-    rc = return_result(T, ctx, func);
+    rc = return_result(T, ctx, func, lua_gettop(T) - 1);
   else
     rc = ax_ctx_raise(ctx, call_error(T, status));
   thread_give(m, t);

@@ -190,7 +190,7 @@ static int tasks_close(lua_State *L) {
   int first_err = 0;
   for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, list); i++) {
     lua_rawgeti(L, list, i);
-    ltask *lt = luaL_checkudata(L, -1, TASK_MT);
+    ltask *lt = lua_touserdata(L, -1); /* the list holds tasks only */
     lua_pop(L, 1);
     int was_joined = lt->joined;
     if (task_join_into(L, lt, 0) < 0) {

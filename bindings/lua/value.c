@@ -1,9 +1,13 @@
 /* value.c - Lua values and msgpack, both ways: tables become arrays when
- * their keys are exactly 1..n and maps otherwise; nil, booleans, numbers
- * and strings map to themselves; anything else cannot cross to another
- * actor. Arguments are written as msgpack bytes here, into a buffer the
- * state reuses, which spares an ax_pack and its copy per call; a call's
- * result goes through the ax_pack that ax_ctx_return takes. */
+ * their keys are exactly 1..n and maps otherwise; an empty table, which is
+ * both, goes as an empty array (a reader expecting a map finds no keys in
+ * it either), except as a call's arguments, where {} is no named
+ * arguments: an empty map, which a Lua function gets as one empty table.
+ * nil, booleans, numbers and strings map to themselves; anything else
+ * cannot cross to another actor. Arguments are written as msgpack bytes
+ * here, into a buffer the state reuses, which spares an ax_pack and its
+ * copy per call; a call's result goes through the ax_pack that
+ * ax_ctx_return takes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +170,8 @@ static void put_map(sink *s, uint32_t n) {
 }
 
 /* The number of keys of the table at idx, in one traversal, and whether
- * they are exactly 1..n (n > 0): then it goes as an array. */
+ * they are exactly 1..n (none at all included): then it goes as an
+ * array. */
 static int table_shape(lua_State *L, int idx, uint32_t *count) {
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx), n = 0;
   int array = 1;
@@ -181,7 +186,7 @@ static int table_shape(lua_State *L, int idx, uint32_t *count) {
     axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
                       "a value too large to send (over 2^32 bytes or entries)");
   *count = (uint32_t)n;
-  return array && n == len && len > 0;
+  return array && n == len;
 }
 
 static void pack_value(sink *s, int idx, int depth);
@@ -205,7 +210,8 @@ static size_t pack_pairs(sink *s, int idx, int depth) {
 /* A table with no keys 1..n, into the buffer, in one traversal: one
  * byte is reserved for the head, a fixmap's; a map of more than 15 keys
  * (rarer) has its items moved up to make room for its longer head, the
- * one ax_pack would write. */
+ * one ax_pack would write. A table with no keys at all is an empty
+ * array, but for a call's arguments (depth 0), which it leaves a map. */
 static void pack_map_unsized(sink *s, int idx, int depth) {
   lua_State *L = s->L;
   wbuf *w = s->w;
@@ -215,6 +221,10 @@ static void pack_map_unsized(sink *s, int idx, int depth) {
   if (n > UINT32_MAX)
     axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
                       "a value too large to send (over 2^32 bytes or entries)");
+  if (n == 0 && depth > 0) {
+    w->b[at] = 0x90;
+    return;
+  }
   if (n <= 15) {
     w->b[at] = (unsigned char)(0x80 | n);
     return;
@@ -306,6 +316,17 @@ void axlua_value_pack(lua_State *L, int idx, ax_pack *p) {
   s.p = p;
   s.w = NULL;
   pack_value(&s, lua_absindex(L, idx), 0);
+}
+
+void axlua_value_pack_array(lua_State *L, int first, int n, ax_pack *p) {
+  sink s;
+  s.L = L;
+  s.p = p;
+  s.w = NULL;
+  s.path[0] = NULL; /* the array, which is no table */
+  first = lua_absindex(L, first);
+  ax_pack_array(p, (uint32_t)n);
+  for (int i = 0; i < n; i++) pack_value(&s, first + i, 1);
 }
 
 static void open_buf(sink *s, lua_State *L, int buf_idx) {

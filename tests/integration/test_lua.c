@@ -15,11 +15,15 @@
 #define LUA_EX(name) AXLE_SOURCE_DIR "/examples/lua/" name ".lua"
 
 /* An expired deadline is an uncaught error like any other: exit status
- * 1, not 130 as for Ctrl-C. */
+ * 1, not 130 as for Ctrl-C; and it says which deadline, set where. */
 static void test_expired_deadline_exits_1(void **state) {
   (void)state;
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/deadline.lua 2>&1", 1,
-           "Cancelled");
+           "Cancelled: the deadline of cancel_scope(0.05) set at ");
+  assert_non_null(strstr(h_out, "deadline.lua:10 expired\n"));
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/deadline.lua too_slow "
+           "2>&1", 1, "TooSlowError: the deadline of fail_after(0.05) set at ");
+  assert_non_null(strstr(h_out, "deadline.lua:15 expired\n"));
 }
 
 static void test_cellar_door(void **state) {
@@ -83,7 +87,7 @@ static void test_lua_root_c_child_lua_grandchild(void **state) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "%s run %s main testmod=%s self=lua:%s 2>&1",
            AXLE, script, AXT_TESTMOD, script);
-  h_expect(cmd, 0, "3.0\nhi from grandchild\n");
+  h_expect(cmd, 0, "3.0\n0\t6\nhi from grandchild\n");
   assert_non_null(strstr(h_out, "LuaError\tgrandchild\t3\n"));
   assert_non_null(strstr(h_out, "hop\tgrandchild\nhop\tcchild\nhop\troot\n"));
 }
@@ -102,6 +106,7 @@ static void test_values_and_portals(void **state) {
            "map70000\ttrue\narray20\ttrue\narray70000\ttrue\n"
            "scalars\ttrue\nstrings\ttrue\nnested\ttrue\n"
            "mixed keys\ttrue\n"
+           "several\t1\tnil\tx\nnone\tnil\n{} args\t1\ttable\n"
            "name\techo\tinteger\ttrue\tstring\tnil\n"
            "scalar args\tfalse\ttrue\nstill serving\ttrue\n"
            "not a portal\tfalse\ttrue\n"
@@ -115,7 +120,7 @@ static void test_scopes_tasks_and_busy_cancel(void **state) {
    * machine. */
   h_expect("AXLE_GRACE=30 AXLE_LOG=info " AXLE " run " AXLE_SOURCE_DIR
            "/tests/lua/scopes.lua 2>&1",
-           0, "scopes ok\ntasks ok\n");
+           0, "scopes ok\nscope forms ok\ntasks ok\n");
   /* The busy child unwound through its <close> handler at the cancel
    * request itself: the ladder never had to send SIGTERM, let alone
    * SIGKILL. */
@@ -282,6 +287,75 @@ static void test_bad_arguments_to_a_lua_actor(void **state) {
   (void)state;
   h_begin(60);
   assert_int_equal(h_run(0.5, bad_args_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* ------------------------------------ results as a C caller sees them */
+
+#define VALUES AXLE_SOURCE_DIR "/tests/lua/values.lua"
+
+/* The result of func() in the Lua actor p (the caller frees it). */
+static ax_data *lua_result(ax_portal *p, const char *func) {
+  ax_data *r = NULL;
+  ax_error *e = NULL;
+  int rc = ax_portal_run(p, NULL, func, NULL, &r, &e);
+  if (rc < 0) {
+    char *s = e ? ax_error_format(e) : NULL;
+    fail_msg("%s(): rc %d:\n%s", func, rc, s ? s : "(no error)");
+  }
+  return r;
+}
+
+static int results_body(void *arg) {
+  (void)arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  ax_spawn_opts o = {sizeof o, "lua:" VALUES, NULL, 0, 0, 0};
+  assert_int_equal(ax_start_actor(n, "results", &o, &p, NULL), 0);
+  ax_data *r = lua_result(p, "none");
+  assert_int_equal(ax_val_type(ax_data_root(r)), AX_T_NIL);
+  ax_data_free(r);
+  /* Several results: one array of them all, a nil among them kept. */
+  r = lua_result(p, "several");
+  const ax_val *v = ax_data_root(r);
+  assert_int_equal(ax_val_type(v), AX_T_ARRAY);
+  assert_int_equal(ax_val_len(v), 3);
+  assert_int_equal(ax_val_int(ax_val_at(v, 0)), 1);
+  assert_int_equal(ax_val_type(ax_val_at(v, 1)), AX_T_NIL);
+  assert_string_equal(ax_val_str(ax_val_at(v, 2), NULL), "x");
+  ax_data_free(r);
+  r = lua_result(p, "trailing_nil");
+  v = ax_data_root(r);
+  assert_int_equal(ax_val_type(v), AX_T_ARRAY);
+  assert_int_equal(ax_val_len(v), 2);
+  assert_int_equal(ax_val_type(ax_val_at(v, 1)), AX_T_NIL);
+  ax_data_free(r);
+  /* An empty table is an empty array, at the top and inside. */
+  r = lua_result(p, "empty");
+  assert_int_equal(ax_val_type(ax_data_root(r)), AX_T_ARRAY);
+  assert_int_equal(ax_val_len(ax_data_root(r)), 0);
+  ax_data_free(r);
+  r = lua_result(p, "empty_inside");
+  v = ax_data_root(r);
+  assert_int_equal(ax_val_type(v), AX_T_MAP);
+  assert_int_equal(ax_val_type(ax_val_get(v, "list")), AX_T_ARRAY);
+  assert_int_equal(ax_val_len(ax_val_get(v, "list")), 0);
+  const ax_val *more = ax_val_get(v, "more");
+  assert_int_equal(ax_val_type(more), AX_T_ARRAY);
+  assert_int_equal(ax_val_type(ax_val_at(more, 0)), AX_T_ARRAY);
+  ax_data_free(r);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+/* A Lua function's results reach a C caller whole: none is nil, several
+ * are an array; an empty table is an empty array. */
+static void test_lua_results_seen_from_c(void **state) {
+  (void)state;
+  h_begin(60);
+  assert_int_equal(h_run(0.5, results_body, NULL), 0);
   assert_int_equal(h_wait_none(2), 0);
 }
 
@@ -863,6 +937,7 @@ int main(void) {
       cmocka_unit_test(test_busy_stock_root_stops_on_sigint),
       cmocka_unit_test(test_interrupts_under_memcheck),
       cmocka_unit_test(test_bad_arguments_to_a_lua_actor),
+      cmocka_unit_test(test_lua_results_seen_from_c),
       cmocka_unit_test(test_bad_arguments_under_memcheck),
       cmocka_unit_test(test_values_that_cannot_cross),
       cmocka_unit_test(test_values_that_cannot_cross_under_memcheck),

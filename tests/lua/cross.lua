@@ -18,6 +18,8 @@ function M.main(args)
   local n <close> = axle.open_nursery()
   local c = n:start_actor("cchild", {module = args.testmod})
   print(c:run("add", {a = 1, b = 2}))
+  -- An empty table is an empty array to a C function that wants one.
+  print(c:run("sum", {values = {}}), c:run("sum", {values = {1, 2, 3}}))
   print(c:run("relay_call", {module = args.self, func = "greet"}))
   local ok, err = pcall(c.run, c, "relay_call",
                         {module = args.self, func = "fail"})

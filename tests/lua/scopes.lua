@@ -52,6 +52,126 @@ function M.scopes()
   print("scopes ok")
 end
 
+-- The line after the one that calls it: where a deadline on it is set.
+local function next_line()
+  return debug.getinfo(2, "l").currentline + 1
+end
+
+local function has(s, part)
+  return type(s) == "string" and s:find(part, 1, true) ~= nil
+end
+
+function M.scope_forms()
+  -- fail_after returns fn's results as they are; move_on_after puts true
+  -- before them.
+  local a, b = axle.fail_after(5, function() return 1, 2 end)
+  check(a == 1 and b == 2, "fail_after returns fn's results")
+  check(select("#", axle.fail_after(5, function() end)) == 0,
+        "fail_after returns no more than fn")
+  -- The function form of cancel_scope: fn gets the scope, then the
+  -- arguments; true and fn's results, or false when the scope's own
+  -- deadline or cancel() ended fn.
+  local got
+  local ok, x, y = axle.cancel_scope(nil, function(s, p, q)
+    got = s
+    return p + q, "y"
+  end, 1, 2)
+  check(ok == true and x == 3 and y == "y", "cancel_scope(nil, fn) results")
+  check(got.cancelled_caught == false, "a scope nobody cancelled")
+  local after = false
+  check(axle.cancel_scope(0.05, function()
+    axle.sleep(math.huge)
+    after = true
+  end) == false and not after, "cancel_scope(t, fn) absorbs its deadline")
+  check(axle.cancel_scope(nil, function(s)
+    s:cancel()
+    axle.sleep(math.huge)
+    after = true
+  end) == false and not after, "cancel_scope(nil, fn) absorbs its cancel()")
+  check(axle.cancel_scope(5, function(s)
+    local spin = 0
+    s:cancel()
+    while true do spin = spin + 1 end
+  end) == false, "busy code in cancel_scope(t, fn) is cancelled")
+  check(pcall(got.cancel, got) and got.cancelled_caught == false,
+        "a closed scope's cancel() does nothing")
+  -- fn may drop its scope: a collection meanwhile does not end it early.
+  check(axle.cancel_scope(0.05, function()
+    collectgarbage()
+    axle.sleep(math.huge)
+  end) == false, "a scope fn dropped still expires")
+  -- It absorbs only its own cancellation: an outer deadline goes on.
+  check(axle.move_on_after(0.05, function()
+    axle.cancel_scope(nil, function() axle.sleep(math.huge) end)
+    after = true
+  end) == false and not after, "an outer deadline passes cancel_scope(fn)")
+  -- Other errors pass through, and a wrong second argument is refused.
+  local okf, err = pcall(axle.cancel_scope, nil, function() error("own") end)
+  check(not okf and has(err.message, "own"), "fn's error passes through")
+  okf, err = pcall(axle.cancel_scope, 1, 42)
+  check(not okf and has(tostring(err), "function expected"),
+        "cancel_scope(t, 42) refused")
+
+  -- The <close> form cannot absorb its deadline: the Cancelled that
+  -- escapes says which deadline expired and where it was set.
+  local line = next_line()
+  okf, err = pcall(function()
+    local s <close> = axle.cancel_scope(0.05)
+    axle.sleep(math.huge)
+  end)
+  line = line + 1
+  check(not okf and err.type == "Cancelled", "an expired <close> scope")
+  local want = ("the deadline of cancel_scope(0.05) set at %s:%d expired")
+    :format(debug.getinfo(1, "S").short_src, line)
+  check(err.message == want, "its message: " .. tostring(err.message))
+  check(has(tostring(err), "Cancelled: " .. want), "its printed form")
+  -- Busy code is stopped by the hook; the error names the deadline too.
+  line = next_line()
+  okf, err = pcall(function()
+    local s <close> = axle.cancel_scope(0.05)
+    while true do end
+  end)
+  check(not okf and has(err.message, ":" .. (line + 1) .. " expired"),
+        "busy code under an expired <close> scope")
+  -- Two expired scopes: the inner one, which caught it first, is named.
+  line = next_line()
+  okf, err = pcall(function()
+    local outer <close> = axle.cancel_scope(0)
+    local inner <close> = axle.cancel_scope(0)
+    axle.sleep(math.huge)
+  end)
+  check(not okf and has(err.message, ":" .. (line + 2) .. " expired"),
+        "the innermost expired scope is named")
+  -- cancel() is no deadline: its Cancelled claims none.
+  okf, err = pcall(function()
+    local s <close> = axle.cancel_scope(60)
+    s:cancel()
+    axle.sleep(math.huge)
+  end)
+  check(not okf and err.type == "Cancelled" and
+        not has(err.message, "deadline"), "cancel() names no deadline")
+  -- An outer deadline is not blamed on an inner scope that had none.
+  line = next_line()
+  okf, err = pcall(function()
+    local outer <close> = axle.cancel_scope(0.05)
+    local inner <close> = axle.cancel_scope(60)
+    axle.sleep(math.huge)
+  end)
+  check(not okf and has(err.message, ":" .. (line + 1) .. " expired"),
+        "the outer deadline is named")
+
+  -- TooSlowError says where its deadline was set (here: the pcall).
+  line = debug.getinfo(1, "l").currentline + 1
+  okf, err = pcall(axle.fail_after, 0.05, axle.sleep, math.huge)
+  check(not okf and err.type == "TooSlowError" and
+        err.message == ("the deadline of fail_after(0.05) set at %s:%d "
+                        .. "expired"):format(debug.getinfo(1, "S").short_src,
+                                             line),
+        "TooSlowError's message: " .. tostring(err.message))
+  check(has(err.traceback, "axle.sleep"), "TooSlowError shows the wait")
+  print("scope forms ok")
+end
+
 function M.tasks()
   local order = {}
   do
@@ -143,6 +263,7 @@ end
 
 function M.main()
   M.scopes()
+  M.scope_forms()
   M.tasks()
   M.busy_child()
 end

@@ -8,6 +8,16 @@ function M.echo(args)
   return args.v
 end
 
+-- Results: none is nil, one is itself, several are an array (nils kept).
+function M.none() end
+function M.several() return 1, nil, "x" end
+function M.trailing_nil() return "a", nil end
+-- An empty table, which is both, goes as an empty array.
+function M.empty() return {} end
+function M.empty_inside() return {list = {}, more = {{}}} end
+-- How many arguments arrived, and the first one's type.
+function M.describe(...) return select("#", ...), type((...)) end
+
 local function same(a, b)
   if type(a) ~= type(b) then return false end
   if type(a) == "number" then return math.type(a) == math.type(b) and a == b end
@@ -55,6 +65,12 @@ function M.main()
     local back = p:run("echo", {v = c[2]})
     print(c[1], same(c[2], back))
   end
+  local r = p:run("several")
+  print("several", r[1], r[2], r[3])
+  print("none", p:run("none"))
+  -- {} as arguments is no named arguments: one empty table.
+  r = p:run("describe", {})
+  print("{} args", r[1], r[2])
   -- A portal's identity is plain fields.
   print("name", p.name, math.type(p.pid), p.pid > 0, type(p.uid), p.nope)
   -- Arguments must be a table: a clear error, and the actor keeps serving.

@@ -64,6 +64,20 @@ static int echo(ax_ctx *ctx, const ax_val *args) {
   return ax_ctx_return_val(ctx, ax_val_get(args, "value"));
 }
 
+/* The sum of the integers in the array `values`; anything but an array
+ * is refused, as a careful C function does. */
+static int sum(ax_ctx *ctx, const ax_val *args) {
+  const ax_val *values = ax_val_get(args, "values");
+  if (ax_val_type(values) != AX_T_ARRAY)
+    return ax_ctx_fail(ctx, "TypeError", "sum(): values must be an array");
+  int64_t total = 0;
+  for (uint32_t i = 0; i < ax_val_len(values); i++)
+    total += ax_val_int(ax_val_at(values, i));
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, total);
+  return ax_ctx_return(ctx, p);
+}
+
 /* Fail, after `delay` seconds that no cancellation cuts short, so that
  * several children can be made to fail together. */
 static int fail(ax_ctx *ctx, const ax_val *args) {
@@ -387,6 +401,7 @@ static const ax_export exports[] = {
     {.name = "nofn", .sig = "d(dd)", .args = "a,b"},
     {.name = "pid", .ctx_fn = pid},
     {.name = "echo", .ctx_fn = echo},
+    {.name = "sum", .ctx_fn = sum},
     {.name = "fail", .ctx_fn = fail},
     {.name = "nap", .ctx_fn = nap},
     {.name = "hog_loop", .ctx_fn = hog_loop},

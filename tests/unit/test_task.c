@@ -71,6 +71,33 @@ static void test_deadline_cancels_and_stays_cancelled(void **state) {
   assert_true(elapsed >= 0.09 && elapsed < 5);
 }
 
+static int set_flag(void *arg) {
+  *(int *)arg = 1;
+  return 0;
+}
+
+/* A cancelled sleep ends when the task aborts it, which wakes the task
+ * while it runs; busy code after it must still let the loop and other
+ * tasks run at its checkpoints. */
+static int self_wake_body(void *arg) {
+  (void)arg;
+  ax_scope *s = ax_scope_open(0.01);
+  assert_int_equal(ax_sleep(10), AX_ECANCELED);
+  assert_int_equal(ax_scope_close(s), 1);
+  int flag = 0;
+  assert_int_equal(ax_task_start(set_flag, &flag, NULL), 0);
+  /* The bound only catches the hang. */
+  double end = ax_now() + 30;
+  while (!flag && ax_now() < end) ax_checkpoint();
+  assert_true(flag);
+  return 0;
+}
+
+static void test_busy_code_after_a_cancelled_wait_yields(void **state) {
+  (void)state;
+  assert_int_equal(ax_run(NULL, self_wake_body, NULL), 0);
+}
+
 static int shield_body(void *arg) {
   (void)arg;
   ax_scope *outer = ax_scope_open(AX_FOREVER);
@@ -674,6 +701,7 @@ int main(void) {
       cmocka_unit_test(test_thread_and_join_completion_forms),
       cmocka_unit_test(test_tasks_interleave_and_join),
       cmocka_unit_test(test_deadline_cancels_and_stays_cancelled),
+      cmocka_unit_test(test_busy_code_after_a_cancelled_wait_yields),
       cmocka_unit_test(test_shield_hides_outer_cancellation),
       cmocka_unit_test(test_yield_after_a_wait_cut_short),
       cmocka_unit_test(test_cancelled_says_what_and_why),

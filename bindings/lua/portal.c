@@ -147,13 +147,15 @@ static void check_run_opts(lua_State *L, int idx) {
 static int portal_run(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
-  const char *ns;
-  const char *func = axlua_loader_function_name(L, 2, &ns);
-  /* A reference names its module, which the callee must run or have
-   * enabled (else ModuleNotExposed), unless it is the callee's own. */
-  if (ns && lp->own_module && lua_type(L, 2) == LUA_TFUNCTION) {
-    const char *mine = axlua_loader_spec(L);
-    if (mine && !strcmp(ns, mine)) ns = NULL;
+  const char *ns = NULL, *func;
+  if (lua_type(L, 2) == LUA_TSTRING) { /* a name: the callee's own module */
+    func = lua_tostring(L, 2);
+  } else {
+    func = axlua_loader_function_name(L, 2, &ns);
+    /* A reference names its module, which the callee must run or have
+     * enabled (else ModuleNotExposed), unless it is the callee's own. */
+    const char *mine = lp->own_module ? axlua_loader_spec(L) : NULL;
+    if (ns && mine && !strcmp(ns, mine)) ns = NULL;
   }
   if (!lua_isnil(L, 4)) {
     check_run_opts(L, 4);
@@ -163,13 +165,13 @@ static int portal_run(lua_State *L) {
   /* Encoded last, straight into the shared buffer: the runtime has read
    * (or copied) the bytes before the call blocks and another thread may
    * encode. */
-  int at = lua_type(L, 3);
-  if (at != LUA_TTABLE && at != LUA_TNIL)
-    return axlua_error_argtype(L, 3, "table of arguments or nil");
   size_t len = 1;
-  const void *args = lua_isnoneornil(L, 3)
-                         ? "\xc0" /* nil: no arguments at all */
-                         : axlua_value_encode(L, 3, lua_upvalueindex(1), &len);
+  const void *args = "\xc0"; /* nil: no arguments at all */
+  int at = lua_type(L, 3);
+  if (at == LUA_TTABLE)
+    args = axlua_value_encode(L, 3, lua_upvalueindex(1), &len);
+  else if (at != LUA_TNIL)
+    return axlua_error_argtype(L, 3, "table of arguments or nil");
   ax_data *r = NULL;
   ax_error *e = NULL;
   int rc = ax_portal_run_bytes(lp->p, ns, func, args, len, &r, &e);

@@ -172,8 +172,9 @@ AX_EXTERN char *ax_val_format(const ax_val *v);
 /* ---------------------------------------------------------- error objects */
 
 /* A failure that happened somewhere in the tree: its type name, message,
- * traceback text, the actor it came from, the actors it passed through, and
- * for a group of failures, its members. */
+ * traceback text, the actor it came from, the actors it passed through,
+ * for a group of failures, its members, and the application's own fields
+ * (its info). */
 typedef struct ax_error ax_error;
 
 /* The kinds of failure axle raises or knows by name, one table for all:
@@ -219,7 +220,18 @@ AX_EXTERN ax_error *ax_error_new_kind(int kind, const char *fmt, ...)
 /* Replace e's traceback text (copied), for bindings that have their own
  * (a Lua traceback). */
 AX_EXTERN int ax_error_set_traceback(ax_error *e, const char *traceback);
-/* A copy, owned by the caller. */
+/* Attach the application's own fields to e, as a copy of info, which
+ * must hold a map (else AX_EINVAL, e unchanged): the error's info, which
+ * crosses to other actors with it (Lua's error{code = 7} arrives with the
+ * info {"code": 7}, and a Lua caller gets err.code). The caller keeps
+ * info; NULL removes e's. An info that would nest deeper than a value may
+ * where it sits (docs/PROTOCOL.md, "Error maps"), or that would make the
+ * error too large for a frame, is left out when the error is sent. */
+AX_EXTERN int ax_error_set_info(ax_error *e, const ax_data *info);
+/* e's info (a map), or NULL when it has none. Owned by e: valid as long
+ * as e, until the next ax_error_set_info on it. */
+AX_EXTERN const ax_val *ax_error_info(const ax_error *e);
+/* A copy (its info and members included), owned by the caller. */
 AX_EXTERN ax_error *ax_error_dup(const ax_error *e);
 AX_EXTERN void ax_error_free(ax_error *e);
 /* Accessors; strings are valid as long as e and never NULL (maybe ""). */

@@ -16,6 +16,8 @@ struct ax_error {
   size_t nrelay;
   ax_error **members;
   size_t nmembers;
+  ax_data *info;  /* the application's own fields: a map, or NULL */
+  int info_depth; /* its nesting depth, counted as the scanner does */
 };
 
 static const ax__ident *self_ident(void) {
@@ -85,6 +87,41 @@ ax_error *ax_error_new_kind(int kind, const char *fmt, ...) {
   return e;
 }
 
+/* How deeply v nests: a scalar or an empty container is one level (the
+ * count of docs/PROTOCOL.md). Decoded values are at most AX__MAX_DEPTH
+ * deep, so the recursion is bounded. */
+static int val_depth(const ax_val *v) {
+  int t = ax_val_type(v), deepest = 0;
+  if (t != AX_T_ARRAY && t != AX_T_MAP) return 1;
+  for (uint32_t i = 0; i < ax_val_len(v); i++) {
+    int d = val_depth(t == AX_T_ARRAY ? ax_val_at(v, i) : ax_val_value(v, i));
+    int k = t == AX_T_MAP ? val_depth(ax_val_key(v, i)) : 0;
+    if (k > d) d = k;
+    if (d > deepest) deepest = d;
+  }
+  return deepest + 1;
+}
+
+/* e's info becomes info (taken, may be NULL). */
+static void take_info(ax_error *e, ax_data *info) {
+  ax_data_free(e->info);
+  e->info = info;
+  e->info_depth = info ? val_depth(ax_data_root(info)) : 0;
+}
+
+int ax_error_set_info(ax_error *e, const ax_data *info) {
+  if (!e || (info && ax_val_type(ax_data_root(info)) != AX_T_MAP))
+    return AX_EINVAL;
+  ax_data *copy = NULL;
+  if (info && !(copy = ax_data_dup(info))) return AX_ENOMEM;
+  take_info(e, copy);
+  return 0;
+}
+
+const ax_val *ax_error_info(const ax_error *e) {
+  return e && e->info ? ax_data_root(e->info) : NULL;
+}
+
 int ax_error_set_traceback(ax_error *e, const char *traceback) {
   if (!e) return AX_EINVAL;
   char *t = ax__strdup(traceback ? traceback : "");
@@ -118,6 +155,11 @@ ax_error *ax_error_dup(const ax_error *e) {
   c->relay = r;
   memcpy(r, e->relay, e->nrelay * sizeof *r);
   c->nrelay = e->nrelay;
+  if (e->info) {
+    ax_data *info = ax_data_dup(e->info);
+    if (!info) goto fail;
+    take_info(c, info);
+  }
   if (e->nmembers) {
     c->members = calloc(e->nmembers, sizeof *c->members);
     if (!c->members) goto fail;
@@ -137,6 +179,7 @@ void ax_error_free(ax_error *e) {
   if (!e) return;
   for (size_t i = 0; i < e->nmembers; i++) ax_error_free(e->members[i]);
   free(e->members);
+  ax_data_free(e->info);
   free(e->relay);
   free(e->type);
   free(e->message);
@@ -235,11 +278,20 @@ static size_t plan(const ax_error *e, size_t budget, int nest,
   return used;
 }
 
-static int pack_error(ax_pack *p, const ax_error *e, size_t budget, int nest) {
+/* Whether e's info goes with it at nesting level nest: the error map
+ * there is a payload value's level 2 * nest + 1, its info one level
+ * below, and the whole must stay within AX__MAX_DEPTH levels. */
+static int info_fits(const ax_error *e, int nest) {
+  return e->info && e->info_depth <= AX__MAX_DEPTH - 1 - 2 * nest;
+}
+
+static int pack_error(ax_pack *p, const ax_error *e, size_t budget, int nest,
+                      int with_info) {
   size_t nm;
   plan(e, budget, nest, &nm);
   size_t nr = e->nrelay < AX__ERR_MAX_RELAY ? e->nrelay : AX__ERR_MAX_RELAY;
-  int rc = kv(p, ax_pack_map(p, 6), "type", e->type);
+  int info = with_info && info_fits(e, nest);
+  int rc = kv(p, ax_pack_map(p, info ? 7 : 6), "type", e->type);
   rc = kv(p, rc, "message", e->message);
   rc = kv(p, rc, "traceback", e->traceback);
   rc = rc ? rc : ax_pack_str(p, "src");
@@ -251,14 +303,29 @@ static int pack_error(ax_pack *p, const ax_error *e, size_t budget, int nest) {
   rc = rc ? rc : ax_pack_array(p, (uint32_t)nm);
   size_t used = 1;
   for (size_t i = 0; !rc && i < nm; i++) {
-    rc = pack_error(p, e->members[i], budget - used, nest + 1);
+    rc = pack_error(p, e->members[i], budget - used, nest + 1, with_info);
     used += plan(e->members[i], budget - used, nest + 1, NULL);
+  }
+  if (info) {
+    rc = rc ? rc : ax_pack_str(p, "info");
+    rc = rc ? rc : ax_pack_val(p, ax_data_root(e->info));
   }
   return rc;
 }
 
 int ax__error_pack(ax_pack *p, const ax_error *e) {
-  return pack_error(p, e, AX__ERR_MAX_MAPS, 0);
+  return pack_error(p, e, AX__ERR_MAX_MAPS, 0, 1);
+}
+
+int ax__error_pack_without_info(ax_pack *p, const ax_error *e) {
+  return pack_error(p, e, AX__ERR_MAX_MAPS, 0, 0);
+}
+
+int ax__error_has_info(const ax_error *e) {
+  if (e->info) return 1;
+  for (size_t i = 0; i < e->nmembers; i++)
+    if (ax__error_has_info(e->members[i])) return 1;
+  return 0;
 }
 
 /* Reading the wire form straight from the bytes of the message, which the
@@ -367,9 +434,18 @@ static int rd_ident(rd *r, ax__ident *id) {
 }
 
 /* The keys of an error map; a key given twice is malformed. */
-enum { K_TYPE, K_MESSAGE, K_TRACEBACK, K_SRC, K_RELAY, K_MEMBERS, K_COUNT };
-static const char *const error_keys[K_COUNT] = {"type", "message", "traceback",
-                                                "src",  "relay",   "members"};
+enum {
+  K_TYPE,
+  K_MESSAGE,
+  K_TRACEBACK,
+  K_SRC,
+  K_RELAY,
+  K_MEMBERS,
+  K_INFO,
+  K_COUNT
+};
+static const char *const error_keys[K_COUNT] = {
+    "type", "message", "traceback", "src", "relay", "members", "info"};
 
 static int key_of(const char *k, size_t n) {
   for (int i = 0; k && i < K_COUNT; i++)
@@ -386,6 +462,26 @@ static int rd_array(rd *r, uint64_t *n) {
   r->off = at;
   *n = 0;
   return rd_skip(r) < 0 ? AX_EPROTO : -1;
+}
+
+/* An info: a map is kept as a payload value (decoded, so that its
+ * readers need no checks), anything else is skipped. */
+static int rd_info(rd *r, ax_error *e) {
+  size_t head;
+  uint64_t n;
+  int kind;
+  ax__scan sc;
+  const uint8_t *at = r->p + r->off;
+  if (r->off >= r->len ||
+      ax__mp_head(at, r->len - r->off, &head, &n, &kind) < 0 ||
+      ax__mp_scan(at, r->len - r->off, &sc) < 0)
+    return AX_EPROTO;
+  r->off += sc.used;
+  if (kind != AX__MP_MAP) return 0;
+  ax_data *info = ax__data_make(at, &sc);
+  if (!info) return AX_ENOMEM;
+  take_info(e, info);
+  return 0;
 }
 
 /* An error map at nesting level nest (the scanner's depth limit already
@@ -460,6 +556,9 @@ static int rd_error(rd *r, ax_error **out, int nest) {
         }
         for (; rc == 0 && e->nmembers < count; e->nmembers++)
           if ((rc = rd_error(r, &e->members[e->nmembers], nest + 1)) < 0) break;
+        break;
+      case K_INFO:
+        rc = rd_info(r, e);
         break;
     }
   }

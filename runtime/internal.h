@@ -251,12 +251,19 @@ ax_error *ax__error_make(const char *type, const char *msg,
 ax_error *ax__error_group(ax_error **members, size_t n);
 /* Append the current actor as a hop of the relay path. */
 void ax__error_relay_here(ax_error *e);
-/* The wire form of e, within the bounds. */
+/* The wire form of e, within the bounds: an info that would nest too
+ * deep where it sits is left out. */
 int ax__error_pack(ax_pack *p, const ax_error *e);
+/* The same without any info, its members' included: for an error too
+ * large for a frame with them. */
+int ax__error_pack_without_info(ax_pack *p, const ax_error *e);
+/* Whether e or any of its members has an info. */
+int ax__error_has_info(const ax_error *e);
 /* An error from its wire form, bytes[0..len) (one map the scanner
  * accepted): AX_EPROTO when it is no error map or breaks a bound, checked
  * before anything is allocated for it; what it allocates is at most about
- * twice len plus a bounded amount, unknown keys are skipped unread. */
+ * twice len plus a bounded amount, plus what its infos cost as decoded
+ * payload values; unknown keys are skipped unread. */
 int ax__error_decode(const void *bytes, size_t len, ax_error **out);
 /* A MessageTooLarge error standing for e, whose wire form takes at most
  * max bytes: e's type in its message, what fits of e's message and

@@ -108,10 +108,11 @@ static int send_error_bytes(ax__peer *peer, uint64_t cid, const void *b,
   return ax__peer_send(peer, &m);
 }
 
-static int send_packed(ax__peer *peer, uint64_t cid, const ax_error *e) {
+static int send_packed(ax__peer *peer, uint64_t cid, const ax_error *e,
+                       int with_info) {
   ax_pack *p = ax_pack_new();
   if (!p) return AX_ENOMEM;
-  int rc = ax__error_pack(p, e);
+  int rc = with_info ? ax__error_pack(p, e) : ax__error_pack_without_info(p, e);
   if (rc == 0 && ax__pack_failed(p)) rc = AX_ENOMEM;
   if (rc == 0) {
     size_t len;
@@ -130,7 +131,11 @@ static int send_plain(ax__peer *peer, uint64_t cid, int kind, const char *msg) {
 }
 
 int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
-  int rc = e ? send_packed(peer, cid, e) : AX_ENOMEM;
+  int rc = e ? send_packed(peer, cid, e, 1) : AX_ENOMEM;
+  /* An info is the application's extra: the error goes without it rather
+   * than cut. */
+  if (rc == AX_EMSGSIZE && ax__error_has_info(e))
+    rc = send_packed(peer, cid, e, 0);
   if (rc == AX_EMSGSIZE) {
     /* The frame less what surrounds the error map in the message. */
     ax__msg m = {.type = AX__M_ERROR};
@@ -138,7 +143,7 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
     ax__msg_set_raw(&m, AX__F_error, "", 0);
     size_t around = ax__msg_bound(&m), max = peer->chan.max_frame;
     ax_error *fit = ax__error_fit(e, max > around ? max - around : 0);
-    rc = fit ? send_packed(peer, cid, fit) : AX_ENOMEM;
+    rc = fit ? send_packed(peer, cid, fit, 0) : AX_ENOMEM;
     ax_error_free(fit);
     if (rc == AX_ENOMEM || rc == AX_EMSGSIZE) {
       char msg[160];

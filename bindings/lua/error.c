@@ -1,8 +1,9 @@
 /* error.c - error values: every error axle raises in Lua is a table (type,
- * message, traceback, src, relay_path, members) holding the ax_error it
- * stands for, so that re-raising it elsewhere keeps its source and path.
- * Also the way back, from any Lua error to an ax_error, and the message
- * handler that gives Lua errors a traceback. */
+ * message, traceback, src, relay_path, members, and the fields of the
+ * error's info) holding the ax_error it stands for, so that re-raising it
+ * elsewhere keeps its source and path. Also the way back, from any Lua
+ * error to an ax_error (a plain table's other fields become its info),
+ * and the message handler that gives Lua errors a traceback. */
 #include <stdarg.h>
 #include <string.h>
 
@@ -52,6 +53,40 @@ static int new_handle(lua_State *L) {
   return 1;
 }
 
+/* t[key] = value for the table t at 1, the key at 3 and the value at 2
+ * (an ax_val), run protected: a value Lua cannot hold leaves out only its
+ * own field. */
+static int set_info_field(lua_State *L) {
+  axlua_value_push(L, lua_touserdata(L, 2));
+  lua_rawset(L, 1);
+  return 0;
+}
+
+/* The fields of e's info with a string key, on the error table at the top
+ * of the stack, each where the table has no field of that name already:
+ * axle's own fields stay what they are. */
+static void set_info(lua_State *L, const ax_error *e) {
+  const ax_val *info = ax_error_info(e);
+  int t = lua_gettop(L);
+  luaL_checkstack(L, 5, "errors nested too deep");
+  for (uint32_t i = 0; i < ax_val_len(info); i++) {
+    size_t n;
+    const char *k = ax_val_str(ax_val_key(info, i), &n);
+    if (!k) continue;
+    lua_pushlstring(L, k, n);
+    if (lua_rawget(L, t) != LUA_TNIL) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, set_info_field);
+    lua_pushvalue(L, t);
+    lua_pushlightuserdata(L, (void *)ax_val_value(info, i));
+    lua_pushlstring(L, k, n);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1);
+  }
+}
+
 void axlua_error_push(lua_State *L, ax_error *e) {
   /* e is held by its handle first: building the table allocates, and an
    * error there (out of memory) must not leak it. Making the handle
@@ -84,6 +119,7 @@ void axlua_error_push(lua_State *L, ax_error *e) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "members");
+  if (ax_error_info(e)) set_info(L, e);
   luaL_setmetatable(L, ERROR_MT);
 }
 
@@ -221,6 +257,64 @@ int axlua_error_raise(lua_State *L, int rc, ax_error *e) {
   }
 }
 
+/* The fields of a plain error table that stand for the error itself (or
+ * that the binding puts on the tables it makes), never part of its info. */
+static int own_field(const char *k, size_t n) {
+  static const char *const own[] = {"type",       "message", "traceback", "src",
+                                    "relay_path", "members", "_handle"};
+  for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+    if (strlen(own[i]) == n && !memcmp(own[i], k, n)) return 1;
+  return 0;
+}
+
+/* (key, value): raises if {key = value} cannot go as an error's info.
+ * It is encoded as deep as it will sit there, one level below an error
+ * map ({ {key = value} }), so that a field too deep goes alone. */
+static int check_info_field(lua_State *L) {
+  lua_createtable(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawset(L, -3);
+  lua_rawseti(L, -2, 1);
+  size_t len;
+  axlua_value_encode(L, -1, 0, &len);
+  axlua_value_done(L, 0);
+  return 0;
+}
+
+/* (error table, ax_data **): the info of a plain error table, its fields
+ * with a string key but its own, each that can be sent; a field that
+ * cannot (a function, a cycle) is left out, never an error. Run
+ * protected; *out is set last, by the one call that allocates it. */
+static int info_of(lua_State *L) {
+  ax_data **out = lua_touserdata(L, 2);
+  lua_newtable(L); /* 3: the info */
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    size_t kl;
+    const char *k =
+        lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &kl) : NULL;
+    if (k && !own_field(k, kl)) {
+      lua_pushcfunction(L, check_info_field);
+      lua_pushvalue(L, -3);
+      lua_pushvalue(L, -3);
+      if (lua_pcall(L, 2, 0, 0) == LUA_OK) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 3);
+        n++;
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (n) *out = axlua_value_to_data(L, 3, 0);
+  return 0;
+}
+
 ax_error *axlua_error_from(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_istable(L, idx)) {
@@ -233,9 +327,17 @@ ax_error *axlua_error_from(lua_State *L, int idx) {
     lua_getfield(L, idx, "traceback");
     const char *type = lua_tostring(L, -3);
     const char *msg = lua_tostring(L, -2);
+    const char *tb = lua_tostring(L, -1);
+    /* Before e exists: nothing after it may raise. */
+    ax_data *info = NULL;
+    lua_pushcfunction(L, info_of);
+    lua_pushvalue(L, idx);
+    lua_pushlightuserdata(L, &info);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
     ax_error *e = ax_error_new(type ? type : "LuaError", "%s", msg ? msg : "");
-    if (e && lua_tostring(L, -1))
-      ax_error_set_traceback(e, lua_tostring(L, -1));
+    if (e && tb) ax_error_set_traceback(e, tb);
+    if (e && info) ax_error_set_info(e, info);
+    ax_data_free(info);
     lua_pop(L, 3);
     return e;
   }

@@ -113,6 +113,21 @@ static int serve(ax_ctx *ctx, const char *func, const ax_val *args,
   }
   if (strcmp(func, "fail") == 0)
     return ax_ctx_fail(ctx, "ValueError", "failed on %s", func);
+  if (strcmp(func, "fail_info") == 0) {
+    /* The arguments, when a map, as the error's info. */
+    ax_error *e = ax_error_new("ValueError", "failed with info");
+    ax_data *info = NULL;
+    if (ax_val_type(args) == AX_T_MAP) {
+      ax_pack *p = ax_pack_new();
+      if (p && ax_pack_val(p, args) == 0)
+        ax_pack_finish(p, &info);
+      else
+        ax_pack_free(p);
+    }
+    if (e && info) check(ax_error_set_info(e, info) == 0, "set info");
+    ax_data_free(info);
+    return ax_ctx_raise(ctx, e);
+  }
   if (strcmp(func, "bad") == 0) {
     /* An array of two with one item: malformed, a TypeError to the caller. */
     ax_pack *p = ax_pack_new();

@@ -88,6 +88,16 @@ static void check_error(const uint8_t *data, size_t size) {
   check(ax__utf8_valid(ax_error_type(again), strlen(ax_error_type(again))),
         "an error type went out as bad UTF-8");
   free(fixed);
+  /* An info read from a valid value fits where it was, so it goes as it
+   * came. */
+  const ax_val *info = ax_error_info(e), *info2 = ax_error_info(again);
+  check(!info == !info2, "an info lost or made up");
+  if (info) {
+    char *x = ax_val_format(info), *y = ax_val_format(info2);
+    check(x && y && strcmp(x, y) == 0, "an info changed");
+    ax_free(x);
+    ax_free(y);
+  }
   ax_error_free(again);
   ax_data_free(d);
   ax_error_free(e);

@@ -52,8 +52,10 @@ static void save_pack(const char *target, const char *name, ax_pack *p) {
   ax_pack_free(p);
 }
 
-static void pack_error(ax_pack *p, int members) {
-  ax_pack_map(p, members ? 6 : 5);
+/* An error map; with info, the application's own fields too:
+ * {"code": 7, "detail": {"where": [1, "two"]}}. */
+static void pack_error_info(ax_pack *p, int members, int info) {
+  ax_pack_map(p, (members ? 6u : 5u) + (info ? 1u : 0u));
   ax_pack_str(p, "type");
   ax_pack_str(p, members ? "ErrorGroup" : "ValueError");
   ax_pack_str(p, "message");
@@ -80,8 +82,24 @@ static void pack_error(ax_pack *p, int members) {
   if (members) {
     ax_pack_str(p, "members");
     ax_pack_array(p, (uint32_t)members);
-    for (int i = 0; i < members; i++) pack_error(p, 0);
+    for (int i = 0; i < members; i++) pack_error_info(p, 0, info);
   }
+  if (info) {
+    ax_pack_str(p, "info");
+    ax_pack_map(p, 2);
+    ax_pack_str(p, "code");
+    ax_pack_int(p, 7);
+    ax_pack_str(p, "detail");
+    ax_pack_map(p, 1);
+    ax_pack_str(p, "where");
+    ax_pack_array(p, 2);
+    ax_pack_int(p, 1);
+    ax_pack_str(p, "two");
+  }
+}
+
+static void pack_error(ax_pack *p, int members) {
+  pack_error_info(p, members, 0);
 }
 
 static void values(void) {
@@ -143,6 +161,9 @@ static void values(void) {
   p = ax_pack_new();
   pack_error(p, 2);
   save_pack("value", "error_group", p);
+  p = ax_pack_new();
+  pack_error_info(p, 2, 1);
+  save_pack("value", "error_info", p);
 }
 
 /* ----------------------------------------------------------- messages */
@@ -207,9 +228,9 @@ static void ret(buf *b, uint64_t cid, const char *v, size_t vlen) {
   frame(b, &m);
 }
 
-static void error(buf *b, uint64_t cid, int members) {
+static void error_info(buf *b, uint64_t cid, int members, int info) {
   ax_pack *p = ax_pack_new();
-  pack_error(p, members);
+  pack_error_info(p, members, info);
   size_t n;
   const void *e = ax_pack_bytes(p, &n);
   ax__msg m = {.type = AX__M_ERROR};
@@ -217,6 +238,10 @@ static void error(buf *b, uint64_t cid, int members) {
   ax__msg_set_raw(&m, AX__F_error, e, n);
   frame(b, &m);
   ax_pack_free(p);
+}
+
+static void error(buf *b, uint64_t cid, int members) {
+  error_info(b, cid, members, 0);
 }
 
 static void save_buf(const char *target, const char *name, buf *b) {
@@ -249,6 +274,8 @@ static void frames(void) {
   save_buf("frame", "error", &b);
   error(&b, 0, 2);
   save_buf("frame", "error_group_actor", &b);
+  error_info(&b, 1, 1, 1);
+  save_buf("frame", "error_info", &b);
   cid_msg(&b, AX__M_CANCEL, 7);
   save_buf("frame", "cancel", &b);
   cid_msg(&b, AX__M_CANCEL, 0);
@@ -320,6 +347,14 @@ static void peers(void) {
   cid_msg(&z, AX__M_CANCEL, 99);
   cid_msg(&z, AX__M_START_ACK, 3);
   save_peer("all_functions", 16, 1, 0, &a, &m, &z);
+  /* Errors with an info: raised by both loaders, and replies to our own
+   * calls (one of a group whose members have theirs). */
+  hello(&a);
+  start(&z, 1, NULL, "fail_info", NULL, 0);
+  start(&z, 2, "task:t", "fail_info", S("\x81\xa1k\x01"));
+  error_info(&z, 1, 0, 1);
+  error_info(&z, 2, 2, 1);
+  save_peer("error_info", 16, 2, 0, &a, &m, &z);
   /* The same in chunks of varying size, some of one byte. */
   hello(&a);
   start(&z, 1, NULL, "echo", S("\x92\x01\xa1x"));

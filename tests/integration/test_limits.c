@@ -94,6 +94,24 @@ static int too_large_body(void *arg) {
   assert_string_equal(ax_error_type(e), "ValueError");
   assert_int_equal(strlen(ax_error_message(e)), (1u << 20) + 5);
   ax_error_free(e);
+  /* An error with an info goes with it; too large for a frame only with
+   * its info, whole without it, not cut. */
+  e = NULL;
+  assert_int_equal(call(p, "fail_info", NULL, NULL, &e, 60), AX_EREMOTE);
+  assert_int_equal(ax_val_int(ax_val_get(ax_error_info(e), "code")), 7);
+  uint64_t huge = 0;
+  assert_int_equal(ax_val_uint64(ax_val_get(ax_error_info(e), "huge"), &huge),
+                   0);
+  assert_true(huge == UINT64_MAX);
+  ax_error_free(e);
+  e = NULL;
+  assert_int_equal(call(p, "fail_info", h_kw("i", "bytes", 17LL << 20), NULL,
+                        &e, 60),
+                   AX_EREMOTE);
+  assert_string_equal(ax_error_type(e), "ValueError");
+  assert_string_equal(ax_error_message(e), "it failed");
+  assert_null(ax_error_info(e));
+  ax_error_free(e);
   assert_true(add(p, 2, 2) == 4);
   assert_int_equal(ax_portal_cancel_actor(p), 0);
   assert_int_equal(ax_nursery_close(n, NULL), 0);

@@ -686,6 +686,73 @@ static void test_c_nursery_left_open_is_cancelled(void **state) {
   assert_null(strstr(h_out, "ignored SIGTERM"));
 }
 
+/* An error's own fields cross: error{code = 7, ...} in a Lua child
+ * reaches a Lua parent with err.code == 7, and so does a C error's info;
+ * through C and Lua actors in the middle, in a group, and without the
+ * info when it makes the error too large for a frame. */
+static void test_error_fields_cross(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/error_info.lua main "
+           "testmod=" AXT_TESTMOD " self=lua:" AXLE_SOURCE_DIR
+           "/tests/lua/error_info.lua",
+           0,
+           "plain table\tLuaError\t7\t\n"
+           "typed\tValueError\tx\t7\ttrue\tnil\tnil\tnil\ttable\ttable"
+           "\ttable\tlchild\n"
+           "depth\ttable\tnil\n"
+           "relayed by Lua\t9\t3\n"
+           "from C\tValueError\tit failed\t5\ttwo\tnil\tnil\ttable\tcchild\n"
+           "relayed by C\tLuaError\t7\t3\n"
+           "too large\tValueError\tit failed\tnil\tnil\n"
+           "group\tErrorGroup\tnil\t2\t1 2\n");
+}
+
+/* A C parent reads what a Lua child's error{...} carried: its info. */
+static int error_info_body(void *arg) {
+  (void)arg;
+  static const ax_spawn_opts lua = {
+      sizeof(ax_spawn_opts), "lua:" AXLE_SOURCE_DIR "/tests/lua/error_info.lua",
+      NULL, 0, 0, 0};
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "lchild", &lua, &p, NULL), 0);
+  ax_error *e = NULL;
+  assert_int_equal(ax_portal_run(p, NULL, "raise_seven", NULL, NULL, &e),
+                   AX_EREMOTE);
+  assert_string_equal(ax_error_type(e), "LuaError");
+  const ax_val *info = ax_error_info(e);
+  assert_int_equal(ax_val_type(info), AX_T_MAP);
+  assert_int_equal(ax_val_len(info), 1);
+  assert_int_equal(ax_val_int(ax_val_get(info, "code")), 7);
+  ax_error_free(e);
+  e = NULL;
+  assert_int_equal(ax_portal_run(p, NULL, "raise_typed", NULL, NULL, &e),
+                   AX_EREMOTE);
+  assert_string_equal(ax_error_type(e), "ValueError");
+  assert_string_equal(ax_error_message(e), "x");
+  info = ax_error_info(e);
+  /* Neither what cannot be sent nor the error's own fields. */
+  assert_int_equal(ax_val_len(info), 3);
+  assert_non_null(ax_val_get(info, "deep30"));
+  assert_int_equal(ax_val_int(ax_val_get(info, "code")), 7);
+  const ax_val *a = ax_val_get(ax_val_get(info, "nested"), "a");
+  assert_int_equal(ax_val_len(a), 3);
+  assert_true(ax_val_bool(ax_val_get(ax_val_at(a, 2), "b")));
+  ax_error_free(e);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void test_c_parent_reads_error_fields(void **state) {
+  (void)state;
+  h_begin(60);
+  ax_opts opts = {.size = sizeof opts, .name = "testroot"};
+  assert_int_equal(ax_run(&opts, error_info_body, NULL), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* ------------------------------------------- a Lua actor out of memory */
 
 typedef struct lua_oom {
@@ -946,6 +1013,8 @@ int main(void) {
       cmocka_unit_test(test_child_module_looping_at_load_stops_on_sigterm),
       cmocka_unit_test(test_stock_interpreter_pcall_and_second_run),
       cmocka_unit_test(test_missing_lua_module),
+      cmocka_unit_test(test_error_fields_cross),
+      cmocka_unit_test(test_c_parent_reads_error_fields),
       cmocka_unit_test(test_caller_mistakes_in_lua),
       cmocka_unit_test(test_actor_crashed_says_the_signal_once),
       cmocka_unit_test(test_failed_start_is_reported_once),

@@ -2,7 +2,7 @@
  * relay path, its members) and costs memory in proportion to what it
  * keeps, not to its size; a sent one stays within the same bounds; one too
  * large for a frame is cut to fit; one written when memory is out needs no
- * allocation. This test's binary is linked with malloc, calloc and realloc
+ * allocation; an error's info crosses with it, within the depth bound. This test's binary is linked with malloc, calloc and realloc
  * wrapped, so that it can count what decoding allocates. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -311,6 +311,183 @@ static void test_error_cut_to_fit(void **state) {
   ax_error_free(e);
 }
 
+/* ------------------------------------------------------------ info */
+
+/* A map nesting depth levels: {"k": {"k": ... 7}}, depth - 1 maps. */
+static ax_data *nested_info(int depth) {
+  ax_pack *p = ax_pack_new();
+  for (int i = 1; i < depth; i++) {
+    ax_pack_map(p, 1);
+    ax_pack_str(p, "k");
+  }
+  ax_pack_int(p, 7);
+  ax_data *d = NULL;
+  assert_int_equal(ax_pack_finish(p, &d), 0);
+  return d;
+}
+
+/* {"code": 7, "detail": {"where": [1, "two"]}} */
+static ax_data *code_info(int64_t code) {
+  ax_pack *p = ax_pack_new();
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "code");
+  ax_pack_int(p, code);
+  ax_pack_str(p, "detail");
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "where");
+  ax_pack_array(p, 2);
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "two");
+  ax_data *d = NULL;
+  assert_int_equal(ax_pack_finish(p, &d), 0);
+  return d;
+}
+
+static void assert_same_value(const ax_val *a, const ax_data *b) {
+  assert_non_null(a);
+  char *x = ax_val_format(a), *y = ax_val_format(ax_data_root(b));
+  assert_string_equal(x, y);
+  ax_free(x);
+  ax_free(y);
+}
+
+/* An error's info: set (a copy, a map only), read, copied with the
+ * error, sent and read back; each member of a group keeps its own. */
+static void test_info_crosses_with_the_error(void **state) {
+  (void)state;
+  ax_error *e = ax_error_new("ValueError", "bad");
+  assert_null(ax_error_info(e));
+  ax_data *info = code_info(7), *scalar = nested_info(1);
+  assert_int_equal(ax_error_set_info(e, scalar), AX_EINVAL);
+  assert_null(ax_error_info(e));
+  assert_int_equal(ax_error_set_info(e, info), 0);
+  assert_same_value(ax_error_info(e), info);
+  ax_error *c = ax_error_dup(e);
+  assert_same_value(ax_error_info(c), info);
+  ax_error *back = round_trip(c);
+  assert_same_value(ax_error_info(back), info);
+  assert_int_equal(ax_val_int(ax_val_get(ax_error_info(back), "code")), 7);
+  assert_string_equal(ax_error_message(back), "bad");
+  /* Relayed again, it still has it. */
+  ax_error *again = round_trip(back);
+  assert_same_value(ax_error_info(again), info);
+  ax_error_free(again);
+  ax_error_free(back);
+  /* NULL removes it. */
+  assert_int_equal(ax_error_set_info(c, NULL), 0);
+  assert_null(ax_error_info(c));
+  back = round_trip(c);
+  assert_null(ax_error_info(back));
+  ax_error_free(back);
+  /* A group of two with their own codes, and the group without. */
+  ax_data *other = code_info(8);
+  assert_int_equal(ax_error_set_info(c, other), 0);
+  ax_error *m[2] = {e, c};
+  ax_error *g = ax__error_group(m, 2);
+  back = round_trip(g);
+  assert_null(ax_error_info(back));
+  assert_same_value(ax_error_info(ax_error_member(back, 0)), info);
+  assert_same_value(ax_error_info(ax_error_member(back, 1)), other);
+  ax_error_free(back);
+  ax_error_free(g);
+  ax_data_free(other);
+  ax_data_free(scalar);
+  ax_data_free(info);
+}
+
+/* The info of a received error: a map is kept, another type read as
+ * absent, a second info key is malformed. */
+static void test_received_info(void **state) {
+  (void)state;
+  ax_pack *p = error_map(1);
+  ax_pack_str(p, "info");
+  ax_pack_array(p, 1);
+  ax_pack_int(p, 7);
+  ax_error *e;
+  assert_int_equal(decode(p, &e), 0);
+  ax_pack_free(p);
+  assert_null(ax_error_info(e));
+  assert_string_equal(ax_error_message(e), "crafted");
+  ax_error_free(e);
+  p = error_map(1);
+  ax_pack_str(p, "info");
+  ax_pack_map(p, 1);
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "not a string key");
+  assert_int_equal(decode(p, &e), 0);
+  ax_pack_free(p);
+  assert_int_equal(ax_val_type(ax_error_info(e)), AX_T_MAP);
+  assert_string_equal(
+      ax_val_str(ax_val_value(ax_error_info(e), 0), NULL), "not a string key");
+  ax_error_free(e);
+  p = error_map(2);
+  ax_pack_str(p, "info");
+  ax_pack_map(p, 0);
+  ax_pack_str(p, "info");
+  ax_pack_map(p, 0);
+  assert_int_equal(decodes(p, NULL, NULL), AX_EPROTO);
+}
+
+/* Whether e's wire form is one value a receiver accepts (within the 32
+ * levels), and whether the error read back has an info. */
+static int sent_info(const ax_error *e) {
+  ax_pack *p = ax_pack_new();
+  assert_int_equal(ax__error_pack(p, e), 0);
+  ax__scan sc;
+  size_t len;
+  const void *b = ax_pack_bytes(p, &len);
+  assert_int_equal(ax__mp_scan(b, len, &sc), 0);
+  ax_error *back;
+  assert_int_equal(decode(p, &back), 0);
+  ax_pack_free(p);
+  int has = ax_error_info(back) != NULL;
+  ax_error_free(back);
+  return has;
+}
+
+/* An info counts within the 32 levels of a payload value with the error
+ * map around it: 31 levels for the error itself, two fewer for each level
+ * of members. A sender leaves out one that would go deeper, and sends the
+ * rest of the error. */
+static void test_sent_info_keeps_the_depth_bound(void **state) {
+  (void)state;
+  ax_data *ok = nested_info(AX__MAX_DEPTH - 1);
+  ax_data *deep = nested_info(AX__MAX_DEPTH);
+  ax_error *e = ax_error_new("ValueError", "deep");
+  assert_int_equal(ax_error_set_info(e, ok), 0);
+  assert_true(sent_info(e));
+  assert_int_equal(ax_error_set_info(e, deep), 0);
+  assert_false(sent_info(e));
+  ax_error_free(e);
+  ax_data_free(deep);
+  ax_data_free(ok);
+  /* A member under n groups sits 2n levels deeper. */
+  for (int n = 1; n <= AX__ERR_MAX_NEST; n++) {
+    int room = AX__MAX_DEPTH - 1 - 2 * n;
+    ax_data *fits = nested_info(room), *over = nested_info(room + 1);
+    ax_error *bottom = ax_error_new("ValueError", "bottom");
+    assert_int_equal(ax_error_set_info(bottom, fits), 0);
+    ax_error *g = bottom;
+    for (int i = 0; i < n; i++) g = ax__error_group(&g, 1);
+    ax_error *back = round_trip(g);
+    const ax_error *m = back;
+    for (int i = 0; i < n; i++) m = ax_error_member(m, 0);
+    assert_non_null(ax_error_info(m));
+    ax_error_free(back);
+    assert_int_equal(ax_error_set_info(bottom, over), 0);
+    assert_true(sent_info(g) == 0);
+    back = round_trip(g);
+    m = back;
+    for (int i = 0; i < n; i++) m = ax_error_member(m, 0);
+    assert_null(ax_error_info(m));
+    assert_string_equal(ax_error_message(m), "bottom");
+    ax_error_free(back);
+    ax_error_free(g);
+    ax_data_free(over);
+    ax_data_free(fits);
+  }
+}
+
 static void test_plain_error_needs_no_memory(void **state) {
   (void)state;
   uint8_t buf[AX__ERR_PLAIN_MAX];
@@ -339,6 +516,9 @@ int main(void) {
       cmocka_unit_test(test_full_relay_path_drops_its_oldest_hop),
       cmocka_unit_test(test_error_cut_to_fit),
       cmocka_unit_test(test_plain_error_needs_no_memory),
+      cmocka_unit_test(test_info_crosses_with_the_error),
+      cmocka_unit_test(test_received_info),
+      cmocka_unit_test(test_sent_info_keeps_the_depth_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,19 +208,23 @@ def check_text(expected, out):
 # --------------------------------------------------------- processes
 
 
-def tagged(tag):
-    """Live processes (not zombies) whose environment carries tag."""
+def tagged(tag, sid=None):
+    """Live processes (not zombies) whose environment carries tag, or that
+    are in session sid. The session catches a process caught in exec, whose
+    environment cannot be read for a moment."""
     want = f"AXLE_TEST_TAG={tag}".encode()
     found = []
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) == os.getpid():
             continue
         try:
-            with open(f"/proc/{d}/environ", "rb") as f:
-                if want not in f.read().split(b"\0"):
-                    continue
             with open(f"/proc/{d}/stat") as f:
-                state = f.read().rpartition(")")[2].split()[0]
+                fields = f.read().rpartition(")")[2].split()
+            state, session = fields[0], int(fields[3])
+            if session != sid:
+                with open(f"/proc/{d}/environ", "rb") as f:
+                    if want not in f.read().split(b"\0"):
+                        continue
             with open(f"/proc/{d}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError):
@@ -230,8 +234,8 @@ def tagged(tag):
     return found
 
 
-def kill_tagged(tag):
-    for p in tagged(tag):
+def kill_tagged(tag, sid=None):
+    for p in tagged(tag, sid):
         try:
             os.kill(int(p.split()[0]), signal.SIGKILL)
         except OSError:
@@ -292,16 +296,16 @@ class Runner:
             out.seek(0)
             text = out.read().decode(errors="replace")
         if hung:
-            kill_tagged(tag)
+            kill_tagged(tag, p.pid)
             raise Failure(f"hung: still running after {timeout} s; "
                           f"output:\n{text}")
-        left = tagged(tag)
+        left = tagged(tag, p.pid)
         end = time.monotonic() + 5
         while left and time.monotonic() < end:
             time.sleep(0.05)
-            left = tagged(tag)
+            left = tagged(tag, p.pid)
         if left:
-            kill_tagged(tag)
+            kill_tagged(tag, p.pid)
             raise Failure("left processes running:\n  " + "\n  ".join(left)
                           + f"\noutput:\n{text}")
         if status < 0:

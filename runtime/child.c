@@ -201,7 +201,7 @@ static ax_error *exit_error(ax__child *p, int was_starting) {
   ax_error *e;
   if (sig) {
     char *msg = ax__asprintf("actor '%s' (pid %d) was killed by %s",
-                             p->portal.id.name, pr->pid, ax__signal_name(sig));
+                             p->portal.id.name, pr->pid, ax__signame(sig));
     e = ax__error_make(ax_error_kind_name(AX_K_ACTOR_CRASHED), msg,
                        pr->crash_report, &p->portal.id);
     free(msg);

@@ -214,7 +214,11 @@ void ax__run_until_done(void);
 
 /* SIGTERM (and, in the root, SIGINT; a child ignores it) cancel the actor. */
 void ax__signal_start(int child);
-const char *ax__signal_name(int sig);
+
+/* ---------------------------------------------- signal names (signame.c) */
+
+/* "SIGSEGV" for SIGSEGV...; "signal" for one without a name here. */
+const char *ax__signame(int sig);
 
 /* --------------------------------------------------- the host (host.c) */
 

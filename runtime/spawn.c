@@ -320,6 +320,6 @@ void ax__proc_release(ax__proc *p) {
 
 char *ax__proc_describe_exit(const ax__proc *p) {
   if (WIFSIGNALED(p->status))
-    return ax__asprintf("killed by %s", ax__signal_name(WTERMSIG(p->status)));
+    return ax__asprintf("killed by %s", ax__signame(WTERMSIG(p->status)));
   return ax__asprintf("exited with status %d", WEXITSTATUS(p->status));
 }

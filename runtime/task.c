@@ -399,7 +399,7 @@ void ax__cancel_text(char *buf, size_t cap, const char *doing,
       snprintf(buf, cap, "%s", fallback);
       return;
     case C_SIGNAL:
-      n = snprintf(buf, cap, "cancelled by %s", ax__signal_name(c.sig));
+      n = snprintf(buf, cap, "cancelled by %s", ax__signame(c.sig));
       break;
     case C_ACTOR:
       n = snprintf(buf, cap, "cancelled with actor '%s'",

@@ -35,7 +35,13 @@ static int error_tostring(lua_State *L) {
   return 1;
 }
 
+/* What value.c raises its errors with. */
+static int raise_for_value(lua_State *L, int kind, const char *msg) {
+  return axlua_error_throw(L, kind, "%s", msg);
+}
+
 void axlua_error_init(lua_State *L) {
+  axlua_value_on_error(raise_for_value);
   luaL_newmetatable(L, HANDLE_MT);
   lua_pushcfunction(L, handle_gc);
   lua_setfield(L, -2, "__gc");
@@ -146,6 +152,12 @@ void axlua_error_name_funcs(lua_State *L, int idx, const char *prefix,
       lua_pop(L, 1);
     }
   }
+  lua_pop(L, 1);
+}
+
+void axlua_error_name_class(lua_State *L, const char *mt) {
+  luaL_getmetatable(L, mt);
+  axlua_error_name_funcs(L, -1, strncmp(mt, "axle.", 5) ? mt : mt + 5, ':');
   lua_pop(L, 1);
 }
 

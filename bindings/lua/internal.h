@@ -6,7 +6,6 @@
 #define AXLUA_INTERNAL_H
 
 #include <lauxlib.h>
-#include <string.h>
 #include <lua.h>
 
 #include "axle.h"
@@ -19,19 +18,12 @@ static inline void axlua_set_str(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
-/* (error.c) Name the C functions in the table at idx for error messages: prefix,
- * sep, key ("axle.sleep", "Nursery:cancel"). */
-void axlua_error_name_funcs(lua_State *L, int idx, const char *prefix,
-                            char sep);
-
 /* A metatable named name with methods; self_index makes it its own
  * __index (methods looked up on the object). */
 static inline void axlua_new_class(lua_State *L, const char *name,
                                    const luaL_Reg *methods, int self_index) {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, methods, 0);
-  axlua_error_name_funcs(L, -1, strncmp(name, "axle.", 5) ? name : name + 5,
-                         ':');
   if (self_index) {
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "__index");
@@ -94,6 +86,10 @@ static inline int axlua_value_push_scalar(lua_State *L, const ax_val *v) {
 }
 /* Push v as a Lua value. */
 void axlua_value_push(lua_State *L, const ax_val *v);
+/* The function this file raises its errors with (a kind, the message at
+ * the top of the stack), which error.c registers. */
+void axlua_value_on_error(int (*raise)(lua_State *L, int kind,
+                                       const char *msg));
 
 /* ----------------------------------------------------------- actor.c */
 
@@ -123,6 +119,12 @@ void axlua_check_type(lua_State *L, int arg, int t);
 const char *axlua_check_string(lua_State *L, int arg);
 double axlua_check_number(lua_State *L, int arg);
 void *axlua_check_udata(lua_State *L, int arg, const char *tname);
+/* Name the C functions in the table at idx for error messages: prefix,
+ * sep, key ("axle.sleep"); for a class, its metatable's methods
+ * ("Nursery:cancel" for the metatable axle.Nursery). */
+void axlua_error_name_funcs(lua_State *L, int idx, const char *prefix,
+                            char sep);
+void axlua_error_name_class(lua_State *L, const char *mt);
 /* The ax_error for any Lua error value (a copy, the caller's). */
 ax_error *axlua_error_from(lua_State *L, int idx);
 /* pcall message handler: strings become error values with a traceback. */
@@ -185,6 +187,10 @@ int axlua_interrupt_load(lua_State *L, int msgh);
 
 /* What the host loads the binding for: the loader of "lua:" specs. */
 __attribute__((visibility("default"))) extern const ax_loader axle_lua_loader;
+/* Register what runs in a served function's thread T after it returned
+ * (see axlua_nursery_close_left, the one such function). */
+void axlua_loader_after_call(int (*fn)(lua_State *T, int base, int status,
+                                       const char *func));
 /* This state's module spec, or NULL outside an actor's module. */
 const char *axlua_loader_spec(lua_State *L);
 /* The name under which the function at idx (or the string there) is

@@ -72,8 +72,7 @@ static int find_key(lua_State *L, int t, int fn) {
  * state's module. One found in a module that require loaded belongs to
  * that module. The name, and for a reference the module's spec, are left
  * on the stack, below which nothing changes. */
-const char *axlua_loader_function_name(lua_State *L, int idx,
-                                       const char **ns) {
+const char *axlua_loader_function_name(lua_State *L, int idx, const char **ns) {
   idx = lua_absindex(L, idx);
   *ns = NULL;
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
@@ -203,8 +202,10 @@ static int load_module(const char *name, void **out, ax_error **err) {
   lua_setfield(L, LUA_REGISTRYINDEX, K_SPEC);
   const char *path = resolve(L, name);
   if (!path) {
-    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "no Lua module '%s' in "
-                        "AXLE_LUA_PATH or package.path", name);
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
+                             "no Lua module '%s' in "
+                             "AXLE_LUA_PATH or package.path",
+                             name);
     lua_close(L);
     return AX_ELOAD;
   }
@@ -214,7 +215,8 @@ static int load_module(const char *name, void **out, ax_error **err) {
   if (status == LUA_OK) status = axlua_interrupt_load(L, -2);
   if (status != LUA_OK) {
     if (status == LUA_ERRFILE)
-      *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "%s", lua_tostring(L, -1));
+      *err =
+          ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "%s", lua_tostring(L, -1));
     else if (status == LUA_ERRSYNTAX)
       *err = ax_error_new("SyntaxError", "%s", lua_tostring(L, -1));
     else
@@ -317,10 +319,20 @@ static int return_result(lua_State *T, ax_ctx *ctx, const char *func,
   if (lua_pcall(T, nres + 1, 0, 0) == LUA_OK) return ax_ctx_return(ctx, p);
   ax_pack_free(p);
   if (lua_istable(T, -1)) lua_getfield(T, -1, "message");
-  return ax_ctx_fail(ctx, "TypeError", "%s() returned a value that cannot be "
-                     "sent: %s", func,
-                     lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1)
-                                                    : "?");
+  return ax_ctx_fail(
+      ctx, "TypeError",
+      "%s() returned a value that cannot be "
+      "sent: %s",
+      func, lua_type(T, -1) == LUA_TSTRING ? lua_tostring(T, -1) : "?");
+}
+
+/* What runs after each served function returns: nursery.c's closing of
+ * the nurseries it left open, registered from above. */
+static int (*after_call)(lua_State *T, int base, int status, const char *func);
+
+void axlua_loader_after_call(int (*fn)(lua_State *T, int base, int status,
+                                       const char *func)) {
+  after_call = fn;
 }
 
 /* What serve_call needs of a served call. */
@@ -344,8 +356,8 @@ static const char *closest_function(lua_State *T, int idx, const char *name) {
   if (!lua_istable(T, idx)) return NULL;
   size_t n = 0;
   for (int pass = 0; pass < 2; pass++) {
-    const char **names = pass ? lua_newuserdatauv(T, n * sizeof *names, 0)
-                              : NULL;
+    const char **names =
+        pass ? lua_newuserdatauv(T, n * sizeof *names, 0) : NULL;
     size_t k = 0;
     lua_pushnil(T);
     while (lua_next(T, idx)) {
@@ -389,12 +401,13 @@ static int serve_call(lua_State *T) {
     uint32_t n = ax_val_len(c->args);
     /* Lua's stack holds about a million values, arguments included. */
     if (n >= INT_MAX - 8 || !lua_checkstack(T, (int)n + 8)) {
-      lua_pushfstring(T, "%I positional arguments: more than a Lua "
-                      "function can take", (lua_Integer)n);
+      lua_pushfstring(T,
+                      "%I positional arguments: more than a Lua "
+                      "function can take",
+                      (lua_Integer)n);
       return raise_kind(T, AX_K_TYPE_ERROR, lua_tostring(T, -1));
     }
-    for (uint32_t i = 0; i < n; i++)
-      axlua_value_push(T, ax_val_at(c->args, i));
+    for (uint32_t i = 0; i < n; i++) axlua_value_push(T, ax_val_at(c->args, i));
     nargs = (int)n;
   } else if (c->args && ax_val_type(c->args) != AX_T_NIL) {
     axlua_value_push(T, c->args);
@@ -417,7 +430,7 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
   lua_pushcfunction(T, serve_call);
   lua_pushlightuserdata(T, &c);
   int rc, status = axlua_interrupt_pcall(T, 1, LUA_MULTRET);
-  status = axlua_nursery_close_left(T, 1, status, func);
+  if (after_call) status = after_call(T, 1, status, func);
   if (status == LUA_OK)
     rc = return_result(T, ctx, func, lua_gettop(T) - 1);
   else
@@ -433,5 +446,5 @@ static void unload_module(void *mod) {
 }
 
 __attribute__((visibility("default"))) const ax_loader axle_lua_loader = {
-    sizeof(ax_loader), "lua", load_module, call_function, unload_module, 0,
-    NULL};
+    sizeof(ax_loader), "lua", load_module, call_function,
+    unload_module,     0,     NULL};

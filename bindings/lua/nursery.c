@@ -351,4 +351,6 @@ void axlua_nursery_init(lua_State *L) {
       {"cancel", nursery_cancel},   {"__close", nursery_close},
       {"__gc", nursery_gc},         {NULL, NULL}};
   axlua_new_class(L, NURSERY_MT, methods, 1);
+  axlua_loader_after_call(axlua_nursery_close_left);
+  axlua_error_name_class(L, NURSERY_MT);
 }

@@ -234,4 +234,5 @@ void axlua_scope_init(lua_State *L) {
       {"close", scope_close},   {"__close", scope_close},
       {"__index", scope_index}, {NULL, NULL}};
   axlua_new_class(L, SCOPE_MT, methods, 0);
+  axlua_error_name_class(L, SCOPE_MT);
 }

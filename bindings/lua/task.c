@@ -222,7 +222,9 @@ void axlua_task_init(lua_State *L) {
   static const luaL_Reg tasks_m[] = {
       {"spawn", tasks_spawn}, {"__close", tasks_close}, {NULL, NULL}};
   axlua_new_class(L, TASKS_MT, tasks_m, 1);
+  axlua_error_name_class(L, TASKS_MT);
   static const luaL_Reg task_m[] = {
       {"join", task_join}, {"cancel", task_cancel}, {NULL, NULL}};
   axlua_new_class(L, TASK_MT, task_m, 1);
+  axlua_error_name_class(L, TASK_MT);
 }

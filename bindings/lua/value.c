@@ -8,11 +8,31 @@
  * here, into a buffer the state reuses, which spares an ax_pack and its
  * copy per call; a call's result goes through the ax_pack that
  * ax_ctx_return takes. */
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+
+/* How this file raises its errors: error.c, which makes error values (and
+ * uses this file for their info), registers it, so that this lower layer
+ * never calls up. Until then, the message alone is raised. */
+static int (*raise_hook)(lua_State *L, int kind, const char *msg);
+
+void axlua_value_on_error(int (*raise)(lua_State *L, int kind,
+                                       const char *msg)) {
+  raise_hook = raise;
+}
+
+static int value_error(lua_State *L, int kind, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return raise_hook ? raise_hook(L, kind, msg) : lua_error(L);
+}
 
 #define MAX_DEPTH 32
 
@@ -76,14 +96,13 @@ static unsigned char *grow_slow(sink *s, size_t n) {
   size_t cap = w->cap ? w->cap : 256;
   while (cap - w->len < n) {
     if (cap > SIZE_MAX / 2)
-      axlua_error_throw(s->L, AX_K_MESSAGE_TOO_LARGE,
-                        "the value is too large to encode");
+      value_error(s->L, AX_K_MESSAGE_TOO_LARGE,
+                  "the value is too large to encode");
     cap *= 2;
   }
   unsigned char *b = realloc(w->b, cap);
   if (!b)
-    axlua_error_throw(s->L, AX_K_MEMORY_ERROR,
-                      "out of memory encoding a value");
+    value_error(s->L, AX_K_MEMORY_ERROR, "out of memory encoding a value");
   w->b = b;
   w->cap = cap;
   unsigned char *at = w->b + w->len;
@@ -114,17 +133,27 @@ static void put_int(sink *s, lua_Integer v) {
   if (s->p) {
     ax_pack_int(s->p, v);
   } else if (v >= 0) {
-    if (v <= 0x7f) put_head(s, (unsigned char)v, 0, 0);
-    else if (v <= UINT8_MAX) put_head(s, 0xcc, (uint64_t)v, 1);
-    else if (v <= UINT16_MAX) put_head(s, 0xcd, (uint64_t)v, 2);
-    else if (v <= UINT32_MAX) put_head(s, 0xce, (uint64_t)v, 4);
-    else put_head(s, 0xcf, (uint64_t)v, 8);
+    if (v <= 0x7f)
+      put_head(s, (unsigned char)v, 0, 0);
+    else if (v <= UINT8_MAX)
+      put_head(s, 0xcc, (uint64_t)v, 1);
+    else if (v <= UINT16_MAX)
+      put_head(s, 0xcd, (uint64_t)v, 2);
+    else if (v <= UINT32_MAX)
+      put_head(s, 0xce, (uint64_t)v, 4);
+    else
+      put_head(s, 0xcf, (uint64_t)v, 8);
   } else {
-    if (v >= -32) put_head(s, (unsigned char)(int8_t)v, 0, 0);
-    else if (v >= INT8_MIN) put_head(s, 0xd0, (uint64_t)v, 1);
-    else if (v >= INT16_MIN) put_head(s, 0xd1, (uint64_t)v, 2);
-    else if (v >= INT32_MIN) put_head(s, 0xd2, (uint64_t)v, 4);
-    else put_head(s, 0xd3, (uint64_t)v, 8);
+    if (v >= -32)
+      put_head(s, (unsigned char)(int8_t)v, 0, 0);
+    else if (v >= INT8_MIN)
+      put_head(s, 0xd0, (uint64_t)v, 1);
+    else if (v >= INT16_MIN)
+      put_head(s, 0xd1, (uint64_t)v, 2);
+    else if (v >= INT32_MIN)
+      put_head(s, 0xd2, (uint64_t)v, 4);
+    else
+      put_head(s, 0xd3, (uint64_t)v, 8);
   }
 }
 
@@ -139,15 +168,19 @@ static void put_float(sink *s, double v) {
 }
 
 /* A length head: fix form up to fixmax (when fix), then 8/16/32 bits. */
-static void put_len(sink *s, size_t n, unsigned fix, size_t fixmax,
-                    unsigned t8, unsigned t16, unsigned t32) {
+static void put_len(sink *s, size_t n, unsigned fix, size_t fixmax, unsigned t8,
+                    unsigned t16, unsigned t32) {
   if (n > UINT32_MAX)
-    axlua_error_throw(s->L, AX_K_MESSAGE_TOO_LARGE,
-                      "a value too large to send (over 2^32 bytes or entries)");
-  if (fix && n <= fixmax) put_head(s, (unsigned char)(fix | n), 0, 0);
-  else if (t8 && n <= UINT8_MAX) put_head(s, (unsigned char)t8, n, 1);
-  else if (n <= UINT16_MAX) put_head(s, (unsigned char)t16, n, 2);
-  else put_head(s, (unsigned char)t32, n, 4);
+    value_error(s->L, AX_K_MESSAGE_TOO_LARGE,
+                "a value too large to send (over 2^32 bytes or entries)");
+  if (fix && n <= fixmax)
+    put_head(s, (unsigned char)(fix | n), 0, 0);
+  else if (t8 && n <= UINT8_MAX)
+    put_head(s, (unsigned char)t8, n, 1);
+  else if (n <= UINT16_MAX)
+    put_head(s, (unsigned char)t16, n, 2);
+  else
+    put_head(s, (unsigned char)t32, n, 4);
 }
 
 static void put_str(sink *s, const char *str, size_t n) {
@@ -160,13 +193,17 @@ static void put_str(sink *s, const char *str, size_t n) {
 }
 
 static void put_array(sink *s, uint32_t n) {
-  if (s->p) ax_pack_array(s->p, n);
-  else put_len(s, n, 0x90, 15, 0, 0xdc, 0xdd);
+  if (s->p)
+    ax_pack_array(s->p, n);
+  else
+    put_len(s, n, 0x90, 15, 0, 0xdc, 0xdd);
 }
 
 static void put_map(sink *s, uint32_t n) {
-  if (s->p) ax_pack_map(s->p, n);
-  else put_len(s, n, 0x80, 15, 0, 0xde, 0xdf);
+  if (s->p)
+    ax_pack_map(s->p, n);
+  else
+    put_len(s, n, 0x80, 15, 0, 0xde, 0xdf);
 }
 
 /* The number of keys of the table at idx, in one traversal, and whether
@@ -183,8 +220,8 @@ static int table_shape(lua_State *L, int idx, uint32_t *count) {
     n++;
   }
   if (n > UINT32_MAX)
-    axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
-                      "a value too large to send (over 2^32 bytes or entries)");
+    value_error(L, AX_K_MESSAGE_TOO_LARGE,
+                "a value too large to send (over 2^32 bytes or entries)");
   *count = (uint32_t)n;
   return array && n == len;
 }
@@ -219,8 +256,8 @@ static void pack_map_unsized(sink *s, int idx, int depth) {
   grow(s, 1);
   size_t n = pack_pairs(s, idx, depth);
   if (n > UINT32_MAX)
-    axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
-                      "a value too large to send (over 2^32 bytes or entries)");
+    value_error(L, AX_K_MESSAGE_TOO_LARGE,
+                "a value too large to send (over 2^32 bytes or entries)");
   if (n == 0 && depth > 0) {
     w->b[at] = 0x90;
     return;
@@ -247,12 +284,11 @@ static void too_deep(sink *s, int idx) {
   for (int i = 0; i < MAX_DEPTH; i++)
     for (int j = i + 1; j <= MAX_DEPTH; j++)
       if (s->path[i] == s->path[j])
-        axlua_error_throw(L, AX_K_TYPE_ERROR,
-                          "cannot send a cyclic table (a table that "
-                          "contains itself) to another actor");
-  axlua_error_throw(L, AX_K_TYPE_ERROR,
-                    "cannot send a value nested deeper than %d levels",
-                    MAX_DEPTH);
+        value_error(L, AX_K_TYPE_ERROR,
+                    "cannot send a cyclic table (a table that "
+                    "contains itself) to another actor");
+  value_error(L, AX_K_TYPE_ERROR,
+              "cannot send a value nested deeper than %d levels", MAX_DEPTH);
 }
 
 /* depth counts from 0 at the value sent: the runtime's limit of
@@ -262,18 +298,24 @@ static void pack_value(sink *s, int idx, int depth) {
   if (depth >= MAX_DEPTH) too_deep(s, idx);
   switch (lua_type(L, idx)) {
     case LUA_TNIL:
-      if (s->p) ax_pack_nil(s->p);
-      else put_head(s, 0xc0, 0, 0);
+      if (s->p)
+        ax_pack_nil(s->p);
+      else
+        put_head(s, 0xc0, 0, 0);
       return;
     case LUA_TBOOLEAN: {
       int b = lua_toboolean(L, idx);
-      if (s->p) ax_pack_bool(s->p, b);
-      else put_head(s, b ? 0xc3 : 0xc2, 0, 0);
+      if (s->p)
+        ax_pack_bool(s->p, b);
+      else
+        put_head(s, b ? 0xc3 : 0xc2, 0, 0);
       return;
     }
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) put_int(s, lua_tointeger(L, idx));
-      else put_float(s, lua_tonumber(L, idx));
+      if (lua_isinteger(L, idx))
+        put_int(s, lua_tointeger(L, idx));
+      else
+        put_float(s, lua_tonumber(L, idx));
       return;
     case LUA_TSTRING: {
       size_t n;
@@ -303,9 +345,8 @@ static void pack_value(sink *s, int idx, int depth) {
       return;
     }
     default:
-      axlua_error_throw(L, AX_K_TYPE_ERROR,
-                        "cannot send a %s to another actor",
-                        luaL_typename(L, idx));
+      value_error(L, AX_K_TYPE_ERROR, "cannot send a %s to another actor",
+                  luaL_typename(L, idx));
   }
 }
 
@@ -345,9 +386,7 @@ static void trim(wbuf *w) {
   w->cap = w->len = 0;
 }
 
-void axlua_value_done(lua_State *L, int buf_idx) {
-  trim(get_buf(L, buf_idx));
-}
+void axlua_value_done(lua_State *L, int buf_idx) { trim(get_buf(L, buf_idx)); }
 
 const void *axlua_value_encode(lua_State *L, int idx, int buf_idx,
                                size_t *len) {
@@ -366,8 +405,8 @@ ax_data *axlua_value_to_data(lua_State *L, int idx, int buf_idx) {
   int rc = ax_data_decode(s.w->b, s.w->len, &d);
   trim(s.w);
   if (rc < 0)
-    axlua_error_throw(L, AX_K_TYPE_ERROR, "cannot encode the value: %s",
-                      ax_strerror(rc));
+    value_error(L, AX_K_TYPE_ERROR, "cannot encode the value: %s",
+                ax_strerror(rc));
   return d;
 }
 
@@ -380,11 +419,8 @@ static void bad_key(lua_State *L, const ax_val *k) {
   else if (ax_val_type(k) == AX_T_FLOAT && ax_val_float(k) != ax_val_float(k))
     what = "NaN";
   if (!what) return;
-  axlua_error_push(L, ax_error_new_kind(AX_K_TYPE_ERROR,
-                                        "a map key is %s, which a Lua table "
-                                        "cannot hold",
-                                        what));
-  lua_error(L);
+  value_error(L, AX_K_TYPE_ERROR,
+              "a map key is %s, which a Lua table cannot hold", what);
 }
 
 void axlua_value_push(lua_State *L, const ax_val *v) {
@@ -396,11 +432,10 @@ void axlua_value_push(lua_State *L, const ax_val *v) {
   switch (ax_val_type(v)) {
     case AX_T_INT: /* above INT64_MAX: no Lua integer holds it */
       ax_val_uint64(v, &u);
-      axlua_error_push(L, ax_error_new_kind(AX_K_TYPE_ERROR,
-                                            "integer %llu does not fit a "
-                                            "Lua integer",
-                                            (unsigned long long)u));
-      lua_error(L);
+      char num[24];
+      snprintf(num, sizeof num, "%llu", (unsigned long long)u);
+      value_error(L, AX_K_TYPE_ERROR, "integer %s does not fit a Lua integer",
+                  num);
       break;
     case AX_T_NIL: /* pushed above */
     case AX_T_BOOL:

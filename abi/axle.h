@@ -454,7 +454,8 @@ typedef struct ax_spawn_opts {
 /* Open an actor nursery. Inside a task it also opens a cancel scope that
  * the nursery cancels when a child fails (one-cancels-all), so that the
  * body's blocking calls stop. Close it with ax_nursery_close, which frees
- * it. Cancelling the actor cancels every nursery still open; when the
+ * it. A cancelled actor whose tasks have all ended cancels every nursery
+ * still open (nothing could close it any more); when the
  * root function of ax_run returns, the runtime cancels (with a warning)
  * the nurseries left open, which the caller must still close or leak. */
 AX_EXTERN int ax_nursery_open(ax_nursery **out);

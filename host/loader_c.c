@@ -307,7 +307,8 @@ static int plain_call(ax_ctx *ctx, cmod *m, const char *fname, void (*fn)(void),
     if (!names && given > 0)
       rc = ax_ctx_fail(ctx, "TypeError",
                        "%s() of library 'c:%s' has no argument names: pass "
-                       "its arguments as an array",
+                       "its arguments by position (an array; on the command "
+                       "line, values without key=)",
                        fname, m->name);
     for (int i = 0; rc == 0 && i < n; i++) {
       const char *an = arg_name(names, i, buf, sizeof buf);

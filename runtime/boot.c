@@ -136,7 +136,6 @@ static void reaping_changed(void) {
  * ladders already running are reported. */
 static void child_cancelled(void) {
   ax__modules_interrupt();
-  ax__nurseries_cancel(NULL);
   reaping_changed();
 }
 

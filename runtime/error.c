@@ -764,7 +764,9 @@ static int caller_mistake(const ax_error *e) {
 static void format_into(fbuf *b, const ax_error *e, const char *indent,
                         int debug) {
   char line[256];
-  int brief = !debug && caller_mistake(e);
+  /* A header with nothing under it (no traceback) says less than the
+   * one line does. */
+  int brief = (!debug && caller_mistake(e)) || !e->traceback[0];
   if (!brief) {
     snprintf(line, sizeof line,
              "Traceback (most recent call last), in actor '%s' (uid %.8s, "
@@ -778,7 +780,7 @@ static void format_into(fbuf *b, const ax_error *e, const char *indent,
   fb_add(b, e->type);
   fb_add(b, ": ");
   fb_add(b, e->message);
-  if (brief) {
+  if (brief && e->src.pid) { /* no source outside a runtime */
     snprintf(line, sizeof line, " (in actor '%s', pid %d)", e->src.name,
              e->src.pid);
     fb_add(b, line);

@@ -710,9 +710,9 @@ int ax__child_cancel_cb(ax__child *c, ax_done_cb cb, void *ud, ax_op **op);
 /* Report (status, result, err) to cb from the loop, soon. */
 int ax__defer_done(ax_done_cb cb, void *ud, int status, ax_data *result,
                    ax_error *err);
-/* Cancel every open nursery that has children alive: the actor is
- * cancelled, or nothing will ever close them. Logs why (unless NULL) once,
- * when there is one. */
+/* Cancel every open nursery that has children alive: nothing will ever
+ * close them (the root function returned, or the actor is cancelled and
+ * no task is left). Logs why (unless NULL) once, when there is one. */
 void ax__nurseries_cancel(const char *why);
 
 

@@ -115,6 +115,8 @@ int ax__log_env_level(void) {
         "AXLE_LOG=%s is no level (error, warn, info, debug or 1 to 4): "
         "using warn",
         e);
+    /* Said once for the tree: the actors below inherit the environment. */
+    setenv("AXLE_LOG", "warn", 1);
   }
   return AX_LOG_WARN;
 }

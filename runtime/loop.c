@@ -43,13 +43,6 @@ static double env_grace(void) {
   return !*end && g > 0 && isfinite(g) ? g : 0.5;
 }
 
-/* The actor is cancelled: interrupt what its modules run, and take down
- * its children, even those of a nursery no task will ever close. */
-static void actor_cancelled(void) {
-  ax__modules_interrupt();
-  ax__nurseries_cancel(NULL);
-}
-
 int ax_init(const ax_opts *opts) {
   if (ax__rt_g) return AX_ESTATE;
   ax_opts o = {0};
@@ -78,7 +71,7 @@ int ax_init(const ax_opts *opts) {
   ax__list_init(&rt->peers);
   ax__list_init(&rt->nurseries);
   rt->flush = flush_output;
-  rt->on_cancel = actor_cancelled;
+  rt->on_cancel = ax__modules_interrupt;
   uv_prepare_init(&rt->loop, &rt->prepare);
   uv_check_init(&rt->loop, &rt->check);
   uv_idle_init(&rt->loop, &rt->idle);
@@ -132,6 +125,10 @@ static void run_until_tasks_done(void) {
     uv_run(AX__LOOP, UV_RUN_ONCE);
     ax__schedule();
     if (ax__tasks_alive() == 0 && ax__procs_alive() == 0) return;
+    /* Cancelled, with no task left to close the nurseries still open: take
+     * down their children, or they would keep the actor alive. */
+    if (ax__tasks_alive() == 0 && ax__rt_g->actor_scope.cancelled)
+      ax__nurseries_cancel(NULL);
     if (uv_loop_alive(AX__LOOP)) continue;
     if (!gave_cancel) {
       gave_cancel = 1;

@@ -346,7 +346,14 @@ ax_error *axlua_error_from(lua_State *L, int idx) {
     lua_pushvalue(L, idx);
     lua_pushlightuserdata(L, &info);
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
-    ax_error *e = ax_error_new(type ? type : "LuaError", "%s", msg ? msg : "");
+    /* With no message, its fields are the message (error{code = 7}
+     * prints as LuaError: {"code": 7}). */
+    char *shown = !msg && info ? ax_val_format(ax_data_root(info)) : NULL;
+    ax_error *e = ax_error_new(type ? type : "LuaError", "%s",
+                               msg     ? msg
+                               : shown ? shown
+                                       : "");
+    ax_free(shown);
     if (e && tb) ax_error_set_traceback(e, tb);
     if (e && info) ax_error_set_info(e, info);
     ax_data_free(info);

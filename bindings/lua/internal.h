@@ -191,6 +191,8 @@ __attribute__((visibility("default"))) extern const ax_loader axle_lua_loader;
  * (see axlua_nursery_close_left, the one such function). */
 void axlua_loader_after_call(int (*fn)(lua_State *T, int base, int status,
                                        const char *func));
+/* Whether a module's chunk is running (the module being loaded). */
+int axlua_loader_loading(void);
 /* This state's module spec, or NULL outside an actor's module. */
 const char *axlua_loader_spec(lua_State *L);
 /* The name under which the function at idx (or the string there) is

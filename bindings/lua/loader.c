@@ -121,6 +121,12 @@ const char *axlua_loader_function_name(lua_State *L, int idx, const char **ns) {
   return NULL;
 }
 
+/* Module chunks running now: a nursery opened there belongs to no
+ * function, and nothing would close it. */
+static int loading;
+
+int axlua_loader_loading(void) { return loading > 0; }
+
 const char *axlua_loader_spec(lua_State *L) {
   lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
   const char *s = lua_tostring(L, -1);
@@ -212,7 +218,11 @@ static int load_module(const char *name, void **out, ax_error **err) {
   note_script_dir(L, path);
   lua_pushcfunction(L, axlua_error_msgh);
   int status = luaL_loadfile(L, path);
-  if (status == LUA_OK) status = axlua_interrupt_load(L, -2);
+  if (status == LUA_OK) {
+    loading++;
+    status = axlua_interrupt_load(L, -2);
+    loading--;
+  }
   if (status != LUA_OK) {
     if (status == LUA_ERRFILE)
       *err =

@@ -13,14 +13,17 @@ typedef struct axlua_nursery {
   ax_nursery *n;
   int closed;
   int tracked; /* in the registry's table of open nurseries */
+  int seq;     /* opening order: leftovers close newest first */
 } axlua_nursery;
 
 /* The registry's table of open nurseries, each with the thread that opened
  * it: one a function leaves open is closed when the function returns
- * (axlua_nursery_close_left). nopen counts them across states, so that a
- * call that opened none pays one test. */
+ * (axlua_nursery_close_left). Its keys are weak: a nursery no function
+ * will close (a coroutine's) is collected, and its __gc cancels it. nopen
+ * counts them across states, so that a call that opened none pays one
+ * test. */
 static const char open_key = 0;
-static int nopen;
+static int nopen, next_seq;
 
 /* Forget the nursery at idx (open no more); raises nothing. */
 static void untrack(lua_State *L, int idx, axlua_nursery *ln) {
@@ -52,9 +55,11 @@ static int nursery_finish(lua_State *L, int idx, axlua_nursery *ln,
   if (ln->closed) return 0;
   untrack(L, idx, ln);
   if (failing) ax_nursery_cancel(ln->n);
+  /* Closed before it is: the runtime frees the nursery before this task
+   * resumes, and another task must not reach it in between. */
+  ln->closed = 1;
   ax_error *e = NULL;
   int rc = ax_nursery_close(ln->n, &e);
-  ln->closed = 1;
   if (rc == AX_EREMOTE) return axlua_error_raise(L, rc, e);
   if (rc < 0 && !failing) return axlua_error_raise(L, rc, e);
   ax_error_free(e);
@@ -71,11 +76,31 @@ static int nursery_gc(lua_State *L) {
   /* Collected unclosed (its state closed, or a coroutine that opened it
    * dropped): take the children down, if the runtime still runs; nothing
    * can wait here. */
+  if (ln->tracked) { /* its entry went with it */
+    ln->tracked = 0;
+    nopen--;
+  }
   if (!ln->closed && ax_loop_fd() >= 0) {
     ax_log(AX_LOG_ERROR, "a Lua nursery was never closed; cancelling it");
     ax_nursery_cancel(ln->n);
   }
   return 0;
+}
+
+/* The block form's message handler: a table gets a traceback of where it
+ * was raised, and stays the same value; anything else is left as it is. */
+static int block_msgh(lua_State *L) {
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "traceback");
+    int has = lua_type(L, -1) == LUA_TSTRING;
+    lua_pop(L, 1);
+    if (!has) {
+      luaL_traceback(L, L, NULL, 1);
+      lua_setfield(L, 1, "traceback");
+    }
+  }
+  lua_settop(L, 1);
+  return 1;
 }
 
 static int block_body(lua_State *L) {
@@ -88,7 +113,8 @@ int axlua_nursery_open(lua_State *L) {
   if (!fn && !lua_isnone(L, 1))
     return axlua_error_argtype(L, 1, "function or nothing");
   /* At a module's top level no task runs, and nothing could close it. */
-  if (!ax_in_task()) return axlua_error_raise(L, AX_ENOTASK, NULL);
+  if (!ax_in_task() || axlua_loader_loading())
+    return axlua_error_raise(L, AX_ENOTASK, NULL);
   /* Where it is opened, for the warning if it is left open. */
   if (!fn) {
     lua_Debug ar;
@@ -112,6 +138,10 @@ int axlua_nursery_open(lua_State *L) {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &open_key) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_newtable(L);
+      lua_createtable(L, 0, 1);
+      lua_pushliteral(L, "k");
+      lua_setfield(L, -2, "__mode");
+      lua_setmetatable(L, -2);
       lua_pushvalue(L, -1);
       lua_rawsetp(L, LUA_REGISTRYINDEX, &open_key);
     }
@@ -120,16 +150,17 @@ int axlua_nursery_open(lua_State *L) {
     lua_rawset(L, -3);
     lua_pop(L, 1);
     ln->tracked = 1;
+    ln->seq = ++next_seq;
     nopen++;
     return 1;
   }
   /* Block form: run fn(n), then close; an error cancels the children.
-   * No message handler: the error leaves as the value it was raised
-   * with. */
+   * The error leaves as the value it was raised with. */
+  lua_pushcfunction(L, block_msgh);
   lua_pushcfunction(L, block_body);
   lua_pushvalue(L, 1);
   lua_pushvalue(L, nursery);
-  int status = lua_pcall(L, 2, 0, 0);
+  int status = lua_pcall(L, 2, 0, nursery + 1);
   nursery_finish(L, nursery, ln, status != LUA_OK);
   if (status != LUA_OK) return lua_error(L);
   return 0;
@@ -205,6 +236,17 @@ static void read_spawn_opts(lua_State *L, int idx, ax_spawn_opts *o,
   }
 }
 
+/* A start that failed: a start in the wrong state (a cancelled or closed
+ * nursery) is the caller's mistake, said where it was made. */
+static int start_failed(lua_State *L, int rc, ax_error *e) {
+  if (rc == AX_ESTATE && e) {
+    lua_pushstring(L, ax_error_message(e));
+    ax_error_free(e);
+    return axlua_error_throw(L, AX_K_USAGE_ERROR, "%s", lua_tostring(L, -1));
+  }
+  return axlua_error_raise(L, rc, e);
+}
+
 /* Whether an actor started with module spec runs this state's module. */
 static int own_module(lua_State *L, const char *spec) {
   const char *mine = axlua_loader_spec(L);
@@ -224,7 +266,7 @@ static int start_actor(lua_State *L) {
   ax_portal *p;
   ax_error *e = NULL;
   int rc = ax_start_actor(ln->n, name, &o, &p, &e);
-  if (rc < 0) return axlua_error_raise(L, rc, e);
+  if (rc < 0) return start_failed(L, rc, e);
   axlua_portal_push(L, p, &ln->closed, 1, own_module(L, o.module));
   return 1;
 }
@@ -271,30 +313,36 @@ static int run_in_actor(lua_State *L) {
   int rc = o.module ? ax_run_in_actor(ln->n, name, &o, func, args, &p, &e)
                     : AX_EINVAL;
   ax_data_free(args);
-  if (rc < 0) return axlua_error_raise(L, rc, e);
+  if (rc < 0) return start_failed(L, rc, e);
   axlua_portal_push(L, p, &ln->closed, 1, own_module(L, o.module));
   return 1;
 }
 
+/* Cancelling a closed (or closing) nursery does nothing: its children are
+ * gone, or going. */
 static int nursery_cancel(lua_State *L) {
-  ax_nursery_cancel(check_nursery(L, 1)->n);
+  axlua_nursery *ln = axlua_check_udata(L, 1, NURSERY_MT);
+  if (!ln->closed) ax_nursery_cancel(ln->n);
   return 0;
 }
 
 /* Close the nursery at 1, left open by the function named at 2, cancelling
  * it first. */
-static int close_one_left(lua_State *L) {
+static int close_one_left(lua_State *L) { /* (nursery, name, raised) */
   axlua_nursery *ln = axlua_check_udata(L, 1, NURSERY_MT);
   lua_getiuservalue(L, 1, 1);
   ax_log(AX_LOG_WARN,
-         "function '%s' returned with a nursery still open "
+         "function '%s' %s with a nursery still open "
          "(opened at %s): cancelling and closing it; open "
          "nurseries as `local n <close> = axle.open_nursery()`",
-         lua_tostring(L, 2), lua_tostring(L, -1));
+         lua_tostring(L, 2),
+         lua_toboolean(L, 3) ? "raised an error" : "returned",
+         lua_tostring(L, -1));
   return nursery_finish(L, 1, ln, 1);
 }
 
-/* Runs protected in the thread T, with the function's name at 1: close
+/* Runs protected in the thread T, with the function's name at 1 and
+ * whether it raised at 2: close
  * T's nurseries still open, each even when another fails; raises the
  * first failure. */
 static int close_left(lua_State *T) {
@@ -305,8 +353,20 @@ static int close_left(lua_State *T) {
   lua_pushnil(T);
   while (lua_next(T, open)) {
     if (lua_tothread(T, -1) == T) {
+      /* Insertion by opening order, newest first: scopes close in the
+       * reverse of their opening. */
+      int seq = ((axlua_nursery *)lua_touserdata(T, -2))->seq, at = ++n;
+      for (; at > 1; at--) {
+        lua_rawgeti(T, left, at - 1);
+        int before = ((axlua_nursery *)lua_touserdata(T, -1))->seq;
+        if (before > seq) {
+          lua_pop(T, 1);
+          break;
+        }
+        lua_rawseti(T, left, at);
+      }
       lua_pushvalue(T, -2);
-      lua_rawseti(T, left, ++n);
+      lua_rawseti(T, left, at);
     }
     lua_pop(T, 1);
   }
@@ -315,7 +375,8 @@ static int close_left(lua_State *T) {
     lua_pushcfunction(T, close_one_left);
     lua_rawgeti(T, left, i);
     lua_pushvalue(T, 1);
-    if (lua_pcall(T, 2, 0, 0) != LUA_OK) {
+    lua_pushvalue(T, 2);
+    if (lua_pcall(T, 3, 0, 0) != LUA_OK) {
       if (!failed)
         failed = lua_gettop(T);
       else
@@ -334,12 +395,12 @@ int axlua_nursery_close_left(lua_State *T, int base, int status,
   if (nopen == 0) return status;
   lua_pushcfunction(T, close_left);
   lua_pushstring(T, func);
-  int rc = lua_pcall(T, 1, 0, 0);
+  lua_pushboolean(T, status != LUA_OK);
+  int rc = lua_pcall(T, 2, 0, 0);
   if (rc == LUA_OK) return status;
-  if (status != LUA_OK) {
-    lua_pop(T, 1); /* the function's own error goes on */
-    return status;
-  }
+  /* A child's failure replaces the function's results, or its error, as
+   * in a nursery's scope: that error is often the Cancelled the failure
+   * caused. */
   lua_insert(T, base + 1);
   lua_settop(T, base + 1);
   return rc;

@@ -126,6 +126,7 @@ static int tasks_spawn(lua_State *L) {
 /* axle.spawn(fn, ...): tn:spawn into the innermost task nursery this Lua
  * thread has open. */
 int axlua_task_spawn(lua_State *L) {
+  axlua_check_type(L, 1, LUA_TFUNCTION);
   open_tasks_of(L);
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
   if (n == 0)

@@ -630,8 +630,13 @@ static void test_usage_errors_are_typed_tables(void **state) {
            "run option typo\tUsageError\ttrue\n"
            "spawn without a task nursery\tUsageError\ttrue\n"
            "nursery at load\tUsageError\ttrue\n"
+           "nursery at the root's load\tUsageError\ttrue\n"
            "run after cancel_actor\tUsageError\ttrue\n"
            "portal after its nursery\tUsageError\ttrue\n"
+           "error table without a message\tLuaError\ttrue\n"
+           "spawn of no function\tUsageError\ttrue\n"
+           "block form traces where it was raised\ttrue\n"
+           "start in a cancelled nursery\tUsageError\ttrue\n"
            "block form keeps a table\ttrue\n"
            "block form keeps a string\ttrue\n"
            "root's parent\tnil\n");
@@ -668,6 +673,19 @@ static void test_nursery_left_open_is_closed(void **state) {
   /* The one-shot's failure is not lost: closing raises it. */
   h_expect(LEFT_OPEN "failing 2>&1", 1, "result\tfalse\tLuaError\n");
   assert_non_null(strstr(h_out, "boom"));
+  h_expect(LEFT_OPEN "failing_waiting 2>&1", 1,
+           "function 'failing_waiting' raised an error with a nursery still "
+           "open");
+  assert_non_null(strstr(h_out, "LuaError: "));
+  assert_non_null(strstr(h_out, "boom"));
+  assert_null(strstr(h_out, "Cancelled"));
+  h_expect(LEFT_OPEN "three 2>&1", 0, "left_open.lua:");
+  assert_null(strstr(h_out, "out of order"));
+  h_expect(LEFT_OPEN "coroutine 2>&1", 0,
+           "a Lua nursery was never closed; cancelling it");
+  assert_non_null(strstr(h_out, "collected\n"));
+  assert_null(strstr(h_out, "root function returned with a nursery"));
+  h_expect(LEFT_OPEN "cancel_while_closing 2>&1", 0, "closed ten\n");
   /* Under the stock interpreter, through axle.run. */
   h_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
            "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/left_open.lua 2>&1",
@@ -696,7 +714,7 @@ static void test_error_fields_cross(void **state) {
            "testmod=" AXT_TESTMOD " self=lua:" AXLE_SOURCE_DIR
            "/tests/lua/error_info.lua",
            0,
-           "plain table\tLuaError\t7\t\n"
+           "plain table\tLuaError\t7\t{\"code\": 7}\n"
            "typed\tValueError\tx\t7\ttrue\tnil\tnil\tnil\ttable\ttable"
            "\ttable\tlchild\n"
            "depth\ttable\tnil\n"
@@ -958,19 +976,28 @@ static void test_signal_during_a_call_says_so(void **state) {
   (void)state;
   signal_reports("wait_call", SIGTERM,
                  "Cancelled: cancelled by SIGTERM while waiting for actor "
-                 "'worker' to answer call 'slow'\n");
+                 "'worker' to answer call 'slow' (in actor 'root', pid ");
 }
 
 static void test_signal_during_sleep_says_so(void **state) {
   (void)state;
   signal_reports("sleep", SIGINT, "Cancelled: cancelled by SIGINT while "
-                                  "sleeping\n");
+                                  "sleeping (in actor 'root', pid ");
+}
+
+/* Cancelling an actor leaves its nurseries to the code that closes them:
+ * a shielded teardown still reaches a child (it met ActorExited when every
+ * open nursery was cancelled at once). */
+static void test_shielded_teardown_reaches_a_child(void **state) {
+  (void)state;
+  signal_reports("shielded_teardown", SIGINT,
+                 "shielded teardown call\ttrue\tflushed\n");
 }
 
 static void test_signal_during_lua_code_says_so(void **state) {
   (void)state;
   signal_reports("spin", SIGTERM, "Cancelled: cancelled by SIGTERM while "
-                                  "running Lua code\n");
+                                  "running Lua code (in actor 'root', pid ");
 }
 
 int main(void) {
@@ -1021,6 +1048,7 @@ int main(void) {
       cmocka_unit_test(test_signal_during_a_call_says_so),
       cmocka_unit_test(test_signal_during_sleep_says_so),
       cmocka_unit_test(test_signal_during_lua_code_says_so),
+      cmocka_unit_test(test_shielded_teardown_reaches_a_child),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,58 @@ function M.failing()
   print("result", ok, err.type)
 end
 
+-- The same while the function waits: the failure cancels it, and the
+-- closing raises the failure instead of that Cancelled.
+function M.failing_waiting()
+  local n = axle.open_nursery()
+  n:run_in_actor(M.boom)
+  axle.sleep(30)
+end
+
+-- Several left open close newest first, as scopes do (out of order, the
+-- runtime complained of cancel scopes closed out of order).
+function M.three()
+  local a = axle.open_nursery()
+  local b = axle.open_nursery()
+  local c = axle.open_nursery()
+  a:start_actor("a")
+  b:start_actor("b")
+  c:start_actor("c")
+end
+
+-- One a coroutine opened is no function's to close: once unreachable it is
+-- collected, and cancelled then.
+function M.coroutine()
+  coroutine.wrap(function()
+    axle.open_nursery():start_actor("orphan")
+  end)()
+  collectgarbage()
+  collectgarbage()
+  print("collected")
+end
+
+-- Another task cancelling a nursery while it closes reaches nothing freed.
+function M.cancel_while_closing()
+  for i = 1, 10 do
+    local tn <close> = axle.task_nursery()
+    local n = axle.open_nursery()
+    n:start_actor("w" .. i)
+    local stop = false
+    for _ = 1, 3 do
+      tn:spawn(function()
+        while not stop do
+          axle.sleep(0)
+          n:cancel()
+        end
+      end)
+    end
+    n:cancel()
+    getmetatable(n).__close(n)
+    stop = true
+  end
+  print("closed ten")
+end
+
 -- In a child: the function it serves returns with a nursery open, and
 -- the child serves on.
 function M.nested()

@@ -59,6 +59,23 @@ function M.sleep()
   axle.sleep(math.huge)
 end
 
+function M.flush()
+  return "flushed"
+end
+
+-- Cancelled while a daemon runs: a shielded teardown can still call it,
+-- as the nursery takes its children down only once the body has left.
+function M.shielded_teardown()
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("db")
+  ready()
+  pcall(axle.sleep, math.huge)
+  local s <close> = axle.cancel_scope()
+  s:shield(true)
+  local ok, r = pcall(p.run, p, M.flush)
+  print("shielded teardown call", ok, ok and r or r.type)
+end
+
 -- Busy in Lua code when the signal comes.
 function M.spin()
   ready()

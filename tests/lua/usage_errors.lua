@@ -7,11 +7,10 @@ local axle = require "axle"
 
 local M = {}
 
--- At a child's load no actor function runs: opening a nursery is refused.
-local load_ok, load_err = true, nil
-if axle.current_actor().name ~= "root" then
-  load_ok, load_err = pcall(axle.open_nursery)
-end
+-- At a module's load no actor function runs, in a child or in the root
+-- (whose module loads inside its first call): opening a nursery is
+-- refused.
+local load_ok, load_err = pcall(axle.open_nursery)
 
 function M.load_outcome()
   return {ok = load_ok, type = load_err and load_err.type,
@@ -20,6 +19,10 @@ end
 
 function M.hi()
   return "hi"
+end
+
+function M.boom7()
+  error({code = 7})
 end
 
 local function report(name, err, ...)
@@ -43,7 +46,7 @@ local function check(name, words, f)
 end
 
 function M.main()
-  local kept
+  local kept, ok, e
   do
     local n <close> = axle.open_nursery()
     local d = n:start_actor("d")
@@ -72,15 +75,40 @@ function M.main()
     local o = d:run(M.load_outcome)
     report("nursery at load", {type = o.type, message = o.message},
            "needs a running actor", "top level")
+    o = M.load_outcome()
+    report("nursery at the root's load", {type = o.type, message = o.message},
+           "needs a running actor", "top level")
+
     d:cancel_actor()
     check("run after cancel_actor", {"after cancel_actor()", "'d'"},
           function() return d:run("hi") end)
   end
   check("portal after its nursery", {"nursery is closed", "'d'"},
         function() return kept:run("hi") end)
+  check("error table without a message", {'{"code": 7}'}, function()
+    local m <close> = axle.open_nursery()
+    return m:run_in_actor(M.boom7):result()
+  end)
+  do
+    local tn <close> = axle.task_nursery()
+    check("spawn of no function", {"bad argument #1 to 'axle.spawn'"},
+          function() return axle.spawn(5) end)
+  end
+  local function raiser()
+    error({code = 1})
+  end
+  ok, e = pcall(axle.open_nursery, function() raiser() end)
+  print("block form traces where it was raised",
+        e.traceback:find("raiser", 1, true) ~= nil)
+  local late = axle.open_nursery()
+  late:cancel()
+  check("start in a cancelled nursery", {"usage_errors.lua:",
+                                         "the nursery is cancelled"},
+        function() return late:start_actor("late") end)
+  late:__close()
   -- A body's error leaves the block form as the value it was raised with.
   local t = {code = 7}
-  local ok, e = pcall(axle.open_nursery, function() error(t) end)
+  ok, e = pcall(axle.open_nursery, function() error(t) end)
   print("block form keeps a table", not ok and rawequal(e, t))
   ok, e = pcall(axle.open_nursery, function() error("plain", 0) end)
   print("block form keeps a string", not ok and e == "plain")

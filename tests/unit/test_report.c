@@ -54,7 +54,7 @@ static void test_caller_mistakes_print_as_one_line(void **state) {
   char *s = ax_error_format(e);
   const char *want =
       "FunctionNotFound: module 'c:m.so' exports no function 'ad'; did you "
-      "mean 'add'? (in actor '";
+      "mean 'add'?\n"; /* made outside a runtime: no actor to name */
   if (strncmp(s, want, strlen(want)) != 0 || strstr(s, "somewhere_deep") ||
       strstr(s, "Traceback") || strchr(s, '\n') != s + strlen(s) - 1)
     fail_msg("printed:\n%s", s);
@@ -91,7 +91,7 @@ static void test_caller_mistakes_print_as_one_line(void **state) {
   assert_non_null(g);
   s = ax_error_format(g);
   if (strstr(s, "somewhere_deep") || !strstr(s, "the_failing_line") ||
-      !strstr(s, "  | TypeError: bad argument (in actor '"))
+      !strstr(s, "  | TypeError: bad argument\n"))
     fail_msg("printed:\n%s", s);
   ax_free(s);
   ax_error_free(g);

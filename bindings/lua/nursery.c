@@ -127,11 +127,10 @@ int axlua_nursery_open(lua_State *L) {
   axlua_nursery *ln = lua_newuserdatauv(L, sizeof *ln, 1);
   ln->closed = 1;
   ln->tracked = 0;
-  int rc = ax_nursery_open(&ln->n);
-  if (rc < 0) return axlua_error_raise(L, rc, NULL);
-  ln->closed = 0;
   luaL_setmetatable(L, NURSERY_MT);
   int nursery = lua_gettop(L);
+  /* Tracked before it is opened: what allocates comes first, so that out
+   * of memory leaves no nursery open that nothing would close. */
   if (!fn) {
     lua_pushvalue(L, -2);
     lua_setiuservalue(L, nursery, 1);
@@ -152,8 +151,14 @@ int axlua_nursery_open(lua_State *L) {
     ln->tracked = 1;
     ln->seq = ++next_seq;
     nopen++;
-    return 1;
   }
+  int rc = ax_nursery_open(&ln->n);
+  if (rc < 0) {
+    untrack(L, nursery, ln);
+    return axlua_error_raise(L, rc, NULL);
+  }
+  ln->closed = 0;
+  if (!fn) return 1;
   /* Block form: run fn(n), then close; an error cancels the children.
    * The error leaves as the value it was raised with. */
   lua_pushcfunction(L, block_msgh);

@@ -35,14 +35,17 @@ static int ran;
  * run main in it. Inside an actor (the script loaded as an actor's module)
  * it does nothing, so one script serves as program and as module. */
 int axlua_root_run(lua_State *L) {
-  if (!ran && axlua_loader_spec(L)) return 0;
+  /* Loaded as an actor's module, the script's own axle.run does nothing;
+   * called by a function the actor runs, it is a mistake. */
+  if (!ran && axlua_loader_spec(L) && axlua_loader_loading()) return 0;
   axlua_check_type(L, 1, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 2)) axlua_check_type(L, 2, LUA_TTABLE);
-  if (ran)
+  if (ran || axlua_loader_spec(L))
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
-                             "axle.run: this process already ran as a root "
-                             "actor; call axle.run once, and open nurseries in "
-                             "main for more actors");
+                             "axle.run: this process already is an actor "
+                             "(axle.run boots a root once per process, and "
+                             "already ran); open nurseries in main for more "
+                             "actors");
   const char *src = script_path(L);
   if (!src)
     return axlua_error_throw(L, AX_K_USAGE_ERROR,

@@ -593,6 +593,8 @@ static void test_stock_interpreter_pcall_and_second_run(void **state) {
            "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/stock_pcall.lua "
            "2>&1",
            0, "hi from kid\nfirst\ttrue\nsecond\tfalse\ttrue\n");
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/stock_pcall.lua nested",
+           0, "nested\tfalse\tUsageError\ttrue\n");
 }
 
 static void test_missing_lua_module(void **state) {

@@ -19,4 +19,11 @@ print("first", pcall(axle.run, M.main, M))
 local ok, err = pcall(axle.run, M.main, M)
 local msg = type(err) == "table" and err.message or tostring(err)
 print("second", ok, msg:find("already ran", 1, true) ~= nil)
+
+-- Called by a function an actor runs (here under axle run), it is an
+-- error too, never silence.
+function M.nested()
+  local ok2, err2 = pcall(axle.run, M.main, M)
+  print("nested", ok2, err2.type, err2.message:find("already", 1, true) ~= nil)
+end
 return M

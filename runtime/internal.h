@@ -685,6 +685,7 @@ struct ax_nursery {
   ax_scope *scope;        /* the body's scope, when opened in a task */
   int cancelled;
   int closing;
+  int keep;               /* closed by ax_nursery_close, which frees it */
   ax_done_cb close_cb;
   void *close_ud;
   ax_op close_op;

@@ -116,6 +116,13 @@ int ax_shutdown(void) {
 /* Run the loop until every task has ended and every child is reaped. A
  * loop that runs dry with tasks still blocked is a deadlock: cancel them
  * rather than hang, and give up on them if even that cannot wake them. */
+/* Cancelled, with no task left to close the nurseries still open: take
+ * down their children, or they would keep the actor alive. */
+static void cancel_leftovers(void) {
+  if (ax__tasks_alive() == 0 && ax__rt_g->actor_scope.cancelled)
+    ax__nurseries_cancel(NULL);
+}
+
 static void run_until_tasks_done(void) {
   int gave_cancel = 0;
   for (;;) {
@@ -125,10 +132,7 @@ static void run_until_tasks_done(void) {
     uv_run(AX__LOOP, UV_RUN_ONCE);
     ax__schedule();
     if (ax__tasks_alive() == 0 && ax__procs_alive() == 0) return;
-    /* Cancelled, with no task left to close the nurseries still open: take
-     * down their children, or they would keep the actor alive. */
-    if (ax__tasks_alive() == 0 && ax__rt_g->actor_scope.cancelled)
-      ax__nurseries_cancel(NULL);
+    cancel_leftovers();
     if (uv_loop_alive(AX__LOOP)) continue;
     if (!gave_cancel) {
       gave_cancel = 1;
@@ -216,5 +220,6 @@ int ax_loop_step(void) {
   if (!ax__rt_g) return 0;
   ax__schedule();
   int more = uv_run(AX__LOOP, UV_RUN_NOWAIT);
+  cancel_leftovers();
   return more || ax__tasks_alive() > 0 ? 1 : 0;
 }

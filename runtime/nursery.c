@@ -67,6 +67,15 @@ int ax_nursery_on_failure(ax_nursery *n,
   return 0;
 }
 
+static void nursery_free(ax_nursery *n) {
+  while (!ax__list_empty(&n->children)) {
+    ax__child *c = ax__container_of(n->children.next, ax__child, link);
+    ax__list_remove(&c->link);
+    ax__child_free(c);
+  }
+  free(n);
+}
+
 static void nursery_finish(ax_nursery *n) {
   ax_error *err = NULL;
   if (n->nerrors == 1) {
@@ -80,15 +89,14 @@ static void nursery_finish(ax_nursery *n) {
     }
   }
   free(n->errors);
-  while (!ax__list_empty(&n->children)) {
-    ax__child *c = ax__container_of(n->children.next, ax__child, link);
-    ax__list_remove(&c->link);
-    ax__child_free(c);
-  }
+  n->errors = NULL;
+  n->nerrors = 0;
+  ax__list_remove(&n->link);
   ax_done_cb cb = n->close_cb;
   void *ud = n->close_ud;
-  ax__list_remove(&n->link);
-  free(n);
+  /* A blocking closer frees it once its task resumes: until then other
+   * tasks may still hold the nursery and its portals. */
+  if (!n->keep) nursery_free(n);
   cb(ud, err ? AX_EREMOTE : 0, NULL, err);
 }
 
@@ -239,9 +247,15 @@ int ax_nursery_close(ax_nursery *n, ax_error **err) {
   ax__wait_about(&cw.b.w, "waiting for the actors of a nursery to exit", NULL,
                  NULL);
   cw.n = n;
+  if (n->closing) return AX_EINVAL;
+  n->keep = 1;
   int rc = ax_nursery_close_cb(n, ax__blk_cb, &cw.b, NULL);
-  if (rc < 0) return rc;
+  if (rc < 0) {
+    n->keep = 0;
+    return rc;
+  }
   rc = ax__blk_wait(&cw.b, NULL, err);
+  nursery_free(n);
   if (scope) ax_scope_close(scope);
   if (rc == 0 && ax__task_cancelled(ax__current())) return AX_ECANCELED;
   return rc;

@@ -55,11 +55,11 @@ static int nursery_finish(lua_State *L, int idx, axlua_nursery *ln,
   if (ln->closed) return 0;
   untrack(L, idx, ln);
   if (failing) ax_nursery_cancel(ln->n);
-  /* Closed before it is: the runtime frees the nursery before this task
-   * resumes, and another task must not reach it in between. */
-  ln->closed = 1;
+  /* Other tasks may use it (cancel it, call its portals) until the close
+   * returns, which is when the runtime frees it. */
   ax_error *e = NULL;
   int rc = ax_nursery_close(ln->n, &e);
+  ln->closed = 1;
   if (rc == AX_EREMOTE) return axlua_error_raise(L, rc, e);
   if (rc < 0 && !failing) return axlua_error_raise(L, rc, e);
   ax_error_free(e);
@@ -90,13 +90,14 @@ static int nursery_gc(lua_State *L) {
 /* The block form's message handler: a table gets a traceback of where it
  * was raised, and stays the same value; anything else is left as it is. */
 static int block_msgh(lua_State *L) {
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "traceback");
-    int has = lua_type(L, -1) == LUA_TSTRING;
+  if (lua_istable(L, 1)) { /* raw: no metamethod of the user's runs */
+    lua_pushliteral(L, "traceback");
+    int has = lua_rawget(L, 1) == LUA_TSTRING;
     lua_pop(L, 1);
     if (!has) {
+      lua_pushliteral(L, "traceback");
       luaL_traceback(L, L, NULL, 1);
-      lua_setfield(L, 1, "traceback");
+      lua_rawset(L, 1);
     }
   }
   lua_settop(L, 1);
@@ -323,8 +324,7 @@ static int run_in_actor(lua_State *L) {
   return 1;
 }
 
-/* Cancelling a closed (or closing) nursery does nothing: its children are
- * gone, or going. */
+/* Cancelling a closed nursery does nothing: its children are gone. */
 static int nursery_cancel(lua_State *L) {
   axlua_nursery *ln = axlua_check_udata(L, 1, NURSERY_MT);
   if (!ln->closed) ax_nursery_cancel(ln->n);

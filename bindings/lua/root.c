@@ -2,6 +2,9 @@
  * script run by lua5.4 boots the process as the root actor and runs main
  * in it. Loaded as an actor's module instead, the script finds axle.run
  * doing nothing, so one file is both program and module. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
 
 typedef struct root_run {
@@ -28,24 +31,41 @@ static const char *script_path(lua_State *L) {
   return NULL;
 }
 
-/* Set once this process has booted as a root actor through axle.run. */
+/* Set once this process has booted as a root actor through axle.run, from
+ * the script root_src (a copy, kept for the process's life). */
 static int ran;
+static char *root_src;
+
+/* The file whose top level (its main chunk) called axle.run, or NULL when
+ * a function did (or pcall, or another C function). */
+static const char *top_level_caller(lua_State *L) {
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "S", &ar) &&
+      !strcmp(ar.what, "main"))
+    return ar.source[0] == '@' ? ar.source + 1 : "";
+  return NULL;
+}
 
 /* axle.run(main[, module_table]): boot this process as the root actor and
  * run main in it. Inside an actor (the script loaded as an actor's module)
  * it does nothing, so one script serves as program and as module. */
 int axlua_root_run(lua_State *L) {
-  /* Loaded as an actor's module, the script's own axle.run does nothing;
-   * called by a function the actor runs, it is a mistake. */
-  if (!ran && axlua_loader_spec(L) && axlua_loader_loading()) return 0;
-  axlua_check_type(L, 1, LUA_TFUNCTION);
-  if (!lua_isnoneornil(L, 2)) axlua_check_type(L, 2, LUA_TTABLE);
-  if (ran || axlua_loader_spec(L))
+  if (ran || axlua_loader_spec(L)) {
+    /* In a process that already is an actor, a script's top level doing
+     * nothing is a program that doubles as a module: loaded as the
+     * actor's module, or required by code the actor runs. Called by a
+     * function, or again by the root's own script, it is a mistake. */
+    const char *top = top_level_caller(L);
+    if (!ran && axlua_loader_loading()) return 0;
+    if (top && !(ran && root_src && !strcmp(top, root_src))) return 0;
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "axle.run: this process already is an actor "
                              "(axle.run boots a root once per process, and "
                              "already ran); open nurseries in main for more "
                              "actors");
+  }
+  axlua_check_type(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 2)) axlua_check_type(L, 2, LUA_TTABLE);
   const char *src = script_path(L);
   if (!src)
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
@@ -53,6 +73,7 @@ int axlua_root_run(lua_State *L) {
                              "so child actors could not load it; run a script "
                              "(lua5.4 script.lua) that defines main");
   ran = 1;
+  root_src = strdup(src);
   axlua_loader_adopt(L, src, 2);
   root_run r;
   r.T = lua_newthread(L);

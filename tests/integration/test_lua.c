@@ -595,6 +595,8 @@ static void test_stock_interpreter_pcall_and_second_run(void **state) {
            0, "hi from kid\nfirst\ttrue\nsecond\tfalse\ttrue\n");
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/stock_pcall.lua nested",
            0, "nested\tfalse\tUsageError\ttrue\n");
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/stock_pcall.lua required",
+           0, "required\t42\n");
 }
 
 static void test_missing_lua_module(void **state) {
@@ -639,6 +641,7 @@ static void test_usage_errors_are_typed_tables(void **state) {
            "spawn of no function\tUsageError\ttrue\n"
            "block form traces where it was raised\ttrue\n"
            "start in a cancelled nursery\tUsageError\ttrue\n"
+           "block form keeps a read-only table\ttrue\n"
            "block form keeps a table\ttrue\n"
            "block form keeps a string\ttrue\n"
            "root's parent\tnil\n");
@@ -688,6 +691,7 @@ static void test_nursery_left_open_is_closed(void **state) {
   assert_non_null(strstr(h_out, "collected\n"));
   assert_null(strstr(h_out, "root function returned with a nursery"));
   h_expect(LEFT_OPEN "cancel_while_closing 2>&1", 0, "closed ten\n");
+  h_expect(LEFT_OPEN "while_closing 2>&1", 0, "sibling result\tdone\nclosed\n");
   /* Under the stock interpreter, through axle.run. */
   h_expect("cd / && " LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR
            "/?.so;;' lua5.4 " AXLE_SOURCE_DIR "/tests/lua/left_open.lua 2>&1",

@@ -93,6 +93,30 @@ function M.cancel_while_closing()
   print("closed ten")
 end
 
+function M.forever()
+  axle.sleep(math.huge)
+end
+
+function M.work()
+  axle.sleep(1)
+  return "done"
+end
+
+-- While a nursery closes, another task can still cancel it (the close
+-- then ends, instead of waiting forever) and use its portals.
+function M.while_closing()
+  local tn <close> = axle.task_nursery()
+  local n = axle.open_nursery()
+  local p = n:run_in_actor(M.work)
+  n:run_in_actor(M.forever)
+  tn:spawn(function()
+    print("sibling result", p:result())
+    n:cancel()
+  end)
+  getmetatable(n).__close(n)
+  print("closed")
+end
+
 -- In a child: the function it serves returns with a nursery open, and
 -- the child serves on.
 function M.nested()

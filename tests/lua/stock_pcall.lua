@@ -20,6 +20,12 @@ local ok, err = pcall(axle.run, M.main, M)
 local msg = type(err) == "table" and err.message or tostring(err)
 print("second", ok, msg:find("already ran", 1, true) ~= nil)
 
+-- A script that doubles as a module, required by a function an actor
+-- runs: its top-level axle.run does nothing.
+function M.required()
+  print("required", require("dual_tool").twice(21))
+end
+
 -- Called by a function an actor runs (here under axle run), it is an
 -- error too, never silence.
 function M.nested()

@@ -108,6 +108,12 @@ function M.main()
   late:__close()
   -- A body's error leaves the block form as the value it was raised with.
   local t = {code = 7}
+  local frozen = setmetatable({}, {
+    __index = {type = "ValueError", message = "frozen"},
+    __newindex = function() error("read-only error object") end,
+  })
+  ok, e = pcall(axle.open_nursery, function() error(frozen) end)
+  print("block form keeps a read-only table", not ok and rawequal(e, frozen))
   ok, e = pcall(axle.open_nursery, function() error(t) end)
   print("block form keeps a table", not ok and rawequal(e, t))
   ok, e = pcall(axle.open_nursery, function() error("plain", 0) end)

@@ -2,7 +2,7 @@
  * script run by lua5.4 boots the process as the root actor and runs main
  * in it. Loaded as an actor's module instead, the script finds axle.run
  * doing nothing, so one file is both program and module. */
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -32,9 +32,10 @@ static const char *script_path(lua_State *L) {
 }
 
 /* Set once this process has booted as a root actor through axle.run, from
- * the script root_src (a copy, kept for the process's life). */
+ * the script root_src (a copy in static memory: the interpreter unloads
+ * this library at exit, and a heap copy would then leak). */
 static int ran;
-static char *root_src;
+static char root_src[4096];
 
 /* The file whose top level (its main chunk) called axle.run, or NULL when
  * a function did (or pcall, or another C function). */
@@ -57,7 +58,7 @@ int axlua_root_run(lua_State *L) {
      * function, or again by the root's own script, it is a mistake. */
     const char *top = top_level_caller(L);
     if (!ran && axlua_loader_loading()) return 0;
-    if (top && !(ran && root_src && !strcmp(top, root_src))) return 0;
+    if (top && !(ran && !strcmp(top, root_src))) return 0;
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "axle.run: this process already is an actor "
                              "(axle.run boots a root once per process, and "
@@ -73,7 +74,7 @@ int axlua_root_run(lua_State *L) {
                              "so child actors could not load it; run a script "
                              "(lua5.4 script.lua) that defines main");
   ran = 1;
-  root_src = strdup(src);
+  snprintf(root_src, sizeof root_src, "%s", src);
   axlua_loader_adopt(L, src, 2);
   root_run r;
   r.T = lua_newthread(L);

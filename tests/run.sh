@@ -1,15 +1,17 @@
 #!/bin/sh
 # The whole test suite: install what is missing, build twice (plain, and
-# AddressSanitizer + UndefinedBehaviorSanitizer) and run ctest on both;
-# then build the fuzz targets with clang and run each briefly.
+# AddressSanitizer + UndefinedBehaviorSanitizer), warnings as errors, and
+# run ctest on both; then build the fuzz targets with clang and run each
+# briefly.
 set -eu
 cd "$(dirname "$0")/.."
 sh tests/deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAXLE_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAXLE_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DAXLE_SANITIZE=ON \
+  -DAXLE_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 # Child actors report to files: a child whose parent ignores its exit
 # status must not hide a sanitizer report.
@@ -30,6 +32,6 @@ fi
 # libFuzzer targets (tests/fuzz) in a clang tree of their own, each run for
 # a fixed number of inputs from its committed corpus: a smoke run.
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAXLE_FUZZ=ON >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAXLE_FUZZ=ON -DAXLE_WERROR=ON >/dev/null
 cmake --build build-fuzz -j"$jobs" --target fuzzers
 (cd build-fuzz && ctest -L fuzz --output-on-failure -j"$jobs")

@@ -367,14 +367,16 @@ ax_error *axlua_error_from(lua_State *L, int idx) {
 }
 
 int axlua_error_msgh(lua_State *L) {
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "traceback");
-    int has = lua_isstring(L, -1) && lua_rawlen(L, -1) > 0;
+  if (lua_istable(L, 1)) { /* raw: no metamethod of the user's runs */
+    lua_pushliteral(L, "traceback");
+    int has = lua_rawget(L, 1) == LUA_TSTRING && lua_rawlen(L, -1) > 0;
     lua_pop(L, 1);
     if (!has) {
+      lua_pushliteral(L, "traceback");
       luaL_traceback(L, L, NULL, 1);
-      lua_setfield(L, 1, "traceback");
+      lua_rawset(L, 1);
     }
+    lua_settop(L, 1);
     return 1;
   }
   /* What may raise (out of memory) comes before e exists. */

@@ -18,6 +18,21 @@ static inline void axlua_set_str(lua_State *L, const char *k, const char *v) {
   lua_setfield(L, -2, k);
 }
 
+/* Push the registry's table under key (an address of the caller's), made
+ * on first use with weak keys: what it holds about an object goes with
+ * the object. */
+static inline void axlua_weak_table(lua_State *L, const void *key) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
 /* A metatable named name with methods; self_index makes it its own
  * __index (methods looked up on the object). */
 static inline void axlua_new_class(lua_State *L, const char *name,

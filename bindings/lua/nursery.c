@@ -88,18 +88,10 @@ static int nursery_gc(lua_State *L) {
 }
 
 /* The block form's message handler: a table gets a traceback of where it
- * was raised, and stays the same value; anything else is left as it is. */
+ * was raised (as every handler gives one), and stays the same value;
+ * anything else is left as it is. */
 static int block_msgh(lua_State *L) {
-  if (lua_istable(L, 1)) { /* raw: no metamethod of the user's runs */
-    lua_pushliteral(L, "traceback");
-    int has = lua_rawget(L, 1) == LUA_TSTRING;
-    lua_pop(L, 1);
-    if (!has) {
-      lua_pushliteral(L, "traceback");
-      luaL_traceback(L, L, NULL, 1);
-      lua_rawset(L, 1);
-    }
-  }
+  if (lua_istable(L, 1)) return axlua_error_msgh(L);
   lua_settop(L, 1);
   return 1;
 }
@@ -135,16 +127,7 @@ int axlua_nursery_open(lua_State *L) {
   if (!fn) {
     lua_pushvalue(L, -2);
     lua_setiuservalue(L, nursery, 1);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &open_key) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_createtable(L, 0, 1);
-      lua_pushliteral(L, "k");
-      lua_setfield(L, -2, "__mode");
-      lua_setmetatable(L, -2);
-      lua_pushvalue(L, -1);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &open_key);
-    }
+    axlua_weak_table(L, &open_key);
     lua_pushvalue(L, nursery);
     lua_pushthread(L);
     lua_rawset(L, -3);

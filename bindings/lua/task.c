@@ -9,7 +9,8 @@
 
 #define TASKS_MT "axle.TaskNursery"
 #define TASK_MT "axle.Task"
-#define K_OPEN_TASKS "axle.open_task_nurseries"
+/* The registry's key of the task nurseries each thread has open. */
+static const char open_tasks_key = 0;
 
 /* A task nursery owns a cancel scope; its tasks hang below it, so that a
  * failing task cancels its siblings (and the body) at once. */
@@ -39,16 +40,7 @@ static int task_entry(void *arg) {
 /* The stack of task nurseries the running Lua thread has open, which
  * axle.spawn uses: weak-keyed by thread. Leaves it on the stack. */
 static void open_tasks_of(lua_State *L) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, K_OPEN_TASKS) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, K_OPEN_TASKS);
-  }
+  axlua_weak_table(L, &open_tasks_key);
   lua_pushthread(L);
   if (lua_rawget(L, -2) != LUA_TTABLE) {
     lua_pop(L, 1);

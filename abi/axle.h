@@ -274,8 +274,22 @@ typedef struct ax_opts {
                            AX_MIN_FRAME..2^32-1 (else AX_EINVAL) */
   size_t stack_size;    /* task stack size; default 256 KiB */
   const char *host;     /* path of the axle host executable; default
-                           AXLE_HOST, else the one built with the library */
+                           ax_path(AX_PATH_HOST) */
 } ax_opts;
+
+/* The files that come with libaxle: the host executable that starts child
+ * actors, and the Lua binding (the Lua module axle.so, which the host loads
+ * for lua: specs). */
+enum { AX_PATH_HOST = 0, AX_PATH_LUA_BINDING = 1 };
+
+/* Write where the file `what` (AX_PATH_...) is into buf, size bytes with the
+ * terminating NUL: the environment's override (AXLE_HOST,
+ * AXLE_LUA_BINDING) when set, else the file found relative to this
+ * library's own location, as a build tree or an installed tree lays it out.
+ * No absolute path is compiled in, so either tree can be moved. Returns 0,
+ * AX_ENOENT when no such file is there, AX_ERANGE when buf is too small,
+ * AX_EINVAL for an unknown `what`. Needs no ax_init. */
+AX_EXTERN int ax_path(int what, char *buf, size_t size);
 
 /* Set up the runtime of this process (one per process). opts may be NULL.
  * Fails with AX_ESTATE if it is already set up. */

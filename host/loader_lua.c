@@ -1,21 +1,27 @@
 /* loader_lua.c - "lua:" module specs. The Lua binding (and Lua itself) is
  * loaded on first use, so that actors running only C stay small. */
 #include <dlfcn.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 
 #include "loader.h"
 
-#ifndef AXLE_LUA_BINDING
-#define AXLE_LUA_BINDING "axle.so"
-#endif
-
 static const ax_loader *binding;
 
 static int ensure_binding(ax_error **err) {
   if (binding) return 0;
-  const char *path = getenv("AXLE_LUA_BINDING");
-  if (!path || !*path) path = AXLE_LUA_BINDING;
+  /* libaxle knows where its binding is, in a build tree or installed. */
+  char path[PATH_MAX];
+  int rc = ax_path(AX_PATH_LUA_BINDING, path, sizeof path);
+  if (rc < 0) {
+    *err = ax_error_new_kind(
+        AX_K_MODULE_LOAD,
+        "cannot find the Lua binding (axle.so) beside libaxle: %s; set "
+        "AXLE_LUA_BINDING to its path",
+        ax_strerror(rc));
+    return AX_ELOAD;
+  }
   /* Global: Lua C modules that scripts require need Lua's symbols. */
   void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
   if (!h) {

@@ -220,10 +220,11 @@ void ax__signal_start(int child);
 /* "SIGSEGV" for SIGSEGV...; "signal" for one without a name here. */
 const char *ax__signame(int sig);
 
-/* --------------------------------------------------- the host (host.c) */
+/* ------------------------------------------- axle's own files (path.c) */
 
 /* The executable to start children with: opt, else AXLE_HOST, else this
- * executable when it is the host, else the one built with the library. */
+ * executable when it is the host, else the host beside the library, else
+ * axle on PATH. */
 char *ax__host_find(const char *opt);
 
 /* msgpack at the byte level (mp.c) */

@@ -2,6 +2,7 @@
 -- its result (tractor's first example).
 --
 -- Run:    axle run examples/lua/cellar_door.lua
+--     or: lua5.4 examples/lua/cellar_door.lua  (with axle.so on LUA_CPATH)
 -- Prints: Dang that's beautiful
 local axle = require "axle"
 
@@ -17,4 +18,6 @@ function M.main()
   print(portal:result())
 end
 
+-- Run as the root by lua5.4; does nothing under axle run or in a child.
+axle.run(M.main, M)
 return M

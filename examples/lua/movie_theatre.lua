@@ -1,6 +1,7 @@
 -- movie_theatre.lua - a daemon actor answers calls until it is cancelled.
 --
 -- Run:    axle run examples/lua/movie_theatre.lua
+--     or: lua5.4 examples/lua/movie_theatre.lua  (with axle.so on LUA_CPATH)
 -- Prints: have you ever seen a portal?   (twice)
 local axle = require "axle"
 
@@ -18,4 +19,6 @@ function M.main()
   portal:cancel_actor()
 end
 
+-- Run as the root by lua5.4; does nothing under axle run or in a child.
+axle.run(M.main, M)
 return M

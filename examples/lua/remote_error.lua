@@ -3,6 +3,7 @@
 -- error value naming its source actor; the root prints it and exits 0.
 --
 -- Run:    axle run examples/lua/remote_error.lua
+--     or: lua5.4 examples/lua/remote_error.lua  (with axle.so on LUA_CPATH)
 -- Prints: the remote error, with "assertion failed!" and actor 'errorer'
 local axle = require "axle"
 
@@ -25,4 +26,6 @@ function M.main()
   print(("caught %s from actor '%s'"):format(err.type, err.src.name))
 end
 
+-- Run as the root by lua5.4; does nothing under axle run or in a child.
+axle.run(M.main, M)
 return M

@@ -2,6 +2,7 @@
 -- same time, then collect the child's result: its pid.
 --
 -- Run:    axle run examples/lua/single_func.lua
+--     or: lua5.4 examples/lua/single_func.lua  (with axle.so on LUA_CPATH)
 -- Prints: Collected subproc <pid>
 local axle = require "axle"
 
@@ -22,4 +23,6 @@ function M.main()
   print(("Collected subproc %d"):format(theirs))
 end
 
+-- Run as the root by lua5.4; does nothing under axle run or in a child.
+axle.run(M.main, M)
 return M

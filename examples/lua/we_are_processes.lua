@@ -5,6 +5,7 @@
 -- does the error reach the root, which reports the tree contained.
 --
 -- Run:    axle run examples/lua/we_are_processes.lua
+--     or: lua5.4 examples/lua/we_are_processes.lua  (with axle.so on LUA_CPATH)
 -- Prints: This process tree will self-destruct in 1 sec...
 --         Zombies Contained
 local axle = require "axle"
@@ -30,4 +31,6 @@ function M.main()
   print("Zombies Contained")
 end
 
+-- Run as the root by lua5.4; does nothing under axle run or in a child.
+axle.run(M.main, M)
 return M

@@ -3,6 +3,7 @@
 -- concurrent tasks; the answers are checked against a serial run.
 --
 -- Run:    axle run examples/lua/worker_pool.lua
+--     or: lua5.4 examples/lua/worker_pool.lua  (with axle.so on LUA_CPATH)
 -- Prints: one "<number> is prime: <bool>" line per number, then
 --         "all answers match the serial computation"
 local axle = require "axle"
@@ -52,4 +53,6 @@ function M.main()
   print("all answers match the serial computation")
 end
 
+-- Run as the root by lua5.4; does nothing under axle run or in a child.
+axle.run(M.main, M)
 return M

@@ -13,6 +13,9 @@
 
 #define AXLE AXLE_HOST_PATH
 #define LUA_EX(name) AXLE_SOURCE_DIR "/examples/lua/" name ".lua"
+/* memcheck, quiet but for errors, minus the dynamic loader's own. */
+#define VALGRIND \
+  "valgrind -q --suppressions=" AXLE_SOURCE_DIR "/tests/valgrind.supp "
 
 /* An expired deadline is an uncaught error like any other: exit status
  * 1, not 130 as for Ctrl-C; and it says which deadline, set where. */
@@ -43,7 +46,7 @@ static void test_remote_error(void **state) {
              "assertion failed!");
   assert_non_null(strstr(h_out, "in actor 'errorer'"));
   assert_non_null(strstr(h_out, "caught LuaError from actor 'errorer'"));
-  assert_non_null(strstr(h_out, "remote_error.lua:12:")); /* Lua traceback */
+  assert_non_null(strstr(h_out, "remote_error.lua:13:")); /* Lua traceback */
 }
 
 static void test_single_func(void **state) {
@@ -176,7 +179,7 @@ static void test_busy_stock_root_stops_on_sigint(void **state) {
 static void test_interrupts_under_memcheck(void **state) {
   (void)state;
 #if !defined(__SANITIZE_ADDRESS__)
-  h_expect("AXLE_NO_PIDFD=1 valgrind -q --trace-children=yes "
+  h_expect("AXLE_NO_PIDFD=1 " VALGRIND "--trace-children=yes "
            "--error-exitcode=99 " AXLE " run " AXLE_SOURCE_DIR
            "/tests/lua/interrupts.lua 2>&1",
            0, "task ok\n");
@@ -370,7 +373,7 @@ static void memcheck_host(char *dir, char *host, size_t cap) {
   assert_non_null(f);
   fprintf(f,
           "#!/bin/sh\n"
-          "AXLE_NO_PIDFD=1 exec valgrind -q --leak-check=full "
+          "AXLE_NO_PIDFD=1 exec " VALGRIND "--leak-check=full "
           "--show-leak-kinds=definite --errors-for-leak-kinds=definite "
           "--log-file=%s/vg.%%p %s \"$@\"\n",
           dir, AXLE);
@@ -448,7 +451,7 @@ static void test_values_that_cannot_cross(void **state) {
 static void test_values_that_cannot_cross_under_memcheck(void **state) {
   (void)state;
 #if !defined(__SANITIZE_ADDRESS__)
-  h_expect("AXLE_NO_PIDFD=1 valgrind -q --trace-children=yes "
+  h_expect("AXLE_NO_PIDFD=1 " VALGRIND "--trace-children=yes "
            "--leak-check=full --show-leak-kinds=definite "
            "--errors-for-leak-kinds=definite --error-exitcode=99 " BAD_VALUES_RUN,
            0, BAD_VALUES_OUT);

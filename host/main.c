@@ -62,6 +62,7 @@ static const char help_main[] =
     "                      (a package.path template list)\n"
     "  AXLE_LUA_BINDING    the Lua binding (axle.so) to load for lua: "
     "specs\n"
+    "                      (default: the one beside libaxle)\n"
     "  AXLE_LUA_SCRIPT_DIR the root script's folder, searched first; set by\n"
     "                      axle for the actors below a script\n"
     "  AXLE_NO_PIDFD       1: watch children through SIGCHLD, not pidfds\n"

@@ -199,7 +199,9 @@ typedef struct ax_error ax_error;
   X(MEMORY_ERROR, "MemoryError")                                          \
   X(SPAWN_ERROR, "SpawnError")                                            \
   X(RUNTIME_ERROR, "RuntimeError")     /* a function failed with a code */ \
-  X(USAGE_ERROR, "UsageError")         /* an API called wrongly */
+  X(USAGE_ERROR, "UsageError")         /* an API called wrongly */      \
+  X(CONTEXT_CANCELLED, "ContextCancelled") /* a context's callee, by whom: \
+                                              info's canceller */
 
 #define AX__KIND_ENUM(id, name) AX_K_##id,
 enum { AX_K_OTHER = 0, AX_ERROR_KINDS(AX__KIND_ENUM) AX_K_COUNT };
@@ -575,6 +577,58 @@ AX_EXTERN const char *ax_portal_name(const ax_portal *p);
 AX_EXTERN const char *ax_portal_uid(const ax_portal *p);
 AX_EXTERN int ax_portal_pid(const ax_portal *p);
 
+/* ------------------------------------------------------------ contexts */
+
+/* A context is a call that talks before it ends: the callee (any
+ * ax_ctx_fn) calls ax_ctx_started(ctx, value) once it is ready, which
+ * hands the caller a first value; the call then runs on until it returns,
+ * and its outcome is the context's result. Errors travel both ways: a
+ * failure of the caller's block cancels the callee (ax_context_close),
+ * and the callee's failure is the result. */
+typedef struct ax_context ax_context;
+
+/* Blocking: start func(kwargs) of the actor (ns and kwargs as for
+ * ax_portal_run) as a context and wait until it calls ax_ctx_started.
+ * On success *out is the caller's, to end with ax_context_close, and
+ * *first the started value (the caller's; NULL for nil). When the callee
+ * fails or returns before started, returns AX_EREMOTE with *err (a
+ * returned function gives a UsageError) and *out is NULL: nothing is
+ * left to close. Cancelled while waiting, it cancels the callee. */
+AX_EXTERN int ax_portal_open_context(ax_portal *p, const char *ns,
+                                     const char *func, const ax_data *kwargs,
+                                     ax_context **out, ax_data **first,
+                                     ax_error **err);
+/* Completion form: *out is valid at once and stays the caller's to close
+ * (ax_context_close_cb) whatever cb says; cb(ud, status, first, err)
+ * comes once, when started arrives or the callee ends first. Cancelling
+ * *op cancels the callee. */
+AX_EXTERN int ax_portal_open_context_cb(ax_portal *p, const char *ns,
+                                        const char *func,
+                                        const ax_data *kwargs,
+                                        ax_context **out, ax_done_cb cb,
+                                        void *ud, ax_op **op);
+/* Blocking: wait for the callee to end and take its outcome: 0 and
+ * *result (the caller's; NULL for nil), or AX_EREMOTE and *err, which for
+ * a callee this side cancelled (ax_context_cancel) is its Cancelled
+ * error. Once only: AX_ESTATE after the outcome was taken. */
+AX_EXTERN int ax_context_result(ax_context *c, ax_data **result,
+                                ax_error **err);
+AX_EXTERN int ax_context_result_cb(ax_context *c, ax_done_cb cb, void *ud,
+                                   ax_op **op);
+/* Ask the callee to cancel (only it: its actor serves on). Returns at
+ * once; the outcome still comes, and a Cancelled one is this side's
+ * doing, so ax_context_close absorbs it. */
+AX_EXTERN int ax_context_cancel(ax_context *c);
+/* Blocking: end the context and free c. body is how the caller's block
+ * went: negative (it failed) cancels the callee first. Waits for the
+ * callee to end; returns 0, or AX_EREMOTE with *err the callee's failure
+ * unless it is a Cancelled this side asked for, or already taken by
+ * ax_context_result. Cancelled while waiting, it stops waiting for the
+ * callee (which is asked to cancel) and returns AX_ECANCELED. */
+AX_EXTERN int ax_context_close(ax_context *c, int body, ax_error **err);
+AX_EXTERN int ax_context_close_cb(ax_context *c, int body, ax_done_cb cb,
+                                  void *ud, ax_op **op);
+
 /* ------------------------------------------------------- actor functions */
 
 /* The call a function of an actor is serving: where results and failures
@@ -609,6 +663,13 @@ AX_EXTERN int ax_ctx_finish(ax_ctx *ctx, int rc);
 /* Fail with an existing error (e.g. one a nursery returned); takes
  * ownership of err. Returns AX_EREMOTE. */
 AX_EXTERN int ax_ctx_raise(ax_ctx *ctx, ax_error *err);
+/* For a call opened as a context (ax_portal_open_context): send the
+ * caller its first value, once. Takes ownership of value (an ax_pack
+ * holding one value; NULL for nil). Returns at once: AX_ESTATE when the
+ * call is not a context or started was sent already. */
+AX_EXTERN int ax_ctx_started(ax_ctx *ctx, ax_pack *value);
+/* Whether the call was opened as a context. */
+AX_EXTERN int ax_ctx_is_context(const ax_ctx *ctx);
 
 /* ---------------------------------------------------------- C plugins */
 

@@ -80,7 +80,7 @@ static int parent_control(ax__peer *peer, const ax__msg *m) {
     case AX__M_CANCEL:
       ax_log(AX_LOG_INFO, "cancel requested by the parent");
       child.cancel_requested = 1;
-      ax__cancel_actor(0);
+      ax__cancel_actor_by(&peer->id);
       return 0;
     case AX__M_ERROR: {
       ax_error *err = NULL;
@@ -106,7 +106,7 @@ static void parent_gone(ax__peer *peer, int status) {
   ax_log(status == 0 ? AX_LOG_INFO : AX_LOG_WARN,
          "parent channel closed (%s): cancelling the actor",
          status == 0 ? "end of file" : ax_strerror(status));
-  ax__cancel_actor(0);
+  ax__cancel_actor_by(&peer->id);
 }
 
 /* Cancelled while children of ours have not exited, we tell a parent

@@ -141,6 +141,9 @@ int ax__task_cancelled(const ax_task *t);
 /* Cancel the actor scope (signum: the signal that asked, or 0), and the
  * first time, interrupt what the modules run (rt->on_cancel). */
 void ax__cancel_actor(int signum);
+/* The same, saying who asked (the parent): the canceller a context's
+ * ContextCancelled names. The first to say is kept. */
+void ax__cancel_actor_by(const ax__ident *who);
 /* Wake every blocked task that is now cancelled. */
 void ax__cancel_sweep(void);
 void ax__task_wake(ax_task *t);
@@ -195,6 +198,8 @@ typedef struct ax__rt {
   char *host;
   int is_child;
   int cancel_signal;        /* signal that cancelled the actor, or 0 */
+  ax__ident canceller;      /* who cancelled the actor as a whole */
+  int has_canceller;
   ax_scope actor_scope;     /* every task hangs below it */
   ax__list dirty;           /* channels with output to flush */
   void (*before_flush)(void); /* set by serving while acks are owed */
@@ -327,7 +332,8 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(value, "value", ANY)               \
   X(error, "error", MAP)               \
   X(time, "time", NUM)                 \
-  X(reaping, "reaping", INT)
+  X(reaping, "reaping", INT)           \
+  X(ctx, "ctx", INT)
 
 /* Each message: its enum, its "t", the fields it carries, those it
  * requires. F(x) is the bit of field x. A required cid is positive. */
@@ -338,13 +344,15 @@ char *ax__utf8_fix(const char *s, size_t n);
     F(name) | F(uid) | F(module) | F(enable) | F(loglevel) | F(debug) |     \
         F(grace) | F(max_frame) | F(parent) | F(reaping),                   \
     F(name) | F(uid) | F(module))                                           \
-  X(START, "start", F(cid) | F(func) | F(ns) | F(kwargs), F(cid) | F(func)) \
+  X(START, "start", F(cid) | F(func) | F(ns) | F(kwargs) | F(ctx),          \
+    F(cid) | F(func))                                                       \
   X(START_ACK, "start_ack", F(cid) | F(kind), F(cid))                       \
   X(RETURN, "return", F(cid) | F(value), F(cid))                            \
   X(ERROR, "error", F(cid) | F(error), F(error))                            \
   X(CANCEL, "cancel", F(cid), 0)                                            \
   X(CANCEL_ACK, "cancel_ack", F(cid), 0)                                    \
-  X(REAPING, "reaping", F(time), F(time))
+  X(REAPING, "reaping", F(time), F(time))                                   \
+  X(STARTED, "started", F(cid) | F(value), F(cid))
 
 /* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
  * int, STR a string without NUL, UID a string of 32 lowercase hex digits,
@@ -440,13 +448,16 @@ int ax__cidmap_add(ax__cidmap *m, ax__cidnode *x);
 ax__cidnode *ax__cidmap_find(const ax__cidmap *m, uint64_t cid);
 void ax__cidmap_remove(ax__cidmap *m, ax__cidnode *x);
 
-/* An outgoing call waiting for its return or error. */
+/* An outgoing call waiting for its return or error. A context's call
+ * (ax__peer_open) also takes the callee's started value. */
 typedef struct ax__call {
   ax_op op;
   ax__cidnode node;
   ax__peer *peer;
   ax_done_cb cb;
   void *ud;
+  void (*started)(void *ud, ax_data *value); /* NULL: a plain call */
+  int got_started;
 } ax__call;
 
 /* A call the peer asked us to serve; cancel runs when the peer cancels it
@@ -521,6 +532,15 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
                   const void *args, size_t len, ax_done_cb cb, void *ud,
                   ax__call **out);
+/* The same for a context: start carries ctx 1, started(ud, value) comes
+ * once when the callee calls ax_ctx_started (value is the callee's, NULL
+ * on no memory), then cb with the outcome as for a call. */
+int ax__peer_open(ax__peer *peer, const char *ns, const char *func,
+                  const void *args, size_t len,
+                  void (*started)(void *ud, ax_data *value), ax_done_cb cb,
+                  void *ud, ax__call **out);
+/* Ask the callee to cancel the call, and keep waiting for its outcome. */
+void ax__call_cancel_keep(ax__call *c);
 /* Register a served call (takes a reference on the peer) and drop it. */
 int ax__peer_incall_add(ax__peer *peer, ax__incall *in);
 void ax__peer_incall_remove(ax__peer *peer, ax__incall *in);
@@ -641,6 +661,10 @@ struct ax_portal {
 };
 
 enum { AX__P_STARTING, AX__P_READY, AX__P_STOPPING, AX__P_EXITED };
+
+/* The peer calls to p go through: AX_ESTATE while the actor starts,
+ * AX_ECLOSED once it is stopping or gone. */
+int ax__portal_peer(const ax_portal *p, ax__peer **peer);
 
 /* Who answers for a child (a nursery; later a supervisor): told of each
  * failure of the child (fail takes err) and, once, of its exit. The child

@@ -174,9 +174,10 @@ static void call_cancel(ax_op *op) {
   cb(ud, AX_ECANCELED, NULL, NULL);
 }
 
-int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
-                  const void *args, size_t len, ax_done_cb cb, void *ud,
-                  ax__call **out) {
+static int call_start(ax__peer *peer, const char *ns, const char *func,
+                      const void *args, size_t len,
+                      void (*started)(void *ud, ax_data *value),
+                      ax_done_cb cb, void *ud, ax__call **out) {
   if (peer->state != AX__PEER_READY || peer->chan.closing) return AX_ECLOSED;
   ax__call *c = ax__pool_get(&call_pool, sizeof *c);
   if (!c) return AX_ENOMEM;
@@ -185,8 +186,11 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
   c->node.cid = peer->next_cid++;
   c->cb = cb;
   c->ud = ud;
+  c->started = started;
+  c->got_started = 0;
   ax__msg m = {.type = AX__M_START};
   AX__SET(&m, cid, c->node.cid);
+  if (started) AX__SET(&m, ctx, 1);
   if (ns && *ns) ax__msg_set_str(&m, AX__F_ns, ns);
   ax__msg_set_str(&m, AX__F_func, func);
   if (len)
@@ -201,6 +205,24 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
   }
   if (out) *out = c;
   return 0;
+}
+
+int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
+                  const void *args, size_t len, ax_done_cb cb, void *ud,
+                  ax__call **out) {
+  return call_start(peer, ns, func, args, len, NULL, cb, ud, out);
+}
+
+int ax__peer_open(ax__peer *peer, const char *ns, const char *func,
+                  const void *args, size_t len,
+                  void (*started)(void *ud, ax_data *value), ax_done_cb cb,
+                  void *ud, ax__call **out) {
+  return call_start(peer, ns, func, args, len, started, cb, ud, out);
+}
+
+void ax__call_cancel_keep(ax__call *c) {
+  if (c->peer->state < AX__PEER_CLOSING)
+    ax__peer_send_cid(c->peer, AX__M_CANCEL, c->node.cid);
 }
 
 void ax__peer_fail_calls(ax__peer *peer, const ax_error *err) {
@@ -251,6 +273,25 @@ static int on_reply(ax__peer *peer, const ax__msg *m) {
   void *ud = c->ud;
   ax__pool_put(&call_pool, c);
   cb(ud, status, value, err);
+  return 0;
+}
+
+/* A context's first value. Only the callee of a context sends it, once:
+ * anything else is a protocol error. */
+static int on_started(ax__peer *peer, const ax__msg *m) {
+  ax__cidnode *x = ax__cidmap_find(&peer->calls, m->cid);
+  if (!x) return 0; /* a call we stopped waiting for */
+  ax__call *c = ax__container_of(x, ax__call, node);
+  if (!c->started || c->got_started) {
+    ax_log(AX_LOG_ERROR, "started for call %llu, which %s",
+           (unsigned long long)m->cid,
+           c->started ? "was started already" : "is not a context");
+    return AX_EPROTO;
+  }
+  c->got_started = 1;
+  ax_data *value = NULL;
+  if (AX__HAS(m, value)) value = ax__data_make(m->value.p, &m->value.sc);
+  c->started(c->ud, value);
   return 0;
 }
 
@@ -351,6 +392,8 @@ static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
       return 0;
     case AX__M_RETURN:
       return on_reply(peer, &m);
+    case AX__M_STARTED:
+      return on_started(peer, &m);
     case AX__M_ERROR:
       if (m.cid != 0) return on_reply(peer, &m);
       return peer->cbs->control(peer, &m);

@@ -6,16 +6,24 @@
 
 #include "internal.h"
 
-static int run_cb(ax_portal *p, const char *ns, const char *func,
-                  const void *args, size_t len, ax_done_cb cb, void *ud,
-                  ax_op **op) {
+int ax__portal_peer(const ax_portal *p, ax__peer **peer) {
   /* A child of ours is callable between its handshake and its cancel. */
   if (p->child && p->child->state == AX__P_STARTING) return AX_ESTATE;
   if ((p->child && p->child->state != AX__P_READY) || !p->peer ||
       p->peer->state != AX__PEER_READY)
     return AX_ECLOSED;
+  *peer = p->peer;
+  return 0;
+}
+
+static int run_cb(ax_portal *p, const char *ns, const char *func,
+                  const void *args, size_t len, ax_done_cb cb, void *ud,
+                  ax_op **op) {
+  ax__peer *peer;
+  int rc = ax__portal_peer(p, &peer);
+  if (rc < 0) return rc;
   ax__call *c;
-  int rc = ax__peer_call(p->peer, ns, func, args, len, cb, ud, &c);
+  rc = ax__peer_call(peer, ns, func, args, len, cb, ud, &c);
   if (rc == 0 && op) *op = &c->op;
   return rc;
 }

@@ -32,6 +32,9 @@ struct ax_ctx {
   int pending;        /* the loader returned AX_EPENDING */
   int local;          /* may load modules not enabled (ax_call_local) */
   int cancelled;      /* a local call cancelled before it started */
+  int context;        /* opened as a context: it may send started */
+  int by_caller;      /* its caller cancelled it */
+  int started;        /* it did */
   ax_done_cb cb;      /* a local call's completion */
   void *ud;
   ax_op op;
@@ -77,6 +80,37 @@ static int set_names(ax_ctx *c, const char *ns, size_t nl, const char *func,
 
 /* ---------------------------------------------------------- outcome */
 
+/* A context cancelled from outside ends with a ContextCancelled that
+ * names who cancelled it, in its info's "canceller" ({name, uid, pid}):
+ * its caller, or whoever cancelled this actor as a whole. The caller
+ * absorbs it when it was the one that asked. NULL when it was neither
+ * (a deadline of the function's own). */
+static ax_error *context_cancelled(const ax_ctx *c) {
+  const ax__ident *who = c->by_caller              ? &c->peer->id
+                         : ax__rt_g->has_canceller ? &ax__rt_g->canceller
+                                                   : NULL;
+  if (!who) return NULL;
+  ax_error *e = ax_error_new_kind(
+      AX_K_CONTEXT_CANCELLED, "context '%s' was cancelled by %s'%s'", c->func,
+      who == &c->peer->id ? "its caller " : "actor ", who->name);
+  ax_pack *p = ax_pack_new();
+  ax_data *info = NULL;
+  if (p) {
+    ax_pack_map(p, 1);
+    ax_pack_str(p, "canceller");
+    ax_pack_map(p, 3);
+    ax_pack_str(p, "name");
+    ax_pack_str(p, who->name);
+    ax_pack_str(p, "uid");
+    ax_pack_str(p, who->uid);
+    ax_pack_str(p, "pid");
+    ax_pack_int(p, who->pid);
+  }
+  if (p && ax_pack_finish(p, &info) == 0 && e) ax_error_set_info(e, info);
+  ax_data_free(info);
+  return e;
+}
+
 /* Turn the function's return code and what it set on ctx into what the
  * caller gets: 0 and c->result (validated), or AX_EREMOTE and the error
  * in c->err, which is NULL only when not even that could be made: out of
@@ -93,7 +127,10 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
         ax__pack_failed(c->result) ? AX_K_MEMORY_ERROR : AX_K_TYPE_ERROR,
         "the function returned malformed msgpack");
   } else if (!c->err) {
-    if (rc == AX_ECANCELED) {
+    if (rc == AX_ECANCELED && c->context && c->peer &&
+        (c->err = context_cancelled(c)) != NULL) {
+      /* A context cancelled from outside: ContextCancelled. */
+    } else if (rc == AX_ECANCELED) {
       /* What cancelled it, and what it was waiting for then. */
       char msg[256];
       ax__cancel_text(msg, sizeof msg, NULL, "the call was cancelled");
@@ -201,6 +238,37 @@ static void finish(ax_ctx *c, int rc) {
   cb(ud, status, r, e);
 }
 
+int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
+  int rc = 0;
+  ax__scan sc;
+  size_t len = 1;
+  const void *b = "\xc0";
+  if (!ctx)
+    rc = AX_EINVAL;
+  else if (!ctx->context || ctx->started)
+    rc = AX_ESTATE;
+  else if (value) {
+    b = ax_pack_bytes(value, &len);
+    if (ax__pack_failed(value))
+      rc = AX_ENOMEM;
+    else if (ax__mp_scan(b, len, &sc) != 0 || sc.used != len)
+      rc = AX_EINVAL;
+  }
+  if (rc == 0) {
+    ctx->started = 1;
+    if (ctx->peer->state < AX__PEER_CLOSING) {
+      ax__msg m = {.type = AX__M_STARTED};
+      AX__SET(&m, cid, ctx->in.node.cid);
+      ax__msg_set_raw(&m, AX__F_value, b, len);
+      rc = ax__peer_send(ctx->peer, &m);
+    }
+  }
+  ax_pack_free(value);
+  return rc;
+}
+
+int ax_ctx_is_context(const ax_ctx *ctx) { return ctx && ctx->context; }
+
 int ax_ctx_finish(ax_ctx *ctx, int rc) {
   if (!ctx || !ctx->pending) return AX_EINVAL;
   ctx->pending = 0;
@@ -238,6 +306,7 @@ static void ctx_interrupt(ax_ctx *c) {
 
 static void cancel_incall(ax__incall *in) {
   ax_ctx *c = ax__container_of(in, ax_ctx, in);
+  c->by_caller = 1;
   if (c->task) ax__task_cancel_by(c->task, "by its caller");
   ctx_interrupt(c);
 }
@@ -290,6 +359,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   c->peer = peer;
   c->in.node.cid = m->cid;
   c->in.cancel = cancel_incall;
+  c->context = AX__HAS(m, ctx) && m->ctx == 1;
   int rc =
       set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p, m->func.len);
   if (rc == 0 && AX__HAS(m, kwargs) &&

@@ -446,10 +446,24 @@ void ax__wait_done(ax__wait *w) {
   if (w->task) ax__task_wake(w->task);
 }
 
+void ax__cancel_actor_by(const ax__ident *who) {
+  ax__rt *rt = ax__rt_g;
+  if (rt && !rt->has_canceller) {
+    rt->canceller = *who;
+    rt->has_canceller = 1;
+  }
+  ax__cancel_actor(0);
+}
+
 void ax__cancel_actor(int signum) {
   ax__rt *rt = ax__rt_g;
   if (!rt) return;
   if (signum && !rt->cancel_signal) rt->cancel_signal = signum;
+  if (!rt->has_canceller) {
+    /* Nobody said who: this actor itself (a signal, its own code). */
+    rt->canceller = rt->self;
+    rt->has_canceller = 1;
+  }
   int first = !rt->actor_scope.cancelled;
   ax_scope_cancel(&rt->actor_scope);
   /* Code a binding runs may not yield to the loop: tell the bindings. */

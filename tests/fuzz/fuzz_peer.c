@@ -58,7 +58,7 @@ static struct {
   uint32_t rng;
   held_call *held;
   size_t nheld, capheld;
-  int calls_made, calls_done[OWN_CALLS];
+  int calls_made, calls_done[OWN_CALLS], started[OWN_CALLS];
   ax__call *last_call;
   uint8_t *in; /* what the runtime sent, not yet parsed */
   size_t inlen, incap;
@@ -157,6 +157,16 @@ static int serve(ax_ctx *ctx, const char *func, const ax_val *args,
     }
     return ax_ctx_return_val(ctx, args);
   }
+  if (strcmp(func, "ctx") == 0) {
+    /* A context: started with the arguments (twice is refused), then
+     * the end; a plain call's started is refused at once. */
+    ax_pack *p = ax_pack_new();
+    if (p) ax_pack_val(p, args);
+    int rc = ax_ctx_started(ctx, p);
+    check(rc != AX_ESTATE || !ax_ctx_is_context(ctx), "started refused");
+    check(rc < 0 || ax_ctx_started(ctx, NULL) == AX_ESTATE, "started twice");
+    return ax_ctx_return_val(ctx, args);
+  }
   if (in_task && strcmp(func, "block") == 0) {
     /* Until cancelled: by a cancel, the peer going, or the actor's end. */
     return ax_sleep(3600);
@@ -205,17 +215,32 @@ static void on_own_call(void *ud, int status, ax_data *result, ax_error *err) {
   int i = (int)(intptr_t)ud;
   (void)status;
   run.calls_done[i]++;
+  check(run.calls_done[i] == 1, "a call ended twice");
   ax_data_free(result);
   ax_error_free(err);
 }
 
-/* Calls of this side, once the peer is ready, so that replies find one. */
+/* A context's first value: at most once, and before the call ends. */
+static void on_own_started(void *ud, ax_data *value) {
+  int i = (int)(intptr_t)ud;
+  check(run.calls_done[i] == 0, "started after the call ended");
+  check(++run.started[i] == 1, "started twice");
+  ax_data_free(value);
+}
+
+/* Calls of this side, once the peer is ready, so that replies find one;
+ * the first is a context, which a started may answer. */
 static void make_calls(void) {
   if (run.calls_made || run.peer->state != AX__PEER_READY) return;
   run.calls_made = 1;
   for (int i = 0; i < OWN_CALLS; i++) {
-    int rc = ax__peer_call(run.peer, NULL, "f", "\x91\x01", i ? 2 : 0,
-                           on_own_call, (void *)(intptr_t)i, &run.last_call);
+    int rc =
+        i == 0 ? ax__peer_open(run.peer, NULL, "f", NULL, 0, on_own_started,
+                               on_own_call, (void *)(intptr_t)i,
+                               &run.last_call)
+               : ax__peer_call(run.peer, NULL, "f", "\x91\x01", 2,
+                               on_own_call, (void *)(intptr_t)i,
+                               &run.last_call);
     if (rc < 0) run.calls_done[i]++; /* never called back */
   }
 }

@@ -215,6 +215,25 @@ static void start(buf *b, uint64_t cid, const char *ns, const char *func,
   frame(b, &m);
 }
 
+/* A start with ctx 1: a context. */
+static void start_ctx(buf *b, uint64_t cid, const char *ns, const char *func,
+                      const char *args, size_t alen) {
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, cid);
+  AX__SET(&m, ctx, 1);
+  if (ns) ax__msg_set_str(&m, AX__F_ns, ns);
+  ax__msg_set_str(&m, AX__F_func, func);
+  if (args) ax__msg_set_raw(&m, AX__F_kwargs, args, alen);
+  frame(b, &m);
+}
+
+static void started(buf *b, uint64_t cid, const char *v, size_t vlen) {
+  ax__msg m = {.type = AX__M_STARTED};
+  AX__SET(&m, cid, cid);
+  ax__msg_set_raw(&m, AX__F_value, v, vlen);
+  frame(b, &m);
+}
+
 static void cid_msg(buf *b, int type, uint64_t cid) {
   ax__msg m = {.type = type};
   AX__SET(&m, cid, cid);
@@ -285,6 +304,10 @@ static void frames(void) {
   AX__SET(&reaping, time, 0.5);
   frame(&b, &reaping);
   save_buf("frame", "reaping", &b);
+  start_ctx(&b, 3, NULL, "ctx", S("\x81\xa1x\x01"));
+  started(&b, 3, S("\x02"));
+  ret(&b, 3, S("\x03"));
+  save_buf("frame", "context", &b);
   /* An unknown key, which later versions may add, is skipped. */
   static const char unknown[] =
       "\x83\xa1t\xa6"
@@ -355,6 +378,19 @@ static void peers(void) {
   error_info(&z, 1, 0, 1);
   error_info(&z, 2, 2, 1);
   save_peer("error_info", 16, 2, 0, &a, &m, &z);
+  /* Contexts: served by both loaders (and a plain call of the same
+   * function), our own context's started, then its end; a started for a
+   * plain call of ours, a protocol error. */
+  hello(&a);
+  start_ctx(&z, 1, NULL, "ctx", S("\x81\xa1x\x01"));
+  start_ctx(&z, 2, "task:t", "ctx", S("\x81\xa1x\x01"));
+  start(&z, 3, NULL, "ctx", S("\x90"));
+  start_ctx(&z, 4, "task:t", "block", NULL, 0);
+  cid_msg(&z, AX__M_CANCEL, 4);
+  started(&z, 1, S("\xa2ok"));
+  ret(&z, 1, S("\xc0"));
+  started(&z, 2, S("\xc0"));
+  save_peer("contexts", 16, 3, 0, &a, &m, &z);
   /* The same in chunks of varying size, some of one byte. */
   hello(&a);
   start(&z, 1, NULL, "echo", S("\x92\x01\xa1x"));

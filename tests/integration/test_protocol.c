@@ -217,8 +217,8 @@ static void test_max_frame_below_minimum(void **state) {
   expect_type(d, "error");
   const ax_val *e = ax_val_get(ax_data_root(d), "error");
   assert_string_equal(ax_val_str(ax_val_get(e, "type"), NULL), "SpawnError");
-  assert_non_null(strstr(ax_val_str(ax_val_get(e, "message"), NULL),
-                         "max_frame"));
+  assert_non_null(
+      strstr(ax_val_str(ax_val_get(e, "message"), NULL), "max_frame"));
   ax_data_free(d);
   assert_null(next(&k));
   assert_int_equal(exit_status(&k), 1);
@@ -296,6 +296,88 @@ static void test_cancelled_call_says_what_it_was_doing(void **state) {
   assert_string_equal(ax_val_str(ax_val_get(e, "type"), NULL), "Cancelled");
   assert_string_equal(ax_val_str(ax_val_get(e, "message"), NULL),
                       "cancelled by its caller while sleeping");
+  ax_data_free(d);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* A context as the document describes it: start with ctx 1, started with
+ * the first value, then the call's end. Cancelled by its caller, it ends
+ * with a ContextCancelled whose info names the caller (our hello's
+ * identity). */
+static void context_start(kid *k, int cid, const char *mode) {
+  ax_pack *p = msg("start", 4);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, cid);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "ctx_inc");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "x");
+  ax_pack_int(p, 41);
+  ax_pack_str(p, "mode");
+  ax_pack_str(p, mode);
+  ax_pack_str(p, "ctx");
+  ax_pack_int(p, 1);
+  put(k, p);
+}
+
+/* The next message other than a start_ack. */
+static ax_data *next_no_ack(kid *k) {
+  ax_data *d = next(k);
+  while (d && !strcmp(str_of(d, "t"), "start_ack")) {
+    ax_data_free(d);
+    d = next(k);
+  }
+  return d;
+}
+
+static void test_context_started_then_cancelled(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  context_start(&k, 9, "ok");
+  ax_data *d = next_no_ack(&k);
+  expect_type(d, "started");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 9);
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), 42);
+  ax_data_free(d);
+  d = next_no_ack(&k);
+  expect_type(d, "return");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), 43);
+  ax_data_free(d);
+
+  context_start(&k, 10, "forever");
+  d = next_no_ack(&k);
+  expect_type(d, "started");
+  ax_data_free(d);
+  ax_pack *p = msg("cancel", 1);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 10);
+  put(&k, p);
+  d = next_no_ack(&k);
+  expect_type(d, "error");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 10);
+  const ax_val *e = ax_val_get(ax_data_root(d), "error");
+  assert_string_equal(ax_val_str(ax_val_get(e, "type"), NULL),
+                      "ContextCancelled");
+  const ax_val *who = ax_val_get(ax_val_get(e, "info"), "canceller");
+  assert_string_equal(ax_val_str(ax_val_get(who, "name"), NULL), "parent");
+  assert_string_equal(ax_val_str(ax_val_get(who, "uid"), NULL), UID);
+  ax_data_free(d);
+
+  /* A plain call (no ctx) may not send started: the function learns so. */
+  p = msg("start", 2);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 11);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "not_ctx");
+  put(&k, p);
+  d = next_no_ack(&k);
+  expect_type(d, "return");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), AX_ESTATE);
   ax_data_free(d);
   shutdown(k.fd, SHUT_WR);
   assert_null(next(&k));
@@ -428,6 +510,7 @@ int main(void) {
       cmocka_unit_test(test_eof_after_boot),
       cmocka_unit_test(test_sigterm_after_boot),
       cmocka_unit_test(test_cancelled_call_says_what_it_was_doing),
+      cmocka_unit_test(test_context_started_then_cancelled),
       cmocka_unit_test(test_wrong_parent_pid),
       cmocka_unit_test(test_no_spawn_in_time),
       cmocka_unit_test(test_reaping_told_to_a_parent_that_asked),

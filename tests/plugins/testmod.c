@@ -101,6 +101,56 @@ static int nap(ax_ctx *ctx, const ax_val *args) {
   return ax_ctx_return(ctx, p);
 }
 
+/* A context function: mode says how it behaves around started(x + 1).
+ * "ok" returns x + 2 after `seconds`; "fail_before" and "fail_after"
+ * fail before or after started; "return_early" returns without started;
+ * "twice" calls started twice and returns the second call's code;
+ * "forever" sleeps until cancelled after started, "sleep_before" before
+ * it. */
+static int ctx_inc(ax_ctx *ctx, const ax_val *args) {
+  int64_t x = int_arg(args, "x", 0);
+  const char *mode = str_arg(args, "mode", "ok");
+  if (!strcmp(mode, "fail_before"))
+    return ax_ctx_fail(ctx, "ValueError", "failed before started");
+  if (!strcmp(mode, "return_early")) return 0;
+  if (!strcmp(mode, "sleep_before")) return ax_sleep(1e9);
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, x + 1);
+  int rc = ax_ctx_started(ctx, p);
+  if (rc < 0) return rc;
+  ax_pack *r = ax_pack_new();
+  if (!strcmp(mode, "twice")) {
+    ax_pack *again = ax_pack_new();
+    ax_pack_int(again, x + 1);
+    ax_pack_int(r, ax_ctx_started(ctx, again));
+    return ax_ctx_return(ctx, r);
+  }
+  if (!strcmp(mode, "fail_after")) {
+    ax_pack_free(r);
+    return ax_ctx_fail(ctx, "ValueError", "failed after started");
+  }
+  if (!strcmp(mode, "forever")) {
+    rc = ax_sleep(1e9);
+    ax_pack_free(r);
+    return rc;
+  }
+  rc = ax_sleep(ax_val_float(ax_val_get(args, "seconds")));
+  if (rc < 0) {
+    ax_pack_free(r);
+    return rc;
+  }
+  ax_pack_int(r, x + 2);
+  return ax_ctx_return(ctx, r);
+}
+
+/* Whether this call is a context: started where it is not one fails. */
+static int not_ctx(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  ax_pack *r = ax_pack_new();
+  ax_pack_int(r, ax_ctx_is_context(ctx) * 1000 + ax_ctx_started(ctx, NULL));
+  return ax_ctx_return(ctx, r);
+}
+
 /* Block the actor's loop thread itself: only signals can stop this. */
 static int hog_loop(ax_ctx *ctx, const ax_val *args) {
   (void)ctx;
@@ -457,6 +507,8 @@ static const ax_export exports[] = {
     {.name = "nosig", .fn = (ax_plain_fn)add},
     {.name = "nofn", .sig = "d(dd)", .args = "a,b"},
     {.name = "pid", .ctx_fn = pid},
+    {.name = "ctx_inc", .ctx_fn = ctx_inc},
+    {.name = "not_ctx", .ctx_fn = not_ctx},
     {.name = "echo", .ctx_fn = echo},
     {.name = "sum", .ctx_fn = sum},
     {.name = "fail", .ctx_fn = fail},

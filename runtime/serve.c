@@ -126,25 +126,35 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
     c->err = ax_error_new_kind(
         ax__pack_failed(c->result) ? AX_K_MEMORY_ERROR : AX_K_TYPE_ERROR,
         "the function returned malformed msgpack");
-  } else if (!c->err) {
-    if (rc == AX_ECANCELED && c->context && c->peer &&
-        (c->err = context_cancelled(c)) != NULL) {
-      /* A context cancelled from outside: ContextCancelled. */
-    } else if (rc == AX_ECANCELED) {
-      /* What cancelled it, and what it was waiting for then. */
-      char msg[256];
-      ax__cancel_text(msg, sizeof msg, NULL, "the call was cancelled");
-      c->err = ax_error_new_kind(AX_K_CANCELLED, "%s", msg);
-    } else if (rc == AX_ENOMEM)
-      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
-    else if (rc == AX_EREMOTE)
-      /* It raised an error that could not be made. */
-      c->err = ax_error_new_kind(AX_K_MEMORY_ERROR,
-                                 "out of memory for the function's error");
-    else
-      c->err =
-          ax_error_new_kind(AX_K_RUNTIME_ERROR, "the function failed: %s (%s)",
-                            ax_strerror(rc), ax_err_name(rc));
+    return AX_EREMOTE;
+  }
+  if (c->context && c->peer &&
+      (c->err ? ax_error_kind(c->err) == AX_K_CANCELLED : rc == AX_ECANCELED)) {
+    /* A context cancelled from outside (the function returned the code,
+     * or a binding raised the Cancelled itself) ends with a
+     * ContextCancelled naming who did it. */
+    ax_error *cc = context_cancelled(c);
+    if (cc) {
+      ax_error_free(c->err);
+      c->err = cc;
+    }
+  }
+  if (c->err) return AX_EREMOTE;
+  if (rc == AX_ECANCELED) {
+    /* What cancelled it, and what it was waiting for then. */
+    char msg[256];
+    ax__cancel_text(msg, sizeof msg, NULL, "the call was cancelled");
+    c->err = ax_error_new_kind(AX_K_CANCELLED, "%s", msg);
+  } else if (rc == AX_ENOMEM) {
+    c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "out of memory");
+  } else if (rc == AX_EREMOTE) {
+    /* It raised an error that could not be made. */
+    c->err = ax_error_new_kind(AX_K_MEMORY_ERROR,
+                               "out of memory for the function's error");
+  } else {
+    c->err =
+        ax_error_new_kind(AX_K_RUNTIME_ERROR, "the function failed: %s (%s)",
+                          ax_strerror(rc), ax_err_name(rc));
   }
   return AX_EREMOTE;
 }

@@ -10,7 +10,9 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
   axlua_portal_init(L);
   axlua_scope_init(L);
   axlua_task_init(L);
+  axlua_context_init(L);
   static const luaL_Reg funcs[] = {{"open_nursery", axlua_nursery_open},
+                                   {"context", axlua_context_declare},
                                    {"sleep", axlua_scope_sleep},
                                    {"current_actor", axlua_actor_current},
                                    {"cancel_scope", axlua_scope_open},

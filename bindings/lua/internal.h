@@ -51,6 +51,20 @@ static inline void axlua_new_class(lua_State *L, const char *name,
 /* The entry point of require "axle"; the loader opens it in every state. */
 __attribute__((visibility("default"))) int luaopen_axle(lua_State *L);
 
+/* --------------------------------------------------------- context.c */
+
+void axlua_context_init(lua_State *L);
+int axlua_context_declare(lua_State *L); /* axle.context */
+/* Whether the function at idx was declared with axle.context. */
+int axlua_context_declared(lua_State *L, int idx);
+/* The context object a context function gets first; valid until
+ * axlua_context_end_callee (the call ended). */
+void axlua_context_push_callee(lua_State *L, ax_ctx *ctx, const char *func);
+void axlua_context_end_callee(lua_State *L, int idx);
+/* The caller's to-be-closed object for c, which it owns from now on. */
+void axlua_context_push_caller(lua_State *L, ax_context *c);
+void axlua_context_set_caller(lua_State *L, int idx, ax_context *c);
+
 /* ----------------------------------------------------------- value.c */
 
 /* Encode the value at idx into p; raises a Lua error on values that

@@ -351,6 +351,7 @@ typedef struct call_in {
   ax_ctx *ctx;
   const char *func;
   const ax_val *args;
+  int callee_ref; /* a context function's context object, or LUA_NOREF */
 } call_in;
 
 /* Raise the error value of an axle error of kind with msg. */
@@ -390,7 +391,7 @@ static const char *closest_function(lua_State *T, int idx, const char *name) {
  * than a function can take, out of memory) may raise as the function
  * itself may: each error is the call's, and the actor goes on serving. */
 static int serve_call(lua_State *T) {
-  const call_in *c = lua_touserdata(T, 1);
+  call_in *c = lua_touserdata(T, 1);
   /* The stack: c, the module table, the function, its arguments; the
    * first two stay below the call, which takes only what is above. */
   lua_rawgeti(T, LUA_REGISTRYINDEX, c->m->module_ref);
@@ -407,6 +408,20 @@ static int serve_call(lua_State *T) {
     return raise_kind(T, AX_K_FUNCTION_NOT_FOUND, lua_tostring(T, -1));
   }
   int nargs = 0;
+  /* A context function gets its context first; the registry keeps it so
+   * that the call's end can retire it, however the function ends. */
+  if (axlua_context_declared(T, -1)) {
+    axlua_context_push_callee(T, c->ctx, c->func);
+    lua_pushvalue(T, -1);
+    c->callee_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+    nargs = 1;
+  } else if (ax_ctx_is_context(c->ctx)) {
+    lua_pushfstring(T,
+                    "'%s' is not a context function: declare it with "
+                    "axle.context(fn) to open it with portal:open_context",
+                    c->func);
+    return raise_kind(T, AX_K_USAGE_ERROR, lua_tostring(T, -1));
+  }
   if (ax_val_type(c->args) == AX_T_ARRAY) {
     uint32_t n = ax_val_len(c->args);
     /* Lua's stack holds about a million values, arguments included. */
@@ -418,10 +433,10 @@ static int serve_call(lua_State *T) {
       return raise_kind(T, AX_K_TYPE_ERROR, lua_tostring(T, -1));
     }
     for (uint32_t i = 0; i < n; i++) axlua_value_push(T, ax_val_at(c->args, i));
-    nargs = (int)n;
+    nargs += (int)n;
   } else if (c->args && ax_val_type(c->args) != AX_T_NIL) {
     axlua_value_push(T, c->args);
-    nargs = 1;
+    nargs++;
   }
   lua_call(T, nargs, LUA_MULTRET);
   return lua_gettop(T) - 2;
@@ -436,10 +451,16 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
     return ax_ctx_fail(ctx, ax_error_kind_name(AX_K_MEMORY_ERROR),
                        "not enough memory for a Lua thread");
   lua_State *T = t.T;
-  call_in c = {m, ctx, func, args};
+  call_in c = {m, ctx, func, args, LUA_NOREF};
   lua_pushcfunction(T, serve_call);
   lua_pushlightuserdata(T, &c);
   int rc, status = axlua_interrupt_pcall(T, 1, LUA_MULTRET);
+  if (c.callee_ref != LUA_NOREF) {
+    lua_rawgeti(T, LUA_REGISTRYINDEX, c.callee_ref);
+    axlua_context_end_callee(T, -1);
+    lua_pop(T, 1);
+    luaL_unref(T, LUA_REGISTRYINDEX, c.callee_ref);
+  }
   if (after_call) status = after_call(T, 1, status, func);
   if (status == LUA_OK)
     rc = return_result(T, ctx, func, lua_gettop(T) - 1);

@@ -180,6 +180,46 @@ static int portal_run(lua_State *L) {
   return push_result(L, rc, r, e);
 }
 
+/* portal:open_context(fn, args, opts): the context object (to close) and
+ * the callee's first value. */
+static int portal_open_context(lua_State *L) {
+  lportal *lp = check_portal(L, 1);
+  lua_settop(L, 4);
+  const char *ns = NULL, *func;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    func = lua_tostring(L, 2);
+  } else {
+    func = axlua_loader_function_name(L, 2, &ns);
+    const char *mine = lp->own_module ? axlua_loader_spec(L) : NULL;
+    if (ns && mine && !strcmp(ns, mine)) ns = NULL;
+  }
+  if (!lua_isnil(L, 4)) {
+    check_run_opts(L, 4);
+    lua_getfield(L, 4, "module");
+    if (!lua_isnil(L, -1)) ns = lua_tostring(L, -1);
+  }
+  int at = lua_type(L, 3);
+  if (at != LUA_TTABLE && at != LUA_TNIL)
+    return axlua_error_argtype(L, 3, "table of arguments or nil");
+  /* The object first, so that nothing can raise between the open and its
+   * owner taking the context. */
+  axlua_context_push_caller(L, NULL);
+  int obj = lua_gettop(L);
+  ax_data *kw =
+      at == LUA_TTABLE ? axlua_value_to_data(L, 3, lua_upvalueindex(1)) : NULL;
+  ax_context *c = NULL;
+  ax_data *first = NULL;
+  ax_error *e = NULL;
+  int rc = ax_portal_open_context(lp->p, ns, func, kw, &c, &first, &e);
+  ax_data_free(kw);
+  if (rc == AX_ECLOSED && !e) return gone(L, lp, "open_context", func);
+  if (rc < 0) return axlua_error_raise(L, rc, e);
+  axlua_context_set_caller(L, obj, c);
+  lua_pushvalue(L, obj);
+  push_result(L, 0, first, NULL);
+  return 2;
+}
+
 static int portal_result(lua_State *L) {
   lportal *lp = check_portal(L, 1);
   ax_data *r = NULL;
@@ -206,6 +246,7 @@ static int portal_cancel_actor(lua_State *L) {
 void axlua_portal_init(lua_State *L) {
   static const luaL_Reg methods[] = {{"run", portal_run},
                                      {"result", portal_result},
+                                     {"open_context", portal_open_context},
                                      {"cancel_actor", portal_cancel_actor},
                                      {NULL, NULL}};
   /* The registry keeps the methods under the tag's address; they share a

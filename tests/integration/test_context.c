@@ -222,6 +222,55 @@ static void test_cancel_by_a_signal_names_the_callee(void **state) {
   assert_string_equal(k.canceller, "callee");
 }
 
+/* A C caller and a Lua callee (tests/lua/contexts.lua's serve). */
+static int lua_body(void *arg) {
+  long long *got = arg;
+  ax_spawn_opts o = {
+      .size = sizeof o,
+      .module = "lua:" AXLE_SOURCE_DIR "/tests/lua/contexts.lua"};
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "lua_callee", &o, &p, NULL), 0);
+  ax_pack *pk = ax_pack_new();
+  ax_pack_array(pk, 2);
+  ax_pack_int(pk, 5);
+  ax_pack_str(pk, "ok");
+  ax_data *args;
+  assert_int_equal(ax_pack_finish(pk, &args), 0);
+  ax_context *c;
+  ax_data *first = NULL, *r = NULL;
+  assert_int_equal(
+      ax_portal_open_context(p, NULL, "serve", args, &c, &first, NULL), 0);
+  got[0] = ax_val_int(ax_data_root(first));
+  assert_int_equal(ax_context_result(c, &r, NULL), 0);
+  got[1] = ax_val_int(ax_data_root(r));
+  assert_int_equal(ax_context_close(c, 0, NULL), 0);
+  ax_data_free(first);
+  ax_data_free(r);
+  /* A Lua function that is no context cannot be opened as one. */
+  ax_error *e = NULL;
+  assert_int_equal(ax_portal_open_context(p, NULL, "plain", NULL, &c, NULL, &e),
+                   AX_EREMOTE);
+  got[2] = ax_error_kind(e) == AX_K_USAGE_ERROR;
+  ax_error_free(e);
+  ax_data_free(args);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void test_c_caller_lua_callee(void **state) {
+  (void)state;
+  long long got[3] = {0};
+  h_begin(60);
+  assert_int_equal(h_run(0.5, lua_body, got), 0);
+  assert_int_equal(got[0], 6);
+  assert_int_equal(got[1], 7);
+  assert_int_equal(got[2], 1);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* started outside a context is refused; the call is no context. */
 static int plain_body(void *arg) {
   long long *out = arg;
@@ -259,6 +308,7 @@ int main(void) {
       cmocka_unit_test(test_open_cut_short_by_a_deadline),
       cmocka_unit_test(test_started_in_a_plain_call_is_refused),
       cmocka_unit_test(test_cancel_by_the_parent_names_it),
+      cmocka_unit_test(test_c_caller_lua_callee),
       cmocka_unit_test(test_cancel_by_a_signal_names_the_callee),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

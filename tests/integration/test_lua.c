@@ -621,6 +621,19 @@ static void test_misuse_is_an_error_at_the_call(void **state) {
            "start after cancel\ttrue\n");
 }
 
+/* Contexts between Lua actors, and from Lua to C: started, result, errors
+ * both ways, cancel and ContextCancelled, misuse (tests/lua/contexts.lua
+ * checks each and prints a line per part). */
+static void test_contexts(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR
+                "/tests/lua/contexts.lua main testmod=" AXT_TESTMOD " 2>&1",
+           0,
+           "C callee ok\nstarted and result ok\nopen failures ok\n"
+           "callee error ok\ncaller error ok\ncancel ok\nmisuse ok\n"
+           "contexts ok\n");
+}
+
 /* Every error axle raises to Lua is a typed table that says what was
  * wrong and where (they were strings, or typed AX_ESTATE/AX_ECLOSED). */
 static void test_usage_errors_are_typed_tables(void **state) {
@@ -1023,6 +1036,7 @@ int main(void) {
       cmocka_unit_test(test_expired_deadline_exits_1),
       cmocka_unit_test(test_misuse_is_an_error_at_the_call),
     cmocka_unit_test(test_usage_errors_are_typed_tables),
+    cmocka_unit_test(test_contexts),
     cmocka_unit_test(test_function_reference_names_its_module),
     cmocka_unit_test(test_nursery_left_open_is_closed),
     cmocka_unit_test(test_c_nursery_left_open_is_cancelled),

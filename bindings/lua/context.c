@@ -1,0 +1,191 @@
+/* context.c - contexts in Lua. The callee's side: axle.context(fn)
+ * declares a context function, which the loader calls with a context
+ * object first (ctx:started(value) hands the caller its first value).
+ * The caller's side: the object portal:open_context returns, a
+ * to-be-closed value with result() and cancel(); closing it ends the
+ * context, cancelling the callee when the block failed. */
+
+#include <string.h>
+
+#include "internal.h"
+
+#define CALLEE_NAME "axle.Context"
+#define CALLER_NAME "axle.OpenContext"
+
+/* The registry's weak-keyed set of declared context functions. */
+static const char declared = 0;
+
+/* ------------------------------------------------------- the callee */
+
+/* Valid while the call runs: the loader clears ctx as it ends. */
+typedef struct lcallee {
+  ax_ctx *ctx;
+  const char *func;
+} lcallee;
+
+int axlua_context_declare(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  axlua_weak_table(L, &declared);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+int axlua_context_declared(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  axlua_weak_table(L, &declared);
+  lua_pushvalue(L, idx);
+  int yes = lua_rawget(L, -2) == LUA_TBOOLEAN;
+  lua_pop(L, 2);
+  return yes;
+}
+
+void axlua_context_push_callee(lua_State *L, ax_ctx *ctx, const char *func) {
+  lcallee *c = lua_newuserdatauv(L, sizeof *c, 0);
+  c->ctx = ctx;
+  c->func = func;
+  luaL_setmetatable(L, CALLEE_NAME);
+}
+
+void axlua_context_end_callee(lua_State *L, int idx) {
+  lcallee *c = luaL_testudata(L, idx, CALLEE_NAME);
+  if (c) c->ctx = NULL;
+}
+
+static int pack_one(lua_State *L) {
+  axlua_value_pack(L, 2, lua_touserdata(L, 1));
+  return 0;
+}
+
+static int callee_started(lua_State *L) {
+  lcallee *c = axlua_check_udata(L, 1, CALLEE_NAME);
+  if (!c->ctx)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "started: the call of '%s' has ended; use its "
+                             "context only while its function runs",
+                             c->func);
+  ax_pack *p = ax_pack_new();
+  if (!p) return axlua_error_raise(L, AX_ENOMEM, NULL);
+  lua_settop(L, 2);
+  /* Packing may raise (a value that cannot cross): p is freed first. */
+  lua_pushcfunction(L, pack_one);
+  lua_pushlightuserdata(L, p);
+  lua_pushvalue(L, 2);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    ax_pack_free(p);
+    return lua_error(L);
+  }
+  int rc = ax_ctx_started(c->ctx, p);
+  if (rc == AX_ESTATE && ax_ctx_is_context(c->ctx))
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "started: called twice; a context sends one "
+                             "first value");
+  if (rc == AX_ESTATE)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "started: this call of '%s' is not a context; "
+                             "its caller opens one with portal:open_context",
+                             c->func);
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  return 0;
+}
+
+/* ------------------------------------------------------- the caller */
+
+typedef struct lcaller {
+  ax_context *c; /* NULL once closed */
+} lcaller;
+
+void axlua_context_push_caller(lua_State *L, ax_context *c) {
+  lcaller *lc = lua_newuserdatauv(L, sizeof *lc, 0);
+  lc->c = c;
+  luaL_setmetatable(L, CALLER_NAME);
+}
+
+void axlua_context_set_caller(lua_State *L, int idx, ax_context *c) {
+  lcaller *lc = luaL_checkudata(L, idx, CALLER_NAME);
+  lc->c = c;
+}
+
+static lcaller *check_open(lua_State *L, const char *method) {
+  lcaller *lc = axlua_check_udata(L, 1, CALLER_NAME);
+  if (!lc->c)
+    axlua_error_throw(L, AX_K_USAGE_ERROR,
+                      "%s: the context is closed; use it only inside the "
+                      "block that opened it",
+                      method);
+  return lc;
+}
+
+static int push_value(lua_State *L) {
+  axlua_value_push(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+static int caller_result(lua_State *L) {
+  lcaller *lc = check_open(L, "result");
+  ax_data *r = NULL;
+  ax_error *e = NULL;
+  int rc = ax_context_result(lc->c, &r, &e);
+  if (rc == AX_ESTATE && !e)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "result: the context's result was taken "
+                             "already");
+  if (rc < 0) return axlua_error_raise(L, rc, e);
+  lua_pushcfunction(L, push_value);
+  lua_pushlightuserdata(L, (void *)ax_data_root(r));
+  int st = lua_pcall(L, 1, 1, 0);
+  ax_data_free(r);
+  if (st != LUA_OK) return lua_error(L);
+  return 1;
+}
+
+static int caller_cancel(lua_State *L) {
+  lcaller *lc = check_open(L, "cancel");
+  ax_context_cancel(lc->c);
+  return 0;
+}
+
+/* __close(ctx, err): err is the block's error, or nil. */
+static int caller_close(lua_State *L) {
+  lcaller *lc = axlua_check_udata(L, 1, CALLER_NAME);
+  if (!lc->c) return 0;
+  ax_context *c = lc->c;
+  lc->c = NULL;
+  ax_error *e = NULL;
+  int rc = ax_context_close(c, lua_isnoneornil(L, 2) ? 0 : AX_EREMOTE, &e);
+  /* The block's own error goes on; a cancel of ours is absorbed. */
+  if (rc < 0 && lua_isnoneornil(L, 2)) return axlua_error_raise(L, rc, e);
+  ax_error_free(e);
+  return 0;
+}
+
+static void ignore_end(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)ud;
+  (void)status;
+  ax_data_free(r);
+  ax_error_free(e);
+}
+
+/* Collected unclosed: end it without waiting, cancelling the callee. */
+static int caller_gc(lua_State *L) {
+  lcaller *lc = lua_touserdata(L, 1);
+  if (lc->c) ax_context_close_cb(lc->c, AX_ECANCELED, ignore_end, NULL, NULL);
+  lc->c = NULL;
+  return 0;
+}
+
+void axlua_context_init(lua_State *L) {
+  static const luaL_Reg callee[] = {{"started", callee_started}, {NULL, NULL}};
+  static const luaL_Reg caller[] = {{"result", caller_result},
+                                    {"cancel", caller_cancel},
+                                    {"__close", caller_close},
+                                    {"__gc", caller_gc},
+                                    {NULL, NULL}};
+  axlua_new_class(L, CALLEE_NAME, callee, 1);
+  axlua_new_class(L, CALLER_NAME, caller, 1);
+  axlua_error_name_class(L, CALLEE_NAME);
+  axlua_error_name_class(L, CALLER_NAME);
+}

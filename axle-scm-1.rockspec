@@ -1,5 +1,5 @@
 -- The Lua module "axle", built against an installed libaxle:
---   luarocks make AXLE_DIR=/usr/local        (or --tree DIR, --local)
+--   luarocks --lua-version=5.4 make AXLE_DIR=/usr/local  (or --tree DIR)
 -- libaxle (cmake --install, or the .deb) comes first: it carries the
 -- runtime, and the host that starts child actors.
 rockspec_format = "3.0"

@@ -513,7 +513,10 @@ AX_EXTERN int ax_run_in_actor_cb(ax_nursery *n, const char *name,
  * docs/PROTOCOL.md, `reaping`). Returns at once. */
 AX_EXTERN int ax_nursery_cancel(ax_nursery *n);
 /* Blocking: wait for the one-shot results, then for every child to exit,
- * and free n. Returns 0, or AX_EREMOTE with *err the failure (an
+ * and free n. A daemon (ax_start_actor) exits only when cancelled: cancel
+ * it first (ax_portal_cancel_actor, or ax_nursery_cancel for all), or
+ * the close waits for it; the log says, at info level, which it waits
+ * for. Returns 0, or AX_EREMOTE with *err the failure (an
  * "ErrorGroup" when several children failed), or AX_ECANCELED when an
  * outer scope cancelled the body. Always waits until every child is reaped,
  * even when cancelled. */

@@ -66,18 +66,20 @@ _axle() {
       c:*) _axle_scheme_paths c: '*.so' '*.so.[0-9]*' ;;
       lua:*) _axle_scheme_paths lua: '*.lua' ;;
       *)
+        # The schemes, a plain script path, or --help; a plugin needs its
+        # c: (a bare .so is refused), so only the scheme leads to one.
         compopt -o filenames 2>/dev/null
-        mapfile -t COMPREPLY < <(compgen -W --help -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--help c: lua:' -- "$cur")
         while IFS= read -r p; do
           COMPREPLY+=("$p")
         done < <(compgen -d -- "$cur")
         while IFS= read -r p; do
-          [[ ! -d $p && ($p == *.lua || $p == *.so) ]] && COMPREPLY+=("$p")
+          [[ ! -d $p && $p == *.lua ]] && COMPREPLY+=("$p")
         done < <(compgen -f -- "$cur")
         ;;
     esac
-    # A lone directory goes on into it, without a space after it.
-    if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == */ ]]; then
+    # A lone directory or scheme goes on into it, without a space after it.
+    if ((${#COMPREPLY[@]} == 1)) && [[ ${COMPREPLY[0]} == */ || ${COMPREPLY[0]} == *: ]]; then
       compopt -o nospace 2>/dev/null
     fi
   elif ((cword >= 3)) && [[ ${words[1]} == run ]]; then

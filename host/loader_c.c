@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "loader.h"
 
@@ -26,8 +27,15 @@ typedef struct cmod {
 static int c_load(const char *name, void **out, ax_error **err) {
   void *dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
   if (!dl) {
-    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND, "cannot load 'c:%s': %s",
-                             name, dlerror());
+    /* dlopen looks for a name without a slash in the library path only,
+     * never in the current directory: say how to name a file there. */
+    int here = !strchr(name, '/') && access(name, F_OK) == 0;
+    *err = ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
+                             "cannot load 'c:%s': %s%s%s", name, dlerror(),
+                             here ? "; for the file in the current directory, "
+                                    "write c:./"
+                                  : "",
+                             here ? name : "");
     return AX_ELOAD;
   }
   const ax_module_def *def = dlsym(dl, AX_MODULE_SYMBOL);

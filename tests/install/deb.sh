@@ -20,7 +20,8 @@ depends=$(sed -n 's/^ Depends: //p' "$work/info")
 dpkg-deb -c "$deb" >"$work/files"
 for f in ./usr/bin/axle ./usr/include/axle.h /lua/5.4/axle.so \
   /pkgconfig/axle.pc /libaxle.so.0 /cmake/axle/axleConfig.cmake \
-  ./usr/share/man/man1/axle.1 ./usr/share/bash-completion/completions/axle; do
+  ./usr/share/man/man1/axle.1 ./usr/share/bash-completion/completions/axle \
+  ./usr/share/doc/axle/copyright; do
   grep -q -- "$f" "$work/files" || fail "the package lacks $f"
 done
 
@@ -39,6 +40,9 @@ find "$x" -type f -name '*.so*' -o -type f -path '*/bin/*' | while read -r f; do
       fail "$f needs $lib from $pkg, which is not in Depends: $depends"
   done
 done
+
+find "$x" -type f -name '*.so*' -o -type f -path '*/bin/*' |
+  while read -r f; do check_runpath "$f"; done
 
 # Unpacked anywhere, it runs: the host from there, children included.
 cd "$work"

@@ -57,6 +57,10 @@ for f in "$b/libaxle.so" "$b/host/axle" "$b/bindings/lua/axle.so"; do
 done
 readelf -d "$b/host/axle" | grep -q 'RUNPATH.*\[\$ORIGIN/\.\.' ||
   fail "the host's run path is not relative to it"
+for f in "$b/libaxle.so" "$b/host/axle" "$b/bindings/lua/axle.so" \
+  "$b/examples/c/single_func.so"; do
+  check_runpath "$f"
+done
 mv "$b" "$work/moved"
 m="$work/moved"
 [ ! -e "$b" ] || fail "the original tree is still there"

@@ -54,3 +54,17 @@ expect() {
   [ "$rc" -eq 0 ] || fail "exit $rc: $*"
   grep -q "$want" "$work/out" || fail "no '$want' from: $*"
 }
+
+# check_runpath FILE: its run path, if any, holds only $ORIGIN-relative
+# entries and no empty one (the loader reads that as the current
+# directory).
+check_runpath() {
+  rp=$(readelf -d "$1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+  [ -z "$rp" ] && return 0
+  case ":$rp:" in
+    *::*) fail "$1 has an empty run path entry: [$rp]" ;;
+  esac
+  echo "$rp" | tr ':' '\n' | grep -v '^\$ORIGIN' &&
+    fail "$1 has a run path entry not relative to \$ORIGIN: [$rp]"
+  return 0
+}

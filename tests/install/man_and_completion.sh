@@ -96,6 +96,15 @@ check run axle help ""
 check --help axle run ""
 check script.lua axle run ""
 check plugins axle run ""
+check c: axle run ""
+check c: axle run c
+check lua: axle run l
+# A bare .so is refused by axle run: only c: leads to one.
+check "" axle run plug
+if printf '%s\n' "${COMPREPLY[@]}" | grep -q '\.so$'; then
+  echo "  offers a bare .so"
+  status=1
+fi
 check c:plugin_one.so axle run c:plug
 check c:plugin_two.so axle run c:plug
 check c:plugins/ axle run c:plug

@@ -264,6 +264,18 @@ static void test_example_crash_isolation(void **state) {
   assert_non_null(strstr(h_out, "carried on: 42\n"));
 }
 
+/* A plugin named without a slash is looked for in the library path, not
+ * in the current directory: the error says how to name the file there. */
+static void test_plugin_in_the_current_directory(void **state) {
+  (void)state;
+  h_expect("cd " AXLE_BUILD_DIR "/tests && " AXLE
+           " run c:testmod.so add a=1 b=2 2>&1",
+           1, "for the file in the current directory, write c:./testmod.so");
+  h_expect("cd " AXLE_BUILD_DIR "/tests && " AXLE
+           " run c:./testmod.so add a=1 b=2 2>&1",
+           0, "3.0");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_version_and_help),
@@ -279,6 +291,7 @@ int main(void) {
       cmocka_unit_test(test_example_we_are_processes),
       cmocka_unit_test(test_example_remote_error),
       cmocka_unit_test(test_example_crash_isolation),
+      cmocka_unit_test(test_plugin_in_the_current_directory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

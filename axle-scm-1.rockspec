@@ -29,6 +29,7 @@ build = {
       sources = {
         "bindings/lua/actor.c",
         "bindings/lua/axle.c",
+        "bindings/lua/context.c",
         "bindings/lua/error.c",
         "bindings/lua/interrupt.c",
         "bindings/lua/loader.c",

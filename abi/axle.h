@@ -632,6 +632,48 @@ AX_EXTERN int ax_context_close(ax_context *c, int body, ax_error **err);
 AX_EXTERN int ax_context_close_cb(ax_context *c, int body, ax_done_cb cb,
                                   void *ud, ax_op **op);
 
+/* ------------------------------------------------------------- streams */
+
+/* A context's stream: values both ways between its caller and callee,
+ * each direction with a credit window (docs/PROTOCOL.md, *Streams*). A
+ * sender whose window is used up waits; the receiver gives credit back as
+ * it takes values. The stream belongs to its context: valid until the
+ * context is closed (caller) or its function returns (callee). */
+typedef struct ax_stream ax_stream;
+
+typedef struct ax_stream_opts {
+  size_t size;         /* sizeof(ax_stream_opts) */
+  uint64_t window_msgs;  /* values this side lets the other send ahead;
+                            0 or less than the default (1024): the default */
+  uint64_t window_bytes; /* their bytes; default 1 MiB */
+} ax_stream_opts;
+
+/* Open the stream of a context, on the caller's side (once open) or the
+ * callee's (after ax_ctx_started); opts may be NULL. *out belongs to the
+ * context. AX_ESTATE: opened already, the context is not open, or (the
+ * callee) started was not sent. Values the other side sent before are
+ * kept, within the window. */
+AX_EXTERN int ax_context_open_stream(ax_context *c, const ax_stream_opts *opts,
+                                     ax_stream **out);
+/* The callee's side: ax_ctx_open_stream (with the actor functions). */
+/* Blocking: send a value (takes ownership of value, an ax_pack holding
+ * one; NULL for nil). Returns at once while the window has room, else
+ * waits for credit. AX_ECLOSED once the context has ended; AX_ESTATE
+ * after ax_stream_close. */
+AX_EXTERN int ax_stream_send(ax_stream *s, ax_pack *value);
+AX_EXTERN int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb,
+                                void *ud, ax_op **op);
+/* Blocking: the next value (*value the caller's; NULL for nil). At the end
+ * of the stream: AX_ECLOSED when the other side closed its stream or its
+ * function returned, AX_EREMOTE with *err when the context failed. */
+AX_EXTERN int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err);
+AX_EXTERN int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud,
+                                ax_op **op);
+/* Close this side: the other side's receiving ends once it has taken
+ * what was sent (a stop message), and what it still sends is dropped.
+ * Returns at once. The stream stays the context's. */
+AX_EXTERN int ax_stream_close(ax_stream *s);
+
 /* ------------------------------------------------------- actor functions */
 
 /* The call a function of an actor is serving: where results and failures
@@ -673,6 +715,10 @@ AX_EXTERN int ax_ctx_raise(ax_ctx *ctx, ax_error *err);
 AX_EXTERN int ax_ctx_started(ax_ctx *ctx, ax_pack *value);
 /* Whether the call was opened as a context. */
 AX_EXTERN int ax_ctx_is_context(const ax_ctx *ctx);
+/* The callee's side of ax_context_open_stream: after ax_ctx_started; the
+ * stream is valid until the function returns. */
+AX_EXTERN int ax_ctx_open_stream(ax_ctx *ctx, const ax_stream_opts *opts,
+                                 ax_stream **out);
 
 /* ---------------------------------------------------------- C plugins */
 

@@ -21,6 +21,8 @@ typedef struct waiter {
 struct ax_context {
   ax__peer *peer; /* referenced while the record lives */
   ax__call *call; /* NULL once the callee ended */
+  uint64_t cid;
+  ax_stream *stream; /* made by the first stream message or the open */
   int state;
   int cancel_asked; /* this side asked the callee to cancel */
   int taken;        /* the outcome went to ax_context_result */
@@ -39,6 +41,7 @@ static void fire(waiter *w, int status, ax_data *result, ax_error *err) {
 }
 
 static void context_free(ax_context *c) {
+  ax__stream_free(c->stream);
   ax_data_free(c->result);
   ax_error_free(c->err);
   ax__peer_unref(c->peer);
@@ -93,6 +96,17 @@ static void on_started(void *ud, ax_data *value) {
     ax_data_free(value);
 }
 
+static ax_stream *stream_of(ax_context *c) {
+  if (!c->stream) c->stream = ax__stream_new(c->peer, c->cid, 1);
+  return c->stream;
+}
+
+static int on_stream(void *ud, const ax__msg *m) {
+  ax_context *c = ud;
+  ax_stream *s = stream_of(c);
+  return s ? ax__stream_msg(s, m) : AX_ENOMEM;
+}
+
 static void on_end(void *ud, int status, ax_data *result, ax_error *err) {
   ax_context *c = ud;
   int was_open = c->state == CTX_OPEN;
@@ -101,6 +115,7 @@ static void on_end(void *ud, int status, ax_data *result, ax_error *err) {
   c->status = status;
   c->result = result;
   c->err = err;
+  if (c->stream) ax__stream_end(c->stream, status, err);
   if (!was_open && c->open.on) {
     /* It ended before started: the opener learns why. */
     ax_error *why = NULL;
@@ -154,12 +169,13 @@ int ax_portal_open_context_cb(ax_portal *p, const char *ns, const char *func,
   c->peer = peer;
   c->state = CTX_OPENING;
   c->open = (waiter){{open_cancel}, cb, ud, 1};
-  rc =
-      ax__peer_open(peer, ns, func, args, len, on_started, on_end, c, &c->call);
+  rc = ax__peer_open(peer, ns, func, args, len, on_started, on_stream, on_end,
+                     c, &c->call);
   if (rc < 0) {
     free(c);
     return rc;
   }
+  c->cid = c->call->node.cid;
   peer->refs++;
   *out = c;
   if (op) *op = &c->open.op;
@@ -223,6 +239,20 @@ int ax_context_result(ax_context *c, ax_data **result, ax_error **err) {
                NULL);
 }
 
+int ax_context_open_stream(ax_context *c, const ax_stream_opts *opts,
+                           ax_stream **out) {
+  if (!c || !out) return AX_EINVAL;
+  if (c->state == CTX_OPENING || c->close.on) return AX_ESTATE;
+  ax_stream *s = stream_of(c);
+  if (!s) return AX_ENOMEM;
+  int rc = ax__stream_open(s, opts);
+  if (rc < 0) return rc;
+  /* A callee that has ended already: its values, then its end. */
+  if (c->state == CTX_ENDED) ax__stream_end(s, c->status, c->err);
+  *out = s;
+  return 0;
+}
+
 int ax_context_cancel(ax_context *c) {
   if (!c) return AX_EINVAL;
   if (c->call && !c->cancel_asked) {
@@ -248,6 +278,9 @@ int ax_context_close_cb(ax_context *c, int body, ax_done_cb cb, void *ud,
   if (!c || !cb) return AX_EINVAL;
   if (c->close.on || c->res.on || c->open.on) return AX_ESTATE;
   if (body < 0) ax_context_cancel(c);
+  /* The stream first: the callee's receiving ends, and what it still
+   * sends is dropped, so it is never left waiting for credit. */
+  if (c->stream) ax_stream_close(c->stream);
   if (c->state == CTX_ENDED) {
     ax_error *err;
     int status = close_status(c, &err);

@@ -333,7 +333,10 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(error, "error", MAP)               \
   X(time, "time", NUM)                 \
   X(reaping, "reaping", INT)           \
-  X(ctx, "ctx", INT)
+  X(ctx, "ctx", INT)                   \
+  X(caller, "caller", INT)             \
+  X(msgs, "msgs", UINT)                \
+  X(bytes, "bytes", UINT)
 
 /* Each message: its enum, its "t", the fields it carries, those it
  * requires. F(x) is the bit of field x. A required cid is positive. */
@@ -352,7 +355,10 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(CANCEL, "cancel", F(cid), 0)                                            \
   X(CANCEL_ACK, "cancel_ack", F(cid), 0)                                    \
   X(REAPING, "reaping", F(time), F(time))                                   \
-  X(STARTED, "started", F(cid) | F(value), F(cid))
+  X(STARTED, "started", F(cid) | F(value), F(cid))                         \
+  X(YIELD, "yield", F(cid) | F(caller) | F(value), F(cid))                  \
+  X(STOP, "stop", F(cid) | F(caller), F(cid))                               \
+  X(CREDIT, "credit", F(cid) | F(caller) | F(msgs) | F(bytes), F(cid))
 
 /* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
  * int, STR a string without NUL, UID a string of 32 lowercase hex digits,
@@ -457,6 +463,9 @@ typedef struct ax__call {
   ax_done_cb cb;
   void *ud;
   void (*started)(void *ud, ax_data *value); /* NULL: a plain call */
+  /* A context's stream messages (yield, stop, credit) from the callee;
+   * < 0 is a protocol error. */
+  int (*stream)(void *ud, const ax__msg *m);
   int got_started;
 } ax__call;
 
@@ -465,6 +474,9 @@ typedef struct ax__call {
 typedef struct ax__incall {
   ax__cidnode node;
   void (*cancel)(struct ax__incall *in);
+  /* A context's stream messages from its caller (NULL: not a context);
+   * < 0 is a protocol error. */
+  int (*stream)(struct ax__incall *in, const ax__msg *m);
 } ax__incall;
 
 /* A peer's life: CONNECTING until its transport is up (TCP, later), AUTH
@@ -537,7 +549,8 @@ int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
  * on no memory), then cb with the outcome as for a call. */
 int ax__peer_open(ax__peer *peer, const char *ns, const char *func,
                   const void *args, size_t len,
-                  void (*started)(void *ud, ax_data *value), ax_done_cb cb,
+                  void (*started)(void *ud, ax_data *value),
+                  int (*stream)(void *ud, const ax__msg *m), ax_done_cb cb,
                   void *ud, ax__call **out);
 /* Ask the callee to cancel the call, and keep waiting for its outcome. */
 void ax__call_cancel_keep(ax__call *c);
@@ -549,6 +562,23 @@ void ax__peer_incall_remove(ax__peer *peer, ax__incall *in);
  * AX_ENOMEM. */
 int ax__peer_decode_error(const ax__raw *raw, ax_error **out);
 void ax__peers_close_all(void);
+
+/* ----------------------------------------------- streams (stream.c) */
+
+/* Each direction of a stream starts with this window (docs/PROTOCOL.md). */
+#define AX__STREAM_WINDOW_MSGS 1024u
+#define AX__STREAM_WINDOW_BYTES (1u << 20)
+
+/* A stream of the context whose call is cid on peer; caller: this side
+ * opened the context. NULL when out of memory. */
+ax_stream *ax__stream_new(ax__peer *peer, uint64_t cid, int caller);
+/* A yield, stop or credit for it; < 0 is a protocol error. */
+int ax__stream_msg(ax_stream *s, const ax__msg *m);
+/* The context ended (rc, err: its outcome; err is copied): receiving
+ * ends after the values queued, sending fails. */
+void ax__stream_end(ax_stream *s, int rc, const ax_error *err);
+int ax__stream_open(ax_stream *s, const ax_stream_opts *o);
+void ax__stream_free(ax_stream *s);
 
 /* --------------------------------------------------- serving (serve.c) */
 

@@ -177,6 +177,7 @@ static void call_cancel(ax_op *op) {
 static int call_start(ax__peer *peer, const char *ns, const char *func,
                       const void *args, size_t len,
                       void (*started)(void *ud, ax_data *value),
+                      int (*stream)(void *ud, const ax__msg *m),
                       ax_done_cb cb, void *ud, ax__call **out) {
   if (peer->state != AX__PEER_READY || peer->chan.closing) return AX_ECLOSED;
   ax__call *c = ax__pool_get(&call_pool, sizeof *c);
@@ -187,6 +188,7 @@ static int call_start(ax__peer *peer, const char *ns, const char *func,
   c->cb = cb;
   c->ud = ud;
   c->started = started;
+  c->stream = stream;
   c->got_started = 0;
   ax__msg m = {.type = AX__M_START};
   AX__SET(&m, cid, c->node.cid);
@@ -210,14 +212,15 @@ static int call_start(ax__peer *peer, const char *ns, const char *func,
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
                   const void *args, size_t len, ax_done_cb cb, void *ud,
                   ax__call **out) {
-  return call_start(peer, ns, func, args, len, NULL, cb, ud, out);
+  return call_start(peer, ns, func, args, len, NULL, NULL, cb, ud, out);
 }
 
 int ax__peer_open(ax__peer *peer, const char *ns, const char *func,
                   const void *args, size_t len,
-                  void (*started)(void *ud, ax_data *value), ax_done_cb cb,
+                  void (*started)(void *ud, ax_data *value),
+                  int (*stream)(void *ud, const ax__msg *m), ax_done_cb cb,
                   void *ud, ax__call **out) {
-  return call_start(peer, ns, func, args, len, started, cb, ud, out);
+  return call_start(peer, ns, func, args, len, started, stream, cb, ud, out);
 }
 
 void ax__call_cancel_keep(ax__call *c) {
@@ -293,6 +296,30 @@ static int on_started(ax__peer *peer, const ax__msg *m) {
   if (AX__HAS(m, value)) value = ax__data_make(m->value.p, &m->value.sc);
   c->started(c->ud, value);
   return 0;
+}
+
+/* A stream message of a context: from its caller (caller: 1) about a call
+ * we serve, else from its callee about a call we made, after started.
+ * One for a call that has ended is dropped; one for a call that is no
+ * context (or before started) is a protocol error. */
+static int on_stream(ax__peer *peer, const ax__msg *m) {
+  const char *t = ax__msg_type_name(m->type);
+  if (AX__HAS(m, caller) && m->caller == 1) {
+    ax__cidnode *x = ax__cidmap_find(&peer->incalls, m->cid);
+    if (!x) return 0;
+    ax__incall *in = ax__container_of(x, ax__incall, node);
+    if (in->stream) return in->stream(in, m);
+    ax_log(AX_LOG_ERROR, "%s from the caller of call %llu, not a context", t,
+           (unsigned long long)m->cid);
+    return AX_EPROTO;
+  }
+  ax__cidnode *x = ax__cidmap_find(&peer->calls, m->cid);
+  if (!x) return 0;
+  ax__call *c = ax__container_of(x, ax__call, node);
+  if (c->stream && c->got_started) return c->stream(c->ud, m);
+  ax_log(AX_LOG_ERROR, "%s for call %llu, %s", t, (unsigned long long)m->cid,
+         c->stream ? "before started" : "which is not a context");
+  return AX_EPROTO;
 }
 
 /* ------------------------------------------------- calls we serve */
@@ -394,6 +421,10 @@ static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
       return on_reply(peer, &m);
     case AX__M_STARTED:
       return on_started(peer, &m);
+    case AX__M_YIELD:
+    case AX__M_STOP:
+    case AX__M_CREDIT:
+      return on_stream(peer, &m);
     case AX__M_ERROR:
       if (m.cid != 0) return on_reply(peer, &m);
       return peer->cbs->control(peer, &m);

@@ -35,6 +35,7 @@ struct ax_ctx {
   int context;        /* opened as a context: it may send started */
   int by_caller;      /* its caller cancelled it */
   int started;        /* it did */
+  ax_stream *stream;  /* a context's, made on first use */
   ax_done_cb cb;      /* a local call's completion */
   void *ud;
   ax_op op;
@@ -56,6 +57,7 @@ static ax_ctx *ctx_get(void) {
 
 static void ctx_put(ax_ctx *c) {
   ax__list_remove(&c->unacked);
+  ax__stream_free(c->stream);
   ax_pack_free(c->result);
   ax_error_free(c->err);
   ax_data_free(c->args);
@@ -279,6 +281,29 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
 
 int ax_ctx_is_context(const ax_ctx *ctx) { return ctx && ctx->context; }
 
+static ax_stream *stream_of(ax_ctx *c) {
+  if (!c->stream) c->stream = ax__stream_new(c->peer, c->in.node.cid, 0);
+  return c->stream;
+}
+
+/* A stream message from the caller of a context we serve. */
+static int incall_stream(ax__incall *in, const ax__msg *m) {
+  ax_ctx *c = ax__container_of(in, ax_ctx, in);
+  ax_stream *s = stream_of(c);
+  return s ? ax__stream_msg(s, m) : AX_ENOMEM;
+}
+
+int ax_ctx_open_stream(ax_ctx *ctx, const ax_stream_opts *opts,
+                       ax_stream **out) {
+  if (!ctx || !out) return AX_EINVAL;
+  if (!ctx->context || !ctx->started) return AX_ESTATE;
+  ax_stream *s = stream_of(ctx);
+  if (!s) return AX_ENOMEM;
+  int rc = ax__stream_open(s, opts);
+  if (rc == 0) *out = s;
+  return rc;
+}
+
 int ax_ctx_finish(ax_ctx *ctx, int rc) {
   if (!ctx || !ctx->pending) return AX_EINVAL;
   ctx->pending = 0;
@@ -370,6 +395,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   c->in.node.cid = m->cid;
   c->in.cancel = cancel_incall;
   c->context = AX__HAS(m, ctx) && m->ctx == 1;
+  if (c->context) c->in.stream = incall_stream;
   int rc =
       set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p, m->func.len);
   if (rc == 0 && AX__HAS(m, kwargs) &&

@@ -59,6 +59,7 @@ static struct {
   held_call *held;
   size_t nheld, capheld;
   int calls_made, calls_done[OWN_CALLS], started[OWN_CALLS];
+  ax_stream *stream; /* of our own context call, made by its messages */
   ax__call *last_call;
   uint8_t *in; /* what the runtime sent, not yet parsed */
   size_t inlen, incap;
@@ -101,6 +102,13 @@ static int load(const char *name, void **mod, ax_error **err) {
   (void)err;
   *mod = (void *)name;
   return 0;
+}
+
+static void ignore_done(void *ud, int status, ax_data *r, ax_error *e) {
+  (void)ud;
+  (void)status;
+  ax_data_free(r);
+  ax_error_free(e);
 }
 
 /* What both loaders serve; in a task, calls may also block. */
@@ -165,6 +173,19 @@ static int serve(ax_ctx *ctx, const char *func, const ax_val *args,
     int rc = ax_ctx_started(ctx, p);
     check(rc != AX_ESTATE || !ax_ctx_is_context(ctx), "started refused");
     check(rc < 0 || ax_ctx_started(ctx, NULL) == AX_ESTATE, "started twice");
+    ax_stream *st;
+    if (rc == 0 && ax_ctx_open_stream(ctx, NULL, &st) == 0) {
+      for (int i = 0; i < 2 && rc == 0; i++) {
+        ax_pack *y = ax_pack_new();
+        if (y) ax_pack_int(y, i);
+        rc = in_task ? ax_stream_send(st, y)
+                     : ax_stream_send_cb(st, y, ignore_done, NULL, NULL);
+      }
+      ax_data *got = NULL;
+      if (in_task && rc == 0 && ax_stream_recv(st, &got, NULL) == 0)
+        ax_data_free(got);
+      ax_stream_close(st);
+    }
     return ax_ctx_return_val(ctx, args);
   }
   if (in_task && strcmp(func, "block") == 0) {
@@ -216,6 +237,7 @@ static void on_own_call(void *ud, int status, ax_data *result, ax_error *err) {
   (void)status;
   run.calls_done[i]++;
   check(run.calls_done[i] == 1, "a call ended twice");
+  if (i == 0 && run.stream) ax__stream_end(run.stream, status, err);
   ax_data_free(result);
   ax_error_free(err);
 }
@@ -228,6 +250,22 @@ static void on_own_started(void *ud, ax_data *value) {
   ax_data_free(value);
 }
 
+/* Our context's stream messages; its values are taken as they come
+ * (outside a task, only those queued), so that credit goes back. */
+static int on_own_stream(void *ud, const ax__msg *m) {
+  (void)ud;
+  if (!run.stream) {
+    run.stream = ax__stream_new(run.peer, 1, 1);
+    if (!run.stream) return AX_ENOMEM;
+    check(ax__stream_open(run.stream, NULL) == 0, "stream open");
+  }
+  int rc = ax__stream_msg(run.stream, m);
+  ax_data *v;
+  while (rc == 0 && ax_stream_recv(run.stream, &v, NULL) == 0)
+    ax_data_free(v);
+  return rc;
+}
+
 /* Calls of this side, once the peer is ready, so that replies find one;
  * the first is a context, which a started may answer. */
 static void make_calls(void) {
@@ -235,7 +273,7 @@ static void make_calls(void) {
   run.calls_made = 1;
   for (int i = 0; i < OWN_CALLS; i++) {
     int rc =
-        i == 0 ? ax__peer_open(run.peer, NULL, "f", NULL, 0, on_own_started,
+        i == 0 ? ax__peer_open(run.peer, NULL, "f", NULL, 0, on_own_started, on_own_stream,
                                on_own_call, (void *)(intptr_t)i,
                                &run.last_call)
                : ax__peer_call(run.peer, NULL, "f", "\x91\x01", 2,
@@ -428,6 +466,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < OWN_CALLS; i++)
     check(run.calls_done[i] == (run.calls_made ? 1 : 0),
           "a call made on the peer did not complete exactly once");
+  ax__stream_free(run.stream);
   ax__peer_unref(run.peer);
   close(run.fd);
   check(ax_shutdown() == 0, "shutdown");

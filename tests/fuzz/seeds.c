@@ -234,6 +234,22 @@ static void started(buf *b, uint64_t cid, const char *v, size_t vlen) {
   frame(b, &m);
 }
 
+/* A stream message: yield (with a value), stop or credit; caller 1 when
+ * the context's caller sends it. */
+static void stream_msg(buf *b, int type, uint64_t cid, int caller,
+                       const char *v, size_t vlen, uint64_t msgs,
+                       uint64_t bytes) {
+  ax__msg m = {.type = type};
+  AX__SET(&m, cid, cid);
+  if (caller) AX__SET(&m, caller, 1);
+  if (v) ax__msg_set_raw(&m, AX__F_value, v, vlen);
+  if (type == AX__M_CREDIT) {
+    AX__SET(&m, msgs, msgs);
+    AX__SET(&m, bytes, bytes);
+  }
+  frame(b, &m);
+}
+
 static void cid_msg(buf *b, int type, uint64_t cid) {
   ax__msg m = {.type = type};
   AX__SET(&m, cid, cid);
@@ -308,6 +324,14 @@ static void frames(void) {
   started(&b, 3, S("\x02"));
   ret(&b, 3, S("\x03"));
   save_buf("frame", "context", &b);
+  start_ctx(&b, 4, NULL, "counter", S("\x81\xa1n\x02"));
+  started(&b, 4, S("\x00"));
+  stream_msg(&b, AX__M_YIELD, 4, 0, S("\x01"), 0, 0);
+  stream_msg(&b, AX__M_YIELD, 4, 1, S("\xa4" "done"), 0, 0);
+  stream_msg(&b, AX__M_CREDIT, 4, 1, NULL, 0, 256, 4096);
+  stream_msg(&b, AX__M_STOP, 4, 0, NULL, 0, 0, 0);
+  ret(&b, 4, S("\x03"));
+  save_buf("frame", "stream", &b);
   /* An unknown key, which later versions may add, is skipped. */
   static const char unknown[] =
       "\x83\xa1t\xa6"
@@ -391,6 +415,20 @@ static void peers(void) {
   ret(&z, 1, S("\xc0"));
   started(&z, 2, S("\xc0"));
   save_peer("contexts", 16, 3, 0, &a, &m, &z);
+  /* Streams: a served context that sends two values and takes one (the
+   * caller's credit, value and stop), and our own context's values from
+   * its callee, then its stop and end; the middle part repeated, values
+   * past the window. */
+  hello(&a);
+  start_ctx(&a, 1, "task:t", "ctx", S("\x81\xa1x\x01"));
+  stream_msg(&a, AX__M_CREDIT, 1, 1, NULL, 0, 4, 64);
+  stream_msg(&a, AX__M_YIELD, 1, 1, S("\xa2" "hi"), 0, 0);
+  started(&a, 1, S("\xc0"));
+  stream_msg(&m, AX__M_YIELD, 1, 0, S("\x05"), 0, 0);
+  stream_msg(&z, AX__M_STOP, 1, 1, NULL, 0, 0, 0);
+  stream_msg(&z, AX__M_STOP, 1, 0, NULL, 0, 0, 0);
+  ret(&z, 1, S("\xc0"));
+  save_peer("streams", 16, 4, 40, &a, &m, &z);
   /* The same in chunks of varying size, some of one byte. */
   hello(&a);
   start(&z, 1, NULL, "echo", S("\x92\x01\xa1x"));

@@ -271,6 +271,159 @@ static void test_c_caller_lua_callee(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* ------------------------------------------------------------ streams */
+
+typedef struct stream_case {
+  const char *mode;
+  long long n;    /* counter's n */
+  int rounds;     /* echo: values sent and taken back */
+  int open_late;  /* flood: take nothing until the callee is done */
+  int cancel;     /* never open the stream; cancel the context */
+  int kill_after; /* kill -9 the callee after taking this many */
+  long long first, got[4], ngot, result;
+  int in_order, close_rc, recv_end, result_rc;
+  char end_type[64];
+} stream_case;
+
+static int stream_body(void *arg) {
+  stream_case *k = arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "callee", &testmod, &p, NULL), 0);
+  ax_data *kw = h_kw("is", "n", k->n, "mode", k->mode);
+  ax_context *c;
+  ax_data *first = NULL, *v = NULL, *r = NULL;
+  ax_error *e = NULL;
+  assert_int_equal(
+      ax_portal_open_context(p, NULL, "counter", kw, &c, &first, NULL), 0);
+  ax_data_free(kw);
+  k->first = ax_val_int(ax_data_root(first));
+  ax_data_free(first);
+  ax_stream *s = NULL;
+  k->in_order = 1;
+  if (k->cancel) {
+    ax_context_cancel(c);
+  } else if (!strcmp(k->mode, "count")) {
+    assert_int_equal(ax_context_open_stream(c, NULL, &s), 0);
+    for (int i = 0; i < k->n; i++) {
+      assert_int_equal(ax_stream_recv(s, &v, NULL), 0);
+      if (i < 4) k->got[i] = ax_val_int(ax_data_root(v));
+      k->ngot++;
+      ax_data_free(v);
+    }
+    ax_pack *done = ax_pack_new();
+    ax_pack_str(done, "done");
+    assert_int_equal(ax_stream_send(s, done), 0);
+  } else if (!strcmp(k->mode, "echo")) {
+    assert_int_equal(ax_context_open_stream(c, NULL, &s), 0);
+    for (int i = 0; i < k->rounds; i++) {
+      ax_pack *x = ax_pack_new();
+      ax_pack_int(x, i);
+      assert_int_equal(ax_stream_send(s, x), 0);
+      /* Several ahead before taking one back: both windows fill. */
+      if (i >= 8) {
+        assert_int_equal(ax_stream_recv(s, &v, NULL), 0);
+        if (ax_val_int(ax_data_root(v)) != k->ngot) k->in_order = 0;
+        k->ngot++;
+        ax_data_free(v);
+      }
+    }
+    ax_stream_close(s);
+  } else { /* flood */
+    if (k->open_late) {
+      /* The callee ends only once everything it sent is taken: its
+       * result is the proof it waited for credit, not overran us. */
+    }
+    assert_int_equal(ax_context_open_stream(c, NULL, &s), 0);
+    int rc;
+    while ((rc = ax_stream_recv(s, &v, &e)) == 0) {
+      if (ax_val_int(ax_data_root(v)) != k->ngot + 1) k->in_order = 0;
+      k->ngot++;
+      ax_data_free(v);
+      if (k->kill_after && k->ngot == k->kill_after)
+        kill(ax_portal_pid(p), SIGKILL);
+    }
+    k->recv_end = rc;
+    copy_err(k->end_type, sizeof k->end_type, e);
+    ax_error_free(e);
+    e = NULL;
+  }
+  if (!k->kill_after) {
+    k->result_rc = ax_context_result(c, &r, NULL);
+    if (r) k->result = ax_val_int(ax_data_root(r));
+    ax_data_free(r);
+  }
+  k->close_rc = ax_context_close(c, 0, &e);
+  ax_error_free(e);
+  if (!k->kill_after) assert_int_equal(ax_portal_cancel_actor(p), 0);
+  ax_nursery_close(n, NULL);
+  return 0;
+}
+
+static stream_case run_stream(stream_case k) {
+  h_begin(120);
+  assert_int_equal(h_run(0.5, stream_body, &k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+  return k;
+}
+
+/* docs/PROTOCOL.md's example: 0 first, then 1 and 2; "done" back; 3. */
+static void test_stream_both_ways(void **state) {
+  (void)state;
+  stream_case k = run_stream((stream_case){.mode = "count", .n = 2});
+  assert_int_equal(k.first, 0);
+  assert_int_equal(k.got[0], 1);
+  assert_int_equal(k.got[1], 2);
+  assert_int_equal(k.result_rc, 0);
+  assert_int_equal(k.result, 3);
+  assert_int_equal(k.close_rc, 0);
+}
+
+/* Thousands of values both ways, well past both windows, in order; the
+ * caller's close (stop) ends the callee's loop. */
+static void test_stream_echo_past_the_windows(void **state) {
+  (void)state;
+  stream_case k = run_stream((stream_case){.mode = "echo", .rounds = 5000});
+  assert_true(k.in_order);
+  assert_int_equal(k.ngot, 5000 - 8);
+  assert_int_equal(k.result_rc, 0);
+  assert_int_equal(k.result, 5000);
+}
+
+/* A callee that sends 5,000 values at once waits at the end of its
+ * window (a value beyond it would be a protocol error here) and goes on
+ * as they are taken: every one arrives, in order, then the end. */
+static void test_stream_flood_waits_for_credit(void **state) {
+  (void)state;
+  stream_case k =
+      run_stream((stream_case){.mode = "flood", .n = 5000, .open_late = 1});
+  assert_true(k.in_order);
+  assert_int_equal(k.ngot, 5000);
+  assert_int_equal(k.recv_end, AX_ECLOSED);
+  assert_int_equal(k.result, 5000);
+}
+
+/* Never opened, a callee blocked on credit is still cancellable. */
+static void test_stream_never_opened_then_cancelled(void **state) {
+  (void)state;
+  stream_case k =
+      run_stream((stream_case){.mode = "flood", .n = 100000, .cancel = 1});
+  assert_int_equal(k.result_rc, AX_EREMOTE);
+  assert_int_equal(k.close_rc, 0);
+}
+
+/* kill -9 of the producer mid-stream: the consumer's receiving ends with
+ * ActorCrashed. */
+static void test_stream_producer_killed(void **state) {
+  (void)state;
+  stream_case k = run_stream(
+      (stream_case){.mode = "flood", .n = 1LL << 40, .kill_after = 100});
+  assert_int_equal(k.recv_end, AX_EREMOTE);
+  assert_string_equal(k.end_type, "ActorCrashed");
+  assert_true(k.in_order);
+}
+
 /* started outside a context is refused; the call is no context. */
 static int plain_body(void *arg) {
   long long *out = arg;
@@ -309,6 +462,11 @@ int main(void) {
       cmocka_unit_test(test_started_in_a_plain_call_is_refused),
       cmocka_unit_test(test_cancel_by_the_parent_names_it),
       cmocka_unit_test(test_c_caller_lua_callee),
+      cmocka_unit_test(test_stream_both_ways),
+      cmocka_unit_test(test_stream_echo_past_the_windows),
+      cmocka_unit_test(test_stream_flood_waits_for_credit),
+      cmocka_unit_test(test_stream_never_opened_then_cancelled),
+      cmocka_unit_test(test_stream_producer_killed),
       cmocka_unit_test(test_cancel_by_a_signal_names_the_callee),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -385,6 +385,84 @@ static void test_context_started_then_cancelled(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* The document's stream example, frame by frame: counter with n 2 sends
+ * started 0, yields 1 and 2, takes our "done" (caller: 1) and returns 3. */
+static void yield_from_caller(kid *k, int cid, const char *v) {
+  ax_pack *p = msg("yield", 3);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, cid);
+  ax_pack_str(p, "caller");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "value");
+  ax_pack_str(p, v);
+  put(k, p);
+}
+
+static void test_stream_as_documented(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  ax_pack *p = msg("start", 4);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 1);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "counter");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "n");
+  ax_pack_int(p, 2);
+  ax_pack_str(p, "ctx");
+  ax_pack_int(p, 1);
+  put(&k, p);
+  const char *want[] = {"started", "yield", "yield"};
+  for (int i = 0; i < 3; i++) {
+    ax_data *d = next_no_ack(&k);
+    expect_type(d, want[i]);
+    const ax_val *root = ax_data_root(d);
+    assert_int_equal(ax_val_int(ax_val_get(root, "cid")), 1);
+    assert_int_equal(ax_val_int(ax_val_get(root, "value")), i);
+    assert_null(ax_val_get(root, "caller")); /* the callee sent it */
+    ax_data_free(d);
+  }
+  yield_from_caller(&k, 1, "done");
+  ax_data *d = next_no_ack(&k);
+  expect_type(d, "return");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), 3);
+  ax_data_free(d);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* The window holds: 1024 values to a context that takes none are kept;
+ * one more is a protocol error, which closes the channel (exit 1). */
+static void test_stream_value_beyond_the_window(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  context_start(&k, 2, "forever");
+  ax_data *d = next_no_ack(&k);
+  expect_type(d, "started");
+  ax_data_free(d);
+  for (int i = 0; i < 1024; i++) yield_from_caller(&k, 2, "v");
+  /* Still serving: a plain call is answered. */
+  ax_pack *p = msg("start", 2);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 3);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "pid");
+  put(&k, p);
+  d = next_no_ack(&k);
+  expect_type(d, "return");
+  ax_data_free(d);
+  yield_from_caller(&k, 2, "one too many");
+  /* The child closes the channel; the context's error may come first. */
+  while ((d = next(&k)) != NULL) ax_data_free(d);
+  assert_int_equal(exit_status(&k), 1);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* A child whose parent is not the pid it was told exits 1 at once. */
 static void test_wrong_parent_pid(void **state) {
   (void)state;
@@ -511,6 +589,8 @@ int main(void) {
       cmocka_unit_test(test_sigterm_after_boot),
       cmocka_unit_test(test_cancelled_call_says_what_it_was_doing),
       cmocka_unit_test(test_context_started_then_cancelled),
+      cmocka_unit_test(test_stream_as_documented),
+      cmocka_unit_test(test_stream_value_beyond_the_window),
       cmocka_unit_test(test_wrong_parent_pid),
       cmocka_unit_test(test_no_spawn_in_time),
       cmocka_unit_test(test_reaping_told_to_a_parent_that_asked),

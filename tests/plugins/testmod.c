@@ -143,6 +143,57 @@ static int ctx_inc(ax_ctx *ctx, const ax_val *args) {
   return ax_ctx_return(ctx, r);
 }
 
+/* A context with a stream (docs/PROTOCOL.md's example): started(0),
+ * sends 1..n, then takes values from the caller until one is the string
+ * "done" (counting the others), and returns n + 1 + that count. With
+ * mode "echo": sends back every value it takes until the caller's stop,
+ * and returns how many. With mode "flood": sends n values without
+ * waiting for anything, then returns n. */
+static int counter(ax_ctx *ctx, const ax_val *args) {
+  int64_t n = int_arg(args, "n", 0);
+  const char *mode = str_arg(args, "mode", "count");
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, 0);
+  int rc = ax_ctx_started(ctx, p);
+  ax_stream *s;
+  if (rc == 0) rc = ax_ctx_open_stream(ctx, NULL, &s);
+  if (rc < 0) return rc;
+  int64_t extra = 0;
+  if (!strcmp(mode, "echo")) {
+    ax_data *v;
+    while ((rc = ax_stream_recv(s, &v, NULL)) == 0) {
+      ax_pack *back = ax_pack_new();
+      ax_pack_val(back, ax_data_root(v));
+      ax_data_free(v);
+      if ((rc = ax_stream_send(s, back)) < 0) return rc;
+      extra++;
+    }
+    if (rc != AX_ECLOSED) return rc;
+    ax_pack *r = ax_pack_new();
+    ax_pack_int(r, extra);
+    return ax_ctx_return(ctx, r);
+  }
+  for (int64_t i = 1; i <= n; i++) {
+    ax_pack *v = ax_pack_new();
+    ax_pack_int(v, i);
+    if ((rc = ax_stream_send(s, v)) < 0) return rc;
+  }
+  if (strcmp(mode, "flood")) {
+    for (;;) {
+      ax_data *v;
+      if ((rc = ax_stream_recv(s, &v, NULL)) < 0) return rc;
+      const char *str = ax_val_str(ax_data_root(v), NULL);
+      int done = str && !strcmp(str, "done");
+      ax_data_free(v);
+      if (done) break;
+      extra++;
+    }
+  }
+  ax_pack *r = ax_pack_new();
+  ax_pack_int(r, !strcmp(mode, "flood") ? n : n + 1 + extra);
+  return ax_ctx_return(ctx, r);
+}
+
 /* Whether this call is a context: started where it is not one fails. */
 static int not_ctx(ax_ctx *ctx, const ax_val *args) {
   (void)args;
@@ -509,6 +560,7 @@ static const ax_export exports[] = {
     {.name = "pid", .ctx_fn = pid},
     {.name = "ctx_inc", .ctx_fn = ctx_inc},
     {.name = "not_ctx", .ctx_fn = not_ctx},
+    {.name = "counter", .ctx_fn = counter},
     {.name = "echo", .ctx_fn = echo},
     {.name = "sum", .ctx_fn = sum},
     {.name = "fail", .ctx_fn = fail},

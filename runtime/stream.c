@@ -1,0 +1,417 @@
+/* stream.c - a context's stream: values both ways between its caller and
+ * its callee, each direction with a credit window. A sender spends one
+ * message and the value's bytes of its window per yield and waits when
+ * it is used up; the receiver gives credit back as its user takes values
+ * (not as they arrive), in batches of a quarter window. So a fast sender
+ * never overruns a slow receiver, whose queue never holds more than its
+ * window, and a stream waiting for credit holds up nothing else on its
+ * channel. A value larger than the whole byte window goes when nothing
+ * else is outstanding.
+ *
+ * The stream belongs to its context (context.c on the caller's side,
+ * serve.c's ax_ctx on the callee's) and lives as long as it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* One completion a user waits for. */
+typedef struct waiter {
+  ax_op op;
+  ax_done_cb cb;
+  void *ud;
+  int on;
+} waiter;
+
+struct ax_stream {
+  ax__peer *peer; /* referenced */
+  uint64_t cid;
+  int caller; /* this side opened the context */
+  int opened; /* the user opened it */
+  int closed; /* the user closed it: values are dropped, credited */
+  /* Receiving: a ring of the values the window let in. */
+  ax_data **q;
+  size_t qhead, qlen, qcap;
+  uint64_t qbytes;
+  uint64_t win_msgs, win_bytes;   /* the window this side grants */
+  uint64_t used_msgs, used_bytes; /* taken since the last credit */
+  int got_stop;
+  int ended; /* the context ended: end_rc, end_err */
+  int end_rc;
+  ax_error *end_err;
+  /* Sending. */
+  int64_t credit_msgs, credit_bytes;
+  uint64_t out_msgs; /* sent and not credited back */
+  int sent_stop;
+  waiter rx, tx;
+  ax_pack *tx_value; /* waiting for credit */
+};
+
+static size_t pack_len(const ax_pack *p) {
+  size_t n = 1; /* nil */
+  if (p) ax_pack_bytes(p, &n);
+  return n;
+}
+
+static int send_msg(ax_stream *s, int type, const void *v, size_t len) {
+  if (s->peer->state >= AX__PEER_CLOSING) return AX_ECLOSED;
+  ax__msg m = {.type = type};
+  AX__SET(&m, cid, s->cid);
+  if (s->caller) AX__SET(&m, caller, 1);
+  if (v) ax__msg_set_raw(&m, AX__F_value, v, len);
+  return ax__peer_send(s->peer, &m);
+}
+
+static void send_credit(ax_stream *s) {
+  if (!s->used_msgs || s->ended) return;
+  ax__msg m = {.type = AX__M_CREDIT};
+  AX__SET(&m, cid, s->cid);
+  if (s->caller) AX__SET(&m, caller, 1);
+  AX__SET(&m, msgs, s->used_msgs);
+  AX__SET(&m, bytes, s->used_bytes);
+  if (s->peer->state < AX__PEER_CLOSING) ax__peer_send(s->peer, &m);
+  s->used_msgs = s->used_bytes = 0;
+}
+
+/* The user took (or dropped) a value of n bytes: credit it back once a
+ * quarter window is due, so credit costs little next to the data. */
+static void taken(ax_stream *s, uint64_t n) {
+  s->used_msgs++;
+  s->used_bytes += n;
+  if (s->used_msgs >= s->win_msgs / 4 || s->used_bytes >= s->win_bytes / 4)
+    send_credit(s);
+}
+
+ax_stream *ax__stream_new(ax__peer *peer, uint64_t cid, int caller) {
+  ax_stream *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->peer = peer;
+  peer->refs++;
+  s->cid = cid;
+  s->caller = caller;
+  s->win_msgs = s->credit_msgs = AX__STREAM_WINDOW_MSGS;
+  s->win_bytes = s->credit_bytes = AX__STREAM_WINDOW_BYTES;
+  return s;
+}
+
+static void fire(waiter *w, int status, ax_data *v, ax_error *e) {
+  w->on = 0;
+  w->cb(w->ud, status, v, e);
+}
+
+/* What a receive gets when nothing is queued and more will never come:
+ * the end (AX_ECLOSED), or the context's failure. 0: wait. */
+static int end_of(ax_stream *s, ax_error **err) {
+  *err = NULL;
+  if (s->got_stop) return AX_ECLOSED;
+  if (!s->ended) return 0;
+  if (s->end_err) {
+    *err = ax_error_dup(s->end_err);
+    return *err ? AX_EREMOTE : AX_ENOMEM;
+  }
+  return s->end_rc < 0 && s->end_rc != AX_EREMOTE ? s->end_rc : AX_ECLOSED;
+}
+
+static ax_data *pop(ax_stream *s) {
+  ax_data *v = s->q[s->qhead];
+  s->qhead = (s->qhead + 1) % s->qcap;
+  s->qlen--;
+  size_t n = 0;
+  if (v) ax_data_bytes(v, &n);
+  s->qbytes -= n;
+  taken(s, n);
+  return v;
+}
+
+static void wake_rx(ax_stream *s) {
+  if (!s->rx.on) return;
+  ax_error *e;
+  if (s->qlen)
+    fire(&s->rx, 0, pop(s), NULL);
+  else {
+    int rc = end_of(s, &e);
+    if (rc) fire(&s->rx, rc, NULL, e);
+  }
+}
+
+/* A value arrived within the window (the sender's duty; one beyond it is
+ * a protocol error: a peer may not make us hold more than we granted). */
+static int on_yield(ax_stream *s, const ax__msg *m) {
+  if (s->got_stop) return AX_EPROTO;
+  uint64_t n = AX__HAS(m, value) ? m->value.len : 0;
+  uint64_t held = s->qlen + s->used_msgs;
+  if (held >= s->win_msgs ||
+      (held && s->qbytes + s->used_bytes + n > s->win_bytes)) {
+    ax_log(AX_LOG_ERROR,
+           "stream of call %llu from %s: a value beyond the "
+           "window",
+           (unsigned long long)s->cid, s->peer->id.name);
+    return AX_EPROTO;
+  }
+  if (s->closed) {
+    taken(s, n); /* nobody reads it: credit it back */
+    return 0;
+  }
+  ax_data *v =
+      AX__HAS(m, value) ? ax__data_make(m->value.p, &m->value.sc) : NULL;
+  if (!v && AX__HAS(m, value)) return AX_ENOMEM;
+  if (s->qlen == s->qcap) {
+    size_t cap = s->qcap ? 2 * s->qcap : 16;
+    ax_data **q = malloc(cap * sizeof *q);
+    if (!q) {
+      ax_data_free(v);
+      return AX_ENOMEM;
+    }
+    for (size_t i = 0; i < s->qlen; i++) q[i] = s->q[(s->qhead + i) % s->qcap];
+    free(s->q);
+    s->q = q;
+    s->qhead = 0;
+    s->qcap = cap;
+  }
+  s->q[(s->qhead + s->qlen) % s->qcap] = v;
+  s->qlen++;
+  s->qbytes += n;
+  wake_rx(s);
+  return 0;
+}
+
+static int try_send(ax_stream *s, ax_pack *v);
+
+static void wake_tx(ax_stream *s) {
+  if (!s->tx.on) return;
+  if (s->credit_msgs < 1 ||
+      (s->out_msgs && (int64_t)pack_len(s->tx_value) > s->credit_bytes))
+    return;
+  ax_pack *v = s->tx_value;
+  s->tx_value = NULL;
+  int rc = try_send(s, v);
+  fire(&s->tx, rc, NULL, NULL);
+}
+
+int ax__stream_msg(ax_stream *s, const ax__msg *m) {
+  switch (m->type) {
+    case AX__M_YIELD:
+      return on_yield(s, m);
+    case AX__M_STOP:
+      s->got_stop = 1;
+      wake_rx(s);
+      return 0;
+    default: /* credit */
+      s->credit_msgs += AX__HAS(m, msgs) ? (int64_t)m->msgs : 0;
+      s->credit_bytes += AX__HAS(m, bytes) ? (int64_t)m->bytes : 0;
+      uint64_t back = AX__HAS(m, msgs) ? m->msgs : 0;
+      s->out_msgs = back > s->out_msgs ? 0 : s->out_msgs - back;
+      wake_tx(s);
+      return 0;
+  }
+}
+
+void ax__stream_end(ax_stream *s, int rc, const ax_error *err) {
+  if (s->ended) return;
+  s->ended = 1;
+  s->end_rc = rc;
+  s->end_err = err ? ax_error_dup(err) : NULL;
+  wake_rx(s);
+  if (s->tx.on) {
+    ax_pack_free(s->tx_value);
+    s->tx_value = NULL;
+    fire(&s->tx, AX_ECLOSED, NULL, NULL);
+  }
+}
+
+void ax__stream_free(ax_stream *s) {
+  if (!s) return;
+  if (s->rx.on) fire(&s->rx, AX_ECLOSED, NULL, NULL);
+  if (s->tx.on) fire(&s->tx, AX_ECLOSED, NULL, NULL);
+  while (s->qlen) ax_data_free(pop(s));
+  free(s->q);
+  ax_pack_free(s->tx_value);
+  ax_error_free(s->end_err);
+  ax__peer_unref(s->peer);
+  free(s);
+}
+
+int ax__stream_open(ax_stream *s, const ax_stream_opts *o) {
+  if (s->opened) return AX_ESTATE;
+  s->opened = 1;
+  /* A window larger than the default is granted at once. */
+  uint64_t msgs = o && o->size >= sizeof *o && o->window_msgs > s->win_msgs
+                      ? o->window_msgs - s->win_msgs
+                      : 0;
+  uint64_t bytes = o && o->size >= sizeof *o && o->window_bytes > s->win_bytes
+                       ? o->window_bytes - s->win_bytes
+                       : 0;
+  if (msgs || bytes) {
+    s->win_msgs += msgs;
+    s->win_bytes += bytes;
+    ax__msg m = {.type = AX__M_CREDIT};
+    AX__SET(&m, cid, s->cid);
+    if (s->caller) AX__SET(&m, caller, 1);
+    AX__SET(&m, msgs, msgs);
+    AX__SET(&m, bytes, bytes);
+    if (s->peer->state < AX__PEER_CLOSING) ax__peer_send(s->peer, &m);
+  }
+  return 0;
+}
+
+/* ----------------------------------------------------------- sending */
+
+static int try_send(ax_stream *s, ax_pack *v) {
+  size_t len = 1;
+  const void *b = v ? ax_pack_bytes(v, &len) : "\xc0";
+  int rc = v && ax__pack_failed(v) ? AX_ENOMEM : 0;
+  if (rc == 0) rc = send_msg(s, AX__M_YIELD, b, len);
+  if (rc == 0) {
+    s->credit_msgs--;
+    s->credit_bytes -= (int64_t)len;
+    s->out_msgs++;
+  }
+  ax_pack_free(v);
+  return rc;
+}
+
+static int send_state(const ax_stream *s) {
+  if (!s->opened || s->closed || s->sent_stop) return AX_ESTATE;
+  if (s->ended || s->peer->state >= AX__PEER_CLOSING) return AX_ECLOSED;
+  return 0;
+}
+
+static void tx_cancel(ax_op *op) {
+  ax_stream *s = ax__container_of(op, ax_stream, tx.op);
+  if (!s->tx.on) return;
+  ax_pack_free(s->tx_value);
+  s->tx_value = NULL;
+  fire(&s->tx, AX_ECANCELED, NULL, NULL);
+}
+
+int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb, void *ud,
+                      ax_op **op) {
+  if (!s || !cb) {
+    ax_pack_free(value);
+    return AX_EINVAL;
+  }
+  int rc = s->tx.on ? AX_ESTATE : send_state(s);
+  if (rc < 0) {
+    ax_pack_free(value);
+    return rc;
+  }
+  s->tx = (waiter){{tx_cancel}, cb, ud, 1};
+  s->tx_value = value;
+  if (op) *op = &s->tx.op;
+  if (s->credit_msgs >= 1 &&
+      (!s->out_msgs || (int64_t)pack_len(value) <= s->credit_bytes)) {
+    /* Credit at hand: it goes now, and the callback comes soon. */
+    s->tx.on = 0;
+    s->tx_value = NULL;
+    rc = try_send(s, value);
+    return ax__defer_done(cb, ud, rc, NULL, NULL);
+  }
+  return 0;
+}
+
+int ax_stream_send(ax_stream *s, ax_pack *value) {
+  if (!s) {
+    ax_pack_free(value);
+    return AX_EINVAL;
+  }
+  int rc = s->tx.on ? AX_ESTATE : send_state(s);
+  if (rc < 0) {
+    ax_pack_free(value);
+    return rc;
+  }
+  /* The fast path: credit at hand, no wait, nothing allocated. */
+  if (s->credit_msgs >= 1 &&
+      (!s->out_msgs || (int64_t)pack_len(value) <= s->credit_bytes)) {
+    if (s->peer->chan.wqueued > s->peer->chan.high_water) {
+      rc = ax__chan_wait_writable(&s->peer->chan);
+      if (rc < 0) {
+        ax_pack_free(value);
+        return rc;
+      }
+      if ((rc = send_state(s)) < 0) {
+        ax_pack_free(value);
+        return rc;
+      }
+    }
+    return try_send(s, value);
+  }
+  rc = ax__can_block();
+  if (rc < 0) {
+    ax_pack_free(value);
+    return rc;
+  }
+  ax__blk b;
+  ax__blk_init(&b);
+  ax__wait_about(&b.w, "waiting for credit to send on a stream to '%s'",
+                 s->peer->id.name, NULL);
+  rc = ax_stream_send_cb(s, value, ax__blk_cb, &b, &b.op);
+  if (rc < 0) return rc;
+  return ax__blk_wait(&b, NULL, NULL);
+}
+
+/* --------------------------------------------------------- receiving */
+
+static void rx_cancel(ax_op *op) {
+  ax_stream *s = ax__container_of(op, ax_stream, rx.op);
+  if (s->rx.on) fire(&s->rx, AX_ECANCELED, NULL, NULL);
+}
+
+int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
+  if (!s || !cb) return AX_EINVAL;
+  if (!s->opened || s->closed || s->rx.on) return AX_ESTATE;
+  s->rx = (waiter){{rx_cancel}, cb, ud, 1};
+  if (op) *op = &s->rx.op;
+  ax_error *e = NULL;
+  int rc = s->qlen ? 1 : end_of(s, &e);
+  if (rc) {
+    s->rx.on = 0;
+    rc = rc == 1 ? ax__defer_done(cb, ud, 0, pop(s), NULL)
+                 : ax__defer_done(cb, ud, rc, NULL, e);
+    return rc;
+  }
+  return 0;
+}
+
+int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
+  if (value) *value = NULL;
+  if (err) *err = NULL;
+  if (!s) return AX_EINVAL;
+  if (!s->opened || s->closed || s->rx.on) return AX_ESTATE;
+  /* The fast path: a value queued. */
+  if (s->qlen) {
+    ax_data *v = pop(s);
+    if (value)
+      *value = v;
+    else
+      ax_data_free(v);
+    return 0;
+  }
+  ax_error *e = NULL;
+  int rc = end_of(s, &e);
+  if (rc) {
+    if (err)
+      *err = e;
+    else
+      ax_error_free(e);
+    return rc;
+  }
+  AX__BLOCK_ON(ax_stream_recv_cb(s, AX__BLK_ARGS), value, err,
+               "waiting for a value on a stream from '%s'", s->peer->id.name,
+               NULL);
+}
+
+int ax_stream_close(ax_stream *s) {
+  if (!s) return AX_EINVAL;
+  if (!s->opened || s->closed) return AX_ESTATE;
+  s->closed = 1;
+  if (s->rx.on) fire(&s->rx, AX_ECANCELED, NULL, NULL);
+  if (s->tx.on) tx_cancel(&s->tx.op);
+  /* What the peer still sends is dropped and credited back at once. */
+  while (s->qlen) ax_data_free(pop(s));
+  send_credit(s);
+  if (!s->sent_stop && !s->ended) {
+    s->sent_stop = 1;
+    send_msg(s, AX__M_STOP, NULL, 0);
+  }
+  return 0;
+}

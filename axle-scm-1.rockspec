@@ -37,6 +37,7 @@ build = {
         "bindings/lua/portal.c",
         "bindings/lua/root.c",
         "bindings/lua/scope.c",
+        "bindings/lua/stream.c",
         "bindings/lua/task.c",
         "bindings/lua/value.c",
       },

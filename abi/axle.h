@@ -673,6 +673,10 @@ AX_EXTERN int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud,
  * what was sent (a stop message), and what it still sends is dropped.
  * Returns at once. The stream stays the context's. */
 AX_EXTERN int ax_stream_close(ax_stream *s);
+/* Close this side without the stop: for a side that is failing, whose
+ * error is on its way to the other side instead (which then ends its
+ * receiving with that error, not a clean end). */
+AX_EXTERN int ax_stream_drop(ax_stream *s);
 
 /* ------------------------------------------------------- actor functions */
 

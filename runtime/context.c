@@ -278,9 +278,15 @@ int ax_context_close_cb(ax_context *c, int body, ax_done_cb cb, void *ud,
   if (!c || !cb) return AX_EINVAL;
   if (c->close.on || c->res.on || c->open.on) return AX_ESTATE;
   if (body < 0) ax_context_cancel(c);
-  /* The stream first: the callee's receiving ends, and what it still
-   * sends is dropped, so it is never left waiting for credit. */
-  if (c->stream) ax_stream_close(c->stream);
+  /* The stream first: what the callee still sends is dropped, so it is
+   * never left waiting for credit; its receiving ends with our stop, or,
+   * when our block failed, with the cancel. */
+  if (c->stream) {
+    if (body < 0)
+      ax_stream_drop(c->stream);
+    else
+      ax_stream_close(c->stream);
+  }
   if (c->state == CTX_ENDED) {
     ax_error *err;
     int status = close_status(c, &err);

@@ -400,7 +400,7 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
                NULL);
 }
 
-int ax_stream_close(ax_stream *s) {
+static int close_side(ax_stream *s, int stop) {
   if (!s) return AX_EINVAL;
   if (!s->opened || s->closed) return AX_ESTATE;
   s->closed = 1;
@@ -409,9 +409,13 @@ int ax_stream_close(ax_stream *s) {
   /* What the peer still sends is dropped and credited back at once. */
   while (s->qlen) ax_data_free(pop(s));
   send_credit(s);
-  if (!s->sent_stop && !s->ended) {
+  if (stop && !s->sent_stop && !s->ended) {
     s->sent_stop = 1;
     send_msg(s, AX__M_STOP, NULL, 0);
   }
   return 0;
 }
+
+int ax_stream_close(ax_stream *s) { return close_side(s, 1); }
+
+int ax_stream_drop(ax_stream *s) { return close_side(s, 0); }

@@ -10,6 +10,7 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
   axlua_portal_init(L);
   axlua_scope_init(L);
   axlua_task_init(L);
+  axlua_stream_init(L);
   axlua_context_init(L);
   static const luaL_Reg funcs[] = {{"open_nursery", axlua_nursery_open},
                                    {"context", axlua_context_declare},

@@ -44,15 +44,71 @@ int axlua_context_declared(lua_State *L, int idx) {
 }
 
 void axlua_context_push_callee(lua_State *L, ax_ctx *ctx, const char *func) {
-  lcallee *c = lua_newuserdatauv(L, sizeof *c, 0);
+  lcallee *c = lua_newuserdatauv(L, sizeof *c, 1); /* its stream */
   c->ctx = ctx;
   c->func = func;
   luaL_setmetatable(L, CALLEE_NAME);
 }
 
+/* The stream object a context object keeps (user value 1) is retired
+ * with it. */
+static void retire_stream(lua_State *L, int idx) {
+  if (lua_getiuservalue(L, idx, 1) == LUA_TUSERDATA) axlua_stream_retire(L, -1);
+  lua_pop(L, 1);
+}
+
 void axlua_context_end_callee(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
   lcallee *c = luaL_testudata(L, idx, CALLEE_NAME);
-  if (c) c->ctx = NULL;
+  if (!c) return;
+  c->ctx = NULL;
+  retire_stream(L, idx);
+}
+
+/* open_stream's options: window (values) and window_bytes. */
+static void stream_opts(lua_State *L, int idx, ax_stream_opts *o) {
+  *o = (ax_stream_opts){sizeof *o, 0, 0};
+  if (lua_isnoneornil(L, idx)) return;
+  axlua_check_type(L, idx, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    int known = !strcmp(k, "window") || !strcmp(k, "window_bytes");
+    if (!known || !lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+      axlua_error_throw(L, AX_K_USAGE_ERROR,
+                        "open_stream: %s (options: window, window_bytes, "
+                        "each a count >= 0)",
+                        known ? "a window is a count" : "unknown option");
+    if (!strcmp(k, "window"))
+      o->window_msgs = (uint64_t)lua_tointeger(L, -1);
+    else
+      o->window_bytes = (uint64_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  }
+}
+
+static int callee_open_stream(lua_State *L) {
+  lcallee *c = axlua_check_udata(L, 1, CALLEE_NAME);
+  if (!c->ctx)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "open_stream: the call of '%s' has ended",
+                             c->func);
+  ax_stream_opts o;
+  stream_opts(L, 2, &o);
+  ax_stream *s;
+  int rc = ax_ctx_open_stream(c->ctx, &o, &s);
+  if (rc == AX_ESTATE)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR, "open_stream: %s",
+                             !ax_ctx_is_context(c->ctx)
+                                 ? "this call is not a context"
+                             : lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA
+                                 ? "the stream is open already"
+                                 : "call ctx:started(value) first");
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  axlua_stream_push(L, s);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 1, 1);
+  return 1;
 }
 
 static int pack_one(lua_State *L) {
@@ -99,7 +155,7 @@ typedef struct lcaller {
 } lcaller;
 
 void axlua_context_push_caller(lua_State *L, ax_context *c) {
-  lcaller *lc = lua_newuserdatauv(L, sizeof *lc, 0);
+  lcaller *lc = lua_newuserdatauv(L, sizeof *lc, 1); /* its stream */
   lc->c = c;
   luaL_setmetatable(L, CALLER_NAME);
 }
@@ -142,6 +198,22 @@ static int caller_result(lua_State *L) {
   return 1;
 }
 
+static int caller_open_stream(lua_State *L) {
+  lcaller *lc = check_open(L, "open_stream");
+  ax_stream_opts o;
+  stream_opts(L, 2, &o);
+  ax_stream *s;
+  int rc = ax_context_open_stream(lc->c, &o, &s);
+  if (rc == AX_ESTATE)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "open_stream: the stream is open already");
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  axlua_stream_push(L, s);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 1, 1);
+  return 1;
+}
+
 static int caller_cancel(lua_State *L) {
   lcaller *lc = check_open(L, "cancel");
   ax_context_cancel(lc->c);
@@ -154,6 +226,7 @@ static int caller_close(lua_State *L) {
   if (!lc->c) return 0;
   ax_context *c = lc->c;
   lc->c = NULL;
+  retire_stream(L, 1);
   ax_error *e = NULL;
   int rc = ax_context_close(c, lua_isnoneornil(L, 2) ? 0 : AX_EREMOTE, &e);
   /* The block's own error goes on; a cancel of ours is absorbed. */
@@ -172,15 +245,19 @@ static void ignore_end(void *ud, int status, ax_data *r, ax_error *e) {
 /* Collected unclosed: end it without waiting, cancelling the callee. */
 static int caller_gc(lua_State *L) {
   lcaller *lc = lua_touserdata(L, 1);
+  retire_stream(L, 1);
   if (lc->c) ax_context_close_cb(lc->c, AX_ECANCELED, ignore_end, NULL, NULL);
   lc->c = NULL;
   return 0;
 }
 
 void axlua_context_init(lua_State *L) {
-  static const luaL_Reg callee[] = {{"started", callee_started}, {NULL, NULL}};
+  static const luaL_Reg callee[] = {{"started", callee_started},
+                                    {"open_stream", callee_open_stream},
+                                    {NULL, NULL}};
   static const luaL_Reg caller[] = {{"result", caller_result},
                                     {"cancel", caller_cancel},
+                                    {"open_stream", caller_open_stream},
                                     {"__close", caller_close},
                                     {"__gc", caller_gc},
                                     {NULL, NULL}};

@@ -51,6 +51,14 @@ static inline void axlua_new_class(lua_State *L, const char *name,
 /* The entry point of require "axle"; the loader opens it in every state. */
 __attribute__((visibility("default"))) int luaopen_axle(lua_State *L);
 
+/* ---------------------------------------------------------- stream.c */
+
+void axlua_stream_init(lua_State *L);
+/* A stream object for s, which its context owns. */
+void axlua_stream_push(lua_State *L, ax_stream *s);
+/* Its context ended: the object at idx raises from now on. */
+void axlua_stream_retire(lua_State *L, int idx);
+
 /* --------------------------------------------------------- context.c */
 
 void axlua_context_init(lua_State *L);

@@ -34,6 +34,24 @@ static void test_cellar_door(void **state) {
   h_expect(AXLE " run " LUA_EX("cellar_door"), 0, "Dang that's beautiful\n");
 }
 
+static void test_bidir_streaming(void **state) {
+  (void)state;
+  h_expect(AXLE " run " LUA_EX("bidir_streaming"), 0,
+           "started with 11\n10 round trips\nthe callee answered 10 pings\n");
+  h_expect(LUA_PRELOAD "LUA_CPATH='" LUA_BINDING_DIR "/?.so' lua5.4 " LUA_EX(
+               "bidir_streaming"),
+           0, "started with 11\n10 round trips\n");
+}
+
+/* Streams between Lua actors (tests/lua/streams.lua prints a line per
+ * part it checked). */
+static void test_streams(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/streams.lua 2>&1", 0,
+           "both ways ok\nlate receiver ok\nproducer error ok\nbreak ok\n"
+           "cancel ok\nmisuse ok\nstreams ok\n");
+}
+
 static void test_movie_theatre(void **state) {
   (void)state;
   h_expect(AXLE " run " LUA_EX("movie_theatre"), 0,
@@ -1025,6 +1043,8 @@ static void test_signal_during_lua_code_says_so(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cellar_door),
+      cmocka_unit_test(test_bidir_streaming),
+      cmocka_unit_test(test_streams),
       cmocka_unit_test(test_movie_theatre),
       cmocka_unit_test(test_remote_error),
       cmocka_unit_test(test_single_func),

@@ -1,0 +1,115 @@
+/* stream.c - a context's stream in Lua: send, recv, iteration
+ * (`for v in stream do ... end`) and closing (a to-be-closed value). The
+ * stream belongs to its context, which retires this object when it ends
+ * (axlua_stream_retire): a stream used after its context raises. */
+
+#include "internal.h"
+
+#define STREAM_NAME "axle.Stream"
+
+typedef struct lstream {
+  ax_stream *s; /* NULL once its context ended */
+  int closed;
+} lstream;
+
+void axlua_stream_push(lua_State *L, ax_stream *s) {
+  lstream *ls = lua_newuserdatauv(L, sizeof *ls, 0);
+  ls->s = s;
+  ls->closed = 0;
+  luaL_setmetatable(L, STREAM_NAME);
+}
+
+void axlua_stream_retire(lua_State *L, int idx) {
+  lstream *ls = luaL_testudata(L, idx, STREAM_NAME);
+  if (ls) ls->s = NULL;
+}
+
+static lstream *check_stream(lua_State *L, const char *method) {
+  lstream *ls = axlua_check_udata(L, 1, STREAM_NAME);
+  if (!ls->s)
+    axlua_error_throw(L, AX_K_USAGE_ERROR,
+                      "%s: the stream's context has ended; use a stream "
+                      "only inside its context",
+                      method);
+  if (ls->closed)
+    axlua_error_throw(L, AX_K_USAGE_ERROR, "%s: the stream is closed", method);
+  return ls;
+}
+
+static int pack_one(lua_State *L) {
+  axlua_value_pack(L, 2, lua_touserdata(L, 1));
+  return 0;
+}
+
+static int stream_send(lua_State *L) {
+  lstream *ls = check_stream(L, "send");
+  lua_settop(L, 2);
+  ax_pack *p = ax_pack_new();
+  if (!p) return axlua_error_raise(L, AX_ENOMEM, NULL);
+  lua_pushcfunction(L, pack_one);
+  lua_pushlightuserdata(L, p);
+  lua_pushvalue(L, 2);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    ax_pack_free(p);
+    return lua_error(L);
+  }
+  int rc = ax_stream_send(ls->s, p);
+  if (rc == AX_ECLOSED)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "send: the context has ended; nobody takes "
+                             "values any more");
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  return 0;
+}
+
+static int push_value(lua_State *L) {
+  axlua_value_push(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+/* The next value; nothing at the end; the context's failure raised. */
+static int stream_recv(lua_State *L) {
+  lstream *ls = check_stream(L, "recv");
+  ax_data *v = NULL;
+  ax_error *e = NULL;
+  int rc = ax_stream_recv(ls->s, &v, &e);
+  if (rc == AX_ECLOSED && !e) return 0;
+  if (rc < 0) return axlua_error_raise(L, rc, e);
+  lua_pushcfunction(L, push_value);
+  lua_pushlightuserdata(L, (void *)ax_data_root(v));
+  int st = lua_pcall(L, 1, 1, 0);
+  ax_data_free(v);
+  if (st != LUA_OK) return lua_error(L);
+  return 1;
+}
+
+/* `for v in stream do`: the generic for calls the stream itself. */
+static int stream_call(lua_State *L) {
+  lua_settop(L, 1);
+  int n = stream_recv(L);
+  if (n == 0) lua_pushnil(L);
+  return 1;
+}
+
+/* close(), or __close(err): leaving the block by an error sends no
+ * stop, so that the other side ends with that error, not a clean end. */
+static int stream_close(lua_State *L) {
+  lstream *ls = axlua_check_udata(L, 1, STREAM_NAME);
+  if (ls->s && !ls->closed) {
+    if (lua_isnoneornil(L, 2))
+      ax_stream_close(ls->s);
+    else
+      ax_stream_drop(ls->s);
+  }
+  ls->closed = 1;
+  return 0;
+}
+
+void axlua_stream_init(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"send", stream_send},     {"recv", stream_recv},
+      {"close", stream_close},   {"__call", stream_call},
+      {"__close", stream_close}, {NULL, NULL}};
+  axlua_new_class(L, STREAM_NAME, methods, 1);
+  axlua_error_name_class(L, STREAM_NAME);
+}

@@ -1,0 +1,144 @@
+-- streams.lua - streams between Lua actors: both ways, past the windows,
+-- a receiver that opens late, errors and cancels mid-stream, breaking out
+-- of a loop, misuse. Run by tests/integration/test_lua.c:
+-- axle run tests/lua/streams.lua
+local axle = require "axle"
+
+local M = {}
+
+local function check(cond, what)
+  if not cond then error("check failed: " .. what, 2) end
+end
+
+-- Sends 1..n at once (waiting for credit when the window is full), then
+-- per mode: "end" returns n, "fail" raises after sending, "wait" takes
+-- values until the caller's stop and returns how many.
+M.producer = axle.context(function(ctx, n, mode)
+  ctx:started("ready")
+  local s <close> = ctx:open_stream()
+  for i = 1, n do s:send(i) end
+  if mode == "fail" then error({code = 9, message = "producer failed"}) end
+  if mode == "wait" then
+    local k = 0
+    for _ in s do k = k + 1 end
+    return k
+  end
+  return n
+end)
+
+-- Echoes every value back until the stream ends.
+M.echo = axle.context(function(ctx)
+  ctx:started()
+  local s <close> = ctx:open_stream()
+  local k = 0
+  for v in s do
+    s:send(v)
+    k = k + 1
+  end
+  return k
+end)
+
+-- Opens its stream before started: a usage error, returned as text.
+M.too_soon = axle.context(function(ctx)
+  local ok, err = pcall(ctx.open_stream, ctx)
+  ctx:started(ok and "no error" or err.type .. ": " .. err.message)
+  return "done"
+end)
+
+function M.main()
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("peer")
+
+  -- Both ways, thousands of values: past both windows, in order.
+  do
+    local ctx <close> = p:open_context(M.echo)
+    local s <close> = ctx:open_stream()
+    local got = 0
+    for i = 1, 3000 do
+      s:send(i)
+      if i > 16 then
+        got = got + 1
+        check(s:recv() == got, "echo order")
+      end
+    end
+    s:close()
+    check(ctx:result() == 3000, "echo count")
+  end
+  print("both ways ok")
+
+  -- A receiver that opens its stream late: the producer waited at the end
+  -- of its window; every value arrives, in order, then the end.
+  do
+    local ctx <close>, first = p:open_context(M.producer, {5000, "end"})
+    check(first == "ready", "first")
+    axle.sleep(0.05) -- the producer fills its window meanwhile
+    local s <close> = ctx:open_stream()
+    local k = 0
+    for v in s do
+      k = k + 1
+      check(v == k, "order")
+    end
+    check(k == 5000, "all values: " .. k)
+    check(ctx:result() == 5000, "producer result")
+  end
+  print("late receiver ok")
+
+  -- The producer fails mid-stream: the loop ends with its error.
+  local ok, err = pcall(function()
+    local ctx <close> = p:open_context(M.producer, {10, "fail"})
+    local s <close> = ctx:open_stream()
+    local k = 0
+    for _ in s do k = k + 1 end
+    error("the loop ended without the error after " .. k)
+  end)
+  check(not ok and err.code == 9, "producer error: " .. tostring(err))
+  print("producer error ok")
+
+  -- Breaking out of the loop: closing our side ends the producer's loop.
+  do
+    local ctx <close> = p:open_context(M.producer, {3, "wait"})
+    local s <close> = ctx:open_stream()
+    for v in s do
+      if v == 2 then break end
+    end
+    s:send("a")
+    s:send("b")
+    s:close()
+    check(ctx:result() == 2, "the producer took what we sent")
+  end
+  print("break ok")
+
+  -- Cancelling the callee mid-stream: absorbed; the actor serves on.
+  do
+    local ctx <close> = p:open_context(M.producer, {1e9, "end"})
+    local s <close> = ctx:open_stream()
+    check(s:recv() == 1, "first of many")
+    ctx:cancel()
+    local okr, e = pcall(function() for _ in s do end end)
+    check(not okr and e.type == "ContextCancelled", "cancelled: " .. tostring(e))
+  end
+  print("cancel ok")
+
+  -- Misuse.
+  do
+    local ctx <close>, r = p:open_context(M.too_soon)
+    check(r:find("UsageError: open_stream: call ctx:started", 1, true), r)
+    local s = ctx:open_stream()
+    local okd, e = pcall(ctx.open_stream, ctx)
+    check(not okd and e.type == "UsageError", "opened twice")
+    ctx:result()
+    M.kept = s
+  end
+  ok, err = pcall(M.kept.recv, M.kept)
+  check(not ok and err.type == "UsageError"
+        and err.message:find("context has ended", 1, true), tostring(err))
+  print("misuse ok")
+
+  check(p:run("echo_plain") == "plain", "still serving")
+  p:cancel_actor()
+  print("streams ok")
+end
+
+function M.echo_plain() return "plain" end
+
+return M

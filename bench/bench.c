@@ -17,6 +17,17 @@
  *   axle_rpc_concurrent{10,100}_per_s  10 or 100 caller tasks, one portal
  *   axle_lua_rpc_roundtrips_per_s    the same into a Lua actor
  *   axle_[lua_]child_rss_mib         an idle child's resident memory
+ *   raw_uds_stream_msgs_per_s[_lua]  a child writes 1,000,000 frames of one
+ *                                    small msgpack value in 64 KiB writes;
+ *                                    read and walked frame by frame
+ *   axle_stream_{c,lua}_msgs_per_s   1,000,000 small integers one way on a
+ *                                    context's stream, C->C and Lua->Lua
+ *   raw_uds_roundtrips_per_s_stream  the ping-pong baseline again, right
+ *                                    before:
+ *   axle_stream_pingpong_per_s       a value each way on one stream
+ *   axle_stream_idle_rss_mib         both sides' resident memory before:
+ *   axle_stream_1gib_rss_mib         the most either side held while 1 GiB
+ *                                    went over a stream in 64 KiB values
  *
  * Run: build/bench/axle-bench --instructions   (about half a minute; needs
  * valgrind) counts instructions per round trip under callgrind, each side
@@ -35,7 +46,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
 #include <uv.h>
 
 #include "axle.h"
@@ -45,8 +55,8 @@ extern char **environ;
 #define ROUNDS 7
 
 static char self_path[4096];
-static const ax_spawn_opts benchmod_c = {sizeof(ax_spawn_opts),
-                                         "c:" BENCHMOD_PATH, NULL, 0, 0, 0};
+static const ax_spawn_opts benchmod_c = {
+    sizeof(ax_spawn_opts), "c:" BENCHMOD_PATH, NULL, 0, 0, 0};
 static const ax_spawn_opts benchmod_lua = {
     sizeof(ax_spawn_opts), "lua:" BENCHMOD_LUA_PATH, NULL, 0, 0, 0};
 
@@ -80,6 +90,78 @@ static int raw_child(void) {
     if (n <= 0) return 0;
     if (write(3, buf, (size_t)n) != n) return 1;
   }
+}
+
+/* A raw stream child: write n frames (a 4-byte length, then a one-byte
+ * msgpack integer) to fd 3 in 64 KiB writes, then close. */
+static int raw_stream_child(long n) {
+  static unsigned char buf[1 << 16];
+  size_t used = 0;
+  for (long i = 0; i < n; i++) {
+    if (used + 5 > sizeof buf) {
+      if (write(3, buf, used) != (ssize_t)used) return 1;
+      used = 0;
+    }
+    unsigned char f[5] = {0, 0, 0, 1, (unsigned char)(i & 0x7f)};
+    memcpy(buf + used, f, 5);
+    used += 5;
+  }
+  return write(3, buf, used) == (ssize_t)used ? 0 : 1;
+}
+
+static pid_t spawn_raw_mode(int *fd, char *mode, char *arg) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  char *argv[] = {self_path, mode, arg, NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, self_path, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    return -1;
+  }
+  *fd = sv[0];
+  return pid;
+}
+
+/* The raw baseline of a one-way stream: frames of one small msgpack value
+ * read in 64 KiB reads and walked frame by frame. */
+static double raw_uds_stream_msgs_per_s(long n) {
+  double v[3];
+  static unsigned char buf[1 << 16];
+  char arg[32];
+  snprintf(arg, sizeof arg, "%ld", n);
+  for (int r = 0; r < 3; r++) {
+    int fd;
+    double t0 = ax_now();
+    pid_t pid = spawn_raw_mode(&fd, "--raw-stream-child", arg);
+    if (pid < 0) return -1;
+    long got = 0;
+    size_t have = 0;
+    ssize_t k;
+    while ((k = read(fd, buf + have, sizeof buf - have)) > 0) {
+      have += (size_t)k;
+      size_t off = 0;
+      while (have - off >= 4) {
+        size_t len = (size_t)buf[off] << 24 | (size_t)buf[off + 1] << 16 |
+                     (size_t)buf[off + 2] << 8 | buf[off + 3];
+        if (have - off < 4 + len) break;
+        got += buf[off + 4] <= 0x7f; /* a positive fixint: one value */
+        off += 4 + len;
+      }
+      memmove(buf, buf + off, have - off);
+      have -= off;
+    }
+    close(fd);
+    waitpid(pid, NULL, 0);
+    if (got != n) return -1;
+    v[r] = n / (ax_now() - t0);
+  }
+  return median(v, 3);
 }
 
 static pid_t spawn_raw(int *fd) {
@@ -143,6 +225,7 @@ typedef struct figures {
   const ax_spawn_opts *module;
   spawn_ms spawn;
   double rpc, rpc10, rpc100, rss_mib;
+  double stream, stream_pingpong, big_rss[2], idle_rss[2];
   int calls;
   const char *failed;
 } figures;
@@ -244,6 +327,118 @@ static int rpc_figures(figures *f) {
   ax_portal_cancel_actor(p);
   ax_nursery_close(n, NULL);
   return rc;
+}
+
+/* ------------------------------------------------------------ streams */
+
+#define STREAM_N 1000000L
+#define BIG_N 16384 /* 1 GiB in 64 KiB values */
+
+/* Open produce or pong of benchmod as a context with its stream. */
+static int open_stream(ax_portal *p, const char *func, long n, long size,
+                       ax_context **c, ax_stream **s) {
+  ax_pack *k = ax_pack_new();
+  ax_pack_map(k, 2);
+  ax_pack_str(k, "n");
+  ax_pack_int(k, n);
+  ax_pack_str(k, "size");
+  ax_pack_int(k, size);
+  ax_data *kw;
+  int rc = ax_pack_finish(k, &kw);
+  if (rc == 0) rc = ax_portal_open_context(p, NULL, func, kw, c, NULL, NULL);
+  ax_data_free(kw);
+  if (rc == 0) rc = ax_context_open_stream(*c, NULL, s);
+  return rc;
+}
+
+static int stream_figures(figures *f) {
+  ax_nursery *n;
+  ax_portal *p;
+  if (ax_nursery_open(&n) < 0) return -1;
+  int rc = ax_start_actor(n, "streamer", f->module, &p, NULL);
+  double v[3];
+  /* One way: values taken as fast as they come. */
+  for (int r = 0; rc == 0 && r < 3; r++) {
+    ax_context *c;
+    ax_stream *s;
+    double t0 = ax_now();
+    long got = 0;
+    rc = open_stream(p, "produce", STREAM_N, 0, &c, &s);
+    ax_data *d;
+    while (rc == 0 && ax_stream_recv(s, &d, NULL) == 0) {
+      got++;
+      ax_data_free(d);
+    }
+    if (rc == 0) rc = ax_context_close(c, 0, NULL);
+    if (got != STREAM_N) rc = -1;
+    v[r] = got / (ax_now() - t0);
+  }
+  if (rc == 0) f->stream = median(v, 3);
+  /* Ping-pong over one stream. */
+  for (int r = 0; rc == 0 && r < 3; r++) {
+    ax_context *c;
+    ax_stream *s;
+    rc = open_stream(p, "pong", 0, 0, &c, &s);
+    double t0 = ax_now();
+    for (int i = 0; rc == 0 && i < f->calls; i++) {
+      ax_pack *x = ax_pack_new();
+      ax_pack_int(x, i);
+      ax_data *d = NULL;
+      rc = ax_stream_send(s, x);
+      if (rc == 0) rc = ax_stream_recv(s, &d, NULL);
+      ax_data_free(d);
+    }
+    v[r] = f->calls / (ax_now() - t0);
+    if (rc == 0) rc = ax_stream_close(s);
+    if (rc == 0) rc = ax_context_close(c, 0, NULL);
+  }
+  if (rc == 0) f->stream_pingpong = median(v, 3);
+  /* 1 GiB in 64 KiB values: both sides' resident memory, sampled. */
+  f->idle_rss[0] = rss_mib(getpid());
+  f->idle_rss[1] = rss_mib(ax_portal_pid(p));
+  if (rc == 0) {
+    ax_context *c;
+    ax_stream *s;
+    rc = open_stream(p, "produce", BIG_N, 1 << 16, &c, &s);
+    ax_data *d;
+    long got = 0;
+    while (rc == 0 && ax_stream_recv(s, &d, NULL) == 0) {
+      ax_data_free(d);
+      if (++got % 256 == 0) {
+        double a = rss_mib(getpid()), b = rss_mib(ax_portal_pid(p));
+        if (a > f->big_rss[0]) f->big_rss[0] = a;
+        if (b > f->big_rss[1]) f->big_rss[1] = b;
+      }
+    }
+    if (rc == 0) rc = ax_context_close(c, 0, NULL);
+    if (got != BIG_N) rc = -1;
+  }
+  ax_portal_cancel_actor(p);
+  ax_nursery_close(n, NULL);
+  return rc;
+}
+
+static int bench_stream(void *arg) {
+  figures *f = arg;
+  if (stream_figures(f) < 0) f->failed = "stream";
+  return 0;
+}
+
+/* The Lua figure: `axle run benchmod.lua stream_rate`, a Lua root taking
+ * values from a Lua actor, which prints its rate. */
+static double lua_stream_msgs_per_s(void) {
+  const char *env_host = getenv("AXLE_HOST");
+  char cmd[8400];
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' stream_rate n=%ld rounds=3",
+           env_host && *env_host ? env_host : AXLE_HOST_PATH, BENCHMOD_LUA_PATH,
+           STREAM_N);
+  FILE *fp = popen(cmd, "r");
+  if (!fp) return -1;
+  double rate = -1;
+  char line[256];
+  while (fgets(line, sizeof line, fp))
+    if (!strncmp(line, "msgs_per_s: ", 12)) rate = atof(line + 12);
+  return pclose(fp) == 0 ? rate : -1;
 }
 
 static int bench_root(void *arg) {
@@ -485,8 +680,8 @@ typedef struct counts {
 
 /* One run of kind ("raw", "c" or "lua") with k round trips, both sides
  * under callgrind. */
-static int count_run(const char *dir, const char *host, const char *kind,
-                     int k, counts *out) {
+static int count_run(const char *dir, const char *host, const char *kind, int k,
+                     counts *out) {
   char caller_out[4096], callee_out[4096], karg[32], narg[40];
   snprintf(caller_out, sizeof caller_out, "%s/%s-%d.caller", dir, kind, k);
   snprintf(callee_out, sizeof callee_out, "%s/%s-%d.callee", dir, kind, k);
@@ -494,14 +689,14 @@ static int count_run(const char *dir, const char *host, const char *kind,
   snprintf(narg, sizeof narg, "n=%d", k);
   char *raw[] = {self_path, "--instr-raw", karg, NULL};
   char *c[] = {self_path, "--instr-c", karg, NULL};
-  char *lua[] = {(char *)host, "run", "lua:" BENCHMOD_LUA_PATH, "pingpong",
-                 narg, NULL};
+  char *lua[] = {(char *)host, "run", "lua:" BENCHMOD_LUA_PATH,
+                 "pingpong",   narg,  NULL};
   char **cmd = !strcmp(kind, "raw") ? raw : !strcmp(kind, "c") ? c : lua;
   setenv(ENV_CALLEE_OUT, callee_out, 1);
   pid_t pid = spawn_cg(caller_out, cmd, NULL);
   if (pid < 0 || wait_ok(pid) < 0) {
-    fprintf(stderr, "axle-bench: the %s run with %d round trips failed\n",
-            kind, k);
+    fprintf(stderr, "axle-bench: the %s run with %d round trips failed\n", kind,
+            k);
     return -1;
   }
   out->caller = cg_total(caller_out);
@@ -579,6 +774,8 @@ static int instructions(void) {
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (!strcmp(mode, "--raw-child")) return raw_child();
+  if (!strcmp(mode, "--raw-stream-child") && argc > 2)
+    return raw_stream_child(atol(argv[2]));
   if (!strcmp(mode, "--child")) return callee_trampoline(argc, argv);
   if (!strcmp(mode, "--instr-raw-child")) return pingpong_run(3, -1) < 0;
   ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
@@ -623,6 +820,21 @@ int main(int argc, char **argv) {
   printf("axle_lua_rpc_roundtrips_per_s: %.0f /s\n", l.rpc);
   printf("axle_child_rss_mib: %.2f MiB\n", f.rss_mib);
   printf("axle_lua_child_rss_mib: %.2f MiB\n", l.rss_mib);
+  printf("raw_uds_stream_msgs_per_s: %.0f /s\n",
+         raw_uds_stream_msgs_per_s(STREAM_N));
+  fflush(stdout);
+  if (run(bench_stream, &f)) return 1;
+  printf("axle_stream_c_msgs_per_s: %.0f /s\n", f.stream);
+  printf("raw_uds_stream_msgs_per_s_lua: %.0f /s\n",
+         raw_uds_stream_msgs_per_s(STREAM_N));
+  printf("axle_stream_lua_msgs_per_s: %.0f /s\n", lua_stream_msgs_per_s());
+  printf("raw_uds_roundtrips_per_s_stream: %.0f /s\n",
+         raw_uds_roundtrips_per_s(f.calls));
+  printf("axle_stream_pingpong_per_s: %.0f /s\n", f.stream_pingpong);
+  printf("axle_stream_idle_rss_mib: %.2f MiB caller, %.2f MiB callee\n",
+         f.idle_rss[0], f.idle_rss[1]);
+  printf("axle_stream_1gib_rss_mib: %.2f MiB caller, %.2f MiB callee\n",
+         f.big_rss[0], f.big_rss[1]);
   ax_data_free(small_arg);
   return 0;
 }

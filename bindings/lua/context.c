@@ -1,6 +1,6 @@
 /* context.c - contexts in Lua. The callee's side: axle.context(fn)
- * declares a context function, which the loader calls with a context
- * object first (ctx:started(value) hands the caller its first value).
+ * makes a context function (a callable table holding fn), which the
+ * loader calls with a context object first (ctx:started(value) hands the caller its first value).
  * The caller's side: the object portal:open_context returns, a
  * to-be-closed value with result() and cancel(); closing it ends the
  * context, cancelling the callee when the block failed. */
@@ -12,41 +12,59 @@
 #define CALLEE_NAME "axle.Context"
 #define CALLER_NAME "axle.OpenContext"
 
-/* The registry's weak-keyed set of declared context functions. */
-static const char declared = 0;
-
 /* ------------------------------------------------------- the callee */
 
-/* Valid while the call runs: the loader clears ctx as it ends. */
+/* Valid while the call runs: the loader clears ctx as it ends. The
+ * function's name is a copy: the call's own goes with it. */
 typedef struct lcallee {
   ax_ctx *ctx;
-  const char *func;
+  char func[];
 } lcallee;
+
+/* A context function is a callable table {fn} with this metatable: a
+ * plain function costs serving nothing, and only a value that is not a
+ * function is looked at. */
+static const char fn_mt = 0;
+
+/* Called directly (in the same actor), it is its function. */
+static int fn_call(lua_State *L) {
+  lua_rawgeti(L, 1, 1);
+  lua_replace(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
 
 int axlua_context_declare(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  axlua_weak_table(L, &declared);
+  lua_createtable(L, 1, 0);
   lua_pushvalue(L, 1);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  lua_settop(L, 1);
+  lua_rawseti(L, -2, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fn_mt);
+  lua_setmetatable(L, -2);
   return 1;
 }
 
-int axlua_context_declared(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  axlua_weak_table(L, &declared);
-  lua_pushvalue(L, idx);
-  int yes = lua_rawget(L, -2) == LUA_TBOOLEAN;
+int axlua_context_is_fn(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &fn_mt);
+  int yes = lua_rawequal(L, -1, -2);
   lua_pop(L, 2);
   return yes;
 }
 
+int axlua_context_unwrap(lua_State *L, int idx) {
+  if (!axlua_context_is_fn(L, idx)) return 0;
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, idx, 1);
+  lua_replace(L, idx);
+  return 1;
+}
+
 void axlua_context_push_callee(lua_State *L, ax_ctx *ctx, const char *func) {
-  lcallee *c = lua_newuserdatauv(L, sizeof *c, 1); /* its stream */
+  size_t n = strlen(func) + 1;
+  lcallee *c = lua_newuserdatauv(L, sizeof *c + n, 1); /* its stream */
   c->ctx = ctx;
-  c->func = func;
+  memcpy(c->func, func, n);
   luaL_setmetatable(L, CALLEE_NAME);
 }
 
@@ -261,6 +279,12 @@ void axlua_context_init(lua_State *L) {
                                     {"__close", caller_close},
                                     {"__gc", caller_gc},
                                     {NULL, NULL}};
+  lua_createtable(L, 0, 2);
+  lua_pushcfunction(L, fn_call);
+  lua_setfield(L, -2, "__call");
+  lua_pushliteral(L, "axle.ContextFunction");
+  lua_setfield(L, -2, "__name");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &fn_mt);
   axlua_new_class(L, CALLEE_NAME, callee, 1);
   axlua_new_class(L, CALLER_NAME, caller, 1);
   axlua_error_name_class(L, CALLEE_NAME);

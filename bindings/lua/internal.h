@@ -63,8 +63,10 @@ void axlua_stream_retire(lua_State *L, int idx);
 
 void axlua_context_init(lua_State *L);
 int axlua_context_declare(lua_State *L); /* axle.context */
-/* Whether the function at idx was declared with axle.context. */
-int axlua_context_declared(lua_State *L, int idx);
+/* Whether the value at idx is a context function (axle.context); unwrap
+ * replaces it with its function and says whether it was one. */
+int axlua_context_is_fn(lua_State *L, int idx);
+int axlua_context_unwrap(lua_State *L, int idx);
 /* The context object a context function gets first; valid until
  * axlua_context_end_callee (the call ended). */
 void axlua_context_push_callee(lua_State *L, ax_ctx *ctx, const char *func);

@@ -76,7 +76,7 @@ const char *axlua_loader_function_name(lua_State *L, int idx, const char **ns) {
   idx = lua_absindex(L, idx);
   *ns = NULL;
   if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
-  if (lua_type(L, idx) != LUA_TFUNCTION)
+  if (lua_type(L, idx) != LUA_TFUNCTION && !axlua_context_is_fn(L, idx))
     axlua_error_argtype(L, idx, "function or function name");
   int base = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, K_SPEC);
@@ -395,9 +395,14 @@ static int serve_call(lua_State *T) {
   /* The stack: c, the module table, the function, its arguments; the
    * first two stay below the call, which takes only what is above. */
   lua_rawgeti(T, LUA_REGISTRYINDEX, c->m->module_ref);
-  if (lua_getfield(T, 2, c->func) != LUA_TFUNCTION) {
+  /* A context function (axle.context, a table) is unwrapped, and gets
+   * its context first; a plain function costs no more than the test. */
+  int is_context_fn = 0;
+  if (lua_getfield(T, 2, c->func) != LUA_TFUNCTION &&
+      !(is_context_fn = axlua_context_unwrap(T, -1))) {
     lua_pop(T, 1);
-    lua_getglobal(T, c->func);
+    if (lua_getglobal(T, c->func) != LUA_TFUNCTION)
+      is_context_fn = axlua_context_unwrap(T, -1);
   }
   if (!lua_isfunction(T, -1)) {
     const char *close = closest_function(T, 2, c->func);
@@ -408,9 +413,9 @@ static int serve_call(lua_State *T) {
     return raise_kind(T, AX_K_FUNCTION_NOT_FOUND, lua_tostring(T, -1));
   }
   int nargs = 0;
-  /* A context function gets its context first; the registry keeps it so
-   * that the call's end can retire it, however the function ends. */
-  if (axlua_context_declared(T, -1)) {
+  /* The registry keeps the context object, so that the call's end can
+   * retire it, however the function ends. */
+  if (is_context_fn) {
     axlua_context_push_callee(T, c->ctx, c->func);
     lua_pushvalue(T, -1);
     c->callee_ref = luaL_ref(T, LUA_REGISTRYINDEX);

@@ -656,6 +656,18 @@ typedef struct ax_stream_opts {
 AX_EXTERN int ax_context_open_stream(ax_context *c, const ax_stream_opts *opts,
                                      ax_stream **out);
 /* The callee's side: ax_ctx_open_stream (with the actor functions). */
+
+/* Blocking: a generator stream (tractor's stream from an async generator):
+ * start func(kwargs) as a context whose callee's runtime sends started
+ * itself (start.ctx 2), and open its stream; the function sends values
+ * (ax_ctx_open_stream, then ax_stream_send) and returns. *out and *stream
+ * as for ax_portal_open_context and ax_context_open_stream: end early by
+ * closing the context with a negative body, which cancels the producer. */
+AX_EXTERN int ax_portal_open_stream_from(ax_portal *p, const char *ns,
+                                         const char *func,
+                                         const ax_data *kwargs,
+                                         ax_context **out, ax_stream **stream,
+                                         ax_error **err);
 /* Blocking: send a value (takes ownership of value, an ax_pack holding
  * one; NULL for nil). Returns at once while the window has room, else
  * waits for credit. AX_ECLOSED once the context has ended; AX_ESTATE
@@ -717,7 +729,10 @@ AX_EXTERN int ax_ctx_raise(ax_ctx *ctx, ax_error *err);
  * holding one value; NULL for nil). Returns at once: AX_ESTATE when the
  * call is not a context or started was sent already. */
 AX_EXTERN int ax_ctx_started(ax_ctx *ctx, ax_pack *value);
-/* Whether the call was opened as a context. */
+/* Whether the call was opened as a context: 0 no, 1 a context, 2 a
+ * generator stream (ax_portal_open_stream_from), for which the runtime
+ * has sent started already: the function only opens the stream and
+ * sends. */
 AX_EXTERN int ax_ctx_is_context(const ax_ctx *ctx);
 /* The callee's side of ax_context_open_stream: after ax_ctx_started; the
  * stream is valid until the function returns. */

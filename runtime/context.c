@@ -152,9 +152,9 @@ static void open_cancel(ax_op *op) {
   fire(&c->open, AX_ECANCELED, NULL, NULL);
 }
 
-int ax_portal_open_context_cb(ax_portal *p, const char *ns, const char *func,
-                              const ax_data *kwargs, ax_context **out,
-                              ax_done_cb cb, void *ud, ax_op **op) {
+static int open_cb(ax_portal *p, const char *ns, const char *func,
+                   const ax_data *kwargs, int kind, ax_context **out,
+                   ax_done_cb cb, void *ud, ax_op **op) {
   const void *args;
   size_t len;
   if (!p || !func || !out || !cb || ax__data_args(kwargs, &args, &len) < 0)
@@ -169,8 +169,8 @@ int ax_portal_open_context_cb(ax_portal *p, const char *ns, const char *func,
   c->peer = peer;
   c->state = CTX_OPENING;
   c->open = (waiter){{open_cancel}, cb, ud, 1};
-  rc = ax__peer_open(peer, ns, func, args, len, on_started, on_stream, on_end,
-                     c, &c->call);
+  rc = ax__peer_open(peer, ns, func, args, len, kind, on_started, on_stream,
+                     on_end, c, &c->call);
   if (rc < 0) {
     free(c);
     return rc;
@@ -182,9 +182,15 @@ int ax_portal_open_context_cb(ax_portal *p, const char *ns, const char *func,
   return 0;
 }
 
-int ax_portal_open_context(ax_portal *p, const char *ns, const char *func,
-                           const ax_data *kwargs, ax_context **out,
-                           ax_data **first, ax_error **err) {
+int ax_portal_open_context_cb(ax_portal *p, const char *ns, const char *func,
+                              const ax_data *kwargs, ax_context **out,
+                              ax_done_cb cb, void *ud, ax_op **op) {
+  return open_cb(p, ns, func, kwargs, 1, out, cb, ud, op);
+}
+
+static int open_block(ax_portal *p, const char *ns, const char *func,
+                      const ax_data *kwargs, int kind, ax_context **out,
+                      ax_data **first, ax_error **err) {
   if (first) *first = NULL;
   if (err) *err = NULL;
   if (!out) return AX_EINVAL;
@@ -196,8 +202,7 @@ int ax_portal_open_context(ax_portal *p, const char *ns, const char *func,
   ax__blk_init(&b);
   ax__wait_about(&b.w, "waiting for actor '%s' to start context '%s'",
                  p ? p->id.name : "", func);
-  rc =
-      ax_portal_open_context_cb(p, ns, func, kwargs, &c, ax__blk_cb, &b, &b.op);
+  rc = open_cb(p, ns, func, kwargs, kind, &c, ax__blk_cb, &b, &b.op);
   if (rc < 0) return rc;
   rc = ax__blk_wait(&b, first, err);
   if (rc < 0) {
@@ -208,6 +213,25 @@ int ax_portal_open_context(ax_portal *p, const char *ns, const char *func,
   }
   *out = c;
   return 0;
+}
+
+int ax_portal_open_context(ax_portal *p, const char *ns, const char *func,
+                           const ax_data *kwargs, ax_context **out,
+                           ax_data **first, ax_error **err) {
+  return open_block(p, ns, func, kwargs, 1, out, first, err);
+}
+
+int ax_portal_open_stream_from(ax_portal *p, const char *ns, const char *func,
+                               const ax_data *kwargs, ax_context **out,
+                               ax_stream **stream, ax_error **err) {
+  if (!stream) return AX_EINVAL;
+  int rc = open_block(p, ns, func, kwargs, 2, out, NULL, err);
+  if (rc == 0 && (rc = ax_context_open_stream(*out, NULL, stream)) < 0) {
+    abandon(*out);
+    context_free(*out);
+    *out = NULL;
+  }
+  return rc;
 }
 
 static void res_cancel(ax_op *op) {

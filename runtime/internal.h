@@ -544,11 +544,12 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e);
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
                   const void *args, size_t len, ax_done_cb cb, void *ud,
                   ax__call **out);
-/* The same for a context: start carries ctx 1, started(ud, value) comes
+/* The same for a context: start carries ctx kind (1, or 2 for a
+ * generator, whose callee's runtime sends started), started(ud, value) comes
  * once when the callee calls ax_ctx_started (value is the callee's, NULL
  * on no memory), then cb with the outcome as for a call. */
 int ax__peer_open(ax__peer *peer, const char *ns, const char *func,
-                  const void *args, size_t len,
+                  const void *args, size_t len, int kind,
                   void (*started)(void *ud, ax_data *value),
                   int (*stream)(void *ud, const ax__msg *m), ax_done_cb cb,
                   void *ud, ax__call **out);

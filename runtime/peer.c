@@ -174,11 +174,12 @@ static void call_cancel(ax_op *op) {
   cb(ud, AX_ECANCELED, NULL, NULL);
 }
 
-static int call_start(ax__peer *peer, const char *ns, const char *func,
-                      const void *args, size_t len,
-                      void (*started)(void *ud, ax_data *value),
-                      int (*stream)(void *ud, const ax__msg *m),
-                      ax_done_cb cb, void *ud, ax__call **out) {
+/* Inlined into both: a plain call is the hot path. */
+__attribute__((always_inline)) static inline int call_start(
+    ax__peer *peer, const char *ns, const char *func, const void *args,
+    size_t len, int kind, void (*started)(void *ud, ax_data *value),
+    int (*stream)(void *ud, const ax__msg *m), ax_done_cb cb, void *ud,
+    ax__call **out) {
   if (peer->state != AX__PEER_READY || peer->chan.closing) return AX_ECLOSED;
   ax__call *c = ax__pool_get(&call_pool, sizeof *c);
   if (!c) return AX_ENOMEM;
@@ -192,7 +193,7 @@ static int call_start(ax__peer *peer, const char *ns, const char *func,
   c->got_started = 0;
   ax__msg m = {.type = AX__M_START};
   AX__SET(&m, cid, c->node.cid);
-  if (started) AX__SET(&m, ctx, 1);
+  if (kind) AX__SET(&m, ctx, kind);
   if (ns && *ns) ax__msg_set_str(&m, AX__F_ns, ns);
   ax__msg_set_str(&m, AX__F_func, func);
   if (len)
@@ -212,15 +213,16 @@ static int call_start(ax__peer *peer, const char *ns, const char *func,
 int ax__peer_call(ax__peer *peer, const char *ns, const char *func,
                   const void *args, size_t len, ax_done_cb cb, void *ud,
                   ax__call **out) {
-  return call_start(peer, ns, func, args, len, NULL, NULL, cb, ud, out);
+  return call_start(peer, ns, func, args, len, 0, NULL, NULL, cb, ud, out);
 }
 
 int ax__peer_open(ax__peer *peer, const char *ns, const char *func,
-                  const void *args, size_t len,
+                  const void *args, size_t len, int kind,
                   void (*started)(void *ud, ax_data *value),
                   int (*stream)(void *ud, const ax__msg *m), ax_done_cb cb,
                   void *ud, ax__call **out) {
-  return call_start(peer, ns, func, args, len, started, stream, cb, ud, out);
+  return call_start(peer, ns, func, args, len, kind, started, stream, cb, ud,
+                    out);
 }
 
 void ax__call_cancel_keep(ax__call *c) {

@@ -279,7 +279,7 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
   return rc;
 }
 
-int ax_ctx_is_context(const ax_ctx *ctx) { return ctx && ctx->context; }
+int ax_ctx_is_context(const ax_ctx *ctx) { return ctx ? ctx->context : 0; }
 
 static ax_stream *stream_of(ax_ctx *c) {
   if (!c->stream) c->stream = ax__stream_new(c->peer, c->in.node.cid, 0);
@@ -394,7 +394,8 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   c->peer = peer;
   c->in.node.cid = m->cid;
   c->in.cancel = cancel_incall;
-  c->context = AX__HAS(m, ctx) && m->ctx == 1;
+  c->context = AX__HAS(m, ctx) && (m->ctx == 1 || m->ctx == 2) ? (int)m->ctx
+                                                               : 0;
   if (c->context) c->in.stream = incall_stream;
   int rc =
       set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p, m->func.len);
@@ -410,6 +411,8 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   }
   ax__list_push(&unacked, &c->unacked);
   ax__rt_g->before_flush = ax__serve_before_flush;
+  /* A generator's caller waits for no value of the function's own. */
+  if (c->context == 2) ax_ctx_started(c, NULL);
   if ((rc = run(c)) < 0) {
     c->err = ax_error_new_kind(AX_K_MEMORY_ERROR, "cannot serve the call: %s",
                                ax_strerror(rc));

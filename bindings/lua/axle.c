@@ -14,6 +14,7 @@ __attribute__((visibility("default"))) int luaopen_axle(lua_State *L) {
   axlua_context_init(L);
   static const luaL_Reg funcs[] = {{"open_nursery", axlua_nursery_open},
                                    {"context", axlua_context_declare},
+                                   {"yield", axlua_loader_yield},
                                    {"sleep", axlua_scope_sleep},
                                    {"current_actor", axlua_actor_current},
                                    {"cancel_scope", axlua_scope_open},

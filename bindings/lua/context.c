@@ -1,9 +1,9 @@
 /* context.c - contexts in Lua. The callee's side: axle.context(fn)
  * makes a context function (a callable table holding fn), which the
- * loader calls with a context object first (ctx:started(value) hands the caller its first value).
- * The caller's side: the object portal:open_context returns, a
- * to-be-closed value with result() and cancel(); closing it ends the
- * context, cancelling the callee when the block failed. */
+ * loader calls with a context object first (ctx:started(value) hands the caller
+ * its first value). The caller's side: the object portal:open_context returns,
+ * a to-be-closed value with result() and cancel(); closing it ends the context,
+ * cancelling the callee when the block failed. */
 
 #include <string.h>
 
@@ -170,17 +170,24 @@ static int callee_started(lua_State *L) {
 
 typedef struct lcaller {
   ax_context *c; /* NULL once closed */
+  int generator; /* open_stream_from: closing cancels the producer */
 } lcaller;
 
 void axlua_context_push_caller(lua_State *L, ax_context *c) {
   lcaller *lc = lua_newuserdatauv(L, sizeof *lc, 1); /* its stream */
   lc->c = c;
+  lc->generator = 0;
   luaL_setmetatable(L, CALLER_NAME);
 }
 
 void axlua_context_set_caller(lua_State *L, int idx, ax_context *c) {
   lcaller *lc = luaL_checkudata(L, idx, CALLER_NAME);
   lc->c = c;
+}
+
+void axlua_context_set_generator(lua_State *L, int idx) {
+  lcaller *lc = luaL_checkudata(L, idx, CALLER_NAME);
+  lc->generator = 1;
 }
 
 static lcaller *check_open(lua_State *L, const char *method) {
@@ -246,7 +253,10 @@ static int caller_close(lua_State *L) {
   lc->c = NULL;
   retire_stream(L, 1);
   ax_error *e = NULL;
-  int rc = ax_context_close(c, lua_isnoneornil(L, 2) ? 0 : AX_EREMOTE, &e);
+  /* A generator's loop that ends early (break) cancels the producer; one
+   * that ran to the end finds it finished, and the cancel does nothing. */
+  int body = lua_isnoneornil(L, 2) && !lc->generator ? 0 : AX_ECANCELED;
+  int rc = ax_context_close(c, body, &e);
   /* The block's own error goes on; a cancel of ours is absorbed. */
   if (rc < 0 && lua_isnoneornil(L, 2)) return axlua_error_raise(L, rc, e);
   ax_error_free(e);

@@ -74,6 +74,8 @@ void axlua_context_end_callee(lua_State *L, int idx);
 /* The caller's to-be-closed object for c, which it owns from now on. */
 void axlua_context_push_caller(lua_State *L, ax_context *c);
 void axlua_context_set_caller(lua_State *L, int idx, ax_context *c);
+/* The context at idx is a generator's: closing it cancels the producer. */
+void axlua_context_set_generator(lua_State *L, int idx);
 
 /* ----------------------------------------------------------- value.c */
 
@@ -223,6 +225,10 @@ int axlua_interrupt_pcall(lua_State *T, int nargs, int nres);
 int axlua_interrupt_load(lua_State *L, int msgh);
 
 /* ---------------------------------------------------------- loader.c */
+
+/* axle.yield: a value on the stream of the generator call running in
+ * this thread (portal:open_stream_from). */
+int axlua_loader_yield(lua_State *L);
 
 /* What the host loads the binding for: the loader of "lua:" specs. */
 __attribute__((visibility("default"))) extern const ax_loader axle_lua_loader;

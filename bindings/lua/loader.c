@@ -352,7 +352,63 @@ typedef struct call_in {
   const char *func;
   const ax_val *args;
   int callee_ref; /* a context function's context object, or LUA_NOREF */
+  int kind;       /* ax_ctx_is_context: 0, 1 a context, 2 a generator */
+  ax_stream *gen; /* a generator's stream, once open */
 } call_in;
+
+/* The registry's table of the generator calls running, by thread: where
+ * axle.yield finds its stream. */
+static const char generators = 0;
+
+static void set_generator(lua_State *T, call_in *c) {
+  axlua_weak_table(T, &generators);
+  lua_pushthread(T);
+  if (c)
+    lua_pushlightuserdata(T, c);
+  else
+    lua_pushnil(T);
+  lua_rawset(T, -3);
+  lua_pop(T, 1);
+}
+
+/* Send v (at idx) on the generator call c's stream. */
+static void generator_send(lua_State *L, call_in *c, int idx) {
+  idx = lua_absindex(L, idx);
+  if (!c->gen) {
+    int rc = ax_ctx_open_stream(c->ctx, NULL, &c->gen);
+    if (rc < 0) axlua_error_raise(L, rc, NULL);
+  }
+  ax_pack *p = ax_pack_new();
+  if (!p) axlua_error_raise(L, AX_ENOMEM, NULL);
+  lua_pushcfunction(L, protected_pack);
+  lua_pushlightuserdata(L, p);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    ax_pack_free(p);
+    lua_error(L);
+  }
+  int rc = ax_stream_send(c->gen, p);
+  if (rc == AX_ECLOSED)
+    axlua_error_throw(L, AX_K_CANCELLED,
+                      "the consumer of generator '%s' has gone", c->func);
+  if (rc < 0) axlua_error_raise(L, rc, NULL);
+}
+
+int axlua_loader_yield(lua_State *L) {
+  lua_settop(L, 1);
+  axlua_weak_table(L, &generators);
+  lua_pushthread(L);
+  lua_rawget(L, -2);
+  call_in *c = lua_touserdata(L, -1);
+  if (!c)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "axle.yield: only a function that a caller "
+                             "opened with portal:open_stream_from yields "
+                             "values, and only in its own thread (not in a "
+                             "coroutine of its own)");
+  generator_send(L, c, 1);
+  return 0;
+}
 
 /* Raise the error value of an axle error of kind with msg. */
 static int raise_kind(lua_State *L, int kind, const char *msg) {
@@ -392,6 +448,7 @@ static const char *closest_function(lua_State *T, int idx, const char *name) {
  * itself may: each error is the call's, and the actor goes on serving. */
 static int serve_call(lua_State *T) {
   call_in *c = lua_touserdata(T, 1);
+  if (c->kind == 2) set_generator(T, c);
   /* The stack: c, the module table, the function, its arguments; the
    * first two stay below the call, which takes only what is above. */
   lua_rawgeti(T, LUA_REGISTRYINDEX, c->m->module_ref);
@@ -420,7 +477,7 @@ static int serve_call(lua_State *T) {
     lua_pushvalue(T, -1);
     c->callee_ref = luaL_ref(T, LUA_REGISTRYINDEX);
     nargs = 1;
-  } else if (ax_ctx_is_context(c->ctx)) {
+  } else if (c->kind == 1) {
     lua_pushfstring(T,
                     "'%s' is not a context function: declare it with "
                     "axle.context(fn) to open it with portal:open_context",
@@ -444,6 +501,20 @@ static int serve_call(lua_State *T) {
     nargs++;
   }
   lua_call(T, nargs, LUA_MULTRET);
+  if (c->kind == 2) {
+    /* A generator that returned an iterator: its values go on the
+     * stream until it gives nil; the function's results are not sent. */
+    if (lua_gettop(T) >= 3 && lua_isfunction(T, 3)) {
+      for (;;) {
+        lua_pushvalue(T, 3);
+        lua_call(T, 0, 1);
+        if (lua_isnil(T, -1)) break;
+        generator_send(T, c, -1);
+        lua_pop(T, 1);
+      }
+    }
+    lua_settop(T, 2);
+  }
   return lua_gettop(T) - 2;
 }
 
@@ -456,10 +527,11 @@ static int call_function(void *mod, ax_ctx *ctx, const char *func,
     return ax_ctx_fail(ctx, ax_error_kind_name(AX_K_MEMORY_ERROR),
                        "not enough memory for a Lua thread");
   lua_State *T = t.T;
-  call_in c = {m, ctx, func, args, LUA_NOREF};
+  call_in c = {m, ctx, func, args, LUA_NOREF, ax_ctx_is_context(ctx), NULL};
   lua_pushcfunction(T, serve_call);
   lua_pushlightuserdata(T, &c);
   int rc, status = axlua_interrupt_pcall(T, 1, LUA_MULTRET);
+  if (c.kind == 2) set_generator(T, NULL);
   if (c.callee_ref != LUA_NOREF) {
     lua_rawgeti(T, LUA_REGISTRYINDEX, c.callee_ref);
     axlua_context_end_callee(T, -1);

@@ -144,24 +144,35 @@ static void check_run_opts(lua_State *L, int idx) {
   }
 }
 
-static int portal_run(lua_State *L) {
-  lportal *lp = check_portal(L, 1);
+/* The function a method names at 2, with its options at 4 (run,
+ * open_context, open_stream_from): its name, and in *ns the module it
+ * belongs to (NULL: the callee's own). What it pushes stays on the stack
+ * while the names are used. Inlined: portal:run is the hot path. */
+__attribute__((always_inline)) static inline const char *target(
+    lua_State *L, const lportal *lp, const char **ns) {
   lua_settop(L, 4); /* function_name pushes: absent arguments stay absent */
-  const char *ns = NULL, *func;
+  const char *func;
+  *ns = NULL;
   if (lua_type(L, 2) == LUA_TSTRING) { /* a name: the callee's own module */
     func = lua_tostring(L, 2);
   } else {
-    func = axlua_loader_function_name(L, 2, &ns);
+    func = axlua_loader_function_name(L, 2, ns);
     /* A reference names its module, which the callee must run or have
      * enabled (else ModuleNotExposed), unless it is the callee's own. */
     const char *mine = lp->own_module ? axlua_loader_spec(L) : NULL;
-    if (ns && mine && !strcmp(ns, mine)) ns = NULL;
+    if (*ns && mine && !strcmp(*ns, mine)) *ns = NULL;
   }
   if (!lua_isnil(L, 4)) {
     check_run_opts(L, 4);
-    lua_getfield(L, 4, "module"); /* stays on the stack while ns is used */
-    if (!lua_isnil(L, -1)) ns = lua_tostring(L, -1);
+    lua_getfield(L, 4, "module");
+    if (!lua_isnil(L, -1)) *ns = lua_tostring(L, -1);
   }
+  return func;
+}
+
+static int portal_run(lua_State *L) {
+  lportal *lp = check_portal(L, 1);
+  const char *ns, *func = target(L, lp, &ns);
   /* Encoded last, straight into the shared buffer: the runtime has read
    * (or copied) the bytes before the call blocks and another thread may
    * encode. */
@@ -184,20 +195,7 @@ static int portal_run(lua_State *L) {
  * the callee's first value. */
 static int portal_open_context(lua_State *L) {
   lportal *lp = check_portal(L, 1);
-  lua_settop(L, 4);
-  const char *ns = NULL, *func;
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    func = lua_tostring(L, 2);
-  } else {
-    func = axlua_loader_function_name(L, 2, &ns);
-    const char *mine = lp->own_module ? axlua_loader_spec(L) : NULL;
-    if (ns && mine && !strcmp(ns, mine)) ns = NULL;
-  }
-  if (!lua_isnil(L, 4)) {
-    check_run_opts(L, 4);
-    lua_getfield(L, 4, "module");
-    if (!lua_isnil(L, -1)) ns = lua_tostring(L, -1);
-  }
+  const char *ns, *func = target(L, lp, &ns);
   int at = lua_type(L, 3);
   if (at != LUA_TTABLE && at != LUA_TNIL)
     return axlua_error_argtype(L, 3, "table of arguments or nil");
@@ -218,6 +216,38 @@ static int portal_open_context(lua_State *L) {
   lua_pushvalue(L, obj);
   push_result(L, 0, first, NULL);
   return 2;
+}
+
+/* portal:open_stream_from(fn, args, opts): for the generic for, the
+ * stream (called for each value), and as its closing value the context,
+ * whose closing cancels a producer that has not finished (a loop left by
+ * break). */
+static int portal_open_stream_from(lua_State *L) {
+  lportal *lp = check_portal(L, 1);
+  const char *ns, *func = target(L, lp, &ns);
+  int at = lua_type(L, 3);
+  if (at != LUA_TTABLE && at != LUA_TNIL)
+    return axlua_error_argtype(L, 3, "table of arguments or nil");
+  axlua_context_push_caller(L, NULL);
+  int obj = lua_gettop(L);
+  ax_data *kw =
+      at == LUA_TTABLE ? axlua_value_to_data(L, 3, lua_upvalueindex(1)) : NULL;
+  ax_context *c = NULL;
+  ax_stream *s = NULL;
+  ax_error *e = NULL;
+  int rc = ax_portal_open_stream_from(lp->p, ns, func, kw, &c, &s, &e);
+  ax_data_free(kw);
+  if (rc == AX_ECLOSED && !e) return gone(L, lp, "open_stream_from", func);
+  if (rc < 0) return axlua_error_raise(L, rc, e);
+  axlua_context_set_caller(L, obj, c);
+  axlua_context_set_generator(L, obj);
+  axlua_stream_push(L, s);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, obj, 1); /* retired with the context */
+  lua_pushnil(L);
+  lua_pushnil(L);
+  lua_pushvalue(L, obj);
+  return 4;
 }
 
 static int portal_result(lua_State *L) {
@@ -244,11 +274,13 @@ static int portal_cancel_actor(lua_State *L) {
 }
 
 void axlua_portal_init(lua_State *L) {
-  static const luaL_Reg methods[] = {{"run", portal_run},
-                                     {"result", portal_result},
-                                     {"open_context", portal_open_context},
-                                     {"cancel_actor", portal_cancel_actor},
-                                     {NULL, NULL}};
+  static const luaL_Reg methods[] = {
+      {"run", portal_run},
+      {"result", portal_result},
+      {"open_context", portal_open_context},
+      {"open_stream_from", portal_open_stream_from},
+      {"cancel_actor", portal_cancel_actor},
+      {NULL, NULL}};
   /* The registry keeps the methods under the tag's address; they share a
    * buffer to encode arguments in (upvalue 1). */
   lua_createtable(L, 0, 3);

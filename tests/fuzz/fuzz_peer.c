@@ -273,7 +273,7 @@ static void make_calls(void) {
   run.calls_made = 1;
   for (int i = 0; i < OWN_CALLS; i++) {
     int rc =
-        i == 0 ? ax__peer_open(run.peer, NULL, "f", NULL, 0, on_own_started, on_own_stream,
+        i == 0 ? ax__peer_open(run.peer, NULL, "f", NULL, 0, 1, on_own_started, on_own_stream,
                                on_own_call, (void *)(intptr_t)i,
                                &run.last_call)
                : ax__peer_call(run.peer, NULL, "f", "\x91\x01", 2,

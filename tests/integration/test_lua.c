@@ -52,6 +52,14 @@ static void test_streams(void **state) {
            "cancel ok\nmisuse ok\nstreams ok\n");
 }
 
+/* One-way streams from generators (tests/lua/generators.lua). */
+static void test_generators(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/generators.lua 2>&1", 0,
+           "yield ok\niterator ok\nbreak ok\nerror ok\nmisuse ok\n"
+           "generators ok\n");
+}
+
 static void test_movie_theatre(void **state) {
   (void)state;
   h_expect(AXLE " run " LUA_EX("movie_theatre"), 0,
@@ -1045,6 +1053,7 @@ int main(void) {
       cmocka_unit_test(test_cellar_door),
       cmocka_unit_test(test_bidir_streaming),
       cmocka_unit_test(test_streams),
+      cmocka_unit_test(test_generators),
       cmocka_unit_test(test_movie_theatre),
       cmocka_unit_test(test_remote_error),
       cmocka_unit_test(test_single_func),

@@ -435,6 +435,44 @@ static void test_stream_as_documented(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* A generator stream (ctx 2): the runtime sends started itself, then the
+ * function's values, then its end. */
+static void test_generator_stream(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  ax_pack *p = msg("start", 4);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 4);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "gen");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "n");
+  ax_pack_int(p, 2);
+  ax_pack_str(p, "ctx");
+  ax_pack_int(p, 2);
+  put(&k, p);
+  ax_data *d = next_no_ack(&k);
+  expect_type(d, "started");
+  assert_int_equal(ax_val_type(ax_val_get(ax_data_root(d), "value")),
+                   AX_T_NIL);
+  ax_data_free(d);
+  for (int i = 1; i <= 2; i++) {
+    d = next_no_ack(&k);
+    expect_type(d, "yield");
+    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
+    ax_data_free(d);
+  }
+  d = next_no_ack(&k);
+  expect_type(d, "return");
+  ax_data_free(d);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* The window holds: 1024 values to a context that takes none are kept;
  * one more is a protocol error, which closes the channel (exit 1). */
 static void test_stream_value_beyond_the_window(void **state) {
@@ -590,6 +628,7 @@ int main(void) {
       cmocka_unit_test(test_cancelled_call_says_what_it_was_doing),
       cmocka_unit_test(test_context_started_then_cancelled),
       cmocka_unit_test(test_stream_as_documented),
+      cmocka_unit_test(test_generator_stream),
       cmocka_unit_test(test_stream_value_beyond_the_window),
       cmocka_unit_test(test_wrong_parent_pid),
       cmocka_unit_test(test_no_spawn_in_time),

@@ -194,6 +194,20 @@ static int counter(ax_ctx *ctx, const ax_val *args) {
   return ax_ctx_return(ctx, r);
 }
 
+/* A generator (opened with ax_portal_open_stream_from): sends 1..n. */
+static int gen(ax_ctx *ctx, const ax_val *args) {
+  if (ax_ctx_is_context(ctx) != 2)
+    return ax_ctx_fail(ctx, "UsageError", "gen is a generator");
+  ax_stream *s;
+  int rc = ax_ctx_open_stream(ctx, NULL, &s);
+  for (int64_t i = 1; rc == 0 && i <= int_arg(args, "n", 0); i++) {
+    ax_pack *v = ax_pack_new();
+    ax_pack_int(v, i);
+    rc = ax_stream_send(s, v);
+  }
+  return rc;
+}
+
 /* Whether this call is a context: started where it is not one fails. */
 static int not_ctx(ax_ctx *ctx, const ax_val *args) {
   (void)args;
@@ -561,6 +575,7 @@ static const ax_export exports[] = {
     {.name = "ctx_inc", .ctx_fn = ctx_inc},
     {.name = "not_ctx", .ctx_fn = not_ctx},
     {.name = "counter", .ctx_fn = counter},
+    {.name = "gen", .ctx_fn = gen},
     {.name = "echo", .ctx_fn = echo},
     {.name = "sum", .ctx_fn = sum},
     {.name = "fail", .ctx_fn = fail},

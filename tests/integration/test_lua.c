@@ -43,6 +43,19 @@ static void test_bidir_streaming(void **state) {
            0, "started with 11\n10 round trips\n");
 }
 
+/* The streaming examples: an aggregator over two streamers, an endless
+ * stream cut short, a C context function with a Lua consumer. */
+static void test_streaming_examples(void **state) {
+  (void)state;
+  h_expect(AXLE " run " LUA_EX("full_streaming_service"), 0,
+           "got 0..999: 1000 unique values in order\nstream time: ");
+  h_expect(AXLE " run " LUA_EX("stream_forever"), 0,
+           "streamed for 1 s, then moved on\n");
+  h_expect(AXLE " run " LUA_EX("stream_squares") " main plugin=c:" AXLE_BUILD_DIR
+           "/examples/c/stream_squares.so",
+           0, "streaming 5 squares from C\n1 4 9 16 25\nsum 55\n");
+}
+
 /* Streams between Lua actors (tests/lua/streams.lua prints a line per
  * part it checked). */
 static void test_streams(void **state) {
@@ -1054,6 +1067,7 @@ int main(void) {
       cmocka_unit_test(test_bidir_streaming),
       cmocka_unit_test(test_streams),
       cmocka_unit_test(test_generators),
+      cmocka_unit_test(test_streaming_examples),
       cmocka_unit_test(test_movie_theatre),
       cmocka_unit_test(test_remote_error),
       cmocka_unit_test(test_single_func),

@@ -689,6 +689,10 @@ AX_EXTERN int ax_stream_close(ax_stream *s);
  * error is on its way to the other side instead (which then ends its
  * receiving with that error, not a clean end). */
 AX_EXTERN int ax_stream_drop(ax_stream *s);
+/* The error that ended the stream's context (its callee failed, or the
+ * other actor died), or NULL: what a send that returned AX_ECLOSED ran
+ * into. Owned by the stream. */
+AX_EXTERN const ax_error *ax_stream_error(const ax_stream *s);
 
 /* ------------------------------------------------------- actor functions */
 
@@ -734,6 +738,11 @@ AX_EXTERN int ax_ctx_started(ax_ctx *ctx, ax_pack *value);
  * has sent started already: the function only opens the stream and
  * sends. */
 AX_EXTERN int ax_ctx_is_context(const ax_ctx *ctx);
+/* A context's callee cancels itself: its function's blocking calls fail
+ * with AX_ECANCELED from now on, and the call ends with a
+ * ContextCancelled that names this actor, which its caller raises (it did
+ * not ask). AX_ESTATE when the call is not a context. */
+AX_EXTERN int ax_ctx_cancel(ax_ctx *ctx);
 /* The callee's side of ax_context_open_stream: after ax_ctx_started; the
  * stream is valid until the function returns. */
 AX_EXTERN int ax_ctx_open_stream(ax_ctx *ctx, const ax_stream_opts *opts,

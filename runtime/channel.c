@@ -277,6 +277,15 @@ int ax__chan_commit(ax__chan *ch, size_t len) {
   return 0;
 }
 
+/* A write failed: the peer has gone (EPIPE, a reset). What it sent
+ * before it went is still in our socket, its last error or reply among
+ * it: read that first, then close. */
+static void write_failed(ax__chan *ch) {
+  if (ch->closing) return;
+  ax__chan_drain(ch);
+  if (!ch->closing) ax__chan_close(ch, AX_EIO);
+}
+
 static void on_written(uv_write_t *req, int status) {
   write_req *r = (write_req *)req;
   ax__chan *ch = req->handle->data;
@@ -285,8 +294,7 @@ static void on_written(uv_write_t *req, int status) {
   size_t n = r->bytes;
   free(r);
   dequeued(ch, n);
-  if (status < 0 && status != UV_ECANCELED && !ch->closing)
-    ax__chan_close(ch, AX_EIO);
+  if (status < 0 && status != UV_ECANCELED) write_failed(ch);
 }
 
 /* Drop the unflushed output (the channel is failing). */
@@ -301,7 +309,10 @@ static void drop_output(ax__chan *ch) {
 
 static void flush_failed(ax__chan *ch, int status) {
   drop_output(ch);
-  if (!ch->closing) ax__chan_close(ch, status);
+  if (status == AX_EIO)
+    write_failed(ch);
+  else if (!ch->closing)
+    ax__chan_close(ch, status);
 }
 
 /* Hand the queued chunks to the stream: what a uv_try_write (unless one

@@ -34,6 +34,7 @@ struct ax_ctx {
   int cancelled;      /* a local call cancelled before it started */
   int context;        /* opened as a context: it may send started */
   int by_caller;      /* its caller cancelled it */
+  int by_self;        /* it cancelled itself (ax_ctx_cancel) */
   int started;        /* it did */
   ax_stream *stream;  /* a context's, made on first use */
   ax_done_cb cb;      /* a local call's completion */
@@ -84,11 +85,12 @@ static int set_names(ax_ctx *c, const char *ns, size_t nl, const char *func,
 
 /* A context cancelled from outside ends with a ContextCancelled that
  * names who cancelled it, in its info's "canceller" ({name, uid, pid}):
- * its caller, or whoever cancelled this actor as a whole. The caller
- * absorbs it when it was the one that asked. NULL when it was neither
+ * its caller, itself (ax_ctx_cancel), or whoever cancelled this actor as
+ * a whole. The caller absorbs it when it was the one that asked. NULL when it was neither
  * (a deadline of the function's own). */
 static ax_error *context_cancelled(const ax_ctx *c) {
   const ax__ident *who = c->by_caller              ? &c->peer->id
+                         : c->by_self              ? &ax__rt_g->self
                          : ax__rt_g->has_canceller ? &ax__rt_g->canceller
                                                    : NULL;
   if (!who) return NULL;
@@ -344,6 +346,15 @@ static void cancel_incall(ax__incall *in) {
   c->by_caller = 1;
   if (c->task) ax__task_cancel_by(c->task, "by its caller");
   ctx_interrupt(c);
+}
+
+int ax_ctx_cancel(ax_ctx *ctx) {
+  if (!ctx) return AX_EINVAL;
+  if (!ctx->context || !ctx->peer) return AX_ESTATE;
+  ctx->by_self = 1;
+  if (ctx->task) ax__task_cancel_by(ctx->task, "by itself");
+  ctx_interrupt(ctx);
+  return 0;
 }
 
 static void local_cancel(ax_op *op) {

@@ -418,4 +418,8 @@ static int close_side(ax_stream *s, int stop) {
 
 int ax_stream_close(ax_stream *s) { return close_side(s, 1); }
 
+const ax_error *ax_stream_error(const ax_stream *s) {
+  return s && s->ended ? s->end_err : NULL;
+}
+
 int ax_stream_drop(ax_stream *s) { return close_side(s, 0); }

@@ -105,6 +105,20 @@ static void stream_opts(lua_State *L, int idx, ax_stream_opts *o) {
   }
 }
 
+/* The callee cancels its own context: its caller gets a ContextCancelled
+ * naming this actor. */
+static int callee_cancel(lua_State *L) {
+  lcallee *c = axlua_check_udata(L, 1, CALLEE_NAME);
+  if (!c->ctx)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "cancel: the call of '%s' has ended", c->func);
+  if (ax_ctx_cancel(c->ctx) == AX_ESTATE)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "cancel: this call of '%s' is not a context",
+                             c->func);
+  return 0;
+}
+
 static int callee_open_stream(lua_State *L) {
   lcallee *c = axlua_check_udata(L, 1, CALLEE_NAME);
   if (!c->ctx)
@@ -282,6 +296,7 @@ static int caller_gc(lua_State *L) {
 void axlua_context_init(lua_State *L) {
   static const luaL_Reg callee[] = {{"started", callee_started},
                                     {"open_stream", callee_open_stream},
+                                    {"cancel", callee_cancel},
                                     {NULL, NULL}};
   static const luaL_Reg caller[] = {{"result", caller_result},
                                     {"cancel", caller_cancel},

@@ -54,6 +54,10 @@ static int stream_send(lua_State *L) {
     return lua_error(L);
   }
   int rc = ax_stream_send(ls->s, p);
+  /* The context ended: by a failure, which is raised here too, or
+   * cleanly, and then nobody takes values any more. */
+  const ax_error *end = rc == AX_ECLOSED ? ax_stream_error(ls->s) : NULL;
+  if (end) return axlua_error_raise(L, AX_EREMOTE, ax_error_dup(end));
   if (rc == AX_ECLOSED)
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "send: the context has ended; nobody takes "

@@ -65,6 +65,20 @@ static void test_streams(void **state) {
            "cancel ok\nmisuse ok\nstreams ok\n");
 }
 
+/* tractor's context and stream semantics: who errors or cancels x stream
+ * opened x callee returning early, a caller that never opens its stream,
+ * the producer killed (SIGKILL: ActorCrashed) or terminated (SIGTERM:
+ * ContextCancelled naming it) mid-stream (tests/lua/ctx_scenarios.lua).
+ * The SIGTERM case lost the producer's last error before a channel that
+ * failed a write read what the peer had sent. */
+static void test_context_scenarios(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/ctx_scenarios.lua 2>&1", 0,
+           "never opened ok\nSIGKILL mid-stream: ActorCrashed\n"
+           "SIGTERM mid-stream: ContextCancelled\nall scenarios ok\n");
+  assert_null(strstr(h_out, "FAILED"));
+}
+
 /* One-way streams from generators (tests/lua/generators.lua). */
 static void test_generators(void **state) {
   (void)state;
@@ -1067,6 +1081,7 @@ int main(void) {
       cmocka_unit_test(test_bidir_streaming),
       cmocka_unit_test(test_streams),
       cmocka_unit_test(test_generators),
+      cmocka_unit_test(test_context_scenarios),
       cmocka_unit_test(test_streaming_examples),
       cmocka_unit_test(test_movie_theatre),
       cmocka_unit_test(test_remote_error),

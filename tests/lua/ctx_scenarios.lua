@@ -1,0 +1,153 @@
+-- ctx_scenarios.lua - tractor's context and stream semantics, every
+-- combination of who errors or cancels (nobody, the caller, the callee)
+-- x whether the stream is opened x whether the callee returns early.
+-- Each case checks how the caller's block ends and that the actor serves
+-- on; one line per case. Run by tests/integration/test_lua.c:
+-- axle run tests/lua/ctx_scenarios.lua
+local axle = require "axle"
+
+local M = {}
+
+-- The callee: started, then per case: return at once ("early"), or with
+-- the stream open send two values and take the caller's until its stop.
+M.callee = axle.context(function(ctx, who, stream, early)
+  ctx:started("up")
+  local function fail()
+    if who == "callee_error" then error("callee failed") end
+    if who == "callee_cancel" then
+      ctx:cancel()
+      axle.sleep(0) -- the next blocking call raises
+    end
+  end
+  if early then
+    fail()
+    return "early"
+  end
+  local taken = 0
+  if stream then
+    local s <close> = ctx:open_stream()
+    s:send(1)
+    s:send(2)
+    fail()
+    for _ in s do taken = taken + 1 end
+  else
+    fail()
+    -- Until the caller cancels (an error of its block does too).
+    if who == "caller_cancel" or who == "caller_error" then axle.sleep(1e9) end
+  end
+  return taken
+end)
+
+function M.ping() return "pong" end
+
+-- Sends n values and returns, whether or not anybody takes them.
+M.sender = axle.context(function(ctx, n)
+  ctx:started(axle.current_actor().pid)
+  local s <close> = ctx:open_stream()
+  for i = 1, n do s:send(i) end
+  return "sent " .. n
+end)
+
+-- The other scenarios: a caller that never opens its stream; the
+-- producer killed with SIGKILL or terminated by SIGTERM mid-stream.
+local function more(n)
+  do
+    local p = n:start_actor("sender")
+    local ctx <close> = p:open_context(M.sender, {1000})
+    -- 1,000 values fit the default window: the sender is not held up.
+    assert(ctx:result() == "sent 1000", "sent without a reader")
+    p:cancel_actor()
+  end
+  print("never opened ok")
+  for _, sig in ipairs({"KILL", "TERM"}) do
+    -- A nursery of its own: a daemon that dies unasked fails its nursery
+    -- too, after the stream's loop has ended with the error.
+    local err
+    pcall(function()
+      local n2 <close> = axle.open_nursery()
+      local p = n2:start_actor("producer")
+      local ok
+      ok, err = pcall(function()
+        local ctx <close>, pid = p:open_context(M.sender, {1e9})
+        local s <close> = ctx:open_stream()
+        for v in s do
+          if v == 100 then os.execute("kill -" .. sig .. " " .. pid) end
+        end
+      end)
+      assert(not ok, "the loop ended cleanly")
+    end)
+    local want = sig == "KILL" and "ActorCrashed" or "ContextCancelled"
+    assert(type(err) == "table" and err.type == want,
+           sig .. ": " .. tostring(err))
+    if sig == "TERM" then
+      assert(err.canceller.name == "producer", "canceller " .. tostring(err))
+    end
+    print("SIG" .. sig .. " mid-stream: " .. err.type)
+  end
+end
+
+-- One case: how the caller's block ended ("ok RESULT" or "error TYPE").
+local function run_case(p, who, stream, early)
+  local result
+  local ok, err = pcall(function()
+    local ctx <close>, first = p:open_context(M.callee, {who, stream, early})
+    assert(first == "up")
+    if stream and not early then
+      local s <close> = ctx:open_stream()
+      assert(s:recv() == 1)
+      if who == "caller_error" then error({type = "CallerError"}) end
+      if who == "caller_cancel" then
+        ctx:cancel()
+        return
+      end
+      assert(s:recv() == 2)
+      s:send("x")
+    else
+      if who == "caller_error" then error({type = "CallerError"}) end
+      if who == "caller_cancel" then
+        ctx:cancel()
+        return
+      end
+    end
+    if stream and not early and (who == "none") then
+      -- Our stream closes here, ending the callee's loop.
+    end
+    if who ~= "caller_cancel" and early then result = ctx:result() end
+  end)
+  if ok then return "ok " .. tostring(result) end
+  return "error " .. (type(err) == "table" and err.type or tostring(err))
+end
+
+-- What each case must give.
+local function expected(who, stream, early)
+  if who == "caller_error" then return "error CallerError" end
+  if who == "callee_error" then return "error LuaError" end
+  if who == "callee_cancel" then return "error ContextCancelled" end
+  if early and who == "none" then return "ok early" end
+  return "ok nil" -- none, caller_cancel: the block ends cleanly
+end
+
+function M.main()
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("callee")
+  local failed = 0
+  for _, who in ipairs({"none", "caller_error", "callee_error",
+                        "caller_cancel", "callee_cancel"}) do
+    for _, stream in ipairs({false, true}) do
+      for _, early in ipairs({false, true}) do
+        local got = run_case(p, who, stream, early)
+        local want = expected(who, stream, early)
+        local mark = got == want and "ok" or "FAILED (want " .. want .. ")"
+        if got ~= want then failed = failed + 1 end
+        print(string.format("%-13s stream=%-5s early=%-5s %s %s", who,
+                            tostring(stream), tostring(early), got, mark))
+        assert(p:run(M.ping) == "pong", "the actor serves on")
+      end
+    end
+  end
+  p:cancel_actor()
+  more(n)
+  print(failed == 0 and "all scenarios ok" or failed .. " scenarios failed")
+end
+
+return M

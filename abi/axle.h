@@ -201,7 +201,8 @@ typedef struct ax_error ax_error;
   X(RUNTIME_ERROR, "RuntimeError")     /* a function failed with a code */ \
   X(USAGE_ERROR, "UsageError")         /* an API called wrongly */      \
   X(CONTEXT_CANCELLED, "ContextCancelled") /* a context's callee, by whom: \
-                                              info's canceller */
+                                              info's canceller */          \
+  X(LAGGED, "Lagged") /* a broadcast subscriber fell behind its buffer */
 
 #define AX__KIND_ENUM(id, name) AX_K_##id,
 enum { AX_K_OTHER = 0, AX_ERROR_KINDS(AX__KIND_ENUM) AX_K_COUNT };
@@ -689,6 +690,24 @@ AX_EXTERN int ax_stream_close(ax_stream *s);
  * error is on its way to the other side instead (which then ends its
  * receiving with that error, not a clean end). */
 AX_EXTERN int ax_stream_drop(ax_stream *s);
+/* Broadcast: several local receivers of one stream. A subscriber gets
+ * every value that arrives after it subscribed, each its own copy, from a
+ * ring of the newest `buffer` values (0: 64); whichever subscriber needs a
+ * value the ring does not hold takes it from the stream, so the fastest
+ * sets the pace, and one more than the ring behind has lost values: its
+ * next receive fails with AX_ERANGE and a Lagged error, then AX_ECLOSED;
+ * it may subscribe again. Once a stream has subscribers, ax_stream_recv
+ * on it is AX_ESTATE. Subscribing to a stream that has ended (nothing
+ * queued, nothing more to come) is AX_ECLOSED at once. A subscription
+ * ends with its stream (AX_ECLOSED); free it with ax_sub_close. */
+typedef struct ax_sub ax_sub;
+AX_EXTERN int ax_stream_subscribe(ax_stream *s, size_t buffer, ax_sub **out);
+/* Blocking: the next value, as ax_stream_recv gives. */
+AX_EXTERN int ax_sub_recv(ax_sub *sub, ax_data **value, ax_error **err);
+AX_EXTERN int ax_sub_recv_cb(ax_sub *sub, ax_done_cb cb, void *ud,
+                             ax_op **op);
+AX_EXTERN void ax_sub_close(ax_sub *sub);
+
 /* The error that ended the stream's context (its callee failed, or the
  * other actor died), or NULL: what a send that returned AX_ECLOSED ran
  * into. Owned by the stream. */

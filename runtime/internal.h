@@ -580,6 +580,17 @@ int ax__stream_msg(ax_stream *s, const ax__msg *m);
 void ax__stream_end(ax_stream *s, int rc, const ax_error *err);
 int ax__stream_open(ax_stream *s, const ax_stream_opts *o);
 void ax__stream_free(ax_stream *s);
+/* ax_stream_recv_cb for its broadcast, which the public one refuses. */
+int ax__stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud);
+
+/* --------------------------------------------- broadcast (broadcast.c) */
+
+typedef struct ax_bcast ax_bcast;
+/* The subscribers of s and a ring of its newest cap values. */
+ax_bcast *ax__bcast_new(ax_stream *s, size_t cap);
+/* The stream goes: every subscriber ends (AX_ECLOSED). */
+void ax__bcast_free(ax_bcast *b);
+int ax__bcast_subscribe(ax_bcast *b, ax_sub **out);
 
 /* --------------------------------------------------- serving (serve.c) */
 

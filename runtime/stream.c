@@ -45,6 +45,7 @@ struct ax_stream {
   int sent_stop;
   waiter rx, tx;
   ax_pack *tx_value; /* waiting for credit */
+  ax_bcast *bc;      /* its subscribers, once there are (broadcast.c) */
 };
 
 static size_t pack_len(const ax_pack *p) {
@@ -221,6 +222,7 @@ void ax__stream_end(ax_stream *s, int rc, const ax_error *err) {
 
 void ax__stream_free(ax_stream *s) {
   if (!s) return;
+  ax__bcast_free(s->bc);
   if (s->rx.on) fire(&s->rx, AX_ECLOSED, NULL, NULL);
   if (s->tx.on) fire(&s->tx, AX_ECLOSED, NULL, NULL);
   while (s->qlen) ax_data_free(pop(s));
@@ -356,8 +358,19 @@ static void rx_cancel(ax_op *op) {
   if (s->rx.on) fire(&s->rx, AX_ECANCELED, NULL, NULL);
 }
 
+static int recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op);
+
+int ax__stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud) {
+  return recv_cb(s, cb, ud, NULL);
+}
+
 int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
   if (!s || !cb) return AX_EINVAL;
+  if (s->bc) return AX_ESTATE; /* its subscribers take its values */
+  return recv_cb(s, cb, ud, op);
+}
+
+static int recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
   if (!s->opened || s->closed || s->rx.on) return AX_ESTATE;
   s->rx = (waiter){{rx_cancel}, cb, ud, 1};
   if (op) *op = &s->rx.op;
@@ -376,7 +389,7 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
   if (value) *value = NULL;
   if (err) *err = NULL;
   if (!s) return AX_EINVAL;
-  if (!s->opened || s->closed || s->rx.on) return AX_ESTATE;
+  if (!s->opened || s->closed || s->rx.on || s->bc) return AX_ESTATE;
   /* The fast path: a value queued. */
   if (s->qlen) {
     ax_data *v = pop(s);
@@ -417,6 +430,20 @@ static int close_side(ax_stream *s, int stop) {
 }
 
 int ax_stream_close(ax_stream *s) { return close_side(s, 1); }
+
+int ax_stream_subscribe(ax_stream *s, size_t buffer, ax_sub **out) {
+  if (!s || !out) return AX_EINVAL;
+  if (!s->opened || s->closed) return AX_ESTATE;
+  /* Nothing more will come: an immediate error, not an empty loop. */
+  ax_error *e = NULL;
+  if (!s->qlen && end_of(s, &e)) {
+    ax_error_free(e);
+    return AX_ECLOSED;
+  }
+  if (!s->bc && !(s->bc = ax__bcast_new(s, buffer ? buffer : 64)))
+    return AX_ENOMEM;
+  return ax__bcast_subscribe(s->bc, out);
+}
 
 const ax_error *ax_stream_error(const ax_stream *s) {
   return s && s->ended ? s->end_err : NULL;

@@ -109,11 +109,80 @@ static int stream_close(lua_State *L) {
   return 0;
 }
 
+/* ------------------------------------------------------ subscribers */
+
+#define SUB_NAME "axle.Subscription"
+
+typedef struct lsub {
+  ax_sub *u; /* NULL once closed */
+} lsub;
+
+/* stream:subscribe(buffer): a subscription of this task's own. */
+static int stream_subscribe(lua_State *L) {
+  lstream *ls = check_stream(L, "subscribe");
+  lua_Integer buffer = luaL_optinteger(L, 2, 0);
+  if (buffer < 0)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "subscribe: the buffer is a count >= 0");
+  lsub *sub = lua_newuserdatauv(L, sizeof *sub, 1);
+  sub->u = NULL;
+  luaL_setmetatable(L, SUB_NAME);
+  /* The subscription keeps its stream object (and so its context) alive. */
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  int rc = ax_stream_subscribe(ls->s, (size_t)buffer, &sub->u);
+  if (rc == AX_ECLOSED)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "subscribe: the stream has ended; subscribe "
+                             "before it does");
+  if (rc < 0) return axlua_error_raise(L, rc, NULL);
+  return 1;
+}
+
+static int sub_recv(lua_State *L) {
+  lsub *sub = axlua_check_udata(L, 1, SUB_NAME);
+  if (!sub->u)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "recv: the subscription is closed");
+  ax_data *v = NULL;
+  ax_error *e = NULL;
+  int rc = ax_sub_recv(sub->u, &v, &e);
+  if (rc == AX_ECLOSED && !e) return 0;
+  if (rc < 0) return axlua_error_raise(L, e ? AX_EREMOTE : rc, e);
+  lua_pushcfunction(L, push_value);
+  lua_pushlightuserdata(L, (void *)ax_data_root(v));
+  int st = lua_pcall(L, 1, 1, 0);
+  ax_data_free(v);
+  if (st != LUA_OK) return lua_error(L);
+  return 1;
+}
+
+static int sub_call(lua_State *L) {
+  lua_settop(L, 1);
+  if (sub_recv(L) == 0) lua_pushnil(L);
+  return 1;
+}
+
+static int sub_close(lua_State *L) {
+  lsub *sub = axlua_check_udata(L, 1, SUB_NAME);
+  ax_sub_close(sub->u);
+  sub->u = NULL;
+  return 0;
+}
+
 void axlua_stream_init(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"send", stream_send},     {"recv", stream_recv},
-      {"close", stream_close},   {"__call", stream_call},
-      {"__close", stream_close}, {NULL, NULL}};
+  static const luaL_Reg sub_methods[] = {
+      {"recv", sub_recv},     {"close", sub_close}, {"__call", sub_call},
+      {"__close", sub_close}, {"__gc", sub_close},  {NULL, NULL}};
+  axlua_new_class(L, SUB_NAME, sub_methods, 1);
+  axlua_error_name_class(L, SUB_NAME);
+  static const luaL_Reg methods[] = {{"send", stream_send},
+                                     {"recv", stream_recv},
+                                     {"close", stream_close},
+                                     {"subscribe", stream_subscribe},
+                                     {"__call", stream_call},
+                                     {"__close", stream_close},
+                                     {NULL, NULL}};
   axlua_new_class(L, STREAM_NAME, methods, 1);
   axlua_error_name_class(L, STREAM_NAME);
 }

@@ -79,6 +79,14 @@ static void test_context_scenarios(void **state) {
   assert_null(strstr(h_out, "FAILED"));
 }
 
+/* Broadcast: several tasks subscribed to one stream; a laggard gets
+ * Lagged (tests/lua/broadcast.lua). */
+static void test_broadcast(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/broadcast.lua 2>&1", 0,
+           "fan-out ok\nlagged ok\nbroadcast ok\n");
+}
+
 /* One-way streams from generators (tests/lua/generators.lua). */
 static void test_generators(void **state) {
   (void)state;
@@ -1081,6 +1089,7 @@ int main(void) {
       cmocka_unit_test(test_bidir_streaming),
       cmocka_unit_test(test_streams),
       cmocka_unit_test(test_generators),
+      cmocka_unit_test(test_broadcast),
       cmocka_unit_test(test_context_scenarios),
       cmocka_unit_test(test_streaming_examples),
       cmocka_unit_test(test_movie_theatre),

@@ -11,6 +11,8 @@
 
 #include "internal.h"
 
+typedef struct ax_bcast ax_bcast;
+
 struct ax_sub {
   ax_bcast *b;
   ax__list link; /* in b->subs */
@@ -143,7 +145,7 @@ static void pull(ax_bcast *b) {
   }
 }
 
-ax_bcast *ax__bcast_new(ax_stream *s, size_t cap) {
+static ax_bcast *bcast_new(ax_stream *s, size_t cap) {
   ax_bcast *b = calloc(1, sizeof *b);
   if (!b) return NULL;
   b->ring = calloc(cap, sizeof *b->ring);
@@ -157,8 +159,9 @@ ax_bcast *ax__bcast_new(ax_stream *s, size_t cap) {
   return b;
 }
 
-void ax__bcast_free(ax_bcast *b) {
-  if (!b) return;
+/* The stream goes: every subscriber ends (AX_ECLOSED). */
+static void bcast_free(void *ext) {
+  ax_bcast *b = ext;
   while (!ax__list_empty(&b->subs)) {
     ax_sub *u = ax__container_of(b->subs.next, ax_sub, link);
     ax__list_remove(&u->link);
@@ -173,7 +176,15 @@ void ax__bcast_free(ax_bcast *b) {
   free(b);
 }
 
-int ax__bcast_subscribe(ax_bcast *b, ax_sub **out) {
+int ax_stream_subscribe(ax_stream *s, size_t buffer, ax_sub **out) {
+  if (!s || !out) return AX_EINVAL;
+  int rc = ax__stream_receivable(s);
+  if (rc < 0) return rc;
+  ax_bcast *b = ax__stream_ext(s);
+  if (!b) {
+    if (!(b = bcast_new(s, buffer ? buffer : 64))) return AX_ENOMEM;
+    ax__stream_attach(s, b, bcast_free);
+  }
   ax_sub *u = calloc(1, sizeof *u);
   if (!u) return AX_ENOMEM;
   u->b = b;

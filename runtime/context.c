@@ -10,14 +10,6 @@
 
 enum { CTX_OPENING, CTX_OPEN, CTX_ENDED };
 
-/* One completion a caller waits for. */
-typedef struct waiter {
-  ax_op op;
-  ax_done_cb cb;
-  void *ud;
-  int on;
-} waiter;
-
 struct ax_context {
   ax__peer *peer; /* referenced while the record lives */
   ax__call *call; /* NULL once the callee ended */
@@ -31,14 +23,9 @@ struct ax_context {
   int status;       /* the outcome, once ended */
   ax_data *result;
   ax_error *err;
-  waiter open, res, close;
+  ax__waiter open, res, close;
   char func[];
 };
-
-static void fire(waiter *w, int status, ax_data *result, ax_error *err) {
-  w->on = 0;
-  w->cb(w->ud, status, result, err);
-}
 
 static void context_free(ax_context *c) {
   ax__stream_free(c->stream);
@@ -82,16 +69,16 @@ static int close_status(ax_context *c, ax_error **err) {
 static void finish_close(ax_context *c) {
   ax_error *err;
   int status = close_status(c, &err);
-  waiter w = c->close;
+  ax__waiter w = c->close;
   context_free(c);
-  fire(&w, status, NULL, err);
+  ax__waiter_fire(&w, status, NULL, err);
 }
 
 static void on_started(void *ud, ax_data *value) {
   ax_context *c = ud;
   c->state = CTX_OPEN;
   if (c->open.on)
-    fire(&c->open, 0, value, NULL);
+    ax__waiter_fire(&c->open, 0, value, NULL);
   else
     ax_data_free(value);
 }
@@ -127,17 +114,17 @@ static void on_end(void *ud, int status, ax_data *result, ax_error *err) {
     else if (err)
       why = ax_error_dup(err);
     c->reported = 1;
-    fire(&c->open,
-         why          ? AX_EREMOTE
-         : status < 0 ? status
-                      : AX_ENOMEM,
-         NULL, why);
+    ax__waiter_fire(&c->open,
+                    why          ? AX_EREMOTE
+                    : status < 0 ? status
+                                 : AX_ENOMEM,
+                    NULL, why);
   }
   if (c->res.on) {
     c->taken = 1;
     c->result = NULL;
     c->err = NULL;
-    fire(&c->res, status, result, err);
+    ax__waiter_fire(&c->res, status, result, err);
   }
   if (c->close.on) finish_close(c);
 }
@@ -149,7 +136,7 @@ static void open_cancel(ax_op *op) {
   if (!c->open.on) return;
   c->cancel_asked = 1;
   if (c->call) ax__call_cancel_keep(c->call);
-  fire(&c->open, AX_ECANCELED, NULL, NULL);
+  ax__waiter_fire(&c->open, AX_ECANCELED, NULL, NULL);
 }
 
 static int open_cb(ax_portal *p, const char *ns, const char *func,
@@ -168,7 +155,7 @@ static int open_cb(ax_portal *p, const char *ns, const char *func,
   memcpy(c->func, func, fl + 1);
   c->peer = peer;
   c->state = CTX_OPENING;
-  c->open = (waiter){{open_cancel}, cb, ud, 1};
+  c->open = (ax__waiter){{open_cancel}, cb, ud, 1};
   rc = ax__peer_open(peer, ns, func, args, len, kind, on_started, on_stream,
                      on_end, c, &c->call);
   if (rc < 0) {
@@ -236,7 +223,7 @@ int ax_portal_open_stream_from(ax_portal *p, const char *ns, const char *func,
 
 static void res_cancel(ax_op *op) {
   ax_context *c = ax__container_of(op, ax_context, res.op);
-  if (c->res.on) fire(&c->res, AX_ECANCELED, NULL, NULL);
+  if (c->res.on) ax__waiter_fire(&c->res, AX_ECANCELED, NULL, NULL);
 }
 
 int ax_context_result_cb(ax_context *c, ax_done_cb cb, void *ud, ax_op **op) {
@@ -250,7 +237,7 @@ int ax_context_result_cb(ax_context *c, ax_done_cb cb, void *ud, ax_op **op) {
     c->err = NULL;
     return 0;
   }
-  c->res = (waiter){{res_cancel}, cb, ud, 1};
+  c->res = (ax__waiter){{res_cancel}, cb, ud, 1};
   if (op) *op = &c->res.op;
   return 0;
 }
@@ -322,7 +309,7 @@ int ax_context_close_cb(ax_context *c, int body, ax_done_cb cb, void *ud,
     context_free(c);
     return 0;
   }
-  c->close = (waiter){{close_cancel}, cb, ud, 1};
+  c->close = (ax__waiter){{close_cancel}, cb, ud, 1};
   if (op) *op = &c->close.op;
   return 0;
 }

@@ -86,6 +86,23 @@ static inline void ax__wait_about(ax__wait *w, const char *what,
 }
 void ax__wait_done(ax__wait *w);
 
+/* One completion a user waits for, in a record that outlives the call
+ * that started it (contexts, streams): its op, its callback, whether it
+ * is pending. */
+typedef struct ax__waiter {
+  ax_op op;
+  ax_done_cb cb;
+  void *ud;
+  int on;
+} ax__waiter;
+
+/* Call w's callback, once: it is no longer pending. */
+static inline void ax__waiter_fire(ax__waiter *w, int status, ax_data *v,
+                                   ax_error *e) {
+  w->on = 0;
+  w->cb(w->ud, status, v, e);
+}
+
 /* Blocking form over a completion form: the result lands here. */
 typedef struct ax__blk {
   ax__wait w;
@@ -580,17 +597,15 @@ int ax__stream_msg(ax_stream *s, const ax__msg *m);
 void ax__stream_end(ax_stream *s, int rc, const ax_error *err);
 int ax__stream_open(ax_stream *s, const ax_stream_opts *o);
 void ax__stream_free(ax_stream *s);
-/* ax_stream_recv_cb for its broadcast, which the public one refuses. */
+/* ax_stream_recv_cb for what is attached to it (its broadcast), which
+ * the public one refuses once something is. */
 int ax__stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud);
-
-/* --------------------------------------------- broadcast (broadcast.c) */
-
-typedef struct ax_bcast ax_bcast;
-/* The subscribers of s and a ring of its newest cap values. */
-ax_bcast *ax__bcast_new(ax_stream *s, size_t cap);
-/* The stream goes: every subscriber ends (AX_ECLOSED). */
-void ax__bcast_free(ax_bcast *b);
-int ax__bcast_subscribe(ax_bcast *b, ax_sub **out);
+/* 0 when values may still be received: AX_ESTATE when the stream is not
+ * open or closed here, AX_ECLOSED when nothing more will come. */
+int ax__stream_receivable(ax_stream *s);
+/* An upper layer's object on s, freed by ext_free with s. */
+void ax__stream_attach(ax_stream *s, void *ext, void (*ext_free)(void *));
+void *ax__stream_ext(const ax_stream *s);
 
 /* --------------------------------------------------- serving (serve.c) */
 

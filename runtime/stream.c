@@ -15,14 +15,6 @@
 
 #include "internal.h"
 
-/* One completion a user waits for. */
-typedef struct waiter {
-  ax_op op;
-  ax_done_cb cb;
-  void *ud;
-  int on;
-} waiter;
-
 struct ax_stream {
   ax__peer *peer; /* referenced */
   uint64_t cid;
@@ -43,9 +35,12 @@ struct ax_stream {
   int64_t credit_msgs, credit_bytes;
   uint64_t out_msgs; /* sent and not credited back */
   int sent_stop;
-  waiter rx, tx;
+  ax__waiter rx, tx;
   ax_pack *tx_value; /* waiting for credit */
-  ax_bcast *bc;      /* its subscribers, once there are (broadcast.c) */
+  /* What an upper layer hangs on it (broadcast.c: its subscribers),
+   * which then takes its values, and frees with it. */
+  void *ext;
+  void (*ext_free)(void *ext);
 };
 
 static size_t pack_len(const ax_pack *p) {
@@ -95,11 +90,6 @@ ax_stream *ax__stream_new(ax__peer *peer, uint64_t cid, int caller) {
   return s;
 }
 
-static void fire(waiter *w, int status, ax_data *v, ax_error *e) {
-  w->on = 0;
-  w->cb(w->ud, status, v, e);
-}
-
 /* What a receive gets when nothing is queued and more will never come:
  * the end (AX_ECLOSED), or the context's failure. 0: wait. */
 static int end_of(ax_stream *s, ax_error **err) {
@@ -128,10 +118,10 @@ static void wake_rx(ax_stream *s) {
   if (!s->rx.on) return;
   ax_error *e;
   if (s->qlen)
-    fire(&s->rx, 0, pop(s), NULL);
+    ax__waiter_fire(&s->rx, 0, pop(s), NULL);
   else {
     int rc = end_of(s, &e);
-    if (rc) fire(&s->rx, rc, NULL, e);
+    if (rc) ax__waiter_fire(&s->rx, rc, NULL, e);
   }
 }
 
@@ -186,7 +176,7 @@ static void wake_tx(ax_stream *s) {
   ax_pack *v = s->tx_value;
   s->tx_value = NULL;
   int rc = try_send(s, v);
-  fire(&s->tx, rc, NULL, NULL);
+  ax__waiter_fire(&s->tx, rc, NULL, NULL);
 }
 
 int ax__stream_msg(ax_stream *s, const ax__msg *m) {
@@ -216,15 +206,15 @@ void ax__stream_end(ax_stream *s, int rc, const ax_error *err) {
   if (s->tx.on) {
     ax_pack_free(s->tx_value);
     s->tx_value = NULL;
-    fire(&s->tx, AX_ECLOSED, NULL, NULL);
+    ax__waiter_fire(&s->tx, AX_ECLOSED, NULL, NULL);
   }
 }
 
 void ax__stream_free(ax_stream *s) {
   if (!s) return;
-  ax__bcast_free(s->bc);
-  if (s->rx.on) fire(&s->rx, AX_ECLOSED, NULL, NULL);
-  if (s->tx.on) fire(&s->tx, AX_ECLOSED, NULL, NULL);
+  if (s->ext_free) s->ext_free(s->ext);
+  if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECLOSED, NULL, NULL);
+  if (s->tx.on) ax__waiter_fire(&s->tx, AX_ECLOSED, NULL, NULL);
   while (s->qlen) ax_data_free(pop(s));
   free(s->q);
   ax_pack_free(s->tx_value);
@@ -283,7 +273,7 @@ static void tx_cancel(ax_op *op) {
   if (!s->tx.on) return;
   ax_pack_free(s->tx_value);
   s->tx_value = NULL;
-  fire(&s->tx, AX_ECANCELED, NULL, NULL);
+  ax__waiter_fire(&s->tx, AX_ECANCELED, NULL, NULL);
 }
 
 int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb, void *ud,
@@ -297,7 +287,7 @@ int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb, void *ud,
     ax_pack_free(value);
     return rc;
   }
-  s->tx = (waiter){{tx_cancel}, cb, ud, 1};
+  s->tx = (ax__waiter){{tx_cancel}, cb, ud, 1};
   s->tx_value = value;
   if (op) *op = &s->tx.op;
   if (s->credit_msgs >= 1 &&
@@ -355,7 +345,7 @@ int ax_stream_send(ax_stream *s, ax_pack *value) {
 
 static void rx_cancel(ax_op *op) {
   ax_stream *s = ax__container_of(op, ax_stream, rx.op);
-  if (s->rx.on) fire(&s->rx, AX_ECANCELED, NULL, NULL);
+  if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECANCELED, NULL, NULL);
 }
 
 static int recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op);
@@ -366,13 +356,13 @@ int ax__stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud) {
 
 int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
   if (!s || !cb) return AX_EINVAL;
-  if (s->bc) return AX_ESTATE; /* its subscribers take its values */
+  if (s->ext) return AX_ESTATE; /* its subscribers take its values */
   return recv_cb(s, cb, ud, op);
 }
 
 static int recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
   if (!s->opened || s->closed || s->rx.on) return AX_ESTATE;
-  s->rx = (waiter){{rx_cancel}, cb, ud, 1};
+  s->rx = (ax__waiter){{rx_cancel}, cb, ud, 1};
   if (op) *op = &s->rx.op;
   ax_error *e = NULL;
   int rc = s->qlen ? 1 : end_of(s, &e);
@@ -389,7 +379,7 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
   if (value) *value = NULL;
   if (err) *err = NULL;
   if (!s) return AX_EINVAL;
-  if (!s->opened || s->closed || s->rx.on || s->bc) return AX_ESTATE;
+  if (!s->opened || s->closed || s->rx.on || s->ext) return AX_ESTATE;
   /* The fast path: a value queued. */
   if (s->qlen) {
     ax_data *v = pop(s);
@@ -417,7 +407,7 @@ static int close_side(ax_stream *s, int stop) {
   if (!s) return AX_EINVAL;
   if (!s->opened || s->closed) return AX_ESTATE;
   s->closed = 1;
-  if (s->rx.on) fire(&s->rx, AX_ECANCELED, NULL, NULL);
+  if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECANCELED, NULL, NULL);
   if (s->tx.on) tx_cancel(&s->tx.op);
   /* What the peer still sends is dropped and credited back at once. */
   while (s->qlen) ax_data_free(pop(s));
@@ -431,18 +421,22 @@ static int close_side(ax_stream *s, int stop) {
 
 int ax_stream_close(ax_stream *s) { return close_side(s, 1); }
 
-int ax_stream_subscribe(ax_stream *s, size_t buffer, ax_sub **out) {
-  if (!s || !out) return AX_EINVAL;
+int ax__stream_receivable(ax_stream *s) {
   if (!s->opened || s->closed) return AX_ESTATE;
-  /* Nothing more will come: an immediate error, not an empty loop. */
+  /* Nothing more will come. */
   ax_error *e = NULL;
   if (!s->qlen && end_of(s, &e)) {
     ax_error_free(e);
     return AX_ECLOSED;
   }
-  if (!s->bc && !(s->bc = ax__bcast_new(s, buffer ? buffer : 64)))
-    return AX_ENOMEM;
-  return ax__bcast_subscribe(s->bc, out);
+  return 0;
+}
+
+void *ax__stream_ext(const ax_stream *s) { return s->ext; }
+
+void ax__stream_attach(ax_stream *s, void *ext, void (*ext_free)(void *)) {
+  s->ext = ext;
+  s->ext_free = ext_free;
 }
 
 const ax_error *ax_stream_error(const ax_stream *s) {

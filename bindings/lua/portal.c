@@ -191,28 +191,40 @@ static int portal_run(lua_State *L) {
   return push_result(L, rc, r, e);
 }
 
-/* portal:open_context(fn, args, opts): the context object (to close) and
- * the callee's first value. */
-static int portal_open_context(lua_State *L) {
+/* Open a context (generator: a generator stream) as portal:open_context
+ * and portal:open_stream_from do: the context object at *obj, owning the
+ * context, and in *first or *stream what the open gave. */
+static void open_common(lua_State *L, int generator, int *obj, ax_data **first,
+                        ax_stream **stream) {
   lportal *lp = check_portal(L, 1);
   const char *ns, *func = target(L, lp, &ns);
   int at = lua_type(L, 3);
   if (at != LUA_TTABLE && at != LUA_TNIL)
-    return axlua_error_argtype(L, 3, "table of arguments or nil");
+    axlua_error_argtype(L, 3, "table of arguments or nil");
   /* The object first, so that nothing can raise between the open and its
    * owner taking the context. */
   axlua_context_push_caller(L, NULL);
-  int obj = lua_gettop(L);
+  *obj = lua_gettop(L);
   ax_data *kw =
       at == LUA_TTABLE ? axlua_value_to_data(L, 3, lua_upvalueindex(1)) : NULL;
   ax_context *c = NULL;
-  ax_data *first = NULL;
   ax_error *e = NULL;
-  int rc = ax_portal_open_context(lp->p, ns, func, kw, &c, &first, &e);
+  int rc = generator
+               ? ax_portal_open_stream_from(lp->p, ns, func, kw, &c, stream, &e)
+               : ax_portal_open_context(lp->p, ns, func, kw, &c, first, &e);
   ax_data_free(kw);
-  if (rc == AX_ECLOSED && !e) return gone(L, lp, "open_context", func);
-  if (rc < 0) return axlua_error_raise(L, rc, e);
-  axlua_context_set_caller(L, obj, c);
+  if (rc == AX_ECLOSED && !e)
+    gone(L, lp, generator ? "open_stream_from" : "open_context", func);
+  if (rc < 0) axlua_error_raise(L, rc, e);
+  axlua_context_set_caller(L, *obj, c);
+}
+
+/* portal:open_context(fn, args, opts): the context object (to close) and
+ * the callee's first value. */
+static int portal_open_context(lua_State *L) {
+  int obj;
+  ax_data *first = NULL;
+  open_common(L, 0, &obj, &first, NULL);
   lua_pushvalue(L, obj);
   push_result(L, 0, first, NULL);
   return 2;
@@ -223,23 +235,9 @@ static int portal_open_context(lua_State *L) {
  * whose closing cancels a producer that has not finished (a loop left by
  * break). */
 static int portal_open_stream_from(lua_State *L) {
-  lportal *lp = check_portal(L, 1);
-  const char *ns, *func = target(L, lp, &ns);
-  int at = lua_type(L, 3);
-  if (at != LUA_TTABLE && at != LUA_TNIL)
-    return axlua_error_argtype(L, 3, "table of arguments or nil");
-  axlua_context_push_caller(L, NULL);
-  int obj = lua_gettop(L);
-  ax_data *kw =
-      at == LUA_TTABLE ? axlua_value_to_data(L, 3, lua_upvalueindex(1)) : NULL;
-  ax_context *c = NULL;
+  int obj;
   ax_stream *s = NULL;
-  ax_error *e = NULL;
-  int rc = ax_portal_open_stream_from(lp->p, ns, func, kw, &c, &s, &e);
-  ax_data_free(kw);
-  if (rc == AX_ECLOSED && !e) return gone(L, lp, "open_stream_from", func);
-  if (rc < 0) return axlua_error_raise(L, rc, e);
-  axlua_context_set_caller(L, obj, c);
+  open_common(L, 1, &obj, NULL, &s);
   axlua_context_set_generator(L, obj);
   axlua_stream_push(L, s);
   lua_pushvalue(L, -1);

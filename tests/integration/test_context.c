@@ -424,6 +424,58 @@ static void test_stream_producer_killed(void **state) {
   assert_true(k.in_order);
 }
 
+/* A stream waiting for credit holds up nothing else on its channel: while
+ * one callee is blocked at the end of its window (nobody reads), a call
+ * and another context's stream on the same portal go through. */
+static int stall_body(void *arg) {
+  int *ok = arg;
+  ax_nursery *n;
+  ax_portal *p;
+  assert_int_equal(ax_nursery_open(&n), 0);
+  assert_int_equal(ax_start_actor(n, "callee", &testmod, &p, NULL), 0);
+  ax_data *kw = h_kw("is", "n", 100000LL, "mode", "flood");
+  ax_context *stuck, *other;
+  assert_int_equal(
+      ax_portal_open_context(p, NULL, "counter", kw, &stuck, NULL, NULL), 0);
+  ax_data_free(kw);
+  kw = h_kw("s", "value", "through");
+  ax_data *r = NULL;
+  assert_int_equal(ax_portal_run(p, NULL, "echo", kw, &r, NULL), 0);
+  ax_data_free(kw);
+  ok[0] = !strcmp(ax_val_str(ax_data_root(r), NULL), "through");
+  ax_data_free(r);
+  kw = h_kw("is", "n", 3LL, "mode", "count");
+  assert_int_equal(
+      ax_portal_open_context(p, NULL, "counter", kw, &other, NULL, NULL), 0);
+  ax_data_free(kw);
+  ax_stream *s;
+  assert_int_equal(ax_context_open_stream(other, NULL, &s), 0);
+  ax_data *v;
+  for (int i = 1; i <= 3; i++) {
+    assert_int_equal(ax_stream_recv(s, &v, NULL), 0);
+    ok[i] = ax_val_int(ax_data_root(v)) == i;
+    ax_data_free(v);
+  }
+  ax_pack *done = ax_pack_new();
+  ax_pack_str(done, "done");
+  assert_int_equal(ax_stream_send(s, done), 0);
+  assert_int_equal(ax_context_close(other, 0, NULL), 0);
+  /* The stuck one, cancelled: its ContextCancelled is absorbed. */
+  assert_int_equal(ax_context_close(stuck, AX_ECANCELED, NULL), 0);
+  assert_int_equal(ax_portal_cancel_actor(p), 0);
+  assert_int_equal(ax_nursery_close(n, NULL), 0);
+  return 0;
+}
+
+static void test_stream_waiting_for_credit_stalls_nothing(void **state) {
+  (void)state;
+  int ok[4] = {0};
+  h_begin(60);
+  assert_int_equal(h_run(0.5, stall_body, ok), 0);
+  for (int i = 0; i < 4; i++) assert_true(ok[i]);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* started outside a context is refused; the call is no context. */
 static int plain_body(void *arg) {
   long long *out = arg;
@@ -467,6 +519,7 @@ int main(void) {
       cmocka_unit_test(test_stream_flood_waits_for_credit),
       cmocka_unit_test(test_stream_never_opened_then_cancelled),
       cmocka_unit_test(test_stream_producer_killed),
+      cmocka_unit_test(test_stream_waiting_for_credit_stalls_nothing),
       cmocka_unit_test(test_cancel_by_a_signal_names_the_callee),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

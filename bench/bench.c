@@ -17,6 +17,13 @@
  *   axle_rpc_concurrent{10,100}_per_s  10 or 100 caller tasks, one portal
  *   axle_lua_rpc_roundtrips_per_s    the same into a Lua actor
  *   axle_[lua_]child_rss_mib         an idle child's resident memory
+ *   axle_pingpong_idle_worst_ms      the slowest of n small round trips
+ *                                    on an idle channel, n being as many
+ *                                    as the next figure made
+ *   axle_large_msg_pingpong_worst_ms the slowest small round trip on the
+ *                                    same channel while a 32 MiB call
+ *                                    (32 MiB each way) is in transfer
+ *   axle_large_msg_roundtrip_ms      that 32 MiB call's round trip
  *
  * Run: build/bench/axle-bench --instructions   (about half a minute; needs
  * valgrind) counts instructions per round trip under callgrind, each side
@@ -244,6 +251,96 @@ static int rpc_figures(figures *f) {
   ax_portal_cancel_actor(p);
   ax_nursery_close(n, NULL);
   return rc;
+}
+
+/* ------------------------------------------------- large messages */
+
+#define LARGE_MSG (32u << 20)
+
+typedef struct large_figures {
+  double idle_worst, busy_worst, roundtrip;
+  const char *failed;
+} large_figures;
+
+typedef struct large_call {
+  ax_portal *p;
+  ax_data *kw;
+  int rc, done;
+} large_call;
+
+static int large_call_task(void *arg) {
+  large_call *c = arg;
+  ax_data *r = NULL;
+  c->rc = ax_portal_run(c->p, NULL, "echo", c->kw, &r, NULL);
+  ax_data_free(r);
+  c->done = 1;
+  return 0;
+}
+
+/* The slowest of n small round trips, in ms. */
+static int worst_of(ax_portal *p, int n, double *out) {
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    double t0 = ax_now();
+    int rc = one_call(p);
+    if (rc < 0) return rc;
+    double dt = (ax_now() - t0) * 1e3;
+    if (dt > worst) worst = dt;
+  }
+  *out = worst;
+  return 0;
+}
+
+/* Small round trips while a large call transfers, on the same portal:
+ * the slowest of them, and the same number again with the channel idle. */
+static int large_msg_figures(large_figures *g) {
+  ax_nursery *n;
+  ax_portal *p;
+  if (ax_nursery_open(&n) < 0) return -1;
+  int rc = ax_start_actor(n, "daemon", &benchmod_c, &p, NULL);
+  char *blob = calloc(1, LARGE_MSG);
+  ax_pack *pk = ax_pack_new();
+  ax_data *kw = NULL;
+  ax_pack_map(pk, 1);
+  ax_pack_str(pk, "v");
+  ax_pack_bin(pk, blob, LARGE_MSG);
+  free(blob);
+  if (ax_pack_finish(pk, &kw) < 0) rc = -1;
+  double idle[ROUNDS], busy[ROUNDS], rt[ROUNDS];
+  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
+    large_call c = {p, kw, 0, 0};
+    ax_task *t;
+    double t0 = ax_now(), worst = 0;
+    int pings = 0;
+    rc = ax_task_start(large_call_task, &c, &t);
+    while (rc == 0 && !c.done) {
+      double t1 = ax_now();
+      rc = one_call(p);
+      double dt = (ax_now() - t1) * 1e3;
+      if (dt > worst) worst = dt;
+      pings++;
+    }
+    if (rc == 0) ax_task_join(t, NULL);
+    rt[r] = (ax_now() - t0) * 1e3;
+    busy[r] = worst;
+    if (rc == 0) rc = c.rc;
+    if (rc == 0) rc = worst_of(p, pings, &idle[r]);
+  }
+  if (rc == 0) {
+    g->idle_worst = median(idle, ROUNDS);
+    g->busy_worst = median(busy, ROUNDS);
+    g->roundtrip = median(rt, ROUNDS);
+  }
+  ax_data_free(kw);
+  ax_portal_cancel_actor(p);
+  ax_nursery_close(n, NULL);
+  return rc;
+}
+
+static int bench_large(void *arg) {
+  large_figures *g = arg;
+  if (large_msg_figures(g) < 0) g->failed = "large message";
+  return 0;
 }
 
 static int bench_root(void *arg) {
@@ -623,6 +720,17 @@ int main(int argc, char **argv) {
   printf("axle_lua_rpc_roundtrips_per_s: %.0f /s\n", l.rpc);
   printf("axle_child_rss_mib: %.2f MiB\n", f.rss_mib);
   printf("axle_lua_child_rss_mib: %.2f MiB\n", l.rss_mib);
+  fflush(stdout);
+  large_figures g = {0};
+  ax_opts o = {.size = sizeof o, .name = "bench"};
+  ax_run(&o, bench_large, &g);
+  if (g.failed) {
+    fprintf(stderr, "axle-bench: the %s figures failed\n", g.failed);
+    return 1;
+  }
+  printf("axle_pingpong_idle_worst_ms: %.3f ms\n", g.idle_worst);
+  printf("axle_large_msg_pingpong_worst_ms: %.3f ms\n", g.busy_worst);
+  printf("axle_large_msg_roundtrip_ms: %.3f ms\n", g.roundtrip);
   ax_data_free(small_arg);
   return 0;
 }

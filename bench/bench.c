@@ -17,12 +17,12 @@
  *   axle_rpc_concurrent{10,100}_per_s  10 or 100 caller tasks, one portal
  *   axle_lua_rpc_roundtrips_per_s    the same into a Lua actor
  *   axle_[lua_]child_rss_mib         an idle child's resident memory
- *   axle_pingpong_idle_worst_ms      the slowest of n small round trips
- *                                    on an idle channel, n being as many
- *                                    as the next figure made
- *   axle_large_msg_pingpong_worst_ms the slowest small round trip on the
- *                                    same channel while a 32 MiB call
- *                                    (32 MiB each way) is in transfer
+ *   axle_pingpong_idle[_worst]_ms    the median (slowest) of n small
+ *                                    round trips on an idle channel, n
+ *                                    being as many as the next made
+ *   axle_large_msg_pingpong[_worst]_ms  the same, on the same channel
+ *                                    while a 32 MiB call (32 MiB each
+ *                                    way) is in transfer
  *   axle_large_msg_roundtrip_ms      that 32 MiB call's round trip
  *
  * Run: build/bench/axle-bench --instructions   (about half a minute; needs
@@ -258,7 +258,7 @@ static int rpc_figures(figures *f) {
 #define LARGE_MSG (32u << 20)
 
 typedef struct large_figures {
-  double idle_worst, busy_worst, roundtrip;
+  double idle, idle_worst, busy, busy_worst, roundtrip;
   const char *failed;
 } large_figures;
 
@@ -277,22 +277,19 @@ static int large_call_task(void *arg) {
   return 0;
 }
 
-/* The slowest of n small round trips, in ms. */
-static int worst_of(ax_portal *p, int n, double *out) {
-  double worst = 0;
-  for (int i = 0; i < n; i++) {
-    double t0 = ax_now();
-    int rc = one_call(p);
-    if (rc < 0) return rc;
-    double dt = (ax_now() - t0) * 1e3;
-    if (dt > worst) worst = dt;
-  }
-  *out = worst;
-  return 0;
+#define MAX_PINGS 100000
+
+/* One small round trip, its time in ms appended to v (of *n). */
+static int timed_call(ax_portal *p, double *v, int *n) {
+  double t0 = ax_now();
+  int rc = one_call(p);
+  if (*n < MAX_PINGS) v[(*n)++] = (ax_now() - t0) * 1e3;
+  return rc;
 }
 
-/* Small round trips while a large call transfers, on the same portal:
- * the slowest of them, and the same number again with the channel idle. */
+/* Small round trips while a large call transfers, on the same portal,
+ * and the same number again with the channel idle: the median and the
+ * slowest of each. */
 static int large_msg_figures(large_figures *g) {
   ax_nursery *n;
   ax_portal *p;
@@ -306,31 +303,37 @@ static int large_msg_figures(large_figures *g) {
   ax_pack_bin(pk, blob, LARGE_MSG);
   free(blob);
   if (ax_pack_finish(pk, &kw) < 0) rc = -1;
-  double idle[ROUNDS], busy[ROUNDS], rt[ROUNDS];
+  double idle[ROUNDS], idle_worst[ROUNDS], busy[ROUNDS], busy_worst[ROUNDS],
+      rt[ROUNDS];
+  double *v = malloc(MAX_PINGS * sizeof *v);
+  if (!v) rc = -1;
   for (int r = 0; rc == 0 && r < ROUNDS; r++) {
     large_call c = {p, kw, 0, 0};
     ax_task *t;
-    double t0 = ax_now(), worst = 0;
-    int pings = 0;
+    double t0 = ax_now();
+    int pings = 0, idles = 0;
     rc = ax_task_start(large_call_task, &c, &t);
-    while (rc == 0 && !c.done) {
-      double t1 = ax_now();
-      rc = one_call(p);
-      double dt = (ax_now() - t1) * 1e3;
-      if (dt > worst) worst = dt;
-      pings++;
-    }
+    while (rc == 0 && !c.done) rc = timed_call(p, v, &pings);
     if (rc == 0) ax_task_join(t, NULL);
     rt[r] = (ax_now() - t0) * 1e3;
-    busy[r] = worst;
     if (rc == 0) rc = c.rc;
-    if (rc == 0) rc = worst_of(p, pings, &idle[r]);
+    if (rc < 0 || pings == 0) break;
+    busy[r] = median(v, pings); /* sorts v */
+    busy_worst[r] = v[pings - 1];
+    while (rc == 0 && idles < pings) rc = timed_call(p, v, &idles);
+    if (rc < 0) break;
+    idle[r] = median(v, idles);
+    idle_worst[r] = v[idles - 1];
+    if (r == ROUNDS - 1) {
+      g->idle = median(idle, ROUNDS);
+      g->idle_worst = median(idle_worst, ROUNDS);
+      g->busy = median(busy, ROUNDS);
+      g->busy_worst = median(busy_worst, ROUNDS);
+      g->roundtrip = median(rt, ROUNDS);
+    }
   }
-  if (rc == 0) {
-    g->idle_worst = median(idle, ROUNDS);
-    g->busy_worst = median(busy, ROUNDS);
-    g->roundtrip = median(rt, ROUNDS);
-  }
+  if (g->roundtrip == 0) rc = -1;
+  free(v);
   ax_data_free(kw);
   ax_portal_cancel_actor(p);
   ax_nursery_close(n, NULL);
@@ -728,7 +731,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "axle-bench: the %s figures failed\n", g.failed);
     return 1;
   }
+  printf("axle_pingpong_idle_ms: %.3f ms\n", g.idle);
   printf("axle_pingpong_idle_worst_ms: %.3f ms\n", g.idle_worst);
+  printf("axle_large_msg_pingpong_ms: %.3f ms\n", g.busy);
   printf("axle_large_msg_pingpong_worst_ms: %.3f ms\n", g.busy_worst);
   printf("axle_large_msg_roundtrip_ms: %.3f ms\n", g.roundtrip);
   ax_data_free(small_arg);

@@ -57,7 +57,7 @@ AX_EXTERN unsigned ax_version_hex(void);
   X(ETIMEDOUT, -4, "deadline exceeded")                                    \
   X(EREMOTE, -5, "remote error (see the error object)")                   \
   X(EPROTO, -6, "protocol error")                                          \
-  X(EMSGSIZE, -7, "message larger than the maximum frame size")           \
+  X(EMSGSIZE, -7, "message larger than the receiver takes")              \
   X(ECLOSED, -8, "channel closed")                                         \
   X(ENOTASK, -9, "blocking call outside a task")                           \
   X(ESTATE, -10, "call not valid in this state")                           \
@@ -278,6 +278,12 @@ typedef struct ax_opts {
   size_t stack_size;    /* task stack size; default 256 KiB */
   const char *host;     /* path of the axle host executable; default
                            ax_path(AX_PATH_HOST) */
+  size_t max_message;   /* largest message accepted, sent in parts when
+                           larger than a frame may be (docs/PROTOCOL.md,
+                           "Large messages"); default 64 MiB (or max_frame
+                           when larger), max_frame..2^32-1 (else
+                           AX_EINVAL); children take their parent's. Read
+                           only when size covers it */
 } ax_opts;
 
 /* The files that come with libaxle: the host executable that starts child
@@ -543,7 +549,11 @@ AX_EXTERN int ax_nursery_on_failure(ax_nursery *n,
  * AX_EINVAL). *result is the caller's (NULL for nil). On a remote failure
  * returns AX_EREMOTE with *err. While the channel to the actor holds more
  * than its high-water mark the caller first waits for it to drain; then
- * the call is sent and the caller waits for the reply. */
+ * the call is sent and the caller waits for the reply. A call whose
+ * message is larger than the actor takes (its max_message, see ax_opts)
+ * is not sent: AX_EMSGSIZE, with *err a MessageTooLarge error that gives
+ * both sizes (the completion forms return AX_EMSGSIZE alone). Results
+ * larger than this actor takes arrive as a MessageTooLarge error. */
 AX_EXTERN int ax_portal_run(ax_portal *p, const char *ns, const char *func,
                             const ax_data *kwargs, ax_data **result,
                             ax_error **err);

@@ -28,6 +28,13 @@
  *   axle_stream_idle_rss_mib         both sides' resident memory before:
  *   axle_stream_1gib_rss_mib         the most either side held while 1 GiB
  *                                    went over a stream in 64 KiB values
+ *   axle_pingpong_idle[_worst]_ms    the median (slowest) of n small
+ *                                    round trips on an idle channel, n
+ *                                    being as many as the next made
+ *   axle_large_msg_pingpong[_worst]_ms  the same, on the same channel
+ *                                    while a 32 MiB call (32 MiB each
+ *                                    way) is in transfer
+ *   axle_large_msg_roundtrip_ms      that 32 MiB call's round trip
  *
  * Run: build/bench/axle-bench --instructions   (about half a minute; needs
  * valgrind) counts instructions per round trip under callgrind, each side
@@ -418,6 +425,93 @@ static int stream_figures(figures *f) {
   return rc;
 }
 
+/* ------------------------------------------------- large messages */
+
+#define LARGE_MSG (32u << 20)
+
+typedef struct large_figures {
+  double idle, idle_worst, busy, busy_worst, roundtrip;
+  const char *failed;
+} large_figures;
+
+typedef struct large_call {
+  ax_portal *p;
+  ax_data *kw;
+  int rc, done;
+} large_call;
+
+static int large_call_task(void *arg) {
+  large_call *c = arg;
+  ax_data *r = NULL;
+  c->rc = ax_portal_run(c->p, NULL, "echo", c->kw, &r, NULL);
+  ax_data_free(r);
+  c->done = 1;
+  return 0;
+}
+
+#define MAX_PINGS 100000
+
+/* One small round trip, its time in ms appended to v (of *n). */
+static int timed_call(ax_portal *p, double *v, int *n) {
+  double t0 = ax_now();
+  int rc = one_call(p);
+  if (*n < MAX_PINGS) v[(*n)++] = (ax_now() - t0) * 1e3;
+  return rc;
+}
+
+/* Small round trips while a large call transfers, on the same portal,
+ * and the same number again with the channel idle: the median and the
+ * slowest of each. */
+static int large_msg_figures(large_figures *g) {
+  ax_nursery *n;
+  ax_portal *p;
+  if (ax_nursery_open(&n) < 0) return -1;
+  int rc = ax_start_actor(n, "daemon", &benchmod_c, &p, NULL);
+  char *blob = calloc(1, LARGE_MSG);
+  ax_pack *pk = ax_pack_new();
+  ax_data *kw = NULL;
+  ax_pack_map(pk, 1);
+  ax_pack_str(pk, "v");
+  ax_pack_bin(pk, blob, LARGE_MSG);
+  free(blob);
+  if (ax_pack_finish(pk, &kw) < 0) rc = -1;
+  double idle[ROUNDS], idle_worst[ROUNDS], busy[ROUNDS], busy_worst[ROUNDS],
+      rt[ROUNDS];
+  double *v = malloc(MAX_PINGS * sizeof *v);
+  if (!v) rc = -1;
+  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
+    large_call c = {p, kw, 0, 0};
+    ax_task *t;
+    double t0 = ax_now();
+    int pings = 0, idles = 0;
+    rc = ax_task_start(large_call_task, &c, &t);
+    while (rc == 0 && !c.done) rc = timed_call(p, v, &pings);
+    if (rc == 0) ax_task_join(t, NULL);
+    rt[r] = (ax_now() - t0) * 1e3;
+    if (rc == 0) rc = c.rc;
+    if (rc < 0 || pings == 0) break;
+    busy[r] = median(v, pings); /* sorts v */
+    busy_worst[r] = v[pings - 1];
+    while (rc == 0 && idles < pings) rc = timed_call(p, v, &idles);
+    if (rc < 0) break;
+    idle[r] = median(v, idles);
+    idle_worst[r] = v[idles - 1];
+    if (r == ROUNDS - 1) {
+      g->idle = median(idle, ROUNDS);
+      g->idle_worst = median(idle_worst, ROUNDS);
+      g->busy = median(busy, ROUNDS);
+      g->busy_worst = median(busy_worst, ROUNDS);
+      g->roundtrip = median(rt, ROUNDS);
+    }
+  }
+  if (g->roundtrip == 0) rc = -1;
+  free(v);
+  ax_data_free(kw);
+  ax_portal_cancel_actor(p);
+  ax_nursery_close(n, NULL);
+  return rc;
+}
+
 static int bench_stream(void *arg) {
   figures *f = arg;
   if (stream_figures(f) < 0) f->failed = "stream";
@@ -439,6 +533,12 @@ static double lua_stream_msgs_per_s(void) {
   while (fgets(line, sizeof line, fp))
     if (!strncmp(line, "msgs_per_s: ", 12)) rate = atof(line + 12);
   return pclose(fp) == 0 ? rate : -1;
+}
+
+static int bench_large(void *arg) {
+  large_figures *g = arg;
+  if (large_msg_figures(g) < 0) g->failed = "large message";
+  return 0;
 }
 
 static int bench_root(void *arg) {
@@ -835,6 +935,19 @@ int main(int argc, char **argv) {
          f.idle_rss[0], f.idle_rss[1]);
   printf("axle_stream_1gib_rss_mib: %.2f MiB caller, %.2f MiB callee\n",
          f.big_rss[0], f.big_rss[1]);
+  fflush(stdout);
+  large_figures g = {0};
+  ax_opts o = {.size = sizeof o, .name = "bench"};
+  ax_run(&o, bench_large, &g);
+  if (g.failed) {
+    fprintf(stderr, "axle-bench: the %s figures failed\n", g.failed);
+    return 1;
+  }
+  printf("axle_pingpong_idle_ms: %.3f ms\n", g.idle);
+  printf("axle_pingpong_idle_worst_ms: %.3f ms\n", g.idle_worst);
+  printf("axle_large_msg_pingpong_ms: %.3f ms\n", g.busy);
+  printf("axle_large_msg_pingpong_worst_ms: %.3f ms\n", g.busy_worst);
+  printf("axle_large_msg_roundtrip_ms: %.3f ms\n", g.roundtrip);
   ax_data_free(small_arg);
   return 0;
 }

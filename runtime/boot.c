@@ -36,6 +36,14 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
         s->max_frame, AX_MIN_FRAME, (unsigned long)UINT32_MAX);
     rc = AX_EINVAL;
   }
+  size_t max_frame = rc == 0 && s->max_frame ? s->max_frame : rt->max_frame;
+  if (rc == 0 && s->max_msg &&
+      (s->max_msg < max_frame || s->max_msg > UINT32_MAX)) {
+    err = ax_error_new_kind(
+        AX_K_SPAWN_ERROR, "max_msg %zu is out of range (max_frame %zu to %lu)",
+        s->max_msg, max_frame, (unsigned long)UINT32_MAX);
+    rc = AX_EINVAL;
+  }
   if (rc == 0) {
     child.parent_reaps = AX__HAS(m, reaping) && m->reaping != 0;
     rt->self = s->id;
@@ -47,6 +55,12 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
       rt->max_frame = s->max_frame;
       peer->chan.max_frame = rt->max_frame;
     }
+    /* The parent's, else ours, which a frame maximum may pass. */
+    if (s->max_msg > 0)
+      rt->max_msg = s->max_msg;
+    else if (rt->max_msg < rt->max_frame)
+      rt->max_msg = rt->max_frame;
+    peer->inparts.max = rt->max_msg;
     rc = ax__modules_enable(s->module, (const char *const *)s->enable,
                             s->nenable, &err);
   }
@@ -154,7 +168,7 @@ static void boot_timeout(uv_timer_t *t) {
 }
 
 int ax_child_main(int fd) {
-  ax_opts o = {sizeof o, "child", 0, 0, 0, 0, NULL};
+  ax_opts o = {sizeof o, "child", 0, 0, 0, 0, NULL, 0};
   int rc = ax_init(&o);
   if (rc < 0) return 70;
   ax__rt *rt = ax__rt_g;

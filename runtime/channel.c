@@ -89,9 +89,14 @@ static void parse_frames(ax__chan *ch) {
       break;
     }
     off += (size_t)r;
-    if (ch->on_frame(ch, msg, mlen) < 0) {
-      ax_log(AX_LOG_ERROR, "protocol error: malformed message; closing the "
-             "channel");
+    int rc = ch->on_frame(ch, msg, mlen);
+    if (rc < 0) {
+      if (rc == AX_ENOMEM)
+        ax_log(AX_LOG_ERROR,
+               "channel: out of memory for input; closing the channel");
+      else
+        ax_log(AX_LOG_ERROR,
+               "protocol error: malformed message; closing the channel");
       ax__chan_close(ch, AX_EPROTO);
       break;
     }
@@ -294,7 +299,11 @@ static void on_written(uv_write_t *req, int status) {
   size_t n = r->bytes;
   free(r);
   dequeued(ch, n);
-  if (status < 0 && status != UV_ECANCELED) write_failed(ch);
+  if (status < 0 && status != UV_ECANCELED)
+    write_failed(ch);
+  else if (ch->fill && !ch->closing && ax__list_empty(&ch->dirty_link))
+    /* Room again: the owner's source gives more this round. */
+    ax__list_push(&ax__rt_g->dirty, &ch->dirty_link);
 }
 
 /* Drop the unflushed output (the channel is failing). */
@@ -383,8 +392,8 @@ static void flush_chunks(ax__chan *ch, size_t off, int tried) {
   dequeued(ch, off);
 }
 
-void ax__chan_flush(ax__chan *ch) {
-  ax__list_remove(&ch->dirty_link);
+/* Hand what is queued to the stream. */
+static inline void write_out(ax__chan *ch) {
   ax__chunk *head = ch->whead;
   if (!head || uv_is_closing((uv_handle_t *)ch->stream)) return;
   if (head->next || ch->writes_pending || head->cap != CHUNK_SIZE) {
@@ -407,10 +416,47 @@ void ax__chan_flush(ax__chan *ch) {
   }
 }
 
+/* A round of the owner's source, then the write. A source with more to
+ * give comes round again: when a write in flight ends, or else next
+ * round (flush_all puts it back on the dirty list then). */
+static void flush_filling(ax__chan *ch) {
+  if (!ch->closing && !ch->fill(ch, 0)) ch->fill = NULL;
+  if (ch->closing) return;
+  /* What it queued goes in this write, not in another round. */
+  ax__list_remove(&ch->dirty_link);
+  write_out(ch);
+  if (ch->fill && !ch->closing && ch->writes_pending == 0 &&
+      ax__list_empty(&ch->dirty_link)) {
+    ax__list_push(&ax__rt_g->refill, &ch->dirty_link);
+    ax__keep_polling();
+  }
+}
+
+void ax__chan_flush(ax__chan *ch) {
+  ax__list_remove(&ch->dirty_link);
+  if (ch->fill) {
+    flush_filling(ch);
+    return;
+  }
+  write_out(ch);
+}
+
+void ax__chan_fill(ax__chan *ch, ax__fill_cb fill) {
+  ch->fill = ch->closing ? NULL : fill;
+  if (ch->fill && ax__list_empty(&ch->dirty_link))
+    ax__list_push(&ax__rt_g->dirty, &ch->dirty_link);
+}
+
 void ax__chan_flush_all(void) {
   if (!ax__rt_g) return;
   ax__list_each(it, &ax__rt_g->dirty) {
     ax__chan_flush(ax__container_of(it, ax__chan, dirty_link));
+  }
+  /* One round each: a source with more waits for the next one. */
+  while (!ax__list_empty(&ax__rt_g->refill)) {
+    ax__list *it = ax__rt_g->refill.next;
+    ax__list_remove(it);
+    ax__list_push(&ax__rt_g->dirty, it);
   }
 }
 
@@ -459,6 +505,13 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 void ax__chan_close(ax__chan *ch, int status) {
   if (ch->closing) return;
+  if (ch->fill) {
+    /* A clean close delivers the owner's frames still to give too. */
+    ax__fill_cb fill = ch->fill;
+    ch->fill = NULL;
+    if (status == 0) fill(ch, 1);
+    if (ch->closing) return; /* that failed, and closed it */
+  }
   ch->closing = 1;
   ch->status = status;
   wake_writers(ch, AX_ECLOSED);

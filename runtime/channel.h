@@ -8,6 +8,9 @@ typedef struct ax__chan ax__chan;
 typedef struct ax__chunk ax__chunk;
 typedef int (*ax__frame_cb)(ax__chan *ch, const uint8_t *msg, size_t len);
 typedef void (*ax__closed_cb)(ax__chan *ch, int status);
+/* The owner's frames given a few at a time (a peer's parts): queue some,
+ * all of them when all is set; return whether more remain. */
+typedef int (*ax__fill_cb)(ax__chan *ch, int all);
 
 /* The write queue's default marks: a task that wants to send while more
  * than the high mark is queued waits until less than the low mark is. */
@@ -30,6 +33,10 @@ struct ax__chan {
   ax__list dirty_link;
   ax__frame_cb on_frame;
   ax__closed_cb on_closed;  /* after the handle is closed; may free ch */
+  /* While set, called before each write round: what it queues goes out
+   * in that round, and the channel comes round again as long as it has
+   * more (set it with ax__chan_fill). A clean close takes all of it. */
+  ax__fill_cb fill;
   void *data;
 };
 
@@ -47,6 +54,9 @@ int ax__chan_open(ax__chan *ch, int fd, ax__frame_cb on_frame,
 uint8_t *ax__chan_reserve(ax__chan *ch, size_t max);
 int ax__chan_commit(ax__chan *ch, size_t len);
 void ax__chan_flush(ax__chan *ch);
+/* Give the channel a source of frames (NULL: none): it is flushed this
+ * round, and again each round while fill says more remain. */
+void ax__chan_fill(ax__chan *ch, ax__fill_cb fill);
 /* Read and dispatch what is already in the socket, without waiting: what
  * a peer wrote just before it died must not be lost. */
 void ax__chan_drain(ax__chan *ch);

@@ -107,10 +107,14 @@ static void on_hello(ax__peer *peer, const ax__msg *m) {
     int rc = ax__peer_call(p->portal.peer, "", p->func, args, len,
                            on_main_result, p, NULL);
     if (rc < 0) {
-      set_result(p, NULL,
-                 ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot start %s: %s",
-                                   p->func, ax_strerror(rc)),
-                 1);
+      /* Arguments larger than the actor takes: say both sizes. */
+      set_result(
+          p, NULL,
+          rc == AX_EMSGSIZE
+              ? ax__peer_too_large(p->portal.peer, "")
+              : ax_error_new_kind(AX_K_SPAWN_ERROR, "cannot start %s: %s",
+                                  p->func, ax_strerror(rc)),
+          1);
       ax__child_cancel(p);
     }
   }

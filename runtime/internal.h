@@ -172,6 +172,10 @@ void ax__task_cancel_by(ax_task *t, const char *cause);
 int ax__defer(void (*fn)(void *), void *arg);
 /* Run ready tasks, then flush channel output. */
 void ax__schedule(void);
+/* The loop must not block in poll while a channel is left dirty after a
+ * flush (it has more to write next round): the scheduler keeps polling
+ * until the dirty list is empty. */
+void ax__keep_polling(void);
 int ax__tasks_alive(void);
 void ax__tasks_free_all(void);
 /* Thread-pool calls started and not yet ended on the loop (a function
@@ -211,6 +215,7 @@ typedef struct ax__rt {
   int loglevel;
   double grace;
   size_t max_frame;
+  size_t max_msg;           /* largest message taken, in parts or not */
   size_t stack_size;
   char *host;
   int is_child;
@@ -219,6 +224,7 @@ typedef struct ax__rt {
   int has_canceller;
   ax_scope actor_scope;     /* every task hangs below it */
   ax__list dirty;           /* channels with output to flush */
+  ax__list refill;          /* channels whose owner gives more next round */
   void (*before_flush)(void); /* set by serving while acks are owed */
   void (*flush)(void);       /* after each run of the scheduler */
   void (*on_cancel)(void);   /* the actor was cancelled: interrupt modules */
@@ -353,16 +359,20 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(ctx, "ctx", INT)                   \
   X(caller, "caller", INT)             \
   X(msgs, "msgs", UINT)                \
-  X(bytes, "bytes", UINT)
+  X(bytes, "bytes", UINT)              \
+  X(max_msg, "max_msg", INT)           \
+  X(id, "id", UINT)                    \
+  X(data, "data", BIN)                 \
+  X(last, "last", INT)
 
 /* Each message: its enum, its "t", the fields it carries, those it
  * requires. F(x) is the bit of field x. A required cid is positive. */
 #define AX__MSG_TYPES(X)                                                    \
-  X(HELLO, "hello", F(version) | F(name) | F(uid) | F(pid),                 \
+  X(HELLO, "hello", F(version) | F(name) | F(uid) | F(pid) | F(max_msg),    \
     F(version) | F(name) | F(uid))                                          \
   X(SPAWN, "spawn",                                                         \
     F(name) | F(uid) | F(module) | F(enable) | F(loglevel) | F(debug) |     \
-        F(grace) | F(max_frame) | F(parent) | F(reaping),                   \
+        F(grace) | F(max_frame) | F(parent) | F(reaping) | F(max_msg),      \
     F(name) | F(uid) | F(module))                                           \
   X(START, "start", F(cid) | F(func) | F(ns) | F(kwargs) | F(ctx),          \
     F(cid) | F(func))                                                       \
@@ -375,14 +385,15 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(STARTED, "started", F(cid) | F(value), F(cid))                         \
   X(YIELD, "yield", F(cid) | F(caller) | F(value), F(cid))                  \
   X(STOP, "stop", F(cid) | F(caller), F(cid))                               \
-  X(CREDIT, "credit", F(cid) | F(caller) | F(msgs) | F(bytes), F(cid))
+  X(CREDIT, "credit", F(cid) | F(caller) | F(msgs) | F(bytes), F(cid))      \
+  X(PART, "part", F(id) | F(data) | F(last), F(id) | F(data))
 
 /* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
  * int, STR a string without NUL, UID a string of 32 lowercase hex digits,
- * STRS an array of strings, ARGS a map, an array or nil, MAP a map, ANY
- * any value. */
+ * BIN bytes (a bin, or a str read as bytes), STRS an array of strings,
+ * ARGS a map, an array or nil, MAP a map, ANY any value. */
 enum { AX__FK_UINT, AX__FK_INT, AX__FK_NUM, AX__FK_STR, AX__FK_UID,
-       AX__FK_STRS, AX__FK_ARGS, AX__FK_MAP, AX__FK_ANY };
+       AX__FK_BIN, AX__FK_STRS, AX__FK_ARGS, AX__FK_MAP, AX__FK_ANY };
 
 enum {
 #define X(name, key, kind) AX__F_##name,
@@ -417,6 +428,7 @@ typedef struct ax__raw {
 #define AX__FT_NUM double
 #define AX__FT_STR ax__str
 #define AX__FT_UID ax__str
+#define AX__FT_BIN ax__str
 #define AX__FT_STRS ax__raw
 #define AX__FT_ARGS ax__raw
 #define AX__FT_MAP ax__raw
@@ -439,17 +451,79 @@ typedef struct ax__msg {
 /* Decode one message: 0, or AX_EPROTO when it breaks the table. Each
  * payload is scanned exactly once, here. */
 int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m);
-/* Bytes that encoding m takes at most, and the encoder itself. */
+/* Bytes that encoding m takes at most (the encoder may write up to that
+ * many), exactly, and the encoder itself. */
 size_t ax__msg_bound(const ax__msg *m);
+size_t ax__msg_size(const ax__msg *m);
 uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m);
 void ax__msg_set_str(ax__msg *m, int field, const char *s);
 void ax__msg_set_raw(ax__msg *m, int field, const void *p, size_t len);
+/* A BIN field: bytes p[0..len), len below 2^32. */
+void ax__msg_set_bin(ax__msg *m, int field, const void *p, size_t len);
 const char *ax__msg_type_name(int type);
 /* The table, for tests and tools: a type's field bits, a field's key. */
 int ax__msg_info(int type, uint32_t *allowed, uint32_t *required);
 const char *ax__msg_field_info(int field, int *kind);
 char *ax__msg_strdup(const ax__str *s);
 int ax__msg_str_eq(const ax__str *s, const char *lit, size_t n);
+
+/* --------------------------------------- large messages in parts (part.c) */
+
+/* A message whose encoded size is above AX__PART_THRESHOLD goes, to a peer
+ * that takes parts, as `part` messages carrying AX__PART_DATA bytes each at
+ * most (a part then fits the smallest frame maximum), so that other
+ * messages interleave with it (docs/PROTOCOL.md, "Large messages"). */
+#define AX__PART_THRESHOLD 65536u
+#define AX__PART_DATA (65536u - 64u)
+/* Messages a receiver assembles at once, at most. */
+#define AX__PART_OPEN_MAX 64
+/* The default maximum message size (ax_opts.max_message). */
+#define AX__MAX_MSG_DEFAULT (64u << 20)
+
+/* A message being received in parts. */
+typedef struct ax__inpart {
+  uint64_t id;
+  uint8_t *buf;
+  size_t len, cap;
+} ax__inpart;
+
+/* What a channel's receiver assembles: the messages in parts under way,
+ * the highest id seen, the largest assembled size it takes. Zeroed, it is
+ * empty; max must be set. */
+typedef struct ax__assembler {
+  ax__inpart *open;
+  int nopen, capopen;
+  int started;
+  uint64_t last_id;
+  size_t max;
+} ax__assembler;
+
+/* Take one part: 0 when its message needs more, 1 when this was its last
+ * part (then *out, *outlen are the whole message, the caller's to free),
+ * AX_EPROTO when the part breaks the rules (*why says which: an id that
+ * is not under way and no new one, too many messages at once, a message
+ * over the maximum), AX_ENOMEM. On an error, the part's message is
+ * dropped. */
+int ax__assembler_add(ax__assembler *a, uint64_t id, const uint8_t *data,
+                      size_t len, int last, uint8_t **out, size_t *outlen,
+                      const char **why);
+void ax__assembler_free(ax__assembler *a);
+
+/* A message being sent in parts: its encoded bytes and how far it got. */
+typedef struct ax__outmsg {
+  ax__list link;
+  uint64_t id;
+  uint64_t cid;     /* of the call whose start it is, else 0 */
+  int cancel_after; /* that call was cancelled while its start was sent */
+  size_t len, off;
+  uint8_t buf[];
+} ax__outmsg;
+
+/* Room for an encoded message of len bytes (and the encoder's slack). */
+ax__outmsg *ax__outmsg_new(size_t len);
+/* The next part of o as a message whose data points into o; returns its
+ * data bytes, by which o->off moves on once the part is queued. */
+size_t ax__outmsg_part(const ax__outmsg *o, ax__msg *part);
 
 /* ------------------------------------------------------ peers (peer.c) */
 
@@ -534,6 +608,11 @@ struct ax__peer {
   ax__cidmap incalls;  /* ax__incall by cid */
   ax__list link;       /* in ax__rt_g->peers */
   int refs;            /* channel, owner, calls served */
+  size_t max_msg;      /* the other side's, from its hello; 0: no parts */
+  size_t refused;      /* size of the last message refused as too large */
+  uint64_t next_part_id;
+  ax__list outparts;   /* ax__outmsg being sent, a part per round each */
+  ax__assembler inparts;
 };
 
 /* A peer on a connected stream fd; it sends nothing until told. It starts
@@ -547,7 +626,17 @@ void ax__peer_auth_done(ax__peer *peer);
 void ax__peer_close(ax__peer *peer, const ax_error *err);
 void ax__peer_fail_calls(ax__peer *peer, const ax_error *err);
 void ax__peer_unref(ax__peer *peer);
+/* Send m: as one frame, or in parts to a peer that takes them when it is
+ * larger than AX__PART_THRESHOLD (queued here, sent a part per write
+ * round). AX_EMSGSIZE for a message larger than the peer takes (its
+ * max_msg, else the frame maximum): nothing is sent, and peer->refused
+ * is its size. */
 int ax__peer_send(ax__peer *peer, const ax__msg *m);
+/* The largest message the peer takes now: its max_msg, else a frame. */
+size_t ax__peer_max_message(const ax__peer *peer);
+/* A MessageTooLarge error for the message just refused (peer->refused),
+ * what naming what it carried ("" for a call's arguments). */
+ax_error *ax__peer_too_large(const ax__peer *peer, const char *what);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
 int ax__peer_send_hello(ax__peer *peer);
 /* Send e as the error of call cid (0: of the actor as a whole). An error
@@ -640,11 +729,12 @@ typedef struct ax__spec {
   int loglevel, debug;
   double grace;
   size_t max_frame;
+  size_t max_msg;
   char parent[AX__UID_LEN + 1];    /* read from a spawn message only */
 } ax__spec;
 
 /* A deep copy of opts under a new identity, or NULL (no module, no
- * memory). Levels, grace and frame size default to this actor's. */
+ * memory). Levels, grace, frame and message sizes are this actor's. */
 ax__spec *ax__spec_new(const char *name, const ax_spawn_opts *opts);
 void ax__spec_free(ax__spec *s);
 /* The spawn message, from s. */

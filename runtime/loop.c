@@ -51,6 +51,10 @@ int ax_init(const ax_opts *opts) {
            opts->size && opts->size < sizeof o ? opts->size : sizeof o);
   if (o.max_frame && (o.max_frame < AX_MIN_FRAME || o.max_frame > UINT32_MAX))
     return AX_EINVAL;
+  size_t max_frame = o.max_frame ? o.max_frame : 16u << 20;
+  if (o.max_message &&
+      (o.max_message < max_frame || o.max_message > UINT32_MAX))
+    return AX_EINVAL;
   ax__rt *rt = calloc(1, sizeof *rt);
   if (!rt) return AX_ENOMEM;
   if (uv_loop_init(&rt->loop) != 0) {
@@ -63,11 +67,15 @@ int ax_init(const ax_opts *opts) {
   ax__ident_set(&rt->self, name, strlen(name), uid, strlen(uid), getpid());
   rt->loglevel = o.loglevel > 0 ? o.loglevel : ax__log_env_level();
   rt->grace = o.grace > 0 ? o.grace : env_grace();
-  rt->max_frame = o.max_frame ? o.max_frame : 16u << 20;
+  rt->max_frame = max_frame;
+  rt->max_msg = o.max_message                     ? o.max_message
+                : max_frame > AX__MAX_MSG_DEFAULT ? max_frame
+                                                  : AX__MAX_MSG_DEFAULT;
   rt->stack_size = o.stack_size ? o.stack_size : 256u << 10;
   rt->host = ax__host_find(o.host);
   rt->actor_scope.deadline = INFINITY;
   ax__list_init(&rt->dirty);
+  ax__list_init(&rt->refill);
   ax__list_init(&rt->peers);
   ax__list_init(&rt->nurseries);
   rt->flush = flush_output;

@@ -75,6 +75,7 @@ static size_t field_size(int kind) {
       return sizeof(double);
     case AX__FK_STR:
     case AX__FK_UID:
+    case AX__FK_BIN:
       return sizeof(ax__str);
     default:
       return sizeof(ax__raw);
@@ -265,6 +266,15 @@ static int set_field(ax__msg *m, int f, const uint8_t *p, const ax__scan *sc) {
        * names are text, echoed in errors that strict decoders read. */
       return memchr(s->p, 0, n) || !ax__utf8_valid(s->p, n) ? AX_EPROTO : 0;
     }
+    case AX__FK_BIN: {
+      /* Bytes: a bin, or a str taken byte for byte. */
+      ax__str *s = slot;
+      if (kind != AX__MP_BIN && kind != AX__MP_STR) return AX_EPROTO;
+      s->p = (const char *)p + head;
+      s->len = (uint32_t)n;
+      s->present = 1;
+      return 0;
+    }
     case AX__FK_STRS:
       if (!all_strs(p, sc->used)) return AX_EPROTO;
       break;
@@ -358,11 +368,79 @@ size_t ax__msg_bound(const ax__msg *m) {
         break;
       case AX__FK_STR:
       case AX__FK_UID:
+      case AX__FK_BIN:
         n += 5 + ((const ax__str *)slot)->len;
         break;
       default:
         n += ((const ax__raw *)slot)->len ? ((const ax__raw *)slot)->len : 1;
         break;
+    }
+  }
+  return n;
+}
+
+/* The sizes of what the writers of mp.c write. */
+static size_t uint_size(uint64_t v) {
+  return v <= 0x7f         ? 1
+         : v <= UINT8_MAX  ? 2
+         : v <= UINT16_MAX ? 3
+         : v <= UINT32_MAX ? 5
+                           : 9;
+}
+
+static size_t int_size(int64_t v) {
+  if (v >= 0) return uint_size((uint64_t)v);
+  return v >= -32         ? 1
+         : v >= INT8_MIN  ? 2
+         : v >= INT16_MIN ? 3
+         : v >= INT32_MIN ? 5
+                          : 9;
+}
+
+/* A length head: fix form up to fixmax (0: none), then 8 bits (when t8),
+ * 16, 32. */
+static size_t head_size(size_t n, size_t fixmax, int t8) {
+  return fixmax && n <= fixmax  ? 1
+         : t8 && n <= UINT8_MAX ? 2
+         : n <= UINT16_MAX      ? 3
+                                : 5;
+}
+
+size_t ax__msg_size(const ax__msg *m) {
+  const type_info *t = &types[m->type];
+  uint32_t have = m->have & t->allowed;
+  size_t n =
+      head_size(1u + (size_t)__builtin_popcount(have), 15, 0) + 3 + t->namelen;
+  for (; have; have &= have - 1) {
+    int f = __builtin_ctz(have);
+    const void *slot = (const char *)m + fields[f].offset;
+    n += 1u + fields[f].keylen;
+    switch (fields[f].kind) {
+      case AX__FK_UINT:
+        n += uint_size(*(const uint64_t *)slot);
+        break;
+      case AX__FK_INT:
+        n += int_size(*(const int64_t *)slot);
+        break;
+      case AX__FK_NUM:
+        n += 9;
+        break;
+      case AX__FK_STR:
+      case AX__FK_UID: {
+        size_t len = ((const ax__str *)slot)->len;
+        n += head_size(len, 31, 1) + len;
+        break;
+      }
+      case AX__FK_BIN: {
+        size_t len = ((const ax__str *)slot)->len;
+        n += head_size(len, 0, 1) + len;
+        break;
+      }
+      default: {
+        size_t len = ((const ax__raw *)slot)->len;
+        n += len ? len : 1;
+        break;
+      }
     }
   }
   return n;
@@ -396,6 +474,11 @@ uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
         w = ax__mp_put_str(w, s->p, s->len);
         break;
       }
+      case AX__FK_BIN: {
+        const ax__str *s = slot;
+        w = ax__mp_put_bin(w, s->p, s->len);
+        break;
+      }
       default: {
         const ax__raw *r = slot;
         if (!r->len) {
@@ -423,5 +506,13 @@ void ax__msg_set_raw(ax__msg *m, int f, const void *p, size_t len) {
   ax__raw *slot = (ax__raw *)((char *)m + fields[f].offset);
   slot->p = p;
   slot->len = len;
+  m->have |= 1u << f;
+}
+
+void ax__msg_set_bin(ax__msg *m, int f, const void *p, size_t len) {
+  ax__str *slot = (ax__str *)((char *)m + fields[f].offset);
+  slot->p = p;
+  slot->len = (uint32_t)len;
+  slot->present = 1;
   m->have |= 1u << f;
 }

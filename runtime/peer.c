@@ -72,11 +72,119 @@ static ax__cidnode *map_any(const ax__cidmap *m) {
 
 /* ------------------------------------------------------------ sending */
 
-int ax__peer_send(ax__peer *peer, const ax__msg *m) {
+/* Parts are fed while less than this is queued and unwritten: a message
+ * sent meanwhile waits behind that much at most, not behind all of a
+ * large one, and what a large message holds is its encoded bytes once
+ * plus this. */
+#define PARTS_QUEUED (4u * AX__PART_THRESHOLD)
+
+size_t ax__peer_max_message(const ax__peer *peer) {
+  return peer->max_msg ? peer->max_msg : peer->chan.max_frame;
+}
+
+ax_error *ax__peer_too_large(const ax__peer *peer, const char *what) {
+  if (peer->max_msg)
+    return ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
+                             "message of %zu bytes%s is larger than the "
+                             "receiver's maximum message size %zu "
+                             "(max_message)",
+                             peer->refused, what, peer->max_msg);
+  return ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
+                           "message of %zu bytes%s is larger than the "
+                           "maximum frame size %zu (max_frame), and the "
+                           "receiver takes no messages in parts",
+                           peer->refused, what, peer->chan.max_frame);
+}
+
+/* Queue one part of each message being sent in parts (all of them when
+ * all is set), taking turns, while the channel has room. */
+static int feed_parts(ax__chan *ch, int all) {
+  ax__peer *peer = ch->data;
+  size_t mark = ch->high_water < PARTS_QUEUED ? ch->high_water : PARTS_QUEUED;
+  size_t turns = 0;
+  for (ax__list *it = peer->outparts.next; it != &peer->outparts; it = it->next)
+    turns++;
+  while (!ax__list_empty(&peer->outparts) && (all || turns > 0)) {
+    if (!all && ch->wqueued >= mark) break;
+    ax__outmsg *o = ax__container_of(peer->outparts.next, ax__outmsg, link);
+    ax__msg part;
+    size_t n = ax__outmsg_part(o, &part);
+    uint8_t *w = ax__chan_reserve(ch, ax__msg_bound(&part));
+    int rc = w ? ax__chan_commit(ch, (size_t)(ax__msg_write(w, &part) - w))
+               : AX_ENOMEM;
+    if (rc < 0) {
+      /* Half a message cannot be taken back: the channel goes, and every
+       * call on it ends. */
+      ax_log(AX_LOG_ERROR,
+             "cannot send a part of a message to %s (%s); closing the channel",
+             peer->id.name, ax_strerror(rc));
+      ax__chan_close(ch, rc == AX_ECLOSED ? AX_EIO : rc);
+      return 0;
+    }
+    o->off += n;
+    ax__list_remove(&o->link);
+    turns--;
+    if (o->off < o->len) {
+      ax__list_push(&peer->outparts, &o->link); /* its next turn */
+      continue;
+    }
+    /* A call cancelled while its start went out: now the cancel. */
+    uint64_t cancel = o->cancel_after ? o->cid : 0;
+    free(o);
+    if (cancel) ax__peer_send_cid(peer, AX__M_CANCEL, cancel);
+  }
+  return !ax__list_empty(&peer->outparts);
+}
+
+static void drop_parts(ax__peer *peer) {
+  while (!ax__list_empty(&peer->outparts)) {
+    ax__outmsg *o = ax__container_of(peer->outparts.next, ax__outmsg, link);
+    ax__list_remove(&o->link);
+    free(o);
+  }
+  peer->chan.fill = NULL;
+}
+
+/* A message larger than a part: refused when the peer takes no such
+ * size, sent whole when small enough or to a peer that takes no parts,
+ * else encoded once and queued to go in parts. */
+static __attribute__((noinline)) int send_large(ax__peer *peer,
+                                                const ax__msg *m, size_t bound,
+                                                uint64_t cid) {
+  size_t n = ax__msg_size(m);
+  if (n > ax__peer_max_message(peer)) {
+    peer->refused = n;
+    return AX_EMSGSIZE;
+  }
+  if (n <= AX__PART_THRESHOLD || !peer->max_msg || !peer->hello_sent) {
+    uint8_t *w = ax__chan_reserve(&peer->chan, bound);
+    if (!w) return AX_ENOMEM;
+    int rc = ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
+    if (rc == AX_EMSGSIZE) peer->refused = n;
+    return rc;
+  }
+  ax__outmsg *o = ax__outmsg_new(n);
+  if (!o) return AX_ENOMEM;
+  ax__msg_write(o->buf, m);
+  o->id = peer->next_part_id++;
+  o->cid = cid;
+  ax__list_push(&peer->outparts, &o->link);
+  ax__chan_fill(&peer->chan, feed_parts);
+  return 0;
+}
+
+/* Send m; cid is that of the call m starts, else 0. */
+static inline int send_msg(ax__peer *peer, const ax__msg *m, uint64_t cid) {
   if (peer->state >= AX__PEER_CLOSING || peer->chan.closing) return AX_ECLOSED;
-  uint8_t *w = ax__chan_reserve(&peer->chan, ax__msg_bound(m));
+  size_t bound = ax__msg_bound(m);
+  if (bound > AX__PART_THRESHOLD) return send_large(peer, m, bound, cid);
+  uint8_t *w = ax__chan_reserve(&peer->chan, bound);
   if (!w) return AX_ENOMEM;
   return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
+}
+
+int ax__peer_send(ax__peer *peer, const ax__msg *m) {
+  return send_msg(peer, m, 0);
 }
 
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid) {
@@ -92,6 +200,8 @@ int ax__peer_send_hello(ax__peer *peer) {
   ax__msg_set_str(&m, AX__F_name, ax__rt_g->self.name);
   ax__msg_set_str(&m, AX__F_uid, ax__rt_g->self.uid);
   AX__SET(&m, pid, ax__rt_g->self.pid);
+  /* The largest message we take: the peer may send parts up to it. */
+  AX__SET(&m, max_msg, (int64_t)ax__rt_g->max_msg);
   int rc = ax__peer_send(peer, &m);
   if (rc == 0) {
     peer->hello_sent = 1;
@@ -141,13 +251,13 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
     ax__msg m = {.type = AX__M_ERROR};
     AX__SET(&m, cid, cid);
     ax__msg_set_raw(&m, AX__F_error, "", 0);
-    size_t around = ax__msg_bound(&m), max = peer->chan.max_frame;
+    size_t around = ax__msg_bound(&m), max = ax__peer_max_message(peer);
     ax_error *fit = ax__error_fit(e, max > around ? max - around : 0);
     rc = fit ? send_packed(peer, cid, fit, 0) : AX_ENOMEM;
     ax_error_free(fit);
     if (rc == AX_ENOMEM || rc == AX_EMSGSIZE) {
       char msg[160];
-      snprintf(msg, sizeof msg, "%.64s too large for a frame of %zu bytes",
+      snprintf(msg, sizeof msg, "%.64s too large for a message of %zu bytes",
                ax_error_type(e), max);
       rc = send_plain(peer, cid, AX_K_MESSAGE_TOO_LARGE, msg);
     }
@@ -162,11 +272,29 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
 /* Outgoing call records, reused. */
 static ax__pool call_pool = AX__POOL(256);
 
+/* Whether the cancel of call cid can go now: not when its start is still
+ * going out in parts. One with no part out yet is dropped unsent; one
+ * half out is followed by the cancel once its last part is queued. */
+static int cancel_now(ax__peer *peer, uint64_t cid) {
+  ax__list_each(it, &peer->outparts) {
+    ax__outmsg *o = ax__container_of(it, ax__outmsg, link);
+    if (o->cid != cid) continue;
+    if (o->off == 0) {
+      ax__list_remove(&o->link);
+      free(o);
+    } else {
+      o->cancel_after = 1;
+    }
+    return 0;
+  }
+  return 1;
+}
+
 static void call_cancel(ax_op *op) {
   ax__call *c = (ax__call *)op;
   ax__peer *peer = c->peer;
   ax__cidmap_remove(&peer->calls, &c->node);
-  if (peer->state < AX__PEER_CLOSING)
+  if (peer->state < AX__PEER_CLOSING && cancel_now(peer, c->node.cid))
     ax__peer_send_cid(peer, AX__M_CANCEL, c->node.cid);
   ax_done_cb cb = c->cb;
   void *ud = c->ud;
@@ -200,7 +328,7 @@ __attribute__((always_inline)) static inline int call_start(
     ax__msg_set_raw(&m, AX__F_kwargs, args, len);
   else
     ax__msg_set_raw(&m, AX__F_kwargs, "\x80", 1);
-  int rc = ax__peer_send(peer, &m);
+  int rc = send_msg(peer, &m, c->node.cid);
   if (rc == 0) rc = ax__cidmap_add(&peer->calls, &c->node);
   if (rc < 0) {
     ax__pool_put(&call_pool, c);
@@ -367,12 +495,124 @@ static void peer_gone(ax__peer *peer, int status) {
   if (peer->state == AX__PEER_CLOSED) return;
   peer->state = AX__PEER_CLOSED;
   AX__LOGD("peer %s gone (%s)", peer->id.name, ax_strerror(status));
+  drop_parts(peer);
+  ax__assembler_free(&peer->inparts);
   cancel_incalls(peer);
   if (peer->cbs->gone) peer->cbs->gone(peer, status);
 }
 
 void ax__peer_auth_done(ax__peer *peer) {
   if (peer->state == AX__PEER_AUTH) peer->state = AX__PEER_HANDSHAKING;
+}
+
+static int on_part(ax__peer *peer, const ax__msg *m);
+
+/* A decoded message, from a frame or assembled from parts. Inline: the
+ * frame's path is every message's. */
+static inline __attribute__((always_inline)) int dispatch(ax__peer *peer,
+                                                          const ax__msg *m) {
+  AX__LOGD("recv %s cid %llu from %s", ax__msg_type_name(m->type),
+           (unsigned long long)(AX__HAS(m, cid) ? m->cid : 0), peer->id.name);
+  if (peer->state != AX__PEER_READY) {
+    /* Before the handshake: hello, then only what boots an actor. */
+    int ok = m->type == AX__M_HELLO ||
+             (peer->hello_received &&
+              (m->type == AX__M_SPAWN || m->type == AX__M_PART)) ||
+             (m->type == AX__M_ERROR && m->cid == 0);
+    if (!ok || peer->state >= AX__PEER_CLOSING) {
+      ax_log(AX_LOG_ERROR, "%s from %s before the handshake",
+             ax__msg_type_name(m->type), peer->id.name);
+      return AX_EPROTO;
+    }
+  }
+  switch (m->type) {
+    case AX__M_HELLO:
+      if (peer->hello_received) return AX_EPROTO;
+      if (m->version != AX__PROTO_VERSION) {
+        ax_log(AX_LOG_ERROR, "peer speaks protocol %lld, we speak %d",
+               (long long)m->version, AX__PROTO_VERSION);
+        return AX_EPROTO;
+      }
+      if (AX__HAS(m, max_msg) &&
+          (m->max_msg < AX_MIN_FRAME || m->max_msg > (int64_t)UINT32_MAX)) {
+        ax_log(AX_LOG_ERROR, "hello: max_msg %lld is out of range (%u to %lu)",
+               (long long)m->max_msg, AX_MIN_FRAME, (unsigned long)UINT32_MAX);
+        return AX_EPROTO;
+      }
+      peer->max_msg = AX__HAS(m, max_msg) ? (size_t)m->max_msg : 0;
+      ax__ident_set(&peer->id, m->name.p, m->name.len, m->uid.p, m->uid.len,
+                    (int)m->pid);
+      peer->hello_received = 1;
+      if (peer->hello_sent) peer->state = AX__PEER_READY;
+      if (peer->cbs->ready) peer->cbs->ready(peer, m);
+      return 0;
+    case AX__M_START:
+      if (ax__cidmap_find(&peer->incalls, m->cid)) {
+        ax_log(AX_LOG_ERROR, "start reuses cid %llu of a pending call",
+               (unsigned long long)m->cid);
+        return AX_EPROTO;
+      }
+      peer->cbs->start(peer, m);
+      return 0;
+    case AX__M_RETURN:
+      return on_reply(peer, m);
+    case AX__M_STARTED:
+      return on_started(peer, m);
+    case AX__M_YIELD:
+    case AX__M_STOP:
+    case AX__M_CREDIT:
+      return on_stream(peer, m);
+    case AX__M_ERROR:
+      if (m->cid != 0) return on_reply(peer, m);
+      return peer->cbs->control(peer, m);
+    case AX__M_CANCEL:
+      if (m->cid != 0) {
+        ax__cidnode *x = ax__cidmap_find(&peer->incalls, m->cid);
+        if (x) {
+          ax__incall *in = ax__container_of(x, ax__incall, node);
+          in->cancel(in);
+        }
+        return 0;
+      }
+      return peer->cbs->control(peer, m);
+    case AX__M_START_ACK:
+      return 0;
+    case AX__M_PART:
+      return on_part(peer, m);
+    default: /* spawn, cancel_ack */
+      return peer->cbs->control(peer, m);
+  }
+}
+
+/* A part: appended to its message; the last one hands the whole message
+ * to the same dispatch as a frame's. */
+static __attribute__((noinline)) int on_part(ax__peer *peer, const ax__msg *m) {
+  uint8_t *whole = NULL;
+  size_t len = 0;
+  const char *why = "";
+  int rc = ax__assembler_add(&peer->inparts, m->id, (const uint8_t *)m->data.p,
+                             m->data.len, m->last != 0, &whole, &len, &why);
+  if (rc == 0) return 0;
+  if (rc == AX_ENOMEM) {
+    ax_log(AX_LOG_ERROR, "out of memory for a message in parts from %s",
+           peer->id.name);
+    return AX_ENOMEM;
+  }
+  if (rc < 0) {
+    ax_log(AX_LOG_ERROR, "%s from %s (part id %llu; maximum %zu bytes)", why,
+           peer->id.name, (unsigned long long)m->id, peer->inparts.max);
+    return AX_EPROTO;
+  }
+  ax__msg inner;
+  if (ax__msg_decode(whole, len, &inner) < 0 || inner.type == AX__M_PART) {
+    ax_log(AX_LOG_ERROR, "malformed message (%zu bytes, in parts) from %s", len,
+           peer->id.name);
+    free(whole);
+    return AX_EPROTO;
+  }
+  rc = dispatch(peer, &inner);
+  free(whole);
+  return rc;
 }
 
 static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
@@ -384,67 +624,7 @@ static int on_frame(ax__chan *ch, const uint8_t *msg, size_t len) {
            peer->hello_received ? peer->id.name : "a peer before its hello");
     return AX_EPROTO;
   }
-  AX__LOGD("recv %s cid %llu from %s", ax__msg_type_name(m.type),
-           (unsigned long long)(AX__HAS(&m, cid) ? m.cid : 0), peer->id.name);
-  if (peer->state != AX__PEER_READY) {
-    /* Before the handshake: hello, then only what boots an actor. */
-    int ok = m.type == AX__M_HELLO ||
-             (peer->hello_received && m.type == AX__M_SPAWN) ||
-             (m.type == AX__M_ERROR && m.cid == 0);
-    if (!ok || peer->state >= AX__PEER_CLOSING) {
-      ax_log(AX_LOG_ERROR, "%s from %s before the handshake",
-             ax__msg_type_name(m.type), peer->id.name);
-      return AX_EPROTO;
-    }
-  }
-  switch (m.type) {
-    case AX__M_HELLO:
-      if (peer->hello_received) return AX_EPROTO;
-      if (m.version != AX__PROTO_VERSION) {
-        ax_log(AX_LOG_ERROR, "peer speaks protocol %lld, we speak %d",
-               (long long)m.version, AX__PROTO_VERSION);
-        return AX_EPROTO;
-      }
-      ax__ident_set(&peer->id, m.name.p, m.name.len, m.uid.p, m.uid.len,
-                    (int)m.pid);
-      peer->hello_received = 1;
-      if (peer->hello_sent) peer->state = AX__PEER_READY;
-      if (peer->cbs->ready) peer->cbs->ready(peer, &m);
-      return 0;
-    case AX__M_START:
-      if (ax__cidmap_find(&peer->incalls, m.cid)) {
-        ax_log(AX_LOG_ERROR, "start reuses cid %llu of a pending call",
-               (unsigned long long)m.cid);
-        return AX_EPROTO;
-      }
-      peer->cbs->start(peer, &m);
-      return 0;
-    case AX__M_RETURN:
-      return on_reply(peer, &m);
-    case AX__M_STARTED:
-      return on_started(peer, &m);
-    case AX__M_YIELD:
-    case AX__M_STOP:
-    case AX__M_CREDIT:
-      return on_stream(peer, &m);
-    case AX__M_ERROR:
-      if (m.cid != 0) return on_reply(peer, &m);
-      return peer->cbs->control(peer, &m);
-    case AX__M_CANCEL:
-      if (m.cid != 0) {
-        ax__cidnode *x = ax__cidmap_find(&peer->incalls, m.cid);
-        if (x) {
-          ax__incall *in = ax__container_of(x, ax__incall, node);
-          in->cancel(in);
-        }
-        return 0;
-      }
-      return peer->cbs->control(peer, &m);
-    case AX__M_START_ACK:
-      return 0;
-    default: /* spawn, cancel_ack */
-      return peer->cbs->control(peer, &m);
-  }
+  return dispatch(peer, &m);
 }
 
 static void on_closed(ax__chan *ch, int status) {
@@ -462,6 +642,9 @@ ax__peer *ax__peer_new(int fd, const ax__peer_cbs *cbs, void *owner) {
   peer->next_cid = 1;
   peer->refs = 1; /* the channel's */
   peer->state = cbs->auth ? AX__PEER_AUTH : AX__PEER_HANDSHAKING;
+  peer->next_part_id = 1;
+  ax__list_init(&peer->outparts);
+  peer->inparts.max = ax__rt_g->max_msg;
   if (ax__chan_open(&peer->chan, fd, on_frame, on_closed, peer) < 0) {
     free(peer);
     return NULL;
@@ -472,6 +655,8 @@ ax__peer *ax__peer_new(int fd, const ax__peer_cbs *cbs, void *owner) {
 
 void ax__peer_unref(ax__peer *peer) {
   if (--peer->refs > 0) return;
+  drop_parts(peer);
+  ax__assembler_free(&peer->inparts);
   free(peer->calls.b);
   free(peer->incalls.b);
   free(peer);
@@ -480,6 +665,8 @@ void ax__peer_unref(ax__peer *peer) {
 void ax__peer_close(ax__peer *peer, const ax_error *err) {
   /* The channel may be gone already; calls still waiting learn why now. */
   if (peer->state < AX__PEER_CLOSING) peer->state = AX__PEER_CLOSING;
+  /* What is still going out in parts goes no further. */
+  drop_parts(peer);
   ax__peer_fail_calls(peer, err);
   cancel_incalls(peer);
   ax__chan_close(&peer->chan, 0);

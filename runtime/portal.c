@@ -82,6 +82,7 @@ static int run_block(ax_portal *p, const char *ns, const char *func,
                  func);
   rc = run_cb(p, ns, func, args, len, ax__blk_cb, &b, &b.op);
   free(copy); /* queued, or refused */
+  if (rc == AX_EMSGSIZE && err) *err = ax__peer_too_large(p->peer, "");
   return rc < 0 ? rc : ax__blk_wait(&b, result, err);
 }
 

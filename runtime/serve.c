@@ -187,10 +187,7 @@ static void reply(ax_ctx *c, int status) {
     ax__msg_set_raw(&m, AX__F_value, b, len);
     rc = ax__peer_send(peer, &m);
     if (rc == AX_EMSGSIZE) {
-      ax_error *e = ax_error_new_kind(AX_K_MESSAGE_TOO_LARGE,
-                                      "result of %zu bytes exceeds the "
-                                      "maximum frame size",
-                                      len);
+      ax_error *e = ax__peer_too_large(peer, " (the result)");
       rc = ax__peer_send_error(peer, cid, e);
       ax_error_free(e);
     } else if (rc == AX_ENOMEM) {

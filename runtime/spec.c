@@ -30,6 +30,7 @@ ax__spec *ax__spec_new(const char *name, const ax_spawn_opts *opts) {
   s->debug = o.debug;
   s->grace = ax__rt_g->grace;
   s->max_frame = ax__rt_g->max_frame;
+  s->max_msg = ax__rt_g->max_msg;
   int ok = s->module && s->enable;
   for (size_t i = 0; ok && i < o.nenable; i++) {
     s->enable[i] = ax__strdup(o.enable[i] ? o.enable[i] : "");
@@ -71,6 +72,7 @@ int ax__spec_send(ax__peer *peer, const ax__spec *s) {
   AX__SET(&m, debug, s->debug);
   AX__SET(&m, grace, s->grace);
   AX__SET(&m, max_frame, (int64_t)s->max_frame);
+  AX__SET(&m, max_msg, (int64_t)s->max_msg);
   ax__msg_set_str(&m, AX__F_parent, ax__rt_g->self.uid);
   /* Our ladders wait for a child that reports its own teardown. */
   AX__SET(&m, reaping, 1);
@@ -92,6 +94,7 @@ int ax__spec_from_msg(const ax__msg *m, ax__spec **out) {
   s->debug = (int)m->debug;
   s->grace = m->grace;
   s->max_frame = m->max_frame > 0 ? (size_t)m->max_frame : 0;
+  s->max_msg = m->max_msg > 0 ? (size_t)m->max_msg : 0;
   int rc = s->module ? 0 : AX_ENOMEM;
   if (rc == 0 && AX__HAS(m, enable)) {
     /* The message table has checked: an array of strings. */

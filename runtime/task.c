@@ -90,6 +90,8 @@ static void keep_polling(void) {
   }
 }
 
+void ax__keep_polling(void) { keep_polling(); }
+
 void ax__task_wake(ax_task *t) {
   if (t->queued || t->done) return;
   t->queued = 1;
@@ -228,8 +230,11 @@ void ax__schedule(void) {
   /* Only when there is output to write or an ack owed. */
   if ((rt->before_flush || !ax__list_empty(&rt->dirty)) && rt->flush)
     rt->flush();
+  /* A channel still dirty after the flush has more to give next round
+   * (channel.c, ax__chan_fill; it asked for polling): the loop must come
+   * round for it. */
   if (idling && ax__list_empty(&ready) && ax__list_empty(&defers) &&
-      ax__list_empty(&yielded)) {
+      ax__list_empty(&yielded) && ax__list_empty(&rt->dirty)) {
     uv_idle_stop(&rt->idle);
     idling = 0;
   }

@@ -1,9 +1,12 @@
 /* fuzz_frame.c - the frame reader (ax__frame_next) and the message decoder
  * (ax__msg_decode) on any byte stream, frame after frame, as a channel
  * reads it. A message the decoder accepts must encode again within
- * ax__msg_bound bytes and decode to the same message; its payloads must
- * decode as the peer and the child side decode them (values, errors, the
- * spawn spec). */
+ * ax__msg_bound bytes, exactly ax__msg_size bytes, and decode to the same
+ * message; its payloads must decode as the peer and the child side decode
+ * them (values, errors, the spawn spec). `part` messages go to an
+ * assembler (ax__assembler_add), as a peer's do: each part adds exactly
+ * its data to its message, no more than the bound of messages is under
+ * way, and an assembled message is checked as a frame's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +59,7 @@ static void check_same(const ax__msg *a, const ax__msg *b) {
         break;
       case AX__FK_STR:
       case AX__FK_UID:
+      case AX__FK_BIN:
         check(same_str((const ax__str *)x, (const ax__str *)y),
               "string field differs");
         break;
@@ -100,7 +104,46 @@ static void use_payloads(const ax__msg *m) {
   }
 }
 
-static void check_message(const uint8_t *p, size_t len) {
+/* The assembler of one input's parts; its maximum keeps inputs small. */
+static ax__assembler parts;
+
+static void check_message(const uint8_t *p, size_t len, int assembled);
+
+/* A part, as a peer takes it. */
+static void add_part(const ax__msg *m) {
+  size_t before = 0;
+  for (int i = 0; i < parts.nopen; i++)
+    if (parts.open[i].id == m->id) before = parts.open[i].len;
+  uint8_t *out = NULL;
+  size_t len = 0;
+  const char *why = NULL;
+  int rc = ax__assembler_add(&parts, m->id, (const uint8_t *)m->data.p,
+                             m->data.len, AX__HAS(m, last) && m->last, &out,
+                             &len, &why);
+  check(parts.nopen <= AX__PART_OPEN_MAX, "too many messages under way");
+  if (rc == AX_EPROTO) {
+    check(why != NULL, "a refused part says no why");
+    for (int i = 0; i < parts.nopen; i++)
+      check(parts.open[i].id != m->id, "a refused part's message stays");
+    return;
+  }
+  check(rc >= 0, "assembler failed");
+  if (rc == 0) {
+    int found = 0;
+    for (int i = 0; i < parts.nopen; i++)
+      if (parts.open[i].id == m->id) {
+        check(parts.open[i].len == before + m->data.len, "part not appended");
+        found = 1;
+      }
+    check(found, "an open message is lost");
+    return;
+  }
+  check(len == before + m->data.len && len <= parts.max, "assembled size");
+  check_message(out, len, 1);
+  free(out);
+}
+
+static void check_message(const uint8_t *p, size_t len, int assembled) {
   /* An exact copy: a read past the frame is caught. */
   uint8_t *copy = malloc(len ? len : 1);
   check(copy != NULL, "out of memory");
@@ -118,15 +161,19 @@ static void check_message(const uint8_t *p, size_t len) {
     check(out != NULL, "out of memory");
     size_t n = (size_t)(ax__msg_write(out, &m) - out);
     check(n <= bound, "encoded past the bound");
+    check(n == ax__msg_size(&m), "encoded size is not ax__msg_size");
     ax__msg m2;
     check(ax__msg_decode(out, n, &m2) == 0, "re-encoded message refused");
     check_same(&m, &m2);
     free(out);
+    /* A part assembled from parts is malformed to a peer: not added. */
+    if (m.type == AX__M_PART && !assembled) add_part(&m);
   }
   free(copy);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  parts = (ax__assembler){.max = 4 * MAX_FRAME};
   size_t off = 0;
   for (;;) {
     const uint8_t *msg;
@@ -139,8 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     check((size_t)r == mlen + 4 && (size_t)r <= size - off, "frame length");
     check(msg == data + off + 4, "frame start");
-    check_message(msg, mlen);
+    check_message(msg, mlen, 0);
     off += (size_t)r;
   }
+  ax__assembler_free(&parts);
   return 0;
 }

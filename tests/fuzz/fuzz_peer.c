@@ -20,8 +20,9 @@
  *       the rest of the input follows them.
  *
  * Besides not crashing, leaking or hanging: every frame the runtime sends
- * is a valid message, every call the peer made completes exactly once,
- * and once the peer is gone every task ends. */
+ * is a valid message, its parts (to an input whose hello takes them)
+ * assemble into valid messages, every call the peer made completes
+ * exactly once, and once the peer is gone every task ends. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -63,6 +64,7 @@ static struct {
   ax__call *last_call;
   uint8_t *in; /* what the runtime sent, not yet parsed */
   size_t inlen, incap;
+  ax__assembler parts; /* of the runtime's messages in parts */
 } run;
 
 static uint32_t rnd(void) {
@@ -358,6 +360,22 @@ static void receive(void) {
     ax__msg m;
     check(ax__msg_decode(msg, mlen, &m) == 0,
           "the runtime sent a malformed message");
+    if (m.type == AX__M_PART) {
+      uint8_t *whole;
+      size_t wlen;
+      const char *why;
+      int rc = ax__assembler_add(&run.parts, m.id, (const uint8_t *)m.data.p,
+                                 m.data.len, AX__HAS(&m, last) && m.last,
+                                 &whole, &wlen, &why);
+      check(rc >= 0, "the runtime sent parts a peer refuses");
+      if (rc == 1) {
+        ax__msg inner;
+        check(ax__msg_decode(whole, wlen, &inner) == 0 &&
+                  inner.type != AX__M_PART,
+              "the runtime's parts assemble into a malformed message");
+        free(whole);
+      }
+    }
     off += (size_t)r;
   }
   memmove(run.in, run.in + off, run.inlen - off);
@@ -407,6 +425,7 @@ static uint8_t *build_stream(const uint8_t *data, size_t size, size_t *len) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 5) return 0;
   memset(&run, 0, sizeof run);
+  run.parts.max = 64u << 20;
   uint8_t flags = data[0];
   run.rng = data[1];
   size_t base = (size_t)1 << ((flags & 31u) % 21);
@@ -472,5 +491,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check(ax_shutdown() == 0, "shutdown");
   free(run.held);
   free(run.in);
+  ax__assembler_free(&run.parts);
   return 0;
 }

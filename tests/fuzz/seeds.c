@@ -191,6 +191,33 @@ static void hello(buf *b) {
   frame(b, &m);
 }
 
+/* A hello that takes messages in parts (max_msg). */
+static void hello_parts(buf *b) {
+  ax__msg m = {.type = AX__M_HELLO};
+  AX__SET(&m, version, AX__PROTO_VERSION);
+  ax__msg_set_str(&m, AX__F_name, "parent");
+  ax__msg_set_str(&m, AX__F_uid, "0123456789abcdef0123456789abcdef");
+  AX__SET(&m, pid, 4242);
+  AX__SET(&m, max_msg, 1 << 26);
+  frame(b, &m);
+}
+
+static void part(buf *b, uint64_t id, const void *data, size_t n, int last) {
+  ax__msg m = {.type = AX__M_PART};
+  AX__SET(&m, id, id);
+  ax__msg_set_bin(&m, AX__F_data, data, n);
+  if (last) AX__SET(&m, last, 1);
+  frame(b, &m);
+}
+
+/* The encoded bytes of m, the caller's to free. */
+static uint8_t *encode(const ax__msg *m, size_t *len) {
+  uint8_t *w = malloc(ax__msg_bound(m));
+  if (!w) exit(1);
+  *len = (size_t)(ax__msg_write(w, m) - w);
+  return w;
+}
+
 static void spawn(buf *b) {
   ax__msg m = {.type = AX__M_SPAWN};
   ax__msg_set_str(&m, AX__F_name, "kid");
@@ -347,6 +374,33 @@ static void frames(void) {
   ret(&b, 1, S("\xc0"));
   cid_msg(&b, AX__M_CANCEL, 1);
   save_buf("frame", "conversation", &b);
+  /* Two messages in parts, interleaved, with a whole one between. */
+  hello_parts(&b);
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, 4);
+  ax__msg_set_str(&m, AX__F_func, "echo");
+  ax__msg_set_raw(&m, AX__F_kwargs, S("\x92\x01\xa3two"));
+  size_t n1, n2;
+  uint8_t *m1 = encode(&m, &n1);
+  ax__msg r = {.type = AX__M_RETURN};
+  AX__SET(&r, cid, 2);
+  ax__msg_set_raw(&r, AX__F_value, S("\xa5large"));
+  uint8_t *m2 = encode(&r, &n2);
+  part(&b, 1, m1, 7, 0);
+  part(&b, 2, m2, 5, 0);
+  cid_msg(&b, AX__M_CANCEL, 3);
+  part(&b, 1, m1 + 7, n1 - 7, 1);
+  part(&b, 2, m2 + 5, 0, 0);
+  part(&b, 2, m2 + 5, n2 - 5, 1);
+  save_buf("frame", "parts", &b);
+  /* What a peer refuses: an id that ended, assembled bytes that are no
+   * message. */
+  part(&b, 1, m1, n1, 1);
+  part(&b, 1, m1, n1, 1);
+  part(&b, 3, S("\xc1"), 1);
+  save_buf("frame", "parts_refused", &b);
+  free(m1);
+  free(m2);
 }
 
 /* ------------------------------------------------------------- peers */
@@ -501,6 +555,31 @@ static void peers(void) {
   memset(fill, 'x', sizeof fill);
   add(&m, fill, sizeof fill);
   save_peer("big_frame", 20, 0, 90, &a, &m, &z);
+  /* A peer that takes parts: calls in parts, one whose result (128 KiB)
+   * goes back in parts, and whole calls between. */
+  hello_parts(&a);
+  {
+    ax__msg st = {.type = AX__M_START};
+    AX__SET(&st, cid, 1);
+    ax__msg_set_str(&st, AX__F_ns, "task:t");
+    ax__msg_set_str(&st, AX__F_func, "big");
+    ax__msg_set_raw(&st, AX__F_kwargs, S("\x91\xce\x00\x02\x00\x00"));
+    size_t n;
+    uint8_t *e = encode(&st, &n);
+    part(&z, 1, e, 10, 0);
+    start(&z, 2, NULL, "echo", S("\x91\x01"));
+    part(&z, 1, e + 10, n - 10, 1);
+    free(e);
+    ax__msg ec = {.type = AX__M_START};
+    AX__SET(&ec, cid, 3);
+    ax__msg_set_str(&ec, AX__F_func, "echo");
+    ax__msg_set_raw(&ec, AX__F_kwargs, S("\x91\xa4text"));
+    e = encode(&ec, &n);
+    for (size_t off = 0; off < n; off += 4)
+      part(&z, 2, e + off, n - off < 4 ? n - off : 4, off + 4 >= n);
+    free(e);
+  }
+  save_peer("parts", 16, 9, 0, &a, &m, &z);
   /* A reused cid: a protocol error closes the channel mid-call. */
   hello(&a);
   start(&z, 3, "task:t", "block", NULL, 0);

@@ -1,6 +1,7 @@
 /* test_bad_input.c - bad calls and bad bytes get clear errors, and the
  * actor that received them keeps serving. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,7 +266,7 @@ static int big_body(void *arg) {
   ax_portal *p;
   assert_int_equal(ax_nursery_open(&n), 0);
   assert_int_equal(ax_start_actor(n, "echo", &testmod, &p, NULL), 0);
-  /* 20 MiB: over the 16 MiB maximum frame, refused before sending. */
+  /* 20 MiB: over the 16 MiB the actor takes, refused before sending. */
   size_t len = 20u << 20;
   char *blob = calloc(1, len);
   ax_pack *pk = ax_pack_new();
@@ -275,8 +276,14 @@ static int big_body(void *arg) {
   free(blob);
   ax_data *kw;
   ax_pack_finish(pk, &kw);
-  *rc = ax_portal_run(p, NULL, "echo", kw, NULL, NULL);
+  ax_error *e = NULL;
+  *rc = ax_portal_run(p, NULL, "echo", kw, NULL, &e);
   ax_data_free(kw);
+  assert_int_equal(ax_error_kind(e), AX_K_MESSAGE_TOO_LARGE);
+  assert_non_null(strstr(ax_error_message(e),
+                         "is larger than the receiver's maximum message "
+                         "size 16777216 (max_message)"));
+  ax_error_free(e);
   /* The channel is intact. */
   assert_true(fabs(call_add(p, 1, 1) - 2) < 1e-9);
   ax_portal_cancel_actor(p);
@@ -288,7 +295,9 @@ static void test_oversized_message_is_refused_locally(void **state) {
   (void)state;
   h_begin(60);
   int rc = 0;
-  assert_int_equal(h_run(0.5, big_body, &rc), 0);
+  ax_opts o = {.size = sizeof o, .name = "testroot", .grace = 0.5,
+               .max_message = 16u << 20};
+  assert_int_equal(ax_run(&o, big_body, &rc), 0);
   assert_int_equal(rc, AX_EMSGSIZE);
   assert_int_equal(h_wait_none(2), 0);
 }
@@ -331,6 +340,18 @@ static void test_max_frame_limits(void **state) {
   assert_int_equal(ax_run(&o, long_spec_body, NULL), AX_EINVAL);
   o.max_frame = (size_t)UINT32_MAX + 1;
   assert_int_equal(ax_init(&o), AX_EINVAL);
+  /* max_message: from max_frame (here the default, 16 MiB) to 2^32-1. */
+  o.max_frame = 0;
+  o.max_message = (16u << 20) - 1;
+  assert_int_equal(ax_init(&o), AX_EINVAL);
+  o.max_message = (size_t)UINT32_MAX + 1;
+  assert_int_equal(ax_init(&o), AX_EINVAL);
+  /* An older caller's smaller struct leaves it at its default. */
+  o.size = offsetof(ax_opts, max_message);
+  assert_int_equal(ax_init(&o), 0);
+  assert_int_equal(ax_shutdown(), 0);
+  o.size = sizeof o;
+  o.max_message = 0;
   o.max_frame = AX_MIN_FRAME;
   o.grace = 0.5;
   assert_int_equal(ax_run(&o, long_spec_body, NULL), 0);

@@ -177,6 +177,18 @@ static void test_values_and_portals(void **state) {
            "after close\techo\nrun after close\tfalse\ttrue\n");
 }
 
+/* Strings larger than a frame go to a Lua actor and back whole; one
+ * larger than the maximum message size is refused with MessageTooLarge,
+ * and the actor keeps serving. */
+static void test_large_strings_between_lua_actors(void **state) {
+  (void)state;
+  h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/large.lua main", 0,
+           "20 MiB echo\t20971520\ttrue\n"
+           "20 MiB result\t20971520\n"
+           "too large\tfalse\tMessageTooLarge\ttrue\n"
+           "still serving\t3\n");
+}
+
 static void test_scopes_tasks_and_busy_cancel(void **state) {
   (void)state;
   /* With a grace of 30 s, a busy child that only stopped at the ladder's
@@ -790,7 +802,7 @@ static void test_c_nursery_left_open_is_cancelled(void **state) {
 /* An error's own fields cross: error{code = 7, ...} in a Lua child
  * reaches a Lua parent with err.code == 7, and so does a C error's info;
  * through C and Lua actors in the middle, in a group, and without the
- * info when it makes the error too large for a frame. */
+ * info when it makes the error too large for a message. */
 static void test_error_fields_cross(void **state) {
   (void)state;
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/error_info.lua main "
@@ -1100,6 +1112,7 @@ int main(void) {
       cmocka_unit_test(test_sigkill_of_lua_root),
       cmocka_unit_test(test_lua_root_c_child_lua_grandchild),
       cmocka_unit_test(test_values_and_portals),
+      cmocka_unit_test(test_large_strings_between_lua_actors),
       cmocka_unit_test(test_expired_deadline_exits_1),
       cmocka_unit_test(test_misuse_is_an_error_at_the_call),
     cmocka_unit_test(test_usage_errors_are_typed_tables),

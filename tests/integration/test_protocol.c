@@ -96,8 +96,10 @@ static ax_pack *msg(const char *t, uint32_t nfields) {
   return p;
 }
 
-static void hello(kid *k) {
-  ax_pack *p = msg("hello", 4);
+/* Our hello; with max_msg > 0 it says we take messages in parts up to
+ * that size. */
+static void hello_max(kid *k, long long max_msg) {
+  ax_pack *p = msg("hello", max_msg > 0 ? 5 : 4);
   ax_pack_str(p, "v");
   ax_pack_int(p, 1);
   ax_pack_str(p, "name");
@@ -106,8 +108,14 @@ static void hello(kid *k) {
   ax_pack_str(p, UID);
   ax_pack_str(p, "pid");
   ax_pack_int(p, getpid());
+  if (max_msg > 0) {
+    ax_pack_str(p, "max_msg");
+    ax_pack_int(p, max_msg);
+  }
   put(k, p);
 }
+
+static void hello(kid *k) { hello_max(k, 0); }
 
 /* spawn with the test plugin as module; max_frame < 0 leaves it out. */
 static void spawn(kid *k, long long max_frame) {
@@ -618,6 +626,154 @@ static void test_no_reaping_to_a_parent_that_did_not_ask(void **state) {
   assert_null(strstr(seen, "reaping"));
 }
 
+/* ------------------------------------------------------ large messages */
+
+#define LARGE 200000
+
+/* start {cid, func: "echo", kwargs: {"value": a bin of LARGE bytes}},
+ * encoded; the bin's bytes in *blob. */
+static ax_pack *large_echo(uint64_t cid, unsigned char **blob) {
+  unsigned char *b = malloc(LARGE);
+  for (size_t i = 0; i < LARGE; i++) b[i] = (unsigned char)(i * 13 + i / 977);
+  ax_pack *p = msg("start", 3);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, (int64_t)cid);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "echo");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 1);
+  ax_pack_str(p, "value");
+  ax_pack_bin(p, b, LARGE);
+  *blob = b;
+  return p;
+}
+
+/* Read messages until one whole message that is not a start_ack, each
+ * part appended by id until its last; *nparts counts the parts it took.
+ * Every frame fits the smallest maximum frame size. */
+static ax_data *next_whole(kid *k, int *nparts) {
+  unsigned char *buf = NULL;
+  size_t len = 0;
+  long long id = -1;
+  for (;;) {
+    unsigned char head[4];
+    assert_int_equal(read_all(k->fd, head, 4), 1);
+    size_t n = (size_t)head[0] << 24 | (size_t)head[1] << 16 |
+               (size_t)head[2] << 8 | head[3];
+    assert_true(n <= 65536);
+    char *b = malloc(n ? n : 1);
+    assert_int_equal(read_all(k->fd, b, n), 1);
+    ax_data *d = NULL;
+    assert_int_equal(ax_data_decode(b, n, &d), 0);
+    free(b);
+    const char *t = str_of(d, "t");
+    if (!strcmp(t, "start_ack")) {
+      ax_data_free(d);
+      continue;
+    }
+    if (strcmp(t, "part") != 0) {
+      assert_null(buf); /* nothing else comes between these parts here */
+      return d;
+    }
+    const ax_val *root = ax_data_root(d);
+    long long pid = ax_val_int(ax_val_get(root, "id"));
+    assert_true(id < 0 || pid == id);
+    id = pid;
+    size_t dn = 0;
+    const void *data = ax_val_bin(ax_val_get(root, "data"), &dn);
+    assert_non_null(data);
+    buf = realloc(buf, len + dn);
+    memcpy(buf + len, data, dn);
+    len += dn;
+    (*nparts)++;
+    int last = ax_val_int(ax_val_get(root, "last")) != 0;
+    ax_data_free(d);
+    if (last) {
+      ax_data *whole = NULL;
+      assert_int_equal(ax_data_decode(buf, len, &whole), 0);
+      free(buf);
+      return whole;
+    }
+  }
+}
+
+/* A parent that takes parts (its hello says max_msg) sends a call in
+ * parts written by hand, and gets its large result in parts, which
+ * assemble into the `return`. The child's hello says what it takes. */
+static void test_large_messages_in_parts(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = start_kid("kid", 0);
+  hello_max(&k, 64LL << 20);
+  spawn(&k, -1);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "max_msg")),
+                   64LL << 20);
+  ax_data_free(d);
+  unsigned char *blob;
+  ax_pack *p = large_echo(5, &blob);
+  size_t len;
+  const unsigned char *bytes = ax_pack_bytes(p, &len);
+  /* Parts of 60000 bytes, id 1, the last one saying so. */
+  for (size_t off = 0; off < len; off += 60000) {
+    size_t n = len - off < 60000 ? len - off : 60000;
+    int last = off + n == len;
+    ax_pack *part = msg("part", last ? 3 : 2);
+    ax_pack_str(part, "id");
+    ax_pack_int(part, 1);
+    ax_pack_str(part, "data");
+    ax_pack_bin(part, bytes + off, n);
+    if (last) {
+      ax_pack_str(part, "last");
+      ax_pack_int(part, 1);
+    }
+    put(&k, part);
+  }
+  ax_pack_free(p);
+  int nparts = 0;
+  d = next_whole(&k, &nparts);
+  assert_true(nparts >= 4); /* 200 KB in parts of at most 64 KiB */
+  expect_type(d, "return");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 5);
+  size_t n = 0;
+  const void *v = ax_val_bin(ax_val_get(ax_data_root(d), "value"), &n);
+  assert_int_equal(n, LARGE);
+  assert_memory_equal(v, blob, LARGE);
+  ax_data_free(d);
+  free(blob);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
+/* A parent whose hello says nothing of max_msg (one written before parts)
+ * gets the same large result whole, in one frame. */
+static void test_no_parts_to_a_parent_that_did_not_ask(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  unsigned char *blob;
+  put(&k, large_echo(6, &blob));
+  ax_data *d = next(&k);
+  if (!strcmp(str_of(d, "t"), "start_ack")) {
+    ax_data_free(d);
+    d = next(&k);
+  }
+  expect_type(d, "return");
+  size_t n = 0;
+  const void *v = ax_val_bin(ax_val_get(ax_data_root(d), "value"), &n);
+  assert_int_equal(n, LARGE);
+  assert_memory_equal(v, blob, LARGE);
+  ax_data_free(d);
+  free(blob);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_boot_call_cancel),
@@ -634,6 +790,8 @@ int main(void) {
       cmocka_unit_test(test_no_spawn_in_time),
       cmocka_unit_test(test_reaping_told_to_a_parent_that_asked),
       cmocka_unit_test(test_no_reaping_to_a_parent_that_did_not_ask),
+      cmocka_unit_test(test_large_messages_in_parts),
+      cmocka_unit_test(test_no_parts_to_a_parent_that_did_not_ask),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,8 +93,9 @@ function M.main(args)
                {module = args.self, func = "raise_seven"})
   print("relayed by C", err.type, err.code, #err.relay_path)
 
-  -- Too large for a frame with its info: it goes without.
-  err = caught(c.run, c, "fail_info", {bytes = 17 << 20})
+  -- Too large with its info for the largest message we take (64 MiB by
+  -- default): it goes without.
+  err = caught(c.run, c, "fail_info", {bytes = 65 << 20})
   print("too large", err.type, err.message, err.code, err.big)
 
   l:cancel_actor()

@@ -60,8 +60,20 @@ static int pid(ax_ctx *ctx, const ax_val *args) {
   return ax_ctx_return(ctx, p);
 }
 
+/* Calls of echo this actor has started: a test tells by it whether a
+ * call it made had reached the actor. */
+static int64_t echoes;
+
 static int echo(ax_ctx *ctx, const ax_val *args) {
+  echoes++;
   return ax_ctx_return_val(ctx, ax_val_get(args, "value"));
+}
+
+static int echo_count(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  ax_pack *p = ax_pack_new();
+  ax_pack_int(p, echoes);
+  return ax_ctx_return(ctx, p);
 }
 
 /* The sum of the integers in the array `values`; anything but an array
@@ -577,6 +589,7 @@ static const ax_export exports[] = {
     {.name = "counter", .ctx_fn = counter},
     {.name = "gen", .ctx_fn = gen},
     {.name = "echo", .ctx_fn = echo},
+    {.name = "echo_count", .ctx_fn = echo_count},
     {.name = "sum", .ctx_fn = sum},
     {.name = "fail", .ctx_fn = fail},
     {.name = "nap", .ctx_fn = nap},

@@ -377,11 +377,16 @@ static void test_messages_round_trip(void **state) {
     ax__msg_set_raw(&m, AX__F_kwargs, "\x80", 1);
     ax__msg_set_raw(&m, AX__F_value, "\x92\x01\x02", 3);
     ax__msg_set_raw(&m, AX__F_error, "\x81\xa1k\xc0", 4);
+    AX__SET(&m, max_msg, 1 << 26);
+    AX__SET(&m, id, 300);
+    AX__SET(&m, last, 1);
+    ax__msg_set_bin(&m, AX__F_data, "a\0b", 3);
     uint8_t buf[512];
     size_t bound = ax__msg_bound(&m);
     assert_true(bound <= sizeof buf);
     uint8_t *end = ax__msg_write(buf, &m);
     assert_true((size_t)(end - buf) <= bound);
+    assert_int_equal(ax__msg_size(&m), (size_t)(end - buf));
     ax__msg d;
     assert_int_equal(ax__msg_decode(buf, (size_t)(end - buf), &d), 0);
     assert_int_equal(d.type, t);
@@ -393,6 +398,9 @@ static void test_messages_round_trip(void **state) {
     if (AX__HAS(&d, reaping)) assert_int_equal(d.reaping, 1);
     if (AX__HAS(&d, func)) assert_true(ax__msg_str_eq(&d.func, "f", 1));
     if (AX__HAS(&d, value)) assert_int_equal(d.value.sc.nodes, 3);
+    if (AX__HAS(&d, max_msg)) assert_int_equal(d.max_msg, 1 << 26);
+    if (AX__HAS(&d, id)) assert_int_equal(d.id, 300);
+    if (AX__HAS(&d, data)) assert_memory_equal(d.data.p, "a\0b", 3);
   }
 }
 

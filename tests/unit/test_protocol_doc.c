@@ -18,6 +18,7 @@ static const char *kind_word(int kind) {
     case AX__FK_NUM: return "float";
     case AX__FK_STR: return "str";
     case AX__FK_UID: return "uid";
+    case AX__FK_BIN: return "bin";
     case AX__FK_STRS: return "[str]";
     case AX__FK_ARGS: return "map/array/nil";
     case AX__FK_MAP: return "map";

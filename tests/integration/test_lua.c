@@ -67,6 +67,7 @@ static void test_streams(void **state) {
 
 /* tractor's context and stream semantics: who errors or cancels x stream
  * opened x callee returning early, a caller that never opens its stream,
+ * a consumer actor cancelled mid-stream (its producer is cancelled),
  * the producer killed (SIGKILL: ActorCrashed) or terminated (SIGTERM:
  * ContextCancelled naming it) mid-stream (tests/lua/ctx_scenarios.lua).
  * The SIGTERM case lost the producer's last error before a channel that
@@ -74,7 +75,8 @@ static void test_streams(void **state) {
 static void test_context_scenarios(void **state) {
   (void)state;
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/ctx_scenarios.lua 2>&1", 0,
-           "never opened ok\nSIGKILL mid-stream: ActorCrashed\n"
+           "never opened ok\nconsumer cancelled: producer Cancelled\n"
+           "SIGKILL mid-stream: ActorCrashed\n"
            "SIGTERM mid-stream: ContextCancelled\nall scenarios ok\n");
   assert_null(strstr(h_out, "FAILED"));
 }

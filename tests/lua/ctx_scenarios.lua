@@ -48,6 +48,31 @@ M.sender = axle.context(function(ctx, n)
   return "sent " .. n
 end)
 
+-- A producer that records how it ended in the file at path.
+function M.marked_producer(path)
+  local guard <close> = setmetatable({}, {__close = function(_, err)
+    local f = assert(io.open(path, "w"))
+    f:write(type(err) == "table" and err.type or tostring(err))
+    f:close()
+  end})
+  local i = 0
+  while true do
+    i = i + 1
+    axle.yield(i)
+  end
+end
+
+-- A consumer actor: streams from a producer child of its own, and tells
+-- its caller (started) once it is mid-stream; then goes on until it is
+-- cancelled.
+M.consumer = axle.context(function(ctx, path)
+  local n <close> = axle.open_nursery()
+  local p = n:start_actor("producer")
+  for v in p:open_stream_from(M.marked_producer, {path}) do
+    if v == 10 then ctx:started("mid-stream") end
+  end
+end)
+
 -- The other scenarios: a caller that never opens its stream; the
 -- producer killed with SIGKILL or terminated by SIGTERM mid-stream.
 local function more(n)
@@ -59,6 +84,24 @@ local function more(n)
     p:cancel_actor()
   end
   print("never opened ok")
+  -- A consumer actor cancelled mid-stream: its producer is cancelled too
+  -- (it has unwound by the time the consumer has exited).
+  do
+    local path = os.tmpname()
+    local c = n:start_actor("consumer")
+    local ok, err = pcall(function()
+      local ctx <close>, state = c:open_context(M.consumer, {path})
+      assert(state == "mid-stream")
+      c:cancel_actor()
+    end)
+    assert(not ok and err.type == "ContextCancelled", tostring(err))
+    local f = assert(io.open(path))
+    local how = f:read("a")
+    f:close()
+    os.remove(path)
+    assert(how == "Cancelled", "the producer ended by: " .. how)
+    print("consumer cancelled: producer " .. how)
+  end
   for _, sig in ipairs({"KILL", "TERM"}) do
     -- A nursery of its own: a daemon that dies unasked fails its nursery
     -- too, after the stream's loop has ended with the error.

@@ -287,17 +287,16 @@ static void close_cancel(ax_op *op) {
 int ax_context_close_cb(ax_context *c, int body, ax_done_cb cb, void *ud,
                         ax_op **op) {
   if (!c || !cb) return AX_EINVAL;
-  if (c->close.on || c->res.on || c->open.on) return AX_ESTATE;
+  if (c->close.on) return AX_ESTATE;
+  /* Closing ends the waits for the open and the result. */
+  if (c->open.on) open_cancel(&c->open.op);
+  if (c->res.on) ax__waiter_fire(&c->res, AX_ECANCELED, NULL, NULL);
   if (body < 0) ax_context_cancel(c);
   /* The stream first: what the callee still sends is dropped, so it is
    * never left waiting for credit; its receiving ends with our stop, or,
    * when our block failed, with the cancel. */
-  if (c->stream) {
-    if (body < 0)
-      ax_stream_drop(c->stream);
-    else
-      ax_stream_close(c->stream);
-  }
+  ax_stream *st = c->state != CTX_ENDED ? stream_of(c) : c->stream;
+  if (st) ax__stream_end_here(st, body >= 0);
   if (c->state == CTX_ENDED) {
     ax_error *err;
     int status = close_status(c, &err);

@@ -360,6 +360,7 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(caller, "caller", INT)             \
   X(msgs, "msgs", UINT)                \
   X(bytes, "bytes", UINT)              \
+  X(grow, "grow", INT)                 \
   X(max_msg, "max_msg", INT)           \
   X(id, "id", UINT)                    \
   X(data, "data", BIN)                 \
@@ -385,7 +386,8 @@ char *ax__utf8_fix(const char *s, size_t n);
   X(STARTED, "started", F(cid) | F(value), F(cid))                         \
   X(YIELD, "yield", F(cid) | F(caller) | F(value), F(cid))                  \
   X(STOP, "stop", F(cid) | F(caller), F(cid))                               \
-  X(CREDIT, "credit", F(cid) | F(caller) | F(msgs) | F(bytes), F(cid))      \
+  X(CREDIT, "credit",                                                       \
+    F(cid) | F(caller) | F(msgs) | F(bytes) | F(grow), F(cid))              \
   X(PART, "part", F(id) | F(data) | F(last), F(id) | F(data))
 
 /* Field types: UINT an int 0..2^63-1, INT any int64, NUM a float or an
@@ -638,6 +640,10 @@ size_t ax__peer_max_message(const ax__peer *peer);
  * what naming what it carried ("" for a call's arguments). */
 ax_error *ax__peer_too_large(const ax__peer *peer, const char *what);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
+/* Send m in one frame, never in parts, so that the messages of a call
+ * after it cannot overtake it (a context's started and its stream's
+ * values): AX_EMSGSIZE above the frame maximum. */
+int ax__peer_send_whole(ax__peer *peer, const ax__msg *m);
 int ax__peer_send_hello(ax__peer *peer);
 /* Send e as the error of call cid (0: of the actor as a whole). An error
  * too large for a frame goes as a MessageTooLarge cut to fit; one that
@@ -686,6 +692,10 @@ int ax__stream_msg(ax_stream *s, const ax__msg *m);
 void ax__stream_end(ax_stream *s, int rc, const ax_error *err);
 int ax__stream_open(ax_stream *s, const ax_stream_opts *o);
 void ax__stream_free(ax_stream *s);
+/* End this side as its context closes, opened by its user or not: values
+ * that come are dropped and credited back, and with stop the other side's
+ * receiving ends. */
+int ax__stream_end_here(ax_stream *s, int stop);
 /* ax_stream_recv_cb for what is attached to it (its broadcast), which
  * the public one refuses once something is. */
 int ax__stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud);

@@ -187,6 +187,13 @@ int ax__peer_send(ax__peer *peer, const ax__msg *m) {
   return send_msg(peer, m, 0);
 }
 
+int ax__peer_send_whole(ax__peer *peer, const ax__msg *m) {
+  if (peer->state >= AX__PEER_CLOSING || peer->chan.closing) return AX_ECLOSED;
+  uint8_t *w = ax__chan_reserve(&peer->chan, ax__msg_bound(m));
+  if (!w) return AX_ENOMEM;
+  return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
+}
+
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid) {
   ax__msg m = {.type = type};
   AX__SET(&m, cid, cid);

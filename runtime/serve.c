@@ -86,8 +86,8 @@ static int set_names(ax_ctx *c, const char *ns, size_t nl, const char *func,
 /* A context cancelled from outside ends with a ContextCancelled that
  * names who cancelled it, in its info's "canceller" ({name, uid, pid}):
  * its caller, itself (ax_ctx_cancel), or whoever cancelled this actor as
- * a whole. The caller absorbs it when it was the one that asked. NULL when it was neither
- * (a deadline of the function's own). */
+ * a whole. The caller absorbs it when it was the one that asked. NULL when it
+ * was neither (a deadline of the function's own). */
 static ax_error *context_cancelled(const ax_ctx *c) {
   const ax__ident *who = c->by_caller              ? &c->peer->id
                          : c->by_self              ? &ax__rt_g->self
@@ -265,15 +265,16 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
     else if (ax__mp_scan(b, len, &sc) != 0 || sc.used != len)
       rc = AX_EINVAL;
   }
-  if (rc == 0) {
-    ctx->started = 1;
-    if (ctx->peer->state < AX__PEER_CLOSING) {
-      ax__msg m = {.type = AX__M_STARTED};
-      AX__SET(&m, cid, ctx->in.node.cid);
-      ax__msg_set_raw(&m, AX__F_value, b, len);
-      rc = ax__peer_send(ctx->peer, &m);
-    }
+  if (rc == 0 && ctx->peer->state < AX__PEER_CLOSING) {
+    /* Whole: the stream's values after it must not overtake it. */
+    ax__msg m = {.type = AX__M_STARTED};
+    AX__SET(&m, cid, ctx->in.node.cid);
+    ax__msg_set_raw(&m, AX__F_value, b, len);
+    rc = ax__peer_send_whole(ctx->peer, &m);
   }
+  /* Sent (or the caller is gone): its stream may open. A value too large
+   * was not: the function may try again. */
+  if (rc == 0 || rc == AX_ECLOSED) ctx->started = 1;
   ax_pack_free(value);
   return rc;
 }
@@ -402,8 +403,8 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   c->peer = peer;
   c->in.node.cid = m->cid;
   c->in.cancel = cancel_incall;
-  c->context = AX__HAS(m, ctx) && (m->ctx == 1 || m->ctx == 2) ? (int)m->ctx
-                                                               : 0;
+  c->context =
+      AX__HAS(m, ctx) && (m->ctx == 1 || m->ctx == 2) ? (int)m->ctx : 0;
   if (c->context) c->in.stream = incall_stream;
   int rc =
       set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p, m->func.len);

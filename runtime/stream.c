@@ -55,7 +55,7 @@ static int send_msg(ax_stream *s, int type, const void *v, size_t len) {
   AX__SET(&m, cid, s->cid);
   if (s->caller) AX__SET(&m, caller, 1);
   if (v) ax__msg_set_raw(&m, AX__F_value, v, len);
-  return ax__peer_send(s->peer, &m);
+  return ax__peer_send_whole(s->peer, &m);
 }
 
 static void send_credit(ax_stream *s) {
@@ -128,7 +128,11 @@ static void wake_rx(ax_stream *s) {
 /* A value arrived within the window (the sender's duty; one beyond it is
  * a protocol error: a peer may not make us hold more than we granted). */
 static int on_yield(ax_stream *s, const ax__msg *m) {
-  if (s->got_stop) return AX_EPROTO;
+  if (s->got_stop) {
+    ax_log(AX_LOG_ERROR, "stream of call %llu from %s: a value after its stop",
+           (unsigned long long)s->cid, s->peer->id.name);
+    return AX_EPROTO;
+  }
   uint64_t n = AX__HAS(m, value) ? m->value.len : 0;
   uint64_t held = s->qlen + s->used_msgs;
   if (held >= s->win_msgs ||
@@ -190,7 +194,9 @@ int ax__stream_msg(ax_stream *s, const ax__msg *m) {
     default: /* credit */
       s->credit_msgs += AX__HAS(m, msgs) ? (int64_t)m->msgs : 0;
       s->credit_bytes += AX__HAS(m, bytes) ? (int64_t)m->bytes : 0;
-      uint64_t back = AX__HAS(m, msgs) ? m->msgs : 0;
+      /* A grant that grows the window gives nothing back. */
+      uint64_t back =
+          AX__HAS(m, msgs) && !(AX__HAS(m, grow) && m->grow) ? m->msgs : 0;
       s->out_msgs = back > s->out_msgs ? 0 : s->out_msgs - back;
       wake_tx(s);
       return 0;
@@ -212,9 +218,10 @@ void ax__stream_end(ax_stream *s, int rc, const ax_error *err) {
 
 void ax__stream_free(ax_stream *s) {
   if (!s) return;
-  if (s->ext_free) s->ext_free(s->ext);
+  /* The waiters first: a broadcast's own receive lands in it. */
   if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECLOSED, NULL, NULL);
   if (s->tx.on) ax__waiter_fire(&s->tx, AX_ECLOSED, NULL, NULL);
+  if (s->ext_free) s->ext_free(s->ext);
   while (s->qlen) ax_data_free(pop(s));
   free(s->q);
   ax_pack_free(s->tx_value);
@@ -241,6 +248,7 @@ int ax__stream_open(ax_stream *s, const ax_stream_opts *o) {
     if (s->caller) AX__SET(&m, caller, 1);
     AX__SET(&m, msgs, msgs);
     AX__SET(&m, bytes, bytes);
+    AX__SET(&m, grow, 1);
     if (s->peer->state < AX__PEER_CLOSING) ax__peer_send(s->peer, &m);
   }
   return 0;
@@ -306,28 +314,28 @@ int ax_stream_send(ax_stream *s, ax_pack *value) {
     ax_pack_free(value);
     return AX_EINVAL;
   }
-  int rc = s->tx.on ? AX_ESTATE : send_state(s);
-  if (rc < 0) {
-    ax_pack_free(value);
-    return rc;
-  }
-  /* The fast path: credit at hand, no wait, nothing allocated. */
-  if (s->credit_msgs >= 1 &&
-      (!s->out_msgs || (int64_t)pack_len(value) <= s->credit_bytes)) {
-    if (s->peer->chan.wqueued > s->peer->chan.high_water) {
-      rc = ax__chan_wait_writable(&s->peer->chan);
-      if (rc < 0) {
-        ax_pack_free(value);
-        return rc;
-      }
-      if ((rc = send_state(s)) < 0) {
-        ax_pack_free(value);
-        return rc;
-      }
+  for (;;) {
+    int rc = s->tx.on ? AX_ESTATE : send_state(s);
+    if (rc < 0) {
+      ax_pack_free(value);
+      return rc;
     }
-    return try_send(s, value);
+    /* Without credit: the wait below. */
+    if (s->credit_msgs < 1 ||
+        (s->out_msgs && (int64_t)pack_len(value) > s->credit_bytes))
+      break;
+    /* The fast path: credit at hand, no wait, nothing allocated; unless
+     * the channel is full, after which all is looked at again (another
+     * task may have spent the credit meanwhile). */
+    if (s->peer->chan.wqueued <= s->peer->chan.high_water)
+      return try_send(s, value);
+    rc = ax__chan_wait_writable(&s->peer->chan);
+    if (rc < 0) {
+      ax_pack_free(value);
+      return rc;
+    }
   }
-  rc = ax__can_block();
+  int rc = ax__can_block();
   if (rc < 0) {
     ax_pack_free(value);
     return rc;
@@ -362,6 +370,10 @@ int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
 
 static int recv_cb(ax_stream *s, ax_done_cb cb, void *ud, ax_op **op) {
   if (!s->opened || s->closed || s->rx.on) return AX_ESTATE;
+  /* About to wait with nothing queued: what was taken goes back now, or
+   * a sender that needs more than the rest of its window (a large value)
+   * would wait for us as we wait for it. */
+  if (!s->qlen) send_credit(s);
   s->rx = (ax__waiter){{rx_cancel}, cb, ud, 1};
   if (op) *op = &s->rx.op;
   ax_error *e = NULL;
@@ -401,6 +413,13 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
   AX__BLOCK_ON(ax_stream_recv_cb(s, AX__BLK_ARGS), value, err,
                "waiting for a value on a stream from '%s'", s->peer->id.name,
                NULL);
+}
+
+static int close_side(ax_stream *s, int stop);
+
+int ax__stream_end_here(ax_stream *s, int stop) {
+  s->opened = 1; /* never opened by its user: closed all the same */
+  return s->closed ? 0 : close_side(s, stop);
 }
 
 static int close_side(ax_stream *s, int stop) {

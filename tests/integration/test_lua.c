@@ -62,7 +62,8 @@ static void test_streams(void **state) {
   (void)state;
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/streams.lua 2>&1", 0,
            "both ways ok\nlate receiver ok\nproducer error ok\nbreak ok\n"
-           "cancel ok\nmisuse ok\nstreams ok\n");
+           "cancel ok\nlarge values ok\nnever opened ok\nmisuse ok\n"
+           "streams ok\n");
 }
 
 /* tractor's context and stream semantics: who errors or cancels x stream
@@ -706,7 +707,7 @@ static void test_contexts(void **state) {
            0,
            "C callee ok\nstarted and result ok\nopen failures ok\n"
            "callee error ok\ncaller error ok\ncancel ok\nmisuse ok\n"
-           "contexts ok\n");
+           "close while waiting ok\ncontexts ok\n");
 }
 
 /* Every error axle raises to Lua is a typed table that says what was

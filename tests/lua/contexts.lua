@@ -140,6 +140,22 @@ function M.main(args)
   check(r:find("has ended", 1, true), r)
   print("misuse ok")
 
+  -- Closing while another task waits for the result: that wait ends
+  -- (Cancelled), the close does not fail, and nothing leaks.
+  do
+    local tn <close> = axle.task_nursery()
+    local waiter
+    do
+      local ctx <close> = open(p, "forever")
+      waiter = tn:spawn(function() return pcall(ctx.result, ctx) end)
+      axle.sleep(0) -- the task starts waiting
+      ctx:cancel()
+    end
+    local okw, e = waiter:join()
+    check(not okw and e.type == "Cancelled", "the waiting task: " .. tostring(e))
+  end
+  print("close while waiting ok")
+
   -- The actor served on through all of it.
   check(p:run(M.plain) == "plain", "still serving")
   p:cancel_actor()

@@ -38,6 +38,26 @@ M.echo = axle.context(function(ctx)
   return k
 end)
 
+-- Sends a small value, then one of `big` bytes (mode "order": straight
+-- away; "grow": after the caller's "go"), then returns.
+M.small_then_big = axle.context(function(ctx, big, mode)
+  ctx:started()
+  local s <close> = ctx:open_stream()
+  s:send("small")
+  if mode == "grow" then assert(s:recv() == "go") end
+  s:send(string.rep("x", big))
+  return "done"
+end)
+
+-- Takes the caller's values until its stop; returns how many.
+M.reader = axle.context(function(ctx)
+  ctx:started()
+  local s <close> = ctx:open_stream()
+  local k = 0
+  for _ in s do k = k + 1 end
+  return k
+end)
+
 -- Opens its stream before started: a usage error, returned as text.
 M.too_soon = axle.context(function(ctx)
   local ok, err = pcall(ctx.open_stream, ctx)
@@ -118,6 +138,45 @@ function M.main()
     check(not okr and e.type == "ContextCancelled", "cancelled: " .. tostring(e))
   end
   print("cancel ok")
+
+  -- Order: a value large enough to go in parts elsewhere is not
+  -- overtaken by the small one after it.
+  do
+    local ctx <close> = p:open_context(M.small_then_big, {100000, "order"})
+    local s <close> = ctx:open_stream()
+    check(s:recv() == "small", "small first")
+    check(#s:recv() == 100000, "then the large value")
+    check(ctx:result() == "done", "order result")
+  end
+  -- A value larger than the rest of the window: the taker credits back
+  -- what it took before it waits, or both would wait for ever.
+  do
+    local ctx <close> = p:open_context(M.small_then_big, {2 << 20, "order"})
+    local s <close> = ctx:open_stream()
+    check(s:recv() == "small", "small")
+    check(#s:recv() == 2 << 20, "2 MiB after it")
+  end
+  -- Growing the window keeps count of what is outstanding: the large
+  -- value waits for "small" to be taken, not a protocol error.
+  do
+    local ctx <close> = p:open_context(M.small_then_big, {2 << 20, "grow"})
+    local s <close> = ctx:open_stream({window = 2048})
+    s:send("go")
+    check(s:recv() == "small", "small, grown")
+    check(#s:recv() == 2 << 20, "2 MiB, grown")
+  end
+  print("large values ok")
+
+  -- Leaving a context whose stream this side never opened: the callee's
+  -- values past the window are dropped and credited, and a callee that
+  -- reads ends with our stop; nothing waits for ever.
+  do
+    local ctx <close> = p:open_context(M.producer, {3000, "end"})
+  end
+  do
+    local ctx <close> = p:open_context(M.reader)
+  end
+  print("never opened ok")
 
   -- Misuse.
   do

@@ -116,6 +116,8 @@ static int raw_stream_child(long n) {
   return write(3, buf, used) == (ssize_t)used ? 0 : 1;
 }
 
+/* Start this program as a raw child in mode (one argument, or NULL), its
+ * fd 3 the other end of *fd. */
 static pid_t spawn_raw_mode(int *fd, char *mode, char *arg) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
@@ -172,22 +174,7 @@ static double raw_uds_stream_msgs_per_s(long n) {
 }
 
 static pid_t spawn_raw(int *fd) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-  char *argv[] = {self_path, "--raw-child", NULL};
-  pid_t pid;
-  int rc = posix_spawn(&pid, self_path, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(sv[1]);
-  if (rc != 0) {
-    close(sv[0]);
-    return -1;
-  }
-  *fd = sv[0];
-  return pid;
+  return spawn_raw_mode(fd, "--raw-child", NULL);
 }
 
 static int ping(int fd) {

@@ -143,11 +143,6 @@ static int callee_open_stream(lua_State *L) {
   return 1;
 }
 
-static int pack_one(lua_State *L) {
-  axlua_value_pack(L, 2, lua_touserdata(L, 1));
-  return 0;
-}
-
 static int callee_started(lua_State *L) {
   lcallee *c = axlua_check_udata(L, 1, CALLEE_NAME);
   if (!c->ctx)
@@ -155,18 +150,8 @@ static int callee_started(lua_State *L) {
                              "started: the call of '%s' has ended; use its "
                              "context only while its function runs",
                              c->func);
-  ax_pack *p = ax_pack_new();
-  if (!p) return axlua_error_raise(L, AX_ENOMEM, NULL);
   lua_settop(L, 2);
-  /* Packing may raise (a value that cannot cross): p is freed first. */
-  lua_pushcfunction(L, pack_one);
-  lua_pushlightuserdata(L, p);
-  lua_pushvalue(L, 2);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    ax_pack_free(p);
-    return lua_error(L);
-  }
-  int rc = ax_ctx_started(c->ctx, p);
+  int rc = ax_ctx_started(c->ctx, axlua_value_pack_new(L, 2));
   if (rc == AX_ESTATE && ax_ctx_is_context(c->ctx))
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "started: called twice; a context sends one "
@@ -214,11 +199,6 @@ static lcaller *check_open(lua_State *L, const char *method) {
   return lc;
 }
 
-static int push_value(lua_State *L) {
-  axlua_value_push(L, lua_touserdata(L, 1));
-  return 1;
-}
-
 static int caller_result(lua_State *L) {
   lcaller *lc = check_open(L, "result");
   ax_data *r = NULL;
@@ -229,12 +209,7 @@ static int caller_result(lua_State *L) {
                              "result: the context's result was taken "
                              "already");
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  lua_pushcfunction(L, push_value);
-  lua_pushlightuserdata(L, (void *)ax_data_root(r));
-  int st = lua_pcall(L, 1, 1, 0);
-  ax_data_free(r);
-  if (st != LUA_OK) return lua_error(L);
-  return 1;
+  return axlua_value_push_data(L, r);
 }
 
 static int caller_open_stream(lua_State *L) {

@@ -127,6 +127,13 @@ static inline int axlua_value_push_scalar(lua_State *L, const ax_val *v) {
 }
 /* Push v as a Lua value. */
 void axlua_value_push(lua_State *L, const ax_val *v);
+/* Push the value d holds and free d, also when pushing raises (out of
+ * memory, a map key no Lua table holds): a scalar as is, anything else
+ * protected. Returns 1. */
+int axlua_value_push_data(lua_State *L, ax_data *d);
+/* A new ax_pack holding the value at idx, the caller's; raises (with no
+ * pack left over) when it cannot be sent or memory is out. */
+ax_pack *axlua_value_pack_new(lua_State *L, int idx);
 /* The function this file raises its errors with (a kind, the message at
  * the top of the stack), which error.c registers. */
 void axlua_value_on_error(int (*raise)(lua_State *L, int kind,

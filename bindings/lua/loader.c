@@ -378,16 +378,7 @@ static void generator_send(lua_State *L, call_in *c, int idx) {
     int rc = ax_ctx_open_stream(c->ctx, NULL, &c->gen);
     if (rc < 0) axlua_error_raise(L, rc, NULL);
   }
-  ax_pack *p = ax_pack_new();
-  if (!p) axlua_error_raise(L, AX_ENOMEM, NULL);
-  lua_pushcfunction(L, protected_pack);
-  lua_pushlightuserdata(L, p);
-  lua_pushvalue(L, idx);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    ax_pack_free(p);
-    lua_error(L);
-  }
-  int rc = ax_stream_send(c->gen, p);
+  int rc = ax_stream_send(c->gen, axlua_value_pack_new(L, idx));
   if (rc == AX_ECLOSED)
     axlua_error_throw(L, AX_K_CANCELLED,
                       "the consumer of generator '%s' has gone", c->func);

@@ -89,26 +89,12 @@ void axlua_portal_push(lua_State *L, ax_portal *p, const int *closed,
   lua_setmetatable(L, -2);
 }
 
-static int push_value(lua_State *L) {
-  axlua_value_push(L, lua_touserdata(L, 1));
-  return 1;
-}
-
-/* A call's outcome on L; r and e are freed either way. A number, a
- * boolean or nil is pushed as is; anything else allocates, and so may
- * raise (out of memory, a map key no Lua table can hold): it is pushed
- * protected, so that r is freed before the error goes on. */
+/* A call's outcome on L; r and e are freed either way. A scalar is
+ * pushed here: portal:run is the hot path. */
 static int push_result(lua_State *L, int rc, ax_data *r, ax_error *e) {
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  const ax_val *v = ax_data_root(r);
-  if (!axlua_value_push_scalar(L, v)) {
-    lua_pushcfunction(L, push_value);
-    lua_pushlightuserdata(L, (void *)v);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-      ax_data_free(r);
-      return lua_error(L);
-    }
-  }
+  if (!axlua_value_push_scalar(L, ax_data_root(r)))
+    return axlua_value_push_data(L, r);
   ax_data_free(r);
   return 1;
 }

@@ -36,24 +36,10 @@ static lstream *check_stream(lua_State *L, const char *method) {
   return ls;
 }
 
-static int pack_one(lua_State *L) {
-  axlua_value_pack(L, 2, lua_touserdata(L, 1));
-  return 0;
-}
-
 static int stream_send(lua_State *L) {
   lstream *ls = check_stream(L, "send");
   lua_settop(L, 2);
-  ax_pack *p = ax_pack_new();
-  if (!p) return axlua_error_raise(L, AX_ENOMEM, NULL);
-  lua_pushcfunction(L, pack_one);
-  lua_pushlightuserdata(L, p);
-  lua_pushvalue(L, 2);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    ax_pack_free(p);
-    return lua_error(L);
-  }
-  int rc = ax_stream_send(ls->s, p);
+  int rc = ax_stream_send(ls->s, axlua_value_pack_new(L, 2));
   /* The context ended: by a failure, which is raised here too, or
    * cleanly, and then nobody takes values any more. */
   const ax_error *end = rc == AX_ECLOSED ? ax_stream_error(ls->s) : NULL;
@@ -66,11 +52,6 @@ static int stream_send(lua_State *L) {
   return 0;
 }
 
-static int push_value(lua_State *L) {
-  axlua_value_push(L, lua_touserdata(L, 1));
-  return 1;
-}
-
 /* The next value; nothing at the end; the context's failure raised. */
 static int stream_recv(lua_State *L) {
   lstream *ls = check_stream(L, "recv");
@@ -79,12 +60,7 @@ static int stream_recv(lua_State *L) {
   int rc = ax_stream_recv(ls->s, &v, &e);
   if (rc == AX_ECLOSED && !e) return 0;
   if (rc < 0) return axlua_error_raise(L, rc, e);
-  lua_pushcfunction(L, push_value);
-  lua_pushlightuserdata(L, (void *)ax_data_root(v));
-  int st = lua_pcall(L, 1, 1, 0);
-  ax_data_free(v);
-  if (st != LUA_OK) return lua_error(L);
-  return 1;
+  return axlua_value_push_data(L, v);
 }
 
 /* `for v in stream do`: the generic for calls the stream itself. */
@@ -149,12 +125,7 @@ static int sub_recv(lua_State *L) {
   int rc = ax_sub_recv(sub->u, &v, &e);
   if (rc == AX_ECLOSED && !e) return 0;
   if (rc < 0) return axlua_error_raise(L, e ? AX_EREMOTE : rc, e);
-  lua_pushcfunction(L, push_value);
-  lua_pushlightuserdata(L, (void *)ax_data_root(v));
-  int st = lua_pcall(L, 1, 1, 0);
-  ax_data_free(v);
-  if (st != LUA_OK) return lua_error(L);
-  return 1;
+  return axlua_value_push_data(L, v);
 }
 
 static int sub_call(lua_State *L) {

@@ -467,3 +467,41 @@ void axlua_value_push(lua_State *L, const ax_val *v) {
       break;
   }
 }
+
+static int push_protected(lua_State *L) {
+  axlua_value_push(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+int axlua_value_push_data(lua_State *L, ax_data *d) {
+  const ax_val *v = ax_data_root(d);
+  if (!axlua_value_push_scalar(L, v)) {
+    lua_pushcfunction(L, push_protected);
+    lua_pushlightuserdata(L, (void *)v);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      ax_data_free(d);
+      return lua_error(L);
+    }
+  }
+  ax_data_free(d);
+  return 1;
+}
+
+static int pack_protected(lua_State *L) {
+  axlua_value_pack(L, 2, lua_touserdata(L, 1));
+  return 0;
+}
+
+ax_pack *axlua_value_pack_new(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  ax_pack *p = ax_pack_new();
+  if (!p) value_error(L, AX_K_MEMORY_ERROR, "out of memory");
+  lua_pushcfunction(L, pack_protected);
+  lua_pushlightuserdata(L, p);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    ax_pack_free(p);
+    lua_error(L);
+  }
+  return p;
+}

@@ -35,6 +35,7 @@
  *                                    while a 32 MiB call (32 MiB each
  *                                    way) is in transfer
  *   axle_large_msg_roundtrip_ms      that 32 MiB call's round trip
+ * Run: build/bench/axle-bench --large   prints only the last five figures.
  *
  * Run: build/bench/axle-bench --instructions   (about half a minute; needs
  * valgrind) counts instructions per round trip under callgrind, each side
@@ -858,6 +859,8 @@ static int instructions(void) {
   return rc < 0;
 }
 
+static int large_main(void);
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   if (!strcmp(mode, "--raw-child")) return raw_child();
@@ -876,10 +879,12 @@ int main(int argc, char **argv) {
   ax_pack_int(p, 42);
   ax_pack_finish(p, &small_arg);
   if (!strcmp(mode, "--instr-c") && argc > 2) return instr_c(atoi(argv[2]));
-  if (*mode) {
-    fprintf(stderr, "usage: axle-bench [--instructions]\n");
+  int large_only = !strcmp(mode, "--large");
+  if (*mode && !large_only) {
+    fprintf(stderr, "usage: axle-bench [--instructions | --large]\n");
     return 2;
   }
+  if (large_only) return large_main();
   figures f = {.module = &benchmod_c, .calls = 20000};
   figures l = {.module = &benchmod_lua, .calls = 20000};
 
@@ -923,6 +928,11 @@ int main(int argc, char **argv) {
   printf("axle_stream_1gib_rss_mib: %.2f MiB caller, %.2f MiB callee\n",
          f.big_rss[0], f.big_rss[1]);
   fflush(stdout);
+  return large_main();
+}
+
+/* The large-message figures, last of the full run or alone (--large). */
+static int large_main(void) {
   large_figures g = {0};
   ax_opts o = {.size = sizeof o, .name = "bench"};
   ax_run(&o, bench_large, &g);

@@ -59,7 +59,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   if (ch->rcap - ch->rlen < READ_CHUNK) {
     size_t cap = ch->rcap ? ch->rcap : READ_CHUNK;
     while (cap - ch->rlen < READ_CHUNK) cap *= 2;
-    char *p = realloc(ch->rbuf, cap);
+    char *p = ax__mem_realloc(ch->rbuf, cap);
     if (!p) {
       buf->base = NULL;
       buf->len = 0;
@@ -232,7 +232,7 @@ static uint8_t *reserve_slow(ax__chan *ch, size_t need) {
   ax__chunk *t = ch->wtail;
   if (t && t->len == 0 && ch->whead == t) {
     /* Nothing committed in it yet: replace it by a big enough one. */
-    ax__chunk *c = realloc(t, sizeof *c + need);
+    ax__chunk *c = ax__mem_realloc(t, sizeof *c + need);
     if (!c) return NULL;
     c->cap = need;
     ch->whead = ch->wtail = c;
@@ -244,7 +244,7 @@ static uint8_t *reserve_slow(ax__chan *ch, size_t need) {
     ch->spare = NULL;
   } else {
     size_t cap = need > CHUNK_SIZE ? need : CHUNK_SIZE;
-    c = malloc(sizeof *c + cap);
+    c = ax__mem_alloc(sizeof *c + cap);
     if (!c) return NULL;
     c->cap = cap;
   }

@@ -258,10 +258,19 @@ char *ax__host_find(const char *opt);
 /* msgpack at the byte level (mp.c) */
 #include "mp.h"
 
+/* ------------------------------------------- large buffers (mem.c) */
+
+/* A buffer of at least AX__MEM_BIG bytes asks for huge pages. */
+#define AX__MEM_BIG (1u << 20)
+void ax__mem_big(void *p, size_t len);
+void *ax__mem_alloc(size_t len);
+void *ax__mem_realloc(void *p, size_t len);
+
 /* ---------------------------------------------------- values (value.c) */
 
 /* A document of the value at bytes, which sc describes: one allocation. */
 ax_data *ax__data_make(const void *bytes, const ax__scan *sc);
+
 /* The bytes of d as a call's arguments (d NULL: none, *len 0), or
  * AX_EINVAL when d holds no map, array or nil. */
 int ax__data_args(const ax_data *d, const void **p, size_t *len);
@@ -511,12 +520,15 @@ int ax__assembler_add(ax__assembler *a, uint64_t id, const uint8_t *data,
                       const char **why);
 void ax__assembler_free(ax__assembler *a);
 
-/* A message being sent in parts: its encoded bytes and how far it got. */
+/* A message being sent in parts: its encoded bytes and how far it got;
+ * or one held back behind such a message of the same call (in its
+ * after list), which must not overtake it. */
 typedef struct ax__outmsg {
   ax__list link;
+  ax__list after; /* ax__outmsg of the same call sent meanwhile */
   uint64_t id;
-  uint64_t cid;     /* of the call whose start it is, else 0 */
-  int cancel_after; /* that call was cancelled while its start was sent */
+  uint64_t key;  /* its call's order key (peer.c), 0 for none */
+  int type;      /* the message's AX__M_ type */
   size_t len, off;
   uint8_t buf[];
 } ax__outmsg;
@@ -630,9 +642,11 @@ void ax__peer_fail_calls(ax__peer *peer, const ax_error *err);
 void ax__peer_unref(ax__peer *peer);
 /* Send m: as one frame, or in parts to a peer that takes them when it is
  * larger than AX__PART_THRESHOLD (queued here, sent a part per write
- * round). AX_EMSGSIZE for a message larger than the peer takes (its
- * max_msg, else the frame maximum): nothing is sent, and peer->refused
- * is its size. */
+ * round). The messages of one call from this side keep their order: one
+ * sent while an earlier one of its call is going out in parts is held
+ * back until that one's last part is queued. AX_EMSGSIZE for a message
+ * larger than the peer takes (its max_msg, else the frame maximum):
+ * nothing is sent, and peer->refused is its size. */
 int ax__peer_send(ax__peer *peer, const ax__msg *m);
 /* The largest message the peer takes now: its max_msg, else a frame. */
 size_t ax__peer_max_message(const ax__peer *peer);
@@ -640,10 +654,6 @@ size_t ax__peer_max_message(const ax__peer *peer);
  * what naming what it carried ("" for a call's arguments). */
 ax_error *ax__peer_too_large(const ax__peer *peer, const char *what);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
-/* Send m in one frame, never in parts, so that the messages of a call
- * after it cannot overtake it (a context's started and its stream's
- * values): AX_EMSGSIZE above the frame maximum. */
-int ax__peer_send_whole(ax__peer *peer, const ax__msg *m);
 int ax__peer_send_hello(ax__peer *peer);
 /* Send e as the error of call cid (0: of the actor as a whole). An error
  * too large for a frame goes as a MessageTooLarge cut to fit; one that

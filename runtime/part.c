@@ -23,7 +23,7 @@ static int grow(ax__inpart *p, size_t len, size_t max) {
   if (p->cap - p->len >= len) return 0;
   size_t cap = p->cap ? p->cap : AX__PART_THRESHOLD;
   while (cap - p->len < len) cap = cap > max / 2 ? max : 2 * cap;
-  uint8_t *b = realloc(p->buf, cap);
+  uint8_t *b = ax__mem_realloc(p->buf, cap);
   if (!b) return AX_ENOMEM;
   p->buf = b;
   p->cap = cap;
@@ -87,10 +87,11 @@ void ax__assembler_free(ax__assembler *a) {
 
 ax__outmsg *ax__outmsg_new(size_t len) {
   /* The encoder writes keys as fixed-size copies: 16 bytes of slack. */
-  ax__outmsg *o = malloc(sizeof *o + len + 16);
+  ax__outmsg *o = ax__mem_alloc(sizeof *o + len + 16);
   if (!o) return NULL;
   memset(o, 0, sizeof *o);
   ax__list_init(&o->link);
+  ax__list_init(&o->after);
   o->len = len;
   return o;
 }

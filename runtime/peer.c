@@ -96,6 +96,55 @@ ax_error *ax__peer_too_large(const ax__peer *peer, const char *what) {
                            peer->refused, what, peer->chan.max_frame);
 }
 
+static void outmsg_free(ax__outmsg *o) {
+  while (!ax__list_empty(&o->after)) {
+    ax__list *f = o->after.next;
+    ax__list_remove(f);
+    free(ax__container_of(f, ax__outmsg, link));
+  }
+  free(o);
+}
+
+/* A part, or a held-back message, could not be queued: half a message
+ * cannot be taken back, so the channel goes, and every call on it ends. */
+static void feed_failed(ax__peer *peer, int rc) {
+  ax_log(AX_LOG_ERROR,
+         "cannot send a part of a message to %s (%s); closing the channel",
+         peer->id.name, ax_strerror(rc));
+  ax__chan_close(&peer->chan, rc == AX_ECLOSED ? AX_EIO : rc);
+}
+
+/* The last part of o is queued: the messages held back behind it go, in
+ * order: small ones whole, now; at the first large one, which goes in
+ * parts from now on, the rest stay held back behind it. */
+static int release_after(ax__peer *peer, ax__outmsg *o) {
+  int rc = 0;
+  while (rc == 0 && !ax__list_empty(&o->after)) {
+    ax__outmsg *f = ax__container_of(o->after.next, ax__outmsg, link);
+    ax__list_remove(&f->link);
+    if (f->len > AX__PART_THRESHOLD) {
+      while (!ax__list_empty(&o->after)) {
+        ax__list *g = o->after.next;
+        ax__list_remove(g);
+        ax__list_push(&f->after, g);
+      }
+      f->id = peer->next_part_id++;
+      ax__list_push(&peer->outparts, &f->link);
+      break;
+    }
+    uint8_t *w = ax__chan_reserve(&peer->chan, f->len);
+    if (!w) {
+      rc = AX_ENOMEM;
+    } else {
+      memcpy(w, f->buf, f->len);
+      rc = ax__chan_commit(&peer->chan, f->len);
+    }
+    free(f);
+  }
+  outmsg_free(o);
+  return rc;
+}
+
 /* Queue one part of each message being sent in parts (all of them when
  * all is set), taking turns, while the channel has room. */
 static int feed_parts(ax__chan *ch, int all) {
@@ -112,26 +161,19 @@ static int feed_parts(ax__chan *ch, int all) {
     uint8_t *w = ax__chan_reserve(ch, ax__msg_bound(&part));
     int rc = w ? ax__chan_commit(ch, (size_t)(ax__msg_write(w, &part) - w))
                : AX_ENOMEM;
-    if (rc < 0) {
-      /* Half a message cannot be taken back: the channel goes, and every
-       * call on it ends. */
-      ax_log(AX_LOG_ERROR,
-             "cannot send a part of a message to %s (%s); closing the channel",
-             peer->id.name, ax_strerror(rc));
-      ax__chan_close(ch, rc == AX_ECLOSED ? AX_EIO : rc);
-      return 0;
-    }
     o->off += n;
     ax__list_remove(&o->link);
     turns--;
-    if (o->off < o->len) {
+    if (rc == 0 && o->off < o->len) {
       ax__list_push(&peer->outparts, &o->link); /* its next turn */
       continue;
     }
-    /* A call cancelled while its start went out: now the cancel. */
-    uint64_t cancel = o->cancel_after ? o->cid : 0;
-    free(o);
-    if (cancel) ax__peer_send_cid(peer, AX__M_CANCEL, cancel);
+    if (rc == 0) rc = release_after(peer, o);
+    else outmsg_free(o);
+    if (rc < 0) {
+      feed_failed(peer, rc);
+      return 0;
+    }
   }
   return !ax__list_empty(&peer->outparts);
 }
@@ -140,17 +182,68 @@ static void drop_parts(ax__peer *peer) {
   while (!ax__list_empty(&peer->outparts)) {
     ax__outmsg *o = ax__container_of(peer->outparts.next, ax__outmsg, link);
     ax__list_remove(&o->link);
-    free(o);
+    outmsg_free(o);
   }
   peer->chan.fill = NULL;
+}
+
+/* The order key of a message: the messages of one call from this side
+ * must arrive in the order sent: for a call it makes, its start, cancel,
+ * and the caller's stream values and stop; for a call it serves, the
+ * replies, started, and the callee's values and stop. Credit, and what
+ * concerns the actor as a whole, may go at once (0). */
+static uint64_t order_key(const ax__msg *m) {
+  switch (m->type) {
+    case AX__M_START:
+    case AX__M_CANCEL:
+      return m->cid ? m->cid << 1 | 1 : 0;
+    case AX__M_YIELD:
+    case AX__M_STOP:
+      return m->cid << 1 | (m->caller ? 1 : 0);
+    case AX__M_START_ACK:
+    case AX__M_RETURN:
+    case AX__M_ERROR:
+    case AX__M_STARTED:
+      return m->cid << 1;
+    default:
+      return 0;
+  }
+}
+
+/* The message of this call going out in parts, if any. */
+static ax__outmsg *going_out(ax__peer *peer, uint64_t key) {
+  if (!key) return NULL;
+  ax__list_each(it, &peer->outparts) {
+    ax__outmsg *o = ax__container_of(it, ax__outmsg, link);
+    if (o->key == key) return o;
+  }
+  return NULL;
+}
+
+/* m encoded into a new outmsg; AX_EMSGSIZE when the peer takes no such
+ * size (peer->refused is set). */
+static int encode_out(ax__peer *peer, const ax__msg *m, uint64_t key,
+                      ax__outmsg **out) {
+  size_t n = ax__msg_size(m);
+  if (n > ax__peer_max_message(peer)) {
+    peer->refused = n;
+    return AX_EMSGSIZE;
+  }
+  ax__outmsg *o = ax__outmsg_new(n);
+  if (!o) return AX_ENOMEM;
+  ax__msg_write(o->buf, m);
+  o->key = key;
+  o->type = m->type;
+  *out = o;
+  return 0;
 }
 
 /* A message larger than a part: refused when the peer takes no such
  * size, sent whole when small enough or to a peer that takes no parts,
  * else encoded once and queued to go in parts. */
 static __attribute__((noinline)) int send_large(ax__peer *peer,
-                                                const ax__msg *m, size_t bound,
-                                                uint64_t cid) {
+                                                const ax__msg *m,
+                                                size_t bound) {
   size_t n = ax__msg_size(m);
   if (n > ax__peer_max_message(peer)) {
     peer->refused = n;
@@ -163,36 +256,41 @@ static __attribute__((noinline)) int send_large(ax__peer *peer,
     if (rc == AX_EMSGSIZE) peer->refused = n;
     return rc;
   }
-  ax__outmsg *o = ax__outmsg_new(n);
-  if (!o) return AX_ENOMEM;
-  ax__msg_write(o->buf, m);
+  ax__outmsg *o;
+  int rc = encode_out(peer, m, order_key(m), &o);
+  if (rc < 0) return rc;
   o->id = peer->next_part_id++;
-  o->cid = cid;
   ax__list_push(&peer->outparts, &o->link);
   ax__chan_fill(&peer->chan, feed_parts);
   return 0;
 }
 
-/* Send m; cid is that of the call m starts, else 0. */
-static inline int send_msg(ax__peer *peer, const ax__msg *m, uint64_t cid) {
+/* While a message goes out in parts, one of the same call waits behind
+ * it (encoded now: the sender's bytes may go once this returns). */
+static __attribute__((noinline)) int send_behind(ax__peer *peer,
+                                                 const ax__msg *m,
+                                                 size_t bound) {
+  uint64_t key = order_key(m);
+  ax__outmsg *o = going_out(peer, key);
+  if (!o) return send_large(peer, m, bound);
+  ax__outmsg *f;
+  int rc = encode_out(peer, m, key, &f);
+  if (rc == 0) ax__list_push(&o->after, &f->link);
+  return rc;
+}
+
+static inline int send_msg(ax__peer *peer, const ax__msg *m) {
   if (peer->state >= AX__PEER_CLOSING || peer->chan.closing) return AX_ECLOSED;
   size_t bound = ax__msg_bound(m);
-  if (bound > AX__PART_THRESHOLD) return send_large(peer, m, bound, cid);
+  if (__builtin_expect(!ax__list_empty(&peer->outparts), 0))
+    return send_behind(peer, m, bound);
+  if (bound > AX__PART_THRESHOLD) return send_large(peer, m, bound);
   uint8_t *w = ax__chan_reserve(&peer->chan, bound);
   if (!w) return AX_ENOMEM;
   return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
 }
 
-int ax__peer_send(ax__peer *peer, const ax__msg *m) {
-  return send_msg(peer, m, 0);
-}
-
-int ax__peer_send_whole(ax__peer *peer, const ax__msg *m) {
-  if (peer->state >= AX__PEER_CLOSING || peer->chan.closing) return AX_ECLOSED;
-  uint8_t *w = ax__chan_reserve(&peer->chan, ax__msg_bound(m));
-  if (!w) return AX_ENOMEM;
-  return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
-}
+int ax__peer_send(ax__peer *peer, const ax__msg *m) { return send_msg(peer, m); }
 
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid) {
   ax__msg m = {.type = type};
@@ -279,29 +377,22 @@ int ax__peer_send_error(ax__peer *peer, uint64_t cid, const ax_error *e) {
 /* Outgoing call records, reused. */
 static ax__pool call_pool = AX__POOL(256);
 
-/* Whether the cancel of call cid can go now: not when its start is still
- * going out in parts. One with no part out yet is dropped unsent; one
- * half out is followed by the cancel once its last part is queued. */
-static int cancel_now(ax__peer *peer, uint64_t cid) {
-  ax__list_each(it, &peer->outparts) {
-    ax__outmsg *o = ax__container_of(it, ax__outmsg, link);
-    if (o->cid != cid) continue;
-    if (o->off == 0) {
-      ax__list_remove(&o->link);
-      free(o);
-    } else {
-      o->cancel_after = 1;
-    }
-    return 0;
-  }
-  return 1;
+/* Whether the cancel of call cid must go: not when its start is still
+ * queued with no part out, which is then dropped unsent with what waits
+ * behind it. (A start half out is followed by the cancel, held back.) */
+static int cancel_needed(ax__peer *peer, uint64_t cid) {
+  ax__outmsg *o = going_out(peer, cid << 1 | 1);
+  if (!o || o->type != AX__M_START || o->off != 0) return 1;
+  ax__list_remove(&o->link);
+  outmsg_free(o);
+  return 0;
 }
 
 static void call_cancel(ax_op *op) {
   ax__call *c = (ax__call *)op;
   ax__peer *peer = c->peer;
   ax__cidmap_remove(&peer->calls, &c->node);
-  if (peer->state < AX__PEER_CLOSING && cancel_now(peer, c->node.cid))
+  if (peer->state < AX__PEER_CLOSING && cancel_needed(peer, c->node.cid))
     ax__peer_send_cid(peer, AX__M_CANCEL, c->node.cid);
   ax_done_cb cb = c->cb;
   void *ud = c->ud;
@@ -335,7 +426,7 @@ __attribute__((always_inline)) static inline int call_start(
     ax__msg_set_raw(&m, AX__F_kwargs, args, len);
   else
     ax__msg_set_raw(&m, AX__F_kwargs, "\x80", 1);
-  int rc = send_msg(peer, &m, c->node.cid);
+  int rc = send_msg(peer, &m);
   if (rc == 0) rc = ax__cidmap_add(&peer->calls, &c->node);
   if (rc < 0) {
     ax__pool_put(&call_pool, c);

@@ -266,11 +266,10 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
       rc = AX_EINVAL;
   }
   if (rc == 0 && ctx->peer->state < AX__PEER_CLOSING) {
-    /* Whole: the stream's values after it must not overtake it. */
     ax__msg m = {.type = AX__M_STARTED};
     AX__SET(&m, cid, ctx->in.node.cid);
     ax__msg_set_raw(&m, AX__F_value, b, len);
-    rc = ax__peer_send_whole(ctx->peer, &m);
+    rc = ax__peer_send(ctx->peer, &m);
   }
   /* Sent (or the caller is gone): its stream may open. A value too large
    * was not: the function may try again. */

@@ -55,7 +55,7 @@ static int send_msg(ax_stream *s, int type, const void *v, size_t len) {
   AX__SET(&m, cid, s->cid);
   if (s->caller) AX__SET(&m, caller, 1);
   if (v) ax__msg_set_raw(&m, AX__F_value, v, len);
-  return ax__peer_send_whole(s->peer, &m);
+  return ax__peer_send(s->peer, &m);
 }
 
 static void send_credit(ax_stream *s) {

@@ -137,7 +137,7 @@ ax_data *ax__data_make(const void *bytes, const ax__scan *sc) {
   size_t nodes = sc->nodes - 1; /* the root lives in the header */
   size_t size =
       sizeof(ax_data) + nodes * sizeof(ax_val) + sc->used + sc->strbytes;
-  ax_data *d = malloc(size);
+  ax_data *d = ax__mem_alloc(size);
   if (!d) return NULL;
   uint8_t *copy = (uint8_t *)(d->nodes + nodes);
   memcpy(copy, bytes, sc->used);
@@ -208,7 +208,7 @@ static uint8_t *room(ax_pack *p, size_t n) {
       cap *= 2;
     }
     int small = p->p == p->small;
-    uint8_t *q = realloc(small ? NULL : p->p, cap);
+    uint8_t *q = ax__mem_realloc(small ? NULL : p->p, cap);
     if (!q) {
       p->oom = 1;
       return NULL;

@@ -49,6 +49,18 @@ M.small_then_big = axle.context(function(ctx, big, mode)
   return "done"
 end)
 
+-- Starts with a value of `big` bytes, then answers each value with
+-- itself and its length, until the caller's stop.
+M.big_echo = axle.context(function(ctx, big)
+  ctx:started(string.rep("s", big))
+  local s <close> = ctx:open_stream()
+  for v in s do
+    s:send(v)
+    s:send(#v)
+  end
+  return "done"
+end)
+
 -- Takes the caller's values until its stop; returns how many.
 M.reader = axle.context(function(ctx)
   ctx:started()
@@ -164,6 +176,24 @@ function M.main()
     s:send("go")
     check(s:recv() == "small", "small, grown")
     check(#s:recv() == 2 << 20, "2 MiB, grown")
+  end
+  -- Values larger than a frame (16 MiB) go in parts, both ways, and
+  -- neither the small values around them nor the result overtake them.
+  do
+    local big = string.rep("0123456789abcdef", (20 << 20) // 16)
+    local ctx <close>, first = p:open_context(M.big_echo, {20 << 20})
+    check(#first == 20 << 20, "a started value larger than a frame")
+    local s <close> = ctx:open_stream()
+    -- A value larger than the window waits for all before it to be
+    -- taken, so each side takes before it sends the next.
+    s:send(big)
+    check(s:recv() == big, "a value larger than a frame, back")
+    s:send("x")
+    check(s:recv() == 20 << 20, "its length after it")
+    check(s:recv() == "x", "the small value after the large one")
+    check(s:recv() == 1, "and its length")
+    s:close()
+    check(ctx:result() == "done", "the result after them")
   end
   print("large values ok")
 

@@ -617,6 +617,108 @@ static void test_cancel_waits_for_the_last_part(void **state) {
   teardown();
 }
 
+/* A stream value (or any message) of call cid, as the callee sends it:
+ * a bin of n bytes of seed's pattern, or a small int when n is 0. */
+static int send_value(ax__peer *peer, int type, uint64_t cid, size_t n,
+                      unsigned seed) {
+  uint8_t *v = malloc(n + 5), *e = v;
+  if (n) {
+    uint8_t *b = pattern(n, seed);
+    e = ax__mp_put_bin(v, b, (uint32_t)n);
+    free(b);
+  } else {
+    e = ax__mp_put_int(v, (int64_t)seed);
+  }
+  ax__msg m = {.type = type};
+  AX__SET(&m, cid, cid);
+  if (type == AX__M_CREDIT)
+    AX__SET(&m, msgs, 1);
+  else if (type != AX__M_STOP)
+    ax__msg_set_raw(&m, AX__F_value, v, (size_t)(e - v));
+  int rc = ax__peer_send(peer, &m);
+  free(v);
+  return rc;
+}
+
+/* What the test saw, in order: messages whole or assembled. */
+typedef struct seen {
+  int type;
+  uint64_t cid;
+  size_t len;         /* of a value: its encoding */
+  int first, arrived; /* frame index of its first part (or frame), last */
+} seen;
+
+static int see(seen *s, int max, int stop_type, uint64_t stop_cid) {
+  ax__assembler a = {.max = 1u << 30};
+  int n = 0, frame = 0;
+  int first[AX__PART_OPEN_MAX];
+  uint64_t ids[AX__PART_OPEN_MAX];
+  int nids = 0;
+  for (;; frame++) {
+    ax__msg m;
+    next_msg(&m);
+    uint8_t *out = NULL;
+    size_t len;
+    int start = frame;
+    if (m.type == AX__M_PART) {
+      int i = 0;
+      while (i < nids && ids[i] != m.id) i++;
+      if (i == nids) {
+        ids[nids] = m.id;
+        first[nids++] = frame;
+      }
+      start = first[i];
+      const char *why;
+      int rc =
+          ax__assembler_add(&a, m.id, (const uint8_t *)m.data.p, m.data.len,
+                            AX__HAS(&m, last) && m.last, &out, &len, &why);
+      assert_true(rc >= 0);
+      if (rc == 0) continue;
+      assert_int_equal(ax__msg_decode(out, len, &m), 0);
+    }
+    assert_true(n < max);
+    s[n] = (seen){m.type, m.cid, AX__HAS(&m, value) ? m.value.len : 0, start,
+                  frame};
+    free(out);
+    if (s[n++].type == stop_type && m.cid == stop_cid) break;
+  }
+  ax__assembler_free(&a);
+  return n;
+}
+
+/* The messages of one call keep their order: one sent while an earlier
+ * one of its call goes out in parts waits for its last part (a second
+ * large one starts after it, and the stop after that); another call's
+ * message and credit do not wait. */
+static void test_a_call_keeps_its_order_behind_parts(void **state) {
+  (void)state;
+  ax__peer *peer = setup(1 << 26);
+  size_t big = 300000;
+  assert_int_equal(send_value(peer, AX__M_YIELD, 5, big, 1), 0);
+  assert_int_equal(send_value(peer, AX__M_YIELD, 5, 0, 7), 0);
+  assert_int_equal(send_value(peer, AX__M_YIELD, 5, big, 2), 0);
+  assert_int_equal(send_value(peer, AX__M_RETURN, 6, 0, 3), 0);
+  assert_int_equal(send_value(peer, AX__M_CREDIT, 5, 0, 0), 0);
+  assert_int_equal(send_value(peer, AX__M_STOP, 5, 0, 0), 0);
+  seen s[8];
+  int n = see(s, 8, AX__M_STOP, 5);
+  assert_int_equal(n, 6);
+  /* Not held back: the other call's return and the credit, first. */
+  assert_int_equal(s[0].type, AX__M_RETURN);
+  assert_int_equal(s[0].cid, 6);
+  assert_int_equal(s[1].type, AX__M_CREDIT);
+  /* Call 5's messages in the order sent, each after the one before. */
+  assert_int_equal(s[2].type, AX__M_YIELD);
+  assert_int_equal(s[2].len, big + 5);
+  assert_int_equal(s[3].type, AX__M_YIELD);
+  assert_int_equal(s[3].len, 1);
+  assert_int_equal(s[4].type, AX__M_YIELD);
+  assert_int_equal(s[4].len, big + 5);
+  assert_int_equal(s[5].type, AX__M_STOP);
+  for (int i = 3; i < 6; i++) assert_true(s[i].first > s[i - 1].arrived);
+  teardown();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_assembler_in_order),
@@ -630,6 +732,7 @@ int main(void) {
       cmocka_unit_test(test_sender_sends_parts_only_when_asked),
       cmocka_unit_test(test_small_message_overtakes_parts),
       cmocka_unit_test(test_cancel_waits_for_the_last_part),
+      cmocka_unit_test(test_a_call_keeps_its_order_behind_parts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,13 +29,17 @@
  *   axle_stream_1gib_rss_mib         the most either side held while 1 GiB
  *                                    went over a stream in 64 KiB values
  *   axle_pingpong_idle[_worst]_ms    the median (slowest) of n small
- *                                    round trips on an idle channel, n
- *                                    being as many as the next made
+ *                                    calls on an idle channel, n being as
+ *                                    many as the next made
  *   axle_large_msg_pingpong[_worst]_ms  the same, on the same channel
- *                                    while a 32 MiB call (32 MiB each
- *                                    way) is in transfer
- *   axle_large_msg_roundtrip_ms      that 32 MiB call's round trip
- * Run: build/bench/axle-bench --large   prints only the last five figures.
+ *                                    while a 32 MiB value goes on a
+ *                                    stream (to "sink", which answers
+ *                                    with its size)
+ *   axle_large_msg_transfer_ms       that value's send and answer
+ *   axle_large_call_pingpong[_worst]_ms, axle_large_call_roundtrip_ms
+ *                                    the same while a call with 32 MiB
+ *                                    arguments (and result) goes
+ * Run: build/bench/axle-bench --large   prints only the last eight figures.
  *
  * Run: build/bench/axle-bench --instructions   (about half a minute; needs
  * valgrind) counts instructions per round trip under callgrind, each side
@@ -418,22 +422,35 @@ static int stream_figures(figures *f) {
 #define LARGE_MSG (32u << 20)
 
 typedef struct large_figures {
-  double idle, idle_worst, busy, busy_worst, roundtrip;
+  double idle, idle_worst;
+  double busy, busy_worst, transfer;              /* a value on a stream */
+  double call_busy, call_worst, call_roundtrip;   /* a call's arguments */
   const char *failed;
 } large_figures;
 
-typedef struct large_call {
+/* The large transfer under way while pings go: a 32 MiB value on a
+ * stream to "sink", which answers with its size, or a call of "echo"
+ * with 32 MiB arguments, whose result is as large. */
+typedef struct large_job {
   ax_portal *p;
+  ax_stream *s; /* NULL: the call */
+  ax_pack *value;
   ax_data *kw;
   int rc, done;
-} large_call;
+} large_job;
 
-static int large_call_task(void *arg) {
-  large_call *c = arg;
+static int large_task(void *arg) {
+  large_job *j = arg;
   ax_data *r = NULL;
-  c->rc = ax_portal_run(c->p, NULL, "echo", c->kw, &r, NULL);
+  if (j->s) {
+    j->rc = ax_stream_send(j->s, j->value);
+    if (j->rc == 0) j->rc = ax_stream_recv(j->s, &r, NULL);
+    if (j->rc == 0 && ax_val_int(ax_data_root(r)) < LARGE_MSG) j->rc = -1;
+  } else {
+    j->rc = ax_portal_run(j->p, NULL, "echo", j->kw, &r, NULL);
+  }
   ax_data_free(r);
-  c->done = 1;
+  j->done = 1;
   return 0;
 }
 
@@ -447,54 +464,85 @@ static int timed_call(ax_portal *p, double *v, int *n) {
   return rc;
 }
 
-/* Small round trips while a large call transfers, on the same portal,
- * and the same number again with the channel idle: the median and the
- * slowest of each. */
+/* Rounds of small round trips while j transfers, on the same portal: the
+ * median and slowest of each round, and the transfer's time; then as
+ * many round trips with the channel idle. Medians over the rounds. */
+static int pings_during(large_job *j, const char *blob, double *v,
+                        double out[5]) {
+  double busy[ROUNDS], worst[ROUNDS], t[ROUNDS], idle[ROUNDS],
+      idle_worst[ROUNDS];
+  int rc = 0;
+  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
+    if (j->s) {
+      /* Packed before the clock starts: the sender's own work. */
+      j->value = ax_pack_new();
+      ax_pack_bin(j->value, blob, LARGE_MSG);
+    }
+    j->done = 0;
+    ax_task *task;
+    double t0 = ax_now();
+    int pings = 0, idles = 0;
+    rc = ax_task_start(large_task, j, &task);
+    while (rc == 0 && !j->done) rc = timed_call(j->p, v, &pings);
+    if (rc == 0) ax_task_join(task, NULL);
+    t[r] = (ax_now() - t0) * 1e3;
+    if (rc == 0) rc = j->rc;
+    if (rc < 0 || pings == 0) return -1;
+    busy[r] = median(v, pings); /* sorts v */
+    worst[r] = v[pings - 1];
+    while (rc == 0 && idles < pings) rc = timed_call(j->p, v, &idles);
+    if (rc < 0) return -1;
+    idle[r] = median(v, idles);
+    idle_worst[r] = v[idles - 1];
+  }
+  out[0] = median(busy, ROUNDS);
+  out[1] = median(worst, ROUNDS);
+  out[2] = median(t, ROUNDS);
+  out[3] = median(idle, ROUNDS);
+  out[4] = median(idle_worst, ROUNDS);
+  return 0;
+}
+
 static int large_msg_figures(large_figures *g) {
   ax_nursery *n;
   ax_portal *p;
   if (ax_nursery_open(&n) < 0) return -1;
   int rc = ax_start_actor(n, "daemon", &benchmod_c, &p, NULL);
   char *blob = calloc(1, LARGE_MSG);
+  double *v = malloc(MAX_PINGS * sizeof *v);
+  if (!blob || !v) rc = -1;
+  double out[5];
+  /* A value on a stream. */
+  ax_context *c = NULL;
+  large_job j = {p, NULL, NULL, NULL, 0, 0};
+  if (rc == 0) rc = ax_portal_open_context(p, NULL, "sink", NULL, &c, NULL, NULL);
+  if (rc == 0) rc = ax_context_open_stream(c, NULL, &j.s);
+  if (rc == 0) rc = pings_during(&j, blob, v, out);
+  if (rc == 0) {
+    g->busy = out[0];
+    g->busy_worst = out[1];
+    g->transfer = out[2];
+    g->idle = out[3];
+    g->idle_worst = out[4];
+    rc = ax_stream_close(j.s);
+  }
+  if (c && ax_context_close(c, 0, NULL) < 0) rc = -1;
+  /* A call, 32 MiB each way. */
   ax_pack *pk = ax_pack_new();
-  ax_data *kw = NULL;
   ax_pack_map(pk, 1);
   ax_pack_str(pk, "v");
   ax_pack_bin(pk, blob, LARGE_MSG);
-  free(blob);
-  if (ax_pack_finish(pk, &kw) < 0) rc = -1;
-  double idle[ROUNDS], idle_worst[ROUNDS], busy[ROUNDS], busy_worst[ROUNDS],
-      rt[ROUNDS];
-  double *v = malloc(MAX_PINGS * sizeof *v);
-  if (!v) rc = -1;
-  for (int r = 0; rc == 0 && r < ROUNDS; r++) {
-    large_call c = {p, kw, 0, 0};
-    ax_task *t;
-    double t0 = ax_now();
-    int pings = 0, idles = 0;
-    rc = ax_task_start(large_call_task, &c, &t);
-    while (rc == 0 && !c.done) rc = timed_call(p, v, &pings);
-    if (rc == 0) ax_task_join(t, NULL);
-    rt[r] = (ax_now() - t0) * 1e3;
-    if (rc == 0) rc = c.rc;
-    if (rc < 0 || pings == 0) break;
-    busy[r] = median(v, pings); /* sorts v */
-    busy_worst[r] = v[pings - 1];
-    while (rc == 0 && idles < pings) rc = timed_call(p, v, &idles);
-    if (rc < 0) break;
-    idle[r] = median(v, idles);
-    idle_worst[r] = v[idles - 1];
-    if (r == ROUNDS - 1) {
-      g->idle = median(idle, ROUNDS);
-      g->idle_worst = median(idle_worst, ROUNDS);
-      g->busy = median(busy, ROUNDS);
-      g->busy_worst = median(busy_worst, ROUNDS);
-      g->roundtrip = median(rt, ROUNDS);
-    }
+  if (ax_pack_finish(pk, &j.kw) < 0) rc = -1;
+  j.s = NULL;
+  if (rc == 0) rc = pings_during(&j, blob, v, out);
+  if (rc == 0) {
+    g->call_busy = out[0];
+    g->call_worst = out[1];
+    g->call_roundtrip = out[2];
   }
-  if (g->roundtrip == 0) rc = -1;
+  free(blob);
   free(v);
-  ax_data_free(kw);
+  ax_data_free(j.kw);
   ax_portal_cancel_actor(p);
   ax_nursery_close(n, NULL);
   return rc;
@@ -944,7 +992,10 @@ static int large_main(void) {
   printf("axle_pingpong_idle_worst_ms: %.3f ms\n", g.idle_worst);
   printf("axle_large_msg_pingpong_ms: %.3f ms\n", g.busy);
   printf("axle_large_msg_pingpong_worst_ms: %.3f ms\n", g.busy_worst);
-  printf("axle_large_msg_roundtrip_ms: %.3f ms\n", g.roundtrip);
+  printf("axle_large_msg_transfer_ms: %.3f ms\n", g.transfer);
+  printf("axle_large_call_pingpong_ms: %.3f ms\n", g.call_busy);
+  printf("axle_large_call_pingpong_worst_ms: %.3f ms\n", g.call_worst);
+  printf("axle_large_call_roundtrip_ms: %.3f ms\n", g.call_roundtrip);
   ax_data_free(small_arg);
   return 0;
 }

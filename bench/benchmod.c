@@ -45,11 +45,31 @@ static int pong(ax_ctx *ctx, const ax_val *args) {
   return rc == AX_ECLOSED ? 0 : rc;
 }
 
+/* A context that answers every value with its size in bytes, until the
+ * caller's stop. */
+static int sink(ax_ctx *ctx, const ax_val *args) {
+  (void)args;
+  int rc = ax_ctx_started(ctx, NULL);
+  ax_stream *s;
+  if (rc == 0) rc = ax_ctx_open_stream(ctx, NULL, &s);
+  ax_data *v;
+  while (rc == 0 && (rc = ax_stream_recv(s, &v, NULL)) == 0) {
+    size_t len;
+    ax_data_bytes(v, &len);
+    ax_data_free(v);
+    ax_pack *back = ax_pack_new();
+    ax_pack_int(back, (int64_t)len);
+    rc = ax_stream_send(s, back);
+  }
+  return rc == AX_ECLOSED ? 0 : rc;
+}
+
 static const ax_export exports[] = {
     {.name = "echo", .ctx_fn = echo},
     {.name = "noop", .sig = "i()", .fn = (ax_plain_fn)noop},
     {.name = "produce", .ctx_fn = produce},
     {.name = "pong", .ctx_fn = pong},
+    {.name = "sink", .ctx_fn = sink},
     {0},
 };
 

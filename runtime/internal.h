@@ -262,20 +262,45 @@ char *ax__host_find(const char *opt);
 
 /* A buffer of at least AX__MEM_BIG bytes asks for huge pages. */
 #define AX__MEM_BIG (1u << 20)
-void ax__mem_big(void *p, size_t len);
-void *ax__mem_alloc(size_t len);
-void *ax__mem_realloc(void *p, size_t len);
+void ax__mem_big_slow(void *p, size_t len);
+static inline void ax__mem_big(void *p, size_t len) {
+  if (__builtin_expect(len >= AX__MEM_BIG, 0)) ax__mem_big_slow(p, len);
+}
+static inline void *ax__mem_alloc(size_t len) {
+  void *p = malloc(len);
+  ax__mem_big(p, len);
+  return p;
+}
+static inline void *ax__mem_realloc(void *p, size_t len) {
+  void *q = realloc(p, len);
+  ax__mem_big(q, len);
+  return q;
+}
+/* A growable buffer of cap bytes: malloc'ed below AX__MEM_BIG, a mapping
+ * of its own from there (which grows without copying). Resize keeps the
+ * contents up to the smaller size and returns NULL, leaving p as it was,
+ * when out of memory; p NULL is a new buffer. Free takes the cap it was
+ * last given. */
+void *ax__buf_resize(void *p, size_t cap, size_t newcap);
+void ax__buf_free(void *p, size_t cap);
 
 /* ---------------------------------------------------- values (value.c) */
 
 /* A document of the value at bytes, which sc describes: one allocation. */
 ax_data *ax__data_make(const void *bytes, const ax__scan *sc);
+/* The same without copying the bytes: they stay in buf (an ax__buf of
+ * cap bytes that holds them), which the document owns on success. */
+ax_data *ax__data_adopt(void *buf, size_t cap, const void *bytes,
+                        const ax__scan *sc);
 
 /* The bytes of d as a call's arguments (d NULL: none, *len 0), or
  * AX_EINVAL when d holds no map, array or nil. */
 int ax__data_args(const ax_data *d, const void **p, size_t *len);
 /* Whether an append to p has failed for lack of memory. */
 int ax__pack_failed(const ax_pack *p);
+/* Take p's bytes over when they are in an ax__buf of their own (*buf, of
+ * *cap bytes; p is left empty): 0, or AX_ENOENT when they are not. */
+int ax__pack_take(ax_pack *p, void **buf, size_t *cap);
 
 /* ------------------------------------------------ error objects (error.c) */
 
@@ -467,6 +492,13 @@ int ax__msg_decode(const uint8_t *p, size_t len, ax__msg *m);
 size_t ax__msg_bound(const ax__msg *m);
 size_t ax__msg_size(const ax__msg *m);
 uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m);
+/* Raw field f of m (a value, arguments, an error map), or NULL when it is
+ * not set or not such a field. */
+const ax__raw *ax__msg_raw(const ax__msg *m, int f);
+/* The same as ax__msg_write without the bytes of raw field `field` (set, not empty):
+ * *at is where they would go. */
+uint8_t *ax__msg_write_but(uint8_t *w, const ax__msg *m, int field,
+                           uint8_t **at);
 void ax__msg_set_str(ax__msg *m, int field, const char *s);
 void ax__msg_set_raw(ax__msg *m, int field, const void *p, size_t len);
 /* A BIN field: bytes p[0..len), len below 2^32. */
@@ -510,7 +542,8 @@ typedef struct ax__assembler {
 } ax__assembler;
 
 /* Take one part: 0 when its message needs more, 1 when this was its last
- * part (then *out, *outlen are the whole message, the caller's to free),
+ * part (then *out, *outlen are the whole message, the caller's to free
+ * with ax__buf_free(*out, *outlen)),
  * AX_EPROTO when the part breaks the rules (*why says which: an id that
  * is not under way and no new one, too many messages at once, a message
  * over the maximum), AX_ENOMEM. On an error, the part's message is
@@ -530,6 +563,13 @@ typedef struct ax__outmsg {
   uint64_t key;  /* its call's order key (peer.c), 0 for none */
   int type;      /* the message's AX__M_ type */
   size_t len, off;
+  /* A large value it took over instead of copying (ext_len 0: none): its
+   * bytes go at offset `at` of the message, between buf's bytes, and
+   * ext_buf is the ax__buf of ext_cap bytes that holds them. */
+  const uint8_t *ext;
+  size_t ext_len, at;
+  void *ext_buf;
+  size_t ext_cap;
   uint8_t buf[];
 } ax__outmsg;
 
@@ -538,6 +578,8 @@ ax__outmsg *ax__outmsg_new(size_t len);
 /* The next part of o as a message whose data points into o; returns its
  * data bytes, by which o->off moves on once the part is queued. */
 size_t ax__outmsg_part(const ax__outmsg *o, ax__msg *part);
+/* Free o and the value it took over (not its after list). */
+void ax__outmsg_free(ax__outmsg *o);
 
 /* ------------------------------------------------------ peers (peer.c) */
 
@@ -648,12 +690,33 @@ void ax__peer_unref(ax__peer *peer);
  * larger than the peer takes (its max_msg, else the frame maximum):
  * nothing is sent, and peer->refused is its size. */
 int ax__peer_send(ax__peer *peer, const ax__msg *m);
+/* The same for m whose raw field `field` holds the bytes of pack v (not
+ * NULL): when m goes in parts, it takes v's buffer over rather than
+ * copying it. The caller frees v after, as after ax__peer_send. */
+int ax__peer_send_pack(ax__peer *peer, const ax__msg *m, int field,
+                       ax_pack *v);
 /* The largest message the peer takes now: its max_msg, else a frame. */
 size_t ax__peer_max_message(const ax__peer *peer);
 /* A MessageTooLarge error for the message just refused (peer->refused),
  * what naming what it carried ("" for a call's arguments). */
 ax_error *ax__peer_too_large(const ax__peer *peer, const char *what);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
+/* The buffer of the message in parts being dispatched (NULL while none
+ * is), which a large value decoded from it may take over. */
+typedef struct ax__assembled_msg {
+  uint8_t *buf;
+  size_t len;
+} ax__assembled_msg;
+extern ax__assembled_msg ax__assembled;
+ax_data *ax__peer_value_slow(const ax__raw *r);
+/* The document of a value in a received message (NULL: no memory). A
+ * large one that came in parts takes over the buffer it was assembled
+ * in rather than copying it. */
+static inline ax_data *ax__peer_value(const ax__raw *r) {
+  if (__builtin_expect(ax__assembled.buf != NULL, 0))
+    return ax__peer_value_slow(r);
+  return ax__data_make(r->p, &r->sc);
+}
 int ax__peer_send_hello(ax__peer *peer);
 /* Send e as the error of call cid (0: of the actor as a whole). An error
  * too large for a frame goes as a MessageTooLarge cut to fit; one that

@@ -38,6 +38,16 @@ static const type_info types[AX__M_COUNT] = {{"?", 1, 0, 0},
 };
 #undef F
 
+/* Received names are compared as words of at most 16 bytes (field_of). */
+#define X(name, key, kind) \
+  _Static_assert(sizeof(key) > 1 && sizeof(key) - 1 <= 16, "key " key);
+AX__MSG_FIELDS(X)
+#undef X
+#define X(id, name, allowed, required) \
+  _Static_assert(sizeof(name) > 1 && sizeof(name) - 1 <= 16, "type " name);
+AX__MSG_TYPES(X)
+#undef X
+
 const char *ax__msg_type_name(int type) {
   return type > 0 && type < AX__M_COUNT ? types[type].name : "?";
 }
@@ -93,12 +103,45 @@ static int hashed;
  * that writing one is a fixed-size copy. */
 static uint8_t key_mp[AX__F_COUNT][16], type_mp[AX__M_COUNT][16];
 
+/* A name of 1..16 bytes as two words read from it, overlapping: its
+ * first and last 8 bytes, or 4, or single bytes; so names of one length
+ * are equal when their words are, and a received key is compared with
+ * two loads and no loop, never reading past it. */
+typedef struct name_words {
+  uint64_t a, b;
+} name_words;
+
+static inline name_words words_of(const char *k, size_t n) {
+  name_words w;
+  if (n >= 8) {
+    memcpy(&w.a, k, 8);
+    memcpy(&w.b, k + n - 8, 8);
+  } else if (n >= 4) {
+    uint32_t x, y;
+    memcpy(&x, k, 4);
+    memcpy(&y, k + n - 4, 4);
+    w.a = x;
+    w.b = y;
+  } else {
+    w.a = (uint64_t)(uint8_t)k[0] | (uint64_t)(uint8_t)k[n / 2] << 8 |
+          (uint64_t)(uint8_t)k[n - 1] << 16;
+    w.b = 0;
+  }
+  return w;
+}
+
+static name_words field_words[AX__F_COUNT], type_words[AX__M_COUNT];
+
 static void build_hashes(void) {
   for (int f = 0; f < AX__F_COUNT; f++)
     ax__mp_put_str(key_mp[f], fields[f].key, fields[f].keylen);
   for (int t = 1; t < AX__M_COUNT; t++)
     ax__mp_put_str(ax__mp_put_str(type_mp[t], "t", 1), types[t].name,
                    types[t].namelen);
+  for (int f = 0; f < AX__F_COUNT; f++)
+    field_words[f] = words_of(fields[f].key, fields[f].keylen);
+  for (int t = 1; t < AX__M_COUNT; t++)
+    type_words[t] = words_of(types[t].name, types[t].namelen);
   memset(field_hash, -1, sizeof field_hash);
   memset(type_hash, -1, sizeof type_hash);
   for (int f = 0; f < AX__F_COUNT; f++) {
@@ -114,26 +157,27 @@ static void build_hashes(void) {
   hashed = 1;
 }
 
-/* Keys are a few bytes: no call to memcmp. */
-static inline int same(const char *a, const char *b, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (a[i] != b[i]) return 0;
-  return 1;
+static inline int same(name_words x, name_words y) {
+  return ((x.a ^ y.a) | (x.b ^ y.b)) == 0;
 }
 
+/* Names in the table are 1..16 bytes (asserted above). */
 static int field_of(const char *k, size_t n) {
+  if (n > 16) return -1;
+  name_words w = words_of(k, n);
   for (unsigned h = HASH(k[0], n); field_hash[h] >= 0; h = (h + 1) & 127u) {
-    const field_info *f = &fields[field_hash[h]];
-    if (f->keylen == n && same(f->key, k, n)) return field_hash[h];
+    int f = field_hash[h];
+    if (fields[f].keylen == n && same(field_words[f], w)) return f;
   }
   return -1;
 }
 
 static int type_of(const char *k, size_t n) {
-  if (n == 0) return 0;
+  if (n == 0 || n > 16) return 0;
+  name_words w = words_of(k, n);
   for (unsigned h = HASH(k[0], n); type_hash[h] >= 0; h = (h + 1) & 127u) {
-    const type_info *t = &types[type_hash[h]];
-    if (t->namelen == n && same(t->name, k, n)) return type_hash[h];
+    int t = type_hash[h];
+    if (types[t].namelen == n && same(type_words[t], w)) return t;
   }
   return 0;
 }
@@ -446,7 +490,10 @@ size_t ax__msg_size(const ax__msg *m) {
   return n;
 }
 
-uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
+/* The writer; with skip a field's index, that raw field's bytes are left
+ * out, *at being where they would go. */
+static inline __attribute__((always_inline)) uint8_t *write_msg(
+    uint8_t *w, const ax__msg *m, int skip, uint8_t **at) {
   const type_info *t = &types[m->type];
   uint32_t have = m->have & t->allowed;
   if (!hashed) build_hashes();
@@ -481,7 +528,9 @@ uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
       }
       default: {
         const ax__raw *r = slot;
-        if (!r->len) {
+        if (f == skip) {
+          *at = w;
+        } else if (!r->len) {
           w = ax__mp_put_byte(w, 0xc0); /* nil */
         } else {
           memcpy(w, r->p, r->len);
@@ -492,6 +541,21 @@ uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
     }
   }
   return w;
+}
+
+uint8_t *ax__msg_write(uint8_t *w, const ax__msg *m) {
+  return write_msg(w, m, -1, NULL);
+}
+
+const ax__raw *ax__msg_raw(const ax__msg *m, int f) {
+  /* The kinds from STRS on are kept as raw msgpack. */
+  if (fields[f].kind < AX__FK_STRS || !(m->have & (1u << f))) return NULL;
+  return (const ax__raw *)((const char *)m + fields[f].offset);
+}
+
+uint8_t *ax__msg_write_but(uint8_t *w, const ax__msg *m, int field,
+                           uint8_t **at) {
+  return write_msg(w, m, field, at);
 }
 
 void ax__msg_set_str(ax__msg *m, int f, const char *s) {

@@ -14,7 +14,7 @@
 /* ---------------------------------------------------------- receiving */
 
 static void drop(ax__assembler *a, int i, int keep_buf) {
-  if (!keep_buf) free(a->open[i].buf);
+  if (!keep_buf) ax__buf_free(a->open[i].buf, a->open[i].cap);
   a->open[i] = a->open[--a->nopen];
 }
 
@@ -23,7 +23,7 @@ static int grow(ax__inpart *p, size_t len, size_t max) {
   if (p->cap - p->len >= len) return 0;
   size_t cap = p->cap ? p->cap : AX__PART_THRESHOLD;
   while (cap - p->len < len) cap = cap > max / 2 ? max : 2 * cap;
-  uint8_t *b = ax__mem_realloc(p->buf, cap);
+  uint8_t *b = ax__buf_resize(p->buf, p->cap, cap);
   if (!b) return AX_ENOMEM;
   p->buf = b;
   p->cap = cap;
@@ -70,7 +70,14 @@ int ax__assembler_add(ax__assembler *a, uint64_t id, const uint8_t *data,
   if (len) memcpy(p->buf + p->len, data, len);
   p->len += len;
   if (!last) return 0;
-  *out = p->buf;
+  /* The message may be kept as long as a value in it is (it is adopted,
+   * not copied): no room it will not use. */
+  uint8_t *b = ax__buf_resize(p->buf, p->cap, p->len);
+  if (!b) {
+    drop(a, i, 0);
+    return AX_ENOMEM;
+  }
+  *out = p->buf = b;
   *outlen = p->len;
   drop(a, i, 1);
   return 1;
@@ -97,11 +104,29 @@ ax__outmsg *ax__outmsg_new(size_t len) {
 }
 
 size_t ax__outmsg_part(const ax__outmsg *o, ax__msg *part) {
-  size_t n = o->len - o->off;
+  /* A part takes from one piece: the bytes before the value it took
+   * over, the value, or the bytes after it. */
+  const uint8_t *p;
+  size_t n;
+  if (!o->ext_len || o->off < o->at) {
+    p = o->buf + o->off;
+    n = (o->ext_len ? o->at : o->len) - o->off;
+  } else if (o->off < o->at + o->ext_len) {
+    p = o->ext + (o->off - o->at);
+    n = o->at + o->ext_len - o->off;
+  } else {
+    p = o->buf + (o->off - o->ext_len);
+    n = o->len - o->off;
+  }
   if (n > AX__PART_DATA) n = AX__PART_DATA;
   *part = (ax__msg){.type = AX__M_PART};
   AX__SET(part, id, o->id);
-  ax__msg_set_bin(part, AX__F_data, o->buf + o->off, n);
+  ax__msg_set_bin(part, AX__F_data, p, n);
   if (o->off + n == o->len) AX__SET(part, last, 1);
   return n;
+}
+
+void ax__outmsg_free(ax__outmsg *o) {
+  ax__buf_free(o->ext_buf, o->ext_cap);
+  free(o);
 }

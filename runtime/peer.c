@@ -100,9 +100,9 @@ static void outmsg_free(ax__outmsg *o) {
   while (!ax__list_empty(&o->after)) {
     ax__list *f = o->after.next;
     ax__list_remove(f);
-    free(ax__container_of(f, ax__outmsg, link));
+    ax__outmsg_free(ax__container_of(f, ax__outmsg, link));
   }
-  free(o);
+  ax__outmsg_free(o);
 }
 
 /* A part, or a held-back message, could not be queued: half a message
@@ -139,7 +139,7 @@ static int release_after(ax__peer *peer, ax__outmsg *o) {
       memcpy(w, f->buf, f->len);
       rc = ax__chan_commit(&peer->chan, f->len);
     }
-    free(f);
+    ax__outmsg_free(f);
   }
   outmsg_free(o);
   return rc;
@@ -220,18 +220,43 @@ static ax__outmsg *going_out(ax__peer *peer, uint64_t key) {
   return NULL;
 }
 
+/* A message whose raw field `field` holds the bytes of pack v. */
+typedef struct donor {
+  int field;
+  ax_pack *v;
+} donor;
+
 /* m encoded into a new outmsg; AX_EMSGSIZE when the peer takes no such
- * size (peer->refused is set). */
+ * size (peer->refused is set). A large value from a donor's pack is
+ * taken over, not copied. */
 static int encode_out(ax__peer *peer, const ax__msg *m, uint64_t key,
-                      ax__outmsg **out) {
+                      const donor *d, ax__outmsg **out) {
   size_t n = ax__msg_size(m);
   if (n > ax__peer_max_message(peer)) {
     peer->refused = n;
     return AX_EMSGSIZE;
   }
-  ax__outmsg *o = ax__outmsg_new(n);
-  if (!o) return AX_ENOMEM;
-  ax__msg_write(o->buf, m);
+  const ax__raw *r = d ? ax__msg_raw(m, d->field) : NULL;
+  void *buf;
+  size_t cap;
+  ax__outmsg *o;
+  if (r && r->len >= AX__MEM_BIG && ax__pack_take(d->v, &buf, &cap) == 0) {
+    if (!(o = ax__outmsg_new(n - r->len))) {
+      ax__buf_free(buf, cap);
+      return AX_ENOMEM;
+    }
+    uint8_t *at;
+    ax__msg_write_but(o->buf, m, d->field, &at);
+    o->at = (size_t)(at - o->buf);
+    o->ext = r->p;
+    o->ext_len = r->len;
+    o->ext_buf = buf;
+    o->ext_cap = cap;
+    o->len = n;
+  } else {
+    if (!(o = ax__outmsg_new(n))) return AX_ENOMEM;
+    ax__msg_write(o->buf, m);
+  }
   o->key = key;
   o->type = m->type;
   *out = o;
@@ -242,8 +267,8 @@ static int encode_out(ax__peer *peer, const ax__msg *m, uint64_t key,
  * size, sent whole when small enough or to a peer that takes no parts,
  * else encoded once and queued to go in parts. */
 static __attribute__((noinline)) int send_large(ax__peer *peer,
-                                                const ax__msg *m,
-                                                size_t bound) {
+                                                const ax__msg *m, size_t bound,
+                                                const donor *d) {
   size_t n = ax__msg_size(m);
   if (n > ax__peer_max_message(peer)) {
     peer->refused = n;
@@ -257,7 +282,7 @@ static __attribute__((noinline)) int send_large(ax__peer *peer,
     return rc;
   }
   ax__outmsg *o;
-  int rc = encode_out(peer, m, order_key(m), &o);
+  int rc = encode_out(peer, m, order_key(m), d, &o);
   if (rc < 0) return rc;
   o->id = peer->next_part_id++;
   ax__list_push(&peer->outparts, &o->link);
@@ -269,28 +294,37 @@ static __attribute__((noinline)) int send_large(ax__peer *peer,
  * it (encoded now: the sender's bytes may go once this returns). */
 static __attribute__((noinline)) int send_behind(ax__peer *peer,
                                                  const ax__msg *m,
-                                                 size_t bound) {
+                                                 size_t bound,
+                                                 const donor *d) {
   uint64_t key = order_key(m);
   ax__outmsg *o = going_out(peer, key);
-  if (!o) return send_large(peer, m, bound);
+  if (!o) return send_large(peer, m, bound, d);
   ax__outmsg *f;
-  int rc = encode_out(peer, m, key, &f);
+  int rc = encode_out(peer, m, key, d, &f);
   if (rc == 0) ax__list_push(&o->after, &f->link);
   return rc;
 }
 
-static inline int send_msg(ax__peer *peer, const ax__msg *m) {
+static inline int send_msg(ax__peer *peer, const ax__msg *m, const donor *d) {
   if (peer->state >= AX__PEER_CLOSING || peer->chan.closing) return AX_ECLOSED;
   size_t bound = ax__msg_bound(m);
   if (__builtin_expect(!ax__list_empty(&peer->outparts), 0))
-    return send_behind(peer, m, bound);
-  if (bound > AX__PART_THRESHOLD) return send_large(peer, m, bound);
+    return send_behind(peer, m, bound, d);
+  if (bound > AX__PART_THRESHOLD) return send_large(peer, m, bound, d);
   uint8_t *w = ax__chan_reserve(&peer->chan, bound);
   if (!w) return AX_ENOMEM;
   return ax__chan_commit(&peer->chan, (size_t)(ax__msg_write(w, m) - w));
 }
 
-int ax__peer_send(ax__peer *peer, const ax__msg *m) { return send_msg(peer, m); }
+int ax__peer_send(ax__peer *peer, const ax__msg *m) {
+  return send_msg(peer, m, NULL);
+}
+
+int ax__peer_send_pack(ax__peer *peer, const ax__msg *m, int field,
+                       ax_pack *v) {
+  donor d = {field, v};
+  return send_msg(peer, m, &d);
+}
 
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid) {
   ax__msg m = {.type = type};
@@ -426,7 +460,7 @@ __attribute__((always_inline)) static inline int call_start(
     ax__msg_set_raw(&m, AX__F_kwargs, args, len);
   else
     ax__msg_set_raw(&m, AX__F_kwargs, "\x80", 1);
-  int rc = send_msg(peer, &m);
+  int rc = send_msg(peer, &m, NULL);
   if (rc == 0) rc = ax__cidmap_add(&peer->calls, &c->node);
   if (rc < 0) {
     ax__pool_put(&call_pool, c);
@@ -496,7 +530,7 @@ static int on_reply(ax__peer *peer, const ax__msg *m) {
     }
     if (status == 0) status = AX_EREMOTE;
   } else if (AX__HAS(m, value)) {
-    value = ax__data_make(m->value.p, &m->value.sc);
+    value = ax__peer_value(&m->value);
     if (!value) status = AX_ENOMEM;
   }
   ax__cidmap_remove(&peer->calls, x);
@@ -521,7 +555,7 @@ static int on_started(ax__peer *peer, const ax__msg *m) {
   }
   c->got_started = 1;
   ax_data *value = NULL;
-  if (AX__HAS(m, value)) value = ax__data_make(m->value.p, &m->value.sc);
+  if (AX__HAS(m, value)) value = ax__peer_value(&m->value);
   c->started(c->ud, value);
   return 0;
 }
@@ -682,6 +716,19 @@ static inline __attribute__((always_inline)) int dispatch(ax__peer *peer,
   }
 }
 
+ax__assembled_msg ax__assembled;
+
+ax_data *ax__peer_value_slow(const ax__raw *r) {
+  ax__assembled_msg *a = &ax__assembled;
+  if (r->sc.used >= AX__PART_THRESHOLD && r->p >= a->buf &&
+      r->p < a->buf + a->len) {
+    ax_data *d = ax__data_adopt(a->buf, a->len, r->p, &r->sc);
+    if (d) a->buf = NULL;
+    return d;
+  }
+  return ax__data_make(r->p, &r->sc);
+}
+
 /* A part: appended to its message; the last one hands the whole message
  * to the same dispatch as a frame's. */
 static __attribute__((noinline)) int on_part(ax__peer *peer, const ax__msg *m) {
@@ -705,11 +752,15 @@ static __attribute__((noinline)) int on_part(ax__peer *peer, const ax__msg *m) {
   if (ax__msg_decode(whole, len, &inner) < 0 || inner.type == AX__M_PART) {
     ax_log(AX_LOG_ERROR, "malformed message (%zu bytes, in parts) from %s", len,
            peer->id.name);
-    free(whole);
+    ax__buf_free(whole, len);
     return AX_EPROTO;
   }
+  /* The peer may be gone after dispatch: the buffer is not its. */
+  ax__assembled.buf = whole;
+  ax__assembled.len = len;
   rc = dispatch(peer, &inner);
-  free(whole);
+  ax__buf_free(ax__assembled.buf, ax__assembled.len);
+  ax__assembled.buf = NULL;
   return rc;
 }
 

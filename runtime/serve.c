@@ -185,7 +185,8 @@ static void reply(ax_ctx *c, int status) {
     ax__msg m = {.type = AX__M_RETURN};
     AX__SET(&m, cid, cid);
     ax__msg_set_raw(&m, AX__F_value, b, len);
-    rc = ax__peer_send(peer, &m);
+    rc = c->result ? ax__peer_send_pack(peer, &m, AX__F_value, c->result)
+                   : ax__peer_send(peer, &m);
     if (rc == AX_EMSGSIZE) {
       ax_error *e = ax__peer_too_large(peer, " (the result)");
       rc = ax__peer_send_error(peer, cid, e);
@@ -269,7 +270,8 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
     ax__msg m = {.type = AX__M_STARTED};
     AX__SET(&m, cid, ctx->in.node.cid);
     ax__msg_set_raw(&m, AX__F_value, b, len);
-    rc = ax__peer_send(ctx->peer, &m);
+    rc = value ? ax__peer_send_pack(ctx->peer, &m, AX__F_value, value)
+               : ax__peer_send(ctx->peer, &m);
   }
   /* Sent (or the caller is gone): its stream may open. A value too large
    * was not: the function may try again. */
@@ -408,7 +410,7 @@ void ax__serve_start(ax__peer *peer, const ax__msg *m) {
   int rc =
       set_names(c, m->ns.p ? m->ns.p : "", m->ns.len, m->func.p, m->func.len);
   if (rc == 0 && AX__HAS(m, kwargs) &&
-      !(c->args = ax__data_make(m->kwargs.p, &m->kwargs.sc)))
+      !(c->args = ax__peer_value(&m->kwargs)))
     rc = AX_ENOMEM;
   c->argv = ax_data_root(c->args);
   if (rc == 0) rc = ax__peer_incall_add(peer, &c->in);

@@ -49,13 +49,16 @@ static size_t pack_len(const ax_pack *p) {
   return n;
 }
 
-static int send_msg(ax_stream *s, int type, const void *v, size_t len) {
+/* A yield of pack's bytes v (taken over when large), or a stop. */
+static int send_msg(ax_stream *s, int type, const void *v, size_t len,
+                    ax_pack *pack) {
   if (s->peer->state >= AX__PEER_CLOSING) return AX_ECLOSED;
   ax__msg m = {.type = type};
   AX__SET(&m, cid, s->cid);
   if (s->caller) AX__SET(&m, caller, 1);
   if (v) ax__msg_set_raw(&m, AX__F_value, v, len);
-  return ax__peer_send(s->peer, &m);
+  return pack ? ax__peer_send_pack(s->peer, &m, AX__F_value, pack)
+              : ax__peer_send(s->peer, &m);
 }
 
 static void send_credit(ax_stream *s) {
@@ -148,7 +151,7 @@ static int on_yield(ax_stream *s, const ax__msg *m) {
     return 0;
   }
   ax_data *v =
-      AX__HAS(m, value) ? ax__data_make(m->value.p, &m->value.sc) : NULL;
+      AX__HAS(m, value) ? ax__peer_value(&m->value) : NULL;
   if (!v && AX__HAS(m, value)) return AX_ENOMEM;
   if (s->qlen == s->qcap) {
     size_t cap = s->qcap ? 2 * s->qcap : 16;
@@ -260,7 +263,7 @@ static int try_send(ax_stream *s, ax_pack *v) {
   size_t len = 1;
   const void *b = v ? ax_pack_bytes(v, &len) : "\xc0";
   int rc = v && ax__pack_failed(v) ? AX_ENOMEM : 0;
-  if (rc == 0) rc = send_msg(s, AX__M_YIELD, b, len);
+  if (rc == 0) rc = send_msg(s, AX__M_YIELD, b, len, v);
   if (rc == 0) {
     s->credit_msgs--;
     s->credit_bytes -= (int64_t)len;
@@ -433,7 +436,7 @@ static int close_side(ax_stream *s, int stop) {
   send_credit(s);
   if (stop && !s->sent_stop && !s->ended) {
     s->sent_stop = 1;
-    send_msg(s, AX__M_STOP, NULL, 0);
+    send_msg(s, AX__M_STOP, NULL, 0, NULL);
   }
   return 0;
 }

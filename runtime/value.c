@@ -27,10 +27,14 @@ struct ax_val {
 _Static_assert(sizeof(ax_val) <= 16, "an ax_val takes at most 16 bytes");
 
 /* One allocation: this header, the nodes below the root, a copy of the
- * encoded bytes, then NUL-terminated copies of the strings. */
+ * encoded bytes, then NUL-terminated copies of the strings. Or, for a
+ * large value received in parts, the header, nodes and strings, with the
+ * bytes in the buffer it was assembled in, which it owns. */
 struct ax_data {
   const uint8_t *bytes;
   size_t len;
+  void *own; /* the bytes' buffer (ax__buf), when not in this allocation */
+  size_t own_cap;
   ax_val root;
   ax_val nodes[];
 };
@@ -143,7 +147,22 @@ ax_data *ax__data_make(const void *bytes, const ax__scan *sc) {
   memcpy(copy, bytes, sc->used);
   d->bytes = copy;
   d->len = sc->used;
+  d->own = NULL;
   dec c = {copy, 0, d->nodes, (char *)copy + sc->used};
+  dec_val(&c, &d->root);
+  return d;
+}
+
+ax_data *ax__data_adopt(void *buf, size_t cap, const void *bytes,
+                        const ax__scan *sc) {
+  size_t nodes = sc->nodes - 1;
+  ax_data *d = malloc(sizeof(ax_data) + nodes * sizeof(ax_val) + sc->strbytes);
+  if (!d) return NULL;
+  d->bytes = bytes;
+  d->len = sc->used;
+  d->own = buf;
+  d->own_cap = cap;
+  dec c = {bytes, 0, d->nodes, (char *)(d->nodes + nodes)};
   dec_val(&c, &d->root);
   return d;
 }
@@ -175,7 +194,14 @@ const void *ax_data_bytes(const ax_data *d, size_t *len) {
   return d ? d->bytes : NULL;
 }
 
-void ax_data_free(ax_data *d) { free(d); }
+static __attribute__((noinline)) void free_own(ax_data *d) {
+  ax__buf_free(d->own, d->own_cap);
+}
+
+void ax_data_free(ax_data *d) {
+  if (d && __builtin_expect(d->own != NULL, 0)) free_own(d);
+  free(d);
+}
 
 /* -------------------------------------------------------------- pack */
 
@@ -191,7 +217,7 @@ ax_pack *ax_pack_new(void) {
 
 void ax_pack_free(ax_pack *p) {
   if (!p) return;
-  if (p->p != p->small) free(p->p);
+  if (p->p != p->small) ax__buf_free(p->p, p->cap);
   ax__pool_put(&pack_pool, p);
 }
 
@@ -208,7 +234,7 @@ static uint8_t *room(ax_pack *p, size_t n) {
       cap *= 2;
     }
     int small = p->p == p->small;
-    uint8_t *q = ax__mem_realloc(small ? NULL : p->p, cap);
+    uint8_t *q = ax__buf_resize(small ? NULL : p->p, p->cap, cap);
     if (!q) {
       p->oom = 1;
       return NULL;
@@ -316,6 +342,16 @@ const void *ax_pack_bytes(const ax_pack *p, size_t *len) {
   return p->p;
 }
 
+int ax__pack_take(ax_pack *p, void **buf, size_t *cap) {
+  if (p->p == p->small || p->oom) return AX_ENOENT;
+  *buf = p->p;
+  *cap = p->cap;
+  p->p = p->small;
+  p->len = 0;
+  p->cap = PACK_SMALL;
+  return 0;
+}
+
 int ax_pack_finish(ax_pack *p, ax_data **out) {
   if (!p || !out) {
     ax_pack_free(p);
@@ -326,7 +362,17 @@ int ax_pack_finish(ax_pack *p, ax_data **out) {
   int rc = p->oom ? AX_ENOMEM : 0;
   if (rc == 0 && (ax__mp_scan(p->p, p->len, &sc) < 0 || sc.used != p->len))
     rc = AX_EINVAL;
-  if (rc == 0) {
+  if (rc == 0 && p->len >= AX__MEM_BIG) {
+    /* A large document keeps the pack's bytes rather than a copy. */
+    uint8_t *b = ax__buf_resize(p->p, p->cap, p->len);
+    if (b && (*out = ax__data_adopt(b, p->len, b, &sc))) {
+      p->p = p->small;
+    } else if (b) {
+      p->p = b;
+      p->cap = p->len;
+    }
+  }
+  if (rc == 0 && !*out) {
     *out = ax__data_make(p->p, &sc);
     if (!*out) rc = AX_ENOMEM;
   }

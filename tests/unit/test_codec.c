@@ -316,6 +316,59 @@ static void test_messages(void **state) {
 
 /* Names on the wire are well-formed UTF-8; what an error says goes out as
  * well-formed UTF-8 even when it echoes bad bytes. */
+/* Every key and type name of the table is found, and no name that
+ * differs from one in a single byte is: keys are compared as words read
+ * from both ends, which must cover every byte for each length. */
+static void test_names_match_exactly(void **state) {
+  (void)state;
+  for (int f = 0; f < AX__F_COUNT; f++) {
+    int kind;
+    const char *key = ax__msg_field_info(f, &kind);
+    size_t n = strlen(key);
+    for (size_t i = 0; i <= n; i++) {
+      char k[32];
+      memcpy(k, key, n + 1);
+      if (i < n) k[i] ^= 0x20; /* i == n: the name itself */
+      ax_pack *p = msg_of("return", 2);
+      ax_pack_str(p, "cid");
+      ax_pack_int(p, 1);
+      ax_pack_str(p, k);
+      ax_pack_int(p, 5);
+      ax__msg m;
+      size_t len;
+      const void *bytes = ax_pack_bytes(p, &len);
+      int rc = ax__msg_decode(bytes, len, &m);
+      /* The name itself sets its field (a duplicate cid is malformed);
+       * any other is an unknown key, skipped. */
+      if (i == n && f == AX__F_cid)
+        assert_int_equal(rc, AX_EPROTO);
+      else if (i == n && f == AX__F_value)
+        assert_true(rc == 0 && AX__HAS(&m, value));
+      else if (i < n)
+        assert_true(rc == 0 && !(m.have & ~((1u << AX__F_cid))));
+      ax_pack_free(p);
+    }
+  }
+  for (int t = 1; t < AX__M_COUNT; t++) {
+    const char *name = ax__msg_type_name(t);
+    size_t n = strlen(name);
+    for (size_t i = 0; i <= n; i++) {
+      char k[32];
+      memcpy(k, name, n + 1);
+      if (i < n) k[i] ^= 0x20;
+      ax_pack *p = msg_of(k, 0);
+      ax__msg m;
+      size_t len;
+      const void *bytes = ax_pack_bytes(p, &len);
+      int rc = ax__msg_decode(bytes, len, &m);
+      /* A type without required fields decodes; no altered name does. */
+      if (i < n) assert_int_equal(rc, AX_EPROTO);
+      if (i == n && rc == 0) assert_int_equal(m.type, t);
+      ax_pack_free(p);
+    }
+  }
+}
+
 static void test_utf8(void **state) {
   (void)state;
   static const char *bad[] = {"\xff", "a\xc0\x80", "\xed\xa0\x80",
@@ -523,6 +576,7 @@ int main(void) {
       cmocka_unit_test(test_validator_refuses_malformed_input),
       cmocka_unit_test(test_frames),
       cmocka_unit_test(test_messages),
+      cmocka_unit_test(test_names_match_exactly),
       cmocka_unit_test(test_messages_round_trip),
       cmocka_unit_test(test_error_objects),
       cmocka_unit_test(test_error_wire_form_within_depth),

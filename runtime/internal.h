@@ -701,22 +701,10 @@ size_t ax__peer_max_message(const ax__peer *peer);
  * what naming what it carried ("" for a call's arguments). */
 ax_error *ax__peer_too_large(const ax__peer *peer, const char *what);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
-/* The buffer of the message in parts being dispatched (NULL while none
- * is), which a large value decoded from it may take over. */
-typedef struct ax__assembled_msg {
-  uint8_t *buf;
-  size_t len;
-} ax__assembled_msg;
-extern ax__assembled_msg ax__assembled;
-ax_data *ax__peer_value_slow(const ax__raw *r);
 /* The document of a value in a received message (NULL: no memory). A
  * large one that came in parts takes over the buffer it was assembled
  * in rather than copying it. */
-static inline ax_data *ax__peer_value(const ax__raw *r) {
-  if (__builtin_expect(ax__assembled.buf != NULL, 0))
-    return ax__peer_value_slow(r);
-  return ax__data_make(r->p, &r->sc);
-}
+ax_data *ax__peer_value(const ax__raw *r);
 int ax__peer_send_hello(ax__peer *peer);
 /* Send e as the error of call cid (0: of the actor as a whole). An error
  * too large for a frame goes as a MessageTooLarge cut to fit; one that

@@ -716,16 +716,25 @@ static inline __attribute__((always_inline)) int dispatch(ax__peer *peer,
   }
 }
 
-ax__assembled_msg ax__assembled;
+/* The buffer of the message in parts being dispatched (NULL while none
+ * is), which a large value decoded from it may take over. */
+static struct {
+  uint8_t *buf;
+  size_t len;
+} assembled;
 
-ax_data *ax__peer_value_slow(const ax__raw *r) {
-  ax__assembled_msg *a = &ax__assembled;
-  if (r->sc.used >= AX__PART_THRESHOLD && r->p >= a->buf &&
-      r->p < a->buf + a->len) {
-    ax_data *d = ax__data_adopt(a->buf, a->len, r->p, &r->sc);
-    if (d) a->buf = NULL;
+static __attribute__((noinline)) ax_data *adopt_value(const ax__raw *r) {
+  if (r->sc.used >= AX__PART_THRESHOLD && r->p >= assembled.buf &&
+      r->p < assembled.buf + assembled.len) {
+    ax_data *d = ax__data_adopt(assembled.buf, assembled.len, r->p, &r->sc);
+    if (d) assembled.buf = NULL;
     return d;
   }
+  return ax__data_make(r->p, &r->sc);
+}
+
+ax_data *ax__peer_value(const ax__raw *r) {
+  if (__builtin_expect(assembled.buf != NULL, 0)) return adopt_value(r);
   return ax__data_make(r->p, &r->sc);
 }
 
@@ -756,11 +765,11 @@ static __attribute__((noinline)) int on_part(ax__peer *peer, const ax__msg *m) {
     return AX_EPROTO;
   }
   /* The peer may be gone after dispatch: the buffer is not its. */
-  ax__assembled.buf = whole;
-  ax__assembled.len = len;
+  assembled.buf = whole;
+  assembled.len = len;
   rc = dispatch(peer, &inner);
-  ax__buf_free(ax__assembled.buf, ax__assembled.len);
-  ax__assembled.buf = NULL;
+  ax__buf_free(assembled.buf, assembled.len);
+  assembled.buf = NULL;
   return rc;
 }
 

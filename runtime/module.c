@@ -58,6 +58,17 @@ static ax_error *no_loader(const char *spec, const char *colon) {
   for (int i = 0; i < nloaders && used < sizeof known; i++)
     used += (size_t)snprintf(known + used, sizeof known - used,
                              "%s%s:", i ? ", " : "", loaders[i]->scheme);
+  /* A path with no scheme: the scheme its name suggests. */
+  size_t n = strlen(spec);
+  const char *hint = colon                                       ? NULL
+                     : n > 4 && !strcmp(spec + n - 4, ".lua")    ? "lua:"
+                     : strstr(spec, ".so") && strchr(spec, '/') ? "c:"
+                                                                 : NULL;
+  if (hint)
+    return ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
+                             "no loader for module spec '%s' (known "
+                             "schemes: %s); did you mean '%s%s'?",
+                             spec, nloaders ? known : "none", hint, spec);
   return ax_error_new_kind(AX_K_MODULE_NOT_FOUND,
                            "no loader for module spec '%s' (known schemes: "
                            "%s)",

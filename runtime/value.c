@@ -156,7 +156,9 @@ ax_data *ax__data_make(const void *bytes, const ax__scan *sc) {
 ax_data *ax__data_adopt(void *buf, size_t cap, const void *bytes,
                         const ax__scan *sc) {
   size_t nodes = sc->nodes - 1;
-  ax_data *d = malloc(sizeof(ax_data) + nodes * sizeof(ax_val) + sc->strbytes);
+  /* Strings are still copied (each gets its NUL): maybe megabytes. */
+  ax_data *d =
+      ax__mem_alloc(sizeof(ax_data) + nodes * sizeof(ax_val) + sc->strbytes);
   if (!d) return NULL;
   d->bytes = bytes;
   d->len = sc->used;

@@ -6,8 +6,11 @@
  * another actor's loader will find. */
 #include <limits.h>
 #include <lualib.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -198,9 +201,34 @@ static const char *resolve(lua_State *L, const char *name) {
   return lua_tostring(L, -1);
 }
 
+/* Lua's allocator (realloc and free, as luaL_newstate's), except that a
+ * block of a megabyte or more, a large string received or built, asks for
+ * huge pages: its first touch is then a fault per 2 MiB, not per 4 KiB,
+ * which on a virtual machine made copying 32 MiB eight times slower. */
+static void *alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  void *q = realloc(p, nsize);
+#ifdef MADV_HUGEPAGE
+  if (q && nsize >= (1u << 20)) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)q + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)q + nsize) & ~(page - 1);
+    if (end > a) (void)madvise((void *)a, end - a, MADV_HUGEPAGE);
+  }
+#endif
+  return q;
+}
+
 static int load_module(const char *name, void **out, ax_error **err) {
   lua_State *L = luaL_newstate();
   if (!L) return AX_ENOMEM;
+  /* Compatible with the one it replaces: both use realloc and free. */
+  lua_setallocf(L, alloc, NULL);
   luaL_openlibs(L);
   luaL_requiref(L, "axle", luaopen_axle, 0);
   lua_pop(L, 1);

@@ -1037,6 +1037,9 @@ static void test_failed_start_is_reported_once(void **state) {
            "ModuleNotFoundError: no Lua module 'does_not_exist'");
   if (occurrences(h_out, "does_not_exist") != 1)
     fail_msg("printed:\n%s", h_out);
+  /* A path without its scheme: the error says which one it needs. */
+  h_expect(REPORTS "path_start 2>&1", 1,
+           "did you mean 'lua:tests/lua/reports.lua'?");
 }
 
 /* Run reports.lua's func, send sig once it is ready: it must exit with

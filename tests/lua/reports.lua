@@ -45,6 +45,12 @@ function M.bad_start()
   n:start_actor("nomod", {module = "lua:does_not_exist"})
 end
 
+-- A module given as a path without its scheme.
+function M.path_start()
+  local n <close> = axle.open_nursery()
+  n:start_actor("nomod", {module = "tests/lua/reports.lua"})
+end
+
 -- Waiting on a call when the signal comes.
 function M.wait_call()
   local n <close> = axle.open_nursery()

@@ -189,9 +189,11 @@ static void drop_parts(ax__peer *peer) {
 
 /* The order key of a message: the messages of one call from this side
  * must arrive in the order sent: for a call it makes, its start, cancel,
- * and the caller's stream values and stop; for a call it serves, the
- * replies, started, and the callee's values and stop. Credit, and what
- * concerns the actor as a whole, may go at once (0). */
+ * and the caller's stream values, stop and credit; for a call it serves,
+ * the replies, started, and the callee's values, stop and credit (a
+ * credit that grows a window goes as the stream opens, and must not
+ * overtake a started in parts). What concerns the actor as a whole may
+ * go at once (0). */
 static uint64_t order_key(const ax__msg *m) {
   switch (m->type) {
     case AX__M_START:
@@ -199,6 +201,7 @@ static uint64_t order_key(const ax__msg *m) {
       return m->cid ? m->cid << 1 | 1 : 0;
     case AX__M_YIELD:
     case AX__M_STOP:
+    case AX__M_CREDIT:
       return m->cid << 1 | (m->caller ? 1 : 0);
     case AX__M_START_ACK:
     case AX__M_RETURN:

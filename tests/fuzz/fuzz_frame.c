@@ -140,7 +140,7 @@ static void add_part(const ax__msg *m) {
   }
   check(len == before + m->data.len && len <= parts.max, "assembled size");
   check_message(out, len, 1);
-  free(out);
+  ax__buf_free(out, len);
 }
 
 static void check_message(const uint8_t *p, size_t len, int assembled) {

@@ -373,7 +373,7 @@ static void receive(void) {
         check(ax__msg_decode(whole, wlen, &inner) == 0 &&
                   inner.type != AX__M_PART,
               "the runtime's parts assemble into a malformed message");
-        free(whole);
+        ax__buf_free(whole, wlen);
       }
     }
     off += (size_t)r;

@@ -265,7 +265,21 @@ static int echo_load(const char *name, void **mod, ax_error **err) {
 static int echo_call(void *mod, ax_ctx *ctx, const char *func,
                      const ax_val *args) {
   (void)mod;
-  (void)func;
+  if (strcmp(func, "grow") == 0) {
+    /* A started value in parts, then a stream with a larger window
+     * (which grants the growth at once, as credit). */
+    size_t n = 200000;
+    uint8_t *b = pattern(n, 3);
+    ax_pack *v = ax_pack_new();
+    ax_pack_bin(v, b, n);
+    free(b);
+    int rc = ax_ctx_started(ctx, v);
+    ax_stream_opts o = {sizeof o, 4096, 8u << 20};
+    ax_stream *s;
+    if (rc == 0) rc = ax_ctx_open_stream(ctx, &o, &s);
+    if (rc < 0) return rc;
+    return ax_ctx_return_val(ctx, NULL);
+  }
   return ax_ctx_return_val(ctx, args);
 }
 
@@ -692,8 +706,8 @@ static int see(seen *s, int max, int stop_type, uint64_t stop_cid) {
 
 /* The messages of one call keep their order: one sent while an earlier
  * one of its call goes out in parts waits for its last part (a second
- * large one starts after it, and the stop after that); another call's
- * message and credit do not wait. */
+ * large one starts after it, then its credit and stop); another call's
+ * message does not wait. */
 static void test_a_call_keeps_its_order_behind_parts(void **state) {
   (void)state;
   ax__peer *peer = setup(1 << 26);
@@ -707,19 +721,185 @@ static void test_a_call_keeps_its_order_behind_parts(void **state) {
   seen s[8];
   int n = see(s, 8, AX__M_STOP, 5);
   assert_int_equal(n, 6);
-  /* Not held back: the other call's return and the credit, first. */
+  /* Not held back: the other call's return, first. */
   assert_int_equal(s[0].type, AX__M_RETURN);
   assert_int_equal(s[0].cid, 6);
-  assert_int_equal(s[1].type, AX__M_CREDIT);
   /* Call 5's messages in the order sent, each after the one before. */
+  assert_int_equal(s[1].type, AX__M_YIELD);
+  assert_int_equal(s[1].len, big + 5);
   assert_int_equal(s[2].type, AX__M_YIELD);
-  assert_int_equal(s[2].len, big + 5);
+  assert_int_equal(s[2].len, 1);
   assert_int_equal(s[3].type, AX__M_YIELD);
-  assert_int_equal(s[3].len, 1);
-  assert_int_equal(s[4].type, AX__M_YIELD);
-  assert_int_equal(s[4].len, big + 5);
+  assert_int_equal(s[3].len, big + 5);
+  assert_int_equal(s[4].type, AX__M_CREDIT);
   assert_int_equal(s[5].type, AX__M_STOP);
-  for (int i = 3; i < 6; i++) assert_true(s[i].first > s[i - 1].arrived);
+  for (int i = 2; i < 6; i++) assert_true(s[i].first > s[i - 1].arrived);
+  teardown();
+}
+
+/* A 2 MiB argument in parts is adopted (no copy) by the served call; the
+ * echo's 2 MiB result goes back from the pack's own buffer (taken over,
+ * sliced in three pieces), whole. */
+static void test_large_echo_without_copies(void **state) {
+  (void)state;
+  setup(1 << 26);
+  size_t n = (2u << 20) + 12345, len;
+  uint8_t *arg = pattern(n, 9);
+  uint8_t *b = start_bytes(1, arg, n, &len);
+  size_t off = 0;
+  while (off < len) {
+    size_t k = len - off > 50000 ? 50000 : len - off;
+    put_part(3, b + off, k, off + k == len);
+    off += k;
+  }
+  ax__msg m;
+  int others = 0;
+  uint8_t *whole = read_parts(&m, &others);
+  assert_int_equal(m.type, AX__M_RETURN);
+  assert_int_equal(m.cid, 1);
+  assert_int_equal(m.value.len, n + 6);
+  assert_memory_equal(m.value.p + 6, arg, n);
+  free(whole);
+  free(b);
+  free(arg);
+  teardown();
+}
+
+/* A large pack held behind a message of its call in parts, then sent in
+ * parts itself, with a small value and a stop behind it, in order. */
+static void test_held_pack_goes_in_parts_in_order(void **state) {
+  (void)state;
+  ax__peer *peer = setup(1 << 26);
+  assert_int_equal(send_value(peer, AX__M_YIELD, 5, 300000, 1), 0);
+  size_t n = (3u << 20) + 7;
+  uint8_t *v = pattern(n, 4);
+  ax_pack *pk = ax_pack_new();
+  assert_int_equal(ax_pack_bin(pk, v, n), 0);
+  size_t plen;
+  const void *pb = ax_pack_bytes(pk, &plen);
+  ax__msg m = {.type = AX__M_YIELD};
+  AX__SET(&m, cid, 5);
+  ax__msg_set_raw(&m, AX__F_value, pb, plen);
+  assert_int_equal(ax__peer_send_pack(peer, &m, AX__F_value, pk), 0);
+  ax_pack_free(pk);
+  assert_int_equal(send_value(peer, AX__M_YIELD, 5, 0, 7), 0);
+  assert_int_equal(send_value(peer, AX__M_STOP, 5, 0, 0), 0);
+  int others = 0;
+  uint8_t *w1 = read_parts(&m, &others);
+  assert_int_equal(m.value.len, 300005);
+  free(w1);
+  uint8_t *w2 = read_parts(&m, &others);
+  assert_int_equal(others, 0);
+  assert_int_equal(m.type, AX__M_YIELD);
+  assert_int_equal(m.value.len, n + 5);
+  assert_memory_equal(m.value.p + 5, v, n);
+  free(w2);
+  next_msg(&m);
+  assert_int_equal(m.type, AX__M_YIELD);
+  assert_int_equal(m.value.len, 1);
+  next_msg(&m);
+  assert_int_equal(m.type, AX__M_STOP);
+  free(v);
+  teardown();
+}
+
+/* A start with no part out, cancelled, with messages held behind it (a
+ * cancel, a caller's value): all dropped unsent, none leaked. */
+static void test_cancel_drops_what_waits_behind(void **state) {
+  (void)state;
+  ax__peer *peer = setup(1 << 26);
+  size_t n = 1u << 20;
+  uint8_t *kw = calloc(1, n + 6);
+  kw[0] = 0x91;
+  uint8_t *zeros = calloc(1, n);
+  size_t klen = (size_t)(ax__mp_put_bin(kw + 1, zeros, (uint32_t)n) - kw);
+  free(zeros);
+  int done = 0;
+  ax__call *c = NULL;
+  assert_int_equal(
+      ax__peer_call(peer, NULL, "a", kw, klen, done_cb, &done, &c), 0);
+  ax__call_cancel_keep(c);
+  ax__msg y = {.type = AX__M_YIELD};
+  AX__SET(&y, cid, c->node.cid);
+  AX__SET(&y, caller, 1);
+  ax__msg_set_raw(&y, AX__F_value, "\x01", 1);
+  assert_int_equal(ax__peer_send(peer, &y), 0);
+  c->op.cancel(&c->op);
+  assert_int_equal(done, AX_ECANCELED);
+  assert_true(ax__list_empty(&peer->outparts));
+  free(kw);
+  teardown();
+}
+
+/* An outmsg whose value was taken over is sliced from its three pieces
+ * (bytes before the value, the value, bytes after): no part crosses a
+ * piece, the bytes are the message's, last is on the final part only. */
+static void test_slices_of_a_taken_value(void **state) {
+  (void)state;
+  size_t heads[] = {1, 10, AX__PART_DATA, AX__PART_DATA + 1};
+  size_t exts[] = {1, AX__PART_DATA, 2 * AX__PART_DATA + 3};
+  size_t tails[] = {0, 1, 7, AX__PART_DATA + 5};
+  for (int h = 0; h < 4; h++)
+    for (int e = 0; e < 3; e++)
+      for (int t = 0; t < 4; t++) {
+        size_t H = heads[h], E = exts[e], T = tails[t], n = H + E + T;
+        uint8_t *all = pattern(n, (unsigned)(h * 16 + e * 4 + t));
+        ax__outmsg *o = ax__outmsg_new(H + T);
+        memcpy(o->buf, all, H);
+        memcpy(o->buf + H, all + H + E, T);
+        uint8_t *ext = malloc(E);
+        memcpy(ext, all + H, E);
+        o->ext = ext;
+        o->ext_len = E;
+        o->at = H;
+        o->ext_buf = ext;
+        o->ext_cap = E; /* below AX__MEM_BIG: free() */
+        o->len = n;
+        uint8_t *got = malloc(n);
+        size_t off = 0;
+        while (o->off < o->len) {
+          ax__msg part;
+          size_t k = ax__outmsg_part(o, &part);
+          assert_true(k > 0 && k <= AX__PART_DATA);
+          assert_int_equal(part.data.len, k);
+          /* never across pieces */
+          assert_true(!(o->off < H && o->off + k > H));
+          assert_true(!(o->off < H + E && o->off + k > H + E));
+          memcpy(got + off, part.data.p, k);
+          off += k;
+          o->off += k;
+          assert_int_equal(AX__HAS(&part, last) ? 1 : 0, o->off == o->len);
+        }
+        assert_int_equal(off, n);
+        assert_memory_equal(got, all, n);
+        ax__outmsg_free(o);
+        free(got);
+        free(all);
+      }
+}
+
+/* The callee's credit that grows its window does not overtake its
+ * started in parts: the caller takes a credit before started as a
+ * protocol error. */
+static void test_grow_credit_waits_for_started(void **state) {
+  (void)state;
+  setup(1 << 26);
+  ax__msg m = {.type = AX__M_START};
+  AX__SET(&m, cid, 1);
+  AX__SET(&m, ctx, 1);
+  ax__msg_set_str(&m, AX__F_func, "grow");
+  ax__msg_set_raw(&m, AX__F_kwargs, "\x90", 1);
+  put(&m);
+  seen s[8];
+  int n = see(s, 8, AX__M_RETURN, 1);
+  int started = -1, credit = -1;
+  for (int i = 0; i < n; i++) {
+    if (s[i].type == AX__M_STARTED) started = i;
+    if (s[i].type == AX__M_CREDIT && credit < 0) credit = i;
+  }
+  assert_true(started >= 0);
+  assert_true(credit >= 0);
+  assert_true(credit > started);
   teardown();
 }
 
@@ -737,6 +917,11 @@ int main(void) {
       cmocka_unit_test(test_small_message_overtakes_parts),
       cmocka_unit_test(test_cancel_waits_for_the_last_part),
       cmocka_unit_test(test_a_call_keeps_its_order_behind_parts),
+      cmocka_unit_test(test_grow_credit_waits_for_started),
+      cmocka_unit_test(test_slices_of_a_taken_value),
+      cmocka_unit_test(test_large_echo_without_copies),
+      cmocka_unit_test(test_held_pack_goes_in_parts_in_order),
+      cmocka_unit_test(test_cancel_drops_what_waits_behind),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,7 @@ typedef struct chan_writer {
   ax__wait w;
   ax__list link;
   int status;
+  int large; /* its message goes in parts: it also waits on ch->held */
 } chan_writer;
 
 long ax__frame_next(const uint8_t *buf, size_t len, size_t max,
@@ -212,9 +213,14 @@ static void chunks_release(ax__chan *ch, ax__chunk *c) {
   }
 }
 
+/* Wake the waiting tasks: all of them with an error status; with 0, each
+ * whose backlog is below the low mark (the queue's, and for a large
+ * message also what the owner holds). */
 static void wake_writers(ax__chan *ch, int status) {
-  while (!ax__list_empty(&ch->writers)) {
-    chan_writer *cw = ax__container_of(ch->writers.next, chan_writer, link);
+  ax__list_each(it, &ch->writers) {
+    chan_writer *cw = ax__container_of(it, chan_writer, link);
+    size_t backlog = ch->wqueued + (cw->large ? ch->held : 0);
+    if (status == 0 && backlog >= ch->low_water) continue;
     ax__list_remove(&cw->link);
     cw->status = status;
     ax__wait_done(&cw->w);
@@ -226,6 +232,11 @@ static inline void dequeued(ax__chan *ch, size_t n) {
   ch->wqueued -= n;
   if (!ax__list_empty(&ch->writers) && ch->wqueued < ch->low_water)
     wake_writers(ch, 0);
+}
+
+void ax__chan_unhold(ax__chan *ch, size_t n) {
+  ch->held -= n;
+  dequeued(ch, 0);
 }
 
 static uint8_t *reserve_slow(ax__chan *ch, size_t need) {
@@ -469,12 +480,12 @@ static void writer_abort(ax__wait *w) {
   ax__wait_done(w);
 }
 
-int ax__chan_wait_writable_slow(ax__chan *ch) {
+int ax__chan_wait_writable_slow(ax__chan *ch, int large) {
   if (ch->closing) return AX_ECLOSED;
   int rc = ax__can_block();
   if (rc == AX_ENOTASK) return 0; /* the loop queues anyway */
   if (rc < 0) return rc;
-  chan_writer cw = {.w.abort = writer_abort};
+  chan_writer cw = {.w.abort = writer_abort, .large = large};
   ax__wait_about(&cw.w, "waiting to send (the channel is full)", NULL, NULL);
   ax__list_push(&ch->writers, &cw.link);
   ax__wait_for(&cw.w);

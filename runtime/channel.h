@@ -24,6 +24,7 @@ struct ax__chan {
   ax__chunk *whead, *wtail; /* output not yet handed to the stream */
   ax__chunk *spare;      /* an emptied chunk kept for reuse */
   size_t wqueued;        /* bytes committed and not yet written */
+  size_t held;           /* bytes its owner holds for it (a peer's parts) */
   size_t high_water, low_water;
   ax__list writers;      /* tasks waiting for the queue to drain */
   size_t max_frame;
@@ -64,15 +65,25 @@ void ax__chan_flush_all(void);
 /* Close (idempotent); on_closed runs later with status. Tasks waiting to
  * write get AX_ECLOSED. */
 void ax__chan_close(ax__chan *ch, int status);
-int ax__chan_wait_writable_slow(ax__chan *ch);
-/* Backpressure, for a task about to send on ch: 0 at once while no more
- * than the high mark is queued, else wait until less than the low mark
- * is (AX_ECANCELED when the task is cancelled meanwhile, AX_ECLOSED when
+int ax__chan_wait_writable_slow(ax__chan *ch, int large);
+/* Whether a sender must wait: more than the high mark is queued; for a
+ * large message (one the owner sends in parts, large set), counting what
+ * the owner holds for later (ch->held) too. So small messages still pass
+ * a large one in transfer, and large ones wait for each other. */
+static inline int ax__chan_full(const ax__chan *ch, int large) {
+  return ch->wqueued + (large ? ch->held : 0) > ch->high_water;
+}
+/* The owner no longer holds n bytes it counted in ch->held (dropped, not
+ * sent): waiting senders may go on. */
+void ax__chan_unhold(ax__chan *ch, size_t n);
+/* Backpressure, for a task about to send on ch (large: see
+ * ax__chan_full): 0 at once while no more than the high mark is queued,
+ * else wait until less than the low mark is (AX_ECANCELED when the task is cancelled meanwhile, AX_ECLOSED when
  * the channel closes). Outside a task it returns 0 at once: the loop never
  * blocks, so for it the mark is soft and it queues anyway. Only blocking
  * functions call it; completion forms never wait. */
-static inline int ax__chan_wait_writable(ax__chan *ch) {
-  return ch->wqueued <= ch->high_water ? 0 : ax__chan_wait_writable_slow(ch);
+static inline int ax__chan_wait_writable(ax__chan *ch, int large) {
+  return !ax__chan_full(ch, large) ? 0 : ax__chan_wait_writable_slow(ch, large);
 }
 /* Frame codec, exposed for unit tests. Returns the number of bytes of
  * the first whole frame in buf (4 + n) and points *msg at it, 0 if more

@@ -96,13 +96,20 @@ ax_error *ax__peer_too_large(const ax__peer *peer, const char *what) {
                            peer->refused, what, peer->chan.max_frame);
 }
 
-static void outmsg_free(ax__outmsg *o) {
+/* Free o and what waits behind it; the bytes not sent are no longer held
+ * for the channel (peer->chan.held counts every unsent byte of them, so
+ * that senders wait for large messages as for queued frames). */
+static void outmsg_drop(ax__peer *peer, ax__outmsg *o) {
+  size_t unsent = o->len - o->off;
   while (!ax__list_empty(&o->after)) {
     ax__list *f = o->after.next;
     ax__list_remove(f);
-    ax__outmsg_free(ax__container_of(f, ax__outmsg, link));
+    ax__outmsg *g = ax__container_of(f, ax__outmsg, link);
+    unsent += g->len - g->off;
+    ax__outmsg_free(g);
   }
   ax__outmsg_free(o);
+  if (unsent) ax__chan_unhold(&peer->chan, unsent);
 }
 
 /* A part, or a held-back message, could not be queued: half a message
@@ -139,9 +146,10 @@ static int release_after(ax__peer *peer, ax__outmsg *o) {
       memcpy(w, f->buf, f->len);
       rc = ax__chan_commit(&peer->chan, f->len);
     }
+    peer->chan.held -= f->len; /* queued now, or lost with the channel */
     ax__outmsg_free(f);
   }
-  outmsg_free(o);
+  outmsg_drop(peer, o);
   return rc;
 }
 
@@ -162,14 +170,17 @@ static int feed_parts(ax__chan *ch, int all) {
     int rc = w ? ax__chan_commit(ch, (size_t)(ax__msg_write(w, &part) - w))
                : AX_ENOMEM;
     o->off += n;
+    ch->held -= n; /* queued now, or lost with the channel */
     ax__list_remove(&o->link);
     turns--;
     if (rc == 0 && o->off < o->len) {
       ax__list_push(&peer->outparts, &o->link); /* its next turn */
       continue;
     }
-    if (rc == 0) rc = release_after(peer, o);
-    else outmsg_free(o);
+    if (rc == 0)
+      rc = release_after(peer, o);
+    else
+      outmsg_drop(peer, o);
     if (rc < 0) {
       feed_failed(peer, rc);
       return 0;
@@ -182,7 +193,7 @@ static void drop_parts(ax__peer *peer) {
   while (!ax__list_empty(&peer->outparts)) {
     ax__outmsg *o = ax__container_of(peer->outparts.next, ax__outmsg, link);
     ax__list_remove(&o->link);
-    outmsg_free(o);
+    outmsg_drop(peer, o);
   }
   peer->chan.fill = NULL;
 }
@@ -289,6 +300,7 @@ static __attribute__((noinline)) int send_large(ax__peer *peer,
   if (rc < 0) return rc;
   o->id = peer->next_part_id++;
   ax__list_push(&peer->outparts, &o->link);
+  peer->chan.held += o->len;
   ax__chan_fill(&peer->chan, feed_parts);
   return 0;
 }
@@ -304,7 +316,10 @@ static __attribute__((noinline)) int send_behind(ax__peer *peer,
   if (!o) return send_large(peer, m, bound, d);
   ax__outmsg *f;
   int rc = encode_out(peer, m, key, d, &f);
-  if (rc == 0) ax__list_push(&o->after, &f->link);
+  if (rc == 0) {
+    ax__list_push(&o->after, &f->link);
+    peer->chan.held += f->len;
+  }
   return rc;
 }
 
@@ -421,7 +436,7 @@ static int cancel_needed(ax__peer *peer, uint64_t cid) {
   ax__outmsg *o = going_out(peer, cid << 1 | 1);
   if (!o || o->type != AX__M_START || o->off != 0) return 1;
   ax__list_remove(&o->link);
-  outmsg_free(o);
+  outmsg_drop(peer, o);
   return 0;
 }
 

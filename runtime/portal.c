@@ -65,12 +65,14 @@ static int run_block(ax_portal *p, const char *ns, const char *func,
   int rc = ax__can_block();
   if (rc < 0) return rc;
   void *copy = NULL;
-  if (p->peer && p->peer->chan.wqueued > p->peer->chan.high_water) {
+  /* Arguments that go in parts also wait for large messages before. */
+  int large = len > AX__PART_THRESHOLD / 2;
+  if (p->peer && ax__chan_full(&p->peer->chan, large)) {
     if (!copied && len) {
       if (!(copy = malloc(len))) return AX_ENOMEM;
       args = memcpy(copy, args, len);
     }
-    rc = ax__chan_wait_writable(&p->peer->chan);
+    rc = ax__chan_wait_writable(&p->peer->chan, large);
     if (rc < 0) {
       free(copy);
       return rc;

@@ -37,6 +37,8 @@ struct ax_stream {
   int sent_stop;
   ax__waiter rx, tx;
   ax_pack *tx_value; /* waiting for credit */
+  int chan_waits;     /* sends waiting for the channel to drain */
+  int freed;          /* freed while they wait: the last one frees it */
   /* What an upper layer hangs on it (broadcast.c: its subscribers),
    * which then takes its values, and frees with it. */
   void *ext;
@@ -227,10 +229,19 @@ void ax__stream_free(ax_stream *s) {
   if (s->ext_free) s->ext_free(s->ext);
   while (s->qlen) ax_data_free(pop(s));
   free(s->q);
+  s->q = NULL;
+  s->qcap = 0;
   ax_pack_free(s->tx_value);
+  s->tx_value = NULL;
   ax_error_free(s->end_err);
+  s->end_err = NULL;
   ax__peer_unref(s->peer);
-  free(s);
+  s->peer = NULL;
+  /* A send waiting for the channel wakes to a stream it must find. */
+  if (s->chan_waits)
+    s->freed = 1;
+  else
+    free(s);
 }
 
 int ax__stream_open(ax_stream *s, const ax_stream_opts *o) {
@@ -330,9 +341,17 @@ int ax_stream_send(ax_stream *s, ax_pack *value) {
     /* The fast path: credit at hand, no wait, nothing allocated; unless
      * the channel is full, after which all is looked at again (another
      * task may have spent the credit meanwhile). */
-    if (s->peer->chan.wqueued <= s->peer->chan.high_water)
-      return try_send(s, value);
-    rc = ax__chan_wait_writable(&s->peer->chan);
+    /* A value that goes in parts also waits for large messages before. */
+    int large = pack_len(value) > AX__PART_THRESHOLD / 2;
+    if (!ax__chan_full(&s->peer->chan, large)) return try_send(s, value);
+    s->chan_waits++;
+    rc = ax__chan_wait_writable(&s->peer->chan, large);
+    s->chan_waits--;
+    if (s->freed) {
+      /* Its context ended meanwhile. */
+      if (!s->chan_waits) free(s);
+      rc = AX_ECLOSED;
+    }
     if (rc < 0) {
       ax_pack_free(value);
       return rc;

@@ -239,7 +239,7 @@ static int sent, send_rc;
 static int sender(void *arg) {
   size_t *pos = arg;
   for (sent = 0; sent < BP_FRAMES; sent++) {
-    send_rc = ax__chan_wait_writable(&ch);
+    send_rc = ax__chan_wait_writable(&ch, 0);
     if (send_rc < 0) return send_rc;
     size_t one = BP_FRAME;
     queue_burst(&one, 1, pos);
@@ -287,7 +287,7 @@ static void test_sender_waits_for_the_reader(void **state) {
   for (int k = 0; k < 50; k++) step();
   assert_int_equal(sent, stalled);
   /* Outside a task the mark is soft: it never waits. */
-  assert_int_equal(ax__chan_wait_writable(&ch), 0);
+  assert_int_equal(ax__chan_wait_writable(&ch, 0), 0);
   /* The other end reads: the sender goes on to the end. */
   reader r = {0};
   size_t total = (size_t)BP_FRAMES * BP_FRAME;

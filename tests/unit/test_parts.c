@@ -903,6 +903,65 @@ static void test_grow_credit_waits_for_started(void **state) {
   teardown();
 }
 
+/* A task that sends 64 KiB values on a stream until a send fails. */
+typedef struct flood {
+  ax_stream *s;
+  int sent, rc, done;
+} flood;
+
+static int flood_task(void *arg) {
+  flood *f = arg;
+  static const uint8_t zeros[65536];
+  for (;;) {
+    ax_pack *v = ax_pack_new();
+    ax_pack_bin(v, zeros, sizeof zeros);
+    int rc = ax_stream_send(f->s, v);
+    if (rc < 0) {
+      f->rc = rc;
+      break;
+    }
+    f->sent++;
+  }
+  f->done = 1;
+  return 0;
+}
+
+/* A stream freed (its context closed) while a send on it waits for a
+ * full channel to drain: once it drains, the send ends with AX_ECLOSED
+ * and touches nothing freed (it used to read the freed stream). Values
+ * in parts count against the channel's high mark like queued frames
+ * (they used to pile up in memory without the sender ever waiting). */
+static void test_stream_freed_while_a_send_waits(void **state) {
+  (void)state;
+  ax__peer *peer = setup(1 << 26);
+  ax_stream *s = ax__stream_new(peer, 9, 1);
+  assert_non_null(s);
+  assert_int_equal(ax__stream_open(s, NULL), 0);
+  /* The other side grants far more than the channel's high mark. */
+  ax__msg c = {.type = AX__M_CREDIT};
+  AX__SET(&c, cid, 9);
+  AX__SET(&c, msgs, 1u << 20);
+  AX__SET(&c, bytes, 1u << 30);
+  AX__SET(&c, grow, 1);
+  assert_int_equal(ax__stream_msg(s, &c), 0);
+  flood f = {s, 0, 0, 0};
+  assert_int_equal(ax_task_start(flood_task, &f, NULL), 0);
+  /* Nothing is read here: the sender fills the channel, then waits. */
+  for (int i = 0; i < 100000 && ax__list_empty(&peer->chan.writers); i++)
+    ax_loop_step();
+  assert_false(ax__list_empty(&peer->chan.writers));
+  assert_int_equal(f.done, 0);
+  assert_true((size_t)f.sent * 65536 > peer->chan.high_water / 2);
+  ax__stream_free(s);
+  /* Read until the channel drains and the sender wakes. */
+  while (!f.done) {
+    ax__msg m;
+    assert_int_equal(next(&m), 0);
+  }
+  assert_int_equal(f.rc, AX_ECLOSED);
+  teardown();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_assembler_in_order),
@@ -922,6 +981,7 @@ int main(void) {
       cmocka_unit_test(test_large_echo_without_copies),
       cmocka_unit_test(test_held_pack_goes_in_parts_in_order),
       cmocka_unit_test(test_cancel_drops_what_waits_behind),
+      cmocka_unit_test(test_stream_freed_while_a_send_waits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

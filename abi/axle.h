@@ -682,7 +682,8 @@ AX_EXTERN int ax_portal_open_stream_from(ax_portal *p, const char *ns,
 /* Blocking: send a value (takes ownership of value, an ax_pack holding
  * one; NULL for nil). Returns at once while the window has room, else
  * waits for credit. AX_ECLOSED once the context has ended; AX_ESTATE
- * after ax_stream_close. */
+ * after ax_stream_close; AX_EMSGSIZE for a value larger than the
+ * receiver's maximum message size (nothing is sent; the stream goes on). */
 AX_EXTERN int ax_stream_send(ax_stream *s, ax_pack *value);
 AX_EXTERN int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb,
                                 void *ud, ax_op **op);

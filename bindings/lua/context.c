@@ -151,7 +151,16 @@ static int callee_started(lua_State *L) {
                              "context only while its function runs",
                              c->func);
   lua_settop(L, 2);
-  int rc = ax_ctx_started(c->ctx, axlua_value_pack_new(L, 2));
+  ax_pack *v = axlua_value_pack_new(L, 2);
+  size_t len = 0;
+  if (v) ax_pack_bytes(v, &len);
+  int rc = ax_ctx_started(c->ctx, v);
+  if (rc == AX_EMSGSIZE)
+    return axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
+                             "started: a value of %I bytes is larger than "
+                             "the caller's maximum message size "
+                             "(max_message)",
+                             (lua_Integer)len);
   if (rc == AX_ESTATE && ax_ctx_is_context(c->ctx))
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "started: called twice; a context sends one "

@@ -39,7 +39,15 @@ static lstream *check_stream(lua_State *L, const char *method) {
 static int stream_send(lua_State *L) {
   lstream *ls = check_stream(L, "send");
   lua_settop(L, 2);
-  int rc = ax_stream_send(ls->s, axlua_value_pack_new(L, 2));
+  ax_pack *v = axlua_value_pack_new(L, 2);
+  size_t len = 0;
+  if (v) ax_pack_bytes(v, &len);
+  int rc = ax_stream_send(ls->s, v);
+  if (rc == AX_EMSGSIZE)
+    return axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
+                             "send: a value of %I bytes is larger than the "
+                             "receiver's maximum message size (max_message)",
+                             (lua_Integer)len);
   /* The context ended: by a failure, which is raised here too, or
    * cleanly, and then nobody takes values any more. */
   const ax_error *end = rc == AX_ECLOSED ? ax_stream_error(ls->s) : NULL;

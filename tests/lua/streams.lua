@@ -192,8 +192,21 @@ function M.main()
     check(s:recv() == 20 << 20, "its length after it")
     check(s:recv() == "x", "the small value after the large one")
     check(s:recv() == 1, "and its length")
+    -- Over the maximum message size (64 MiB): refused, the stream goes on.
+    local okh, eh = pcall(s.send, s, string.rep("y", 65 << 20))
+    check(not okh and eh.type == "MessageTooLarge"
+          and eh.message:find("(max_message)", 1, true), tostring(eh))
+    s:send("after")
+    check(s:recv() == "after" and s:recv() == 5, "the stream goes on")
     s:close()
     check(ctx:result() == "done", "the result after them")
+  end
+  -- A first value over the maximum: the callee's started raises, and its
+  -- error ends the open.
+  do
+    local okc, ec = pcall(p.open_context, p, M.big_echo, {65 << 20})
+    check(not okc and ec.type == "MessageTooLarge"
+          and ec.message:find("started:", 1, true), tostring(ec))
   end
   print("large values ok")
 

@@ -695,6 +695,15 @@ int ax__peer_send(ax__peer *peer, const ax__msg *m);
  * copying it. The caller frees v after, as after ax__peer_send. */
 int ax__peer_send_pack(ax__peer *peer, const ax__msg *m, int field,
                        ax_pack *v);
+int ax__peer_sending_parts_slow(ax__peer *peer, uint64_t cid, int caller);
+/* Whether a message of call cid from this side (caller: the side that
+ * made the call) is going out in parts: what this side sends on the call
+ * now waits behind it, held. */
+static inline int ax__peer_sending_parts(ax__peer *peer, uint64_t cid,
+                                         int caller) {
+  return !ax__list_empty(&peer->outparts) &&
+         ax__peer_sending_parts_slow(peer, cid, caller);
+}
 /* The largest message the peer takes now: its max_msg, else a frame. */
 size_t ax__peer_max_message(const ax__peer *peer);
 /* A MessageTooLarge error for the message just refused (peer->refused),

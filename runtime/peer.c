@@ -240,6 +240,10 @@ typedef struct donor {
   ax_pack *v;
 } donor;
 
+int ax__peer_sending_parts_slow(ax__peer *peer, uint64_t cid, int caller) {
+  return going_out(peer, cid << 1 | (caller ? 1 : 0)) != NULL;
+}
+
 /* m encoded into a new outmsg; AX_EMSGSIZE when the peer takes no such
  * size (peer->refused is set). A large value from a donor's pack is
  * taken over, not copied. */

@@ -67,8 +67,9 @@ static int run_block(ax_portal *p, const char *ns, const char *func,
   void *copy = NULL;
   /* Arguments that go in parts also wait for large messages before. */
   int large = len > AX__PART_THRESHOLD / 2;
-  if (p->peer && ax__chan_full(&p->peer->chan, large)) {
-    if (!copied && len) {
+  /* Looked at again after each wait: the waiters wake together. */
+  while (p->peer && ax__chan_full(&p->peer->chan, large)) {
+    if (!copied && len && !copy) {
       if (!(copy = malloc(len))) return AX_ENOMEM;
       args = memcpy(copy, args, len);
     }

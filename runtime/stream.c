@@ -341,8 +341,10 @@ int ax_stream_send(ax_stream *s, ax_pack *value) {
     /* The fast path: credit at hand, no wait, nothing allocated; unless
      * the channel is full, after which all is looked at again (another
      * task may have spent the credit meanwhile). */
-    /* A value that goes in parts also waits for large messages before. */
-    int large = pack_len(value) > AX__PART_THRESHOLD / 2;
+    /* A value that goes in parts, or behind a value of this stream in
+     * parts, also waits for what the peer holds for large messages. */
+    int large = pack_len(value) > AX__PART_THRESHOLD / 2 ||
+                ax__peer_sending_parts(s->peer, s->cid, s->caller);
     if (!ax__chan_full(&s->peer->chan, large)) return try_send(s, value);
     s->chan_waits++;
     rc = ax__chan_wait_writable(&s->peer->chan, large);
@@ -350,7 +352,7 @@ int ax_stream_send(ax_stream *s, ax_pack *value) {
     if (s->freed) {
       /* Its context ended meanwhile. */
       if (!s->chan_waits) free(s);
-      rc = AX_ECLOSED;
+      if (rc == 0) rc = AX_ECLOSED;
     }
     if (rc < 0) {
       ax_pack_free(value);

@@ -92,15 +92,20 @@ static void stream_opts(lua_State *L, int idx, ax_stream_opts *o) {
   while (lua_next(L, idx)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
     int known = !strcmp(k, "window") || !strcmp(k, "window_bytes");
-    if (!known || !lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+    /* A count: an integer, or a float with an integer value (1e9). */
+    int isint = 0;
+    lua_Integer n = lua_type(L, -1) == LUA_TNUMBER
+                        ? lua_tointegerx(L, -1, &isint)
+                        : 0;
+    if (!known || !isint || n < 0)
       axlua_error_throw(L, AX_K_USAGE_ERROR,
                         "open_stream: %s (options: window, window_bytes, "
                         "each a count >= 0)",
                         known ? "a window is a count" : "unknown option");
     if (!strcmp(k, "window"))
-      o->window_msgs = (uint64_t)lua_tointeger(L, -1);
+      o->window_msgs = (uint64_t)n;
     else
-      o->window_bytes = (uint64_t)lua_tointeger(L, -1);
+      o->window_bytes = (uint64_t)n;
     lua_pop(L, 1);
   }
 }

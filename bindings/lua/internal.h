@@ -134,6 +134,11 @@ int axlua_value_push_data(lua_State *L, ax_data *d);
 /* A new ax_pack holding the value at idx, the caller's; raises (with no
  * pack left over) when it cannot be sent or memory is out. */
 ax_pack *axlua_value_pack_new(lua_State *L, int idx);
+/* stream.c: send the value at idx on s (what names the sending function
+ * in errors): ax_stream_send's code, except that a value over the
+ * receiver's maximum message size raises MessageTooLarge with its size. */
+int axlua_stream_send_value(lua_State *L, ax_stream *s, int idx,
+                            const char *what);
 /* The function this file raises its errors with (a kind, the message at
  * the top of the stack), which error.c registers. */
 void axlua_value_on_error(int (*raise)(lua_State *L, int kind,

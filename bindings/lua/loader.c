@@ -406,7 +406,7 @@ static void generator_send(lua_State *L, call_in *c, int idx) {
     int rc = ax_ctx_open_stream(c->ctx, NULL, &c->gen);
     if (rc < 0) axlua_error_raise(L, rc, NULL);
   }
-  int rc = ax_stream_send(c->gen, axlua_value_pack_new(L, idx));
+  int rc = axlua_stream_send_value(L, c->gen, idx, "axle.yield");
   if (rc == AX_ECLOSED)
     axlua_error_throw(L, AX_K_CANCELLED,
                       "the consumer of generator '%s' has gone", c->func);

@@ -36,18 +36,24 @@ static lstream *check_stream(lua_State *L, const char *method) {
   return ls;
 }
 
+int axlua_stream_send_value(lua_State *L, ax_stream *s, int idx,
+                            const char *what) {
+  ax_pack *v = axlua_value_pack_new(L, idx);
+  size_t len = 0;
+  ax_pack_bytes(v, &len);
+  int rc = ax_stream_send(s, v);
+  if (rc == AX_EMSGSIZE)
+    axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
+                      "%s: a value of %I bytes is larger than the "
+                      "receiver's maximum message size (max_message)",
+                      what, (lua_Integer)len);
+  return rc;
+}
+
 static int stream_send(lua_State *L) {
   lstream *ls = check_stream(L, "send");
   lua_settop(L, 2);
-  ax_pack *v = axlua_value_pack_new(L, 2);
-  size_t len = 0;
-  if (v) ax_pack_bytes(v, &len);
-  int rc = ax_stream_send(ls->s, v);
-  if (rc == AX_EMSGSIZE)
-    return axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
-                             "send: a value of %I bytes is larger than the "
-                             "receiver's maximum message size (max_message)",
-                             (lua_Integer)len);
+  int rc = axlua_stream_send_value(L, ls->s, 2, "send");
   /* The context ended: by a failure, which is raised here too, or
    * cleanly, and then nobody takes values any more. */
   const ax_error *end = rc == AX_ECLOSED ? ax_stream_error(ls->s) : NULL;

@@ -45,6 +45,14 @@ function M.yield_outside()
   return ok and "no error" or err.type
 end
 
+-- Yields a value over the maximum message size: refused, then catches
+-- that and yields its error's type.
+function M.too_large()
+  local ok, err = pcall(axle.yield, string.rep("z", 65 << 20))
+  axle.yield(not ok and err.type)
+  axle.yield(err.message:find("axle.yield: a value of", 1, true) ~= nil)
+end
+
 function M.main()
   local n <close> = axle.open_nursery()
   local p = n:start_actor("gen")
@@ -72,6 +80,9 @@ function M.main()
     for _ in p:open_stream_from(M.failing, {3}) do end
   end)
   check(not ok and err.code == 5, "producer error: " .. tostring(err))
+  got = {}
+  for v in p:open_stream_from(M.too_large) do got[#got + 1] = v end
+  check(got[1] == "MessageTooLarge" and got[2] == true, "too large")
   print("error ok")
 
   check(p:run(M.yield_outside) == "UsageError", "yield outside")

@@ -221,6 +221,17 @@ function M.main()
   end
   print("never opened ok")
 
+  -- Windows are counts: floats with an integer value too (1e9).
+  do
+    local ctx <close> = p:open_context(M.echo)
+    local okf, ef = pcall(ctx.open_stream, ctx, {window = 1.5})
+    check(not okf and ef.type == "UsageError"
+          and ef.message:find("a window is a count", 1, true), tostring(ef))
+    local s <close> = ctx:open_stream({window = 2048.0, window_bytes = 2e6})
+    s:send("x")
+    check(s:recv() == "x", "a float window")
+  end
+
   -- Misuse.
   do
     local ctx <close>, r = p:open_context(M.too_soon)

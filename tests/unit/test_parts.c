@@ -545,17 +545,27 @@ static void test_sender_sends_parts_only_when_asked(void **state) {
   free(arg);
 }
 
+/* Call arguments [a bin of n zero bytes]: their bytes, *len of them (the
+ * caller frees them). */
+static uint8_t *zero_args(size_t n, size_t *len) {
+  uint8_t *kw = calloc(1, n + 6);
+  assert_non_null(kw);
+  kw[0] = 0x91;
+  uint8_t *zeros = calloc(1, n);
+  assert_non_null(zeros);
+  *len = (size_t)(ax__mp_put_bin(kw + 1, zeros, (uint32_t)n) - kw);
+  free(zeros);
+  return kw;
+}
+
 /* A small message sent while a large one goes out in parts overtakes
  * it: the large one goes a part per write round. */
 static void test_small_message_overtakes_parts(void **state) {
   (void)state;
   ax__peer *peer = setup(1 << 26);
   size_t n = 4u << 20;
-  uint8_t *kw = calloc(1, n + 6);
-  kw[0] = 0x91;
-  uint8_t *zeros = calloc(1, n);
-  size_t klen = (size_t)(ax__mp_put_bin(kw + 1, zeros, (uint32_t)n) - kw);
-  free(zeros);
+  size_t klen;
+  uint8_t *kw = zero_args(n, &klen);
   int done = 0;
   assert_int_equal(ax__peer_call(peer, NULL, "big", kw, klen, done_cb, &done,
                                  NULL),
@@ -595,11 +605,8 @@ static void test_cancel_waits_for_the_last_part(void **state) {
   (void)state;
   ax__peer *peer = setup(1 << 26);
   size_t n = 1u << 20;
-  uint8_t *kw = calloc(1, n + 6);
-  kw[0] = 0x91;
-  uint8_t *zeros = calloc(1, n);
-  size_t klen = (size_t)(ax__mp_put_bin(kw + 1, zeros, (uint32_t)n) - kw);
-  free(zeros);
+  size_t klen;
+  uint8_t *kw = zero_args(n, &klen);
   int done = 0;
   ax__call *c = NULL;
   /* Not a part out yet: dropped, no cancel. */
@@ -809,11 +816,8 @@ static void test_cancel_drops_what_waits_behind(void **state) {
   (void)state;
   ax__peer *peer = setup(1 << 26);
   size_t n = 1u << 20;
-  uint8_t *kw = calloc(1, n + 6);
-  kw[0] = 0x91;
-  uint8_t *zeros = calloc(1, n);
-  size_t klen = (size_t)(ax__mp_put_bin(kw + 1, zeros, (uint32_t)n) - kw);
-  free(zeros);
+  size_t klen;
+  uint8_t *kw = zero_args(n, &klen);
   int done = 0;
   ax__call *c = NULL;
   assert_int_equal(
@@ -903,27 +907,53 @@ static void test_grow_credit_waits_for_started(void **state) {
   teardown();
 }
 
-/* A task that sends 64 KiB values on a stream until a send fails. */
-typedef struct flood {
-  ax_stream *s;
-  int sent, rc, done;
-} flood;
+/* The caller's side of a stream of call 9, opened, whose other side
+ * grants far more than the channel's high mark. */
+static ax_stream *granted_stream(ax__peer *peer) {
+  ax_stream *s = ax__stream_new(peer, 9, 1);
+  assert_non_null(s);
+  assert_int_equal(ax__stream_open(s, NULL), 0);
+  ax__msg c = {.type = AX__M_CREDIT};
+  AX__SET(&c, cid, 9);
+  AX__SET(&c, msgs, 1u << 20);
+  AX__SET(&c, bytes, 1u << 30);
+  AX__SET(&c, grow, 1);
+  assert_int_equal(ax__stream_msg(s, &c), 0);
+  return s;
+}
 
-static int flood_task(void *arg) {
-  flood *f = arg;
-  static const uint8_t zeros[65536];
-  for (;;) {
+/* A task that sends on a stream: a first value of `first` bytes, then
+ * values of `each` bytes, until a send fails or `count` went. */
+typedef struct sender {
+  ax_stream *s;
+  size_t first, each;
+  int count, sent, rc, done;
+} sender;
+
+static int sender_task(void *arg) {
+  sender *t = arg;
+  static const uint8_t zeros[1u << 20];
+  for (; t->sent < t->count; t->sent++) {
     ax_pack *v = ax_pack_new();
-    ax_pack_bin(v, zeros, sizeof zeros);
-    int rc = ax_stream_send(f->s, v);
-    if (rc < 0) {
-      f->rc = rc;
-      break;
-    }
-    f->sent++;
+    ax_pack_bin(v, zeros, t->sent ? t->each : t->first);
+    if ((t->rc = ax_stream_send(t->s, v)) < 0) break;
   }
-  f->done = 1;
+  t->done = 1;
   return 0;
+}
+
+/* Step the loop, reading nothing, until a sender waits for the channel. */
+static void until_a_sender_waits(ax__peer *peer) {
+  for (int i = 0; i < 100000 && ax__list_empty(&peer->chan.writers); i++)
+    ax_loop_step();
+}
+
+/* Read until the sender is done. */
+static void read_until_done(const sender *t) {
+  while (!t->done) {
+    ax__msg m;
+    assert_int_equal(next(&m), 0);
+  }
 }
 
 /* A stream freed (its context closed) while a send on it waits for a
@@ -934,53 +964,17 @@ static int flood_task(void *arg) {
 static void test_stream_freed_while_a_send_waits(void **state) {
   (void)state;
   ax__peer *peer = setup(1 << 26);
-  ax_stream *s = ax__stream_new(peer, 9, 1);
-  assert_non_null(s);
-  assert_int_equal(ax__stream_open(s, NULL), 0);
-  /* The other side grants far more than the channel's high mark. */
-  ax__msg c = {.type = AX__M_CREDIT};
-  AX__SET(&c, cid, 9);
-  AX__SET(&c, msgs, 1u << 20);
-  AX__SET(&c, bytes, 1u << 30);
-  AX__SET(&c, grow, 1);
-  assert_int_equal(ax__stream_msg(s, &c), 0);
-  flood f = {s, 0, 0, 0};
-  assert_int_equal(ax_task_start(flood_task, &f, NULL), 0);
-  /* Nothing is read here: the sender fills the channel, then waits. */
-  for (int i = 0; i < 100000 && ax__list_empty(&peer->chan.writers); i++)
-    ax_loop_step();
+  ax_stream *s = granted_stream(peer);
+  sender t = {s, 65536, 65536, 1 << 30, 0, 0, 0};
+  assert_int_equal(ax_task_start(sender_task, &t, NULL), 0);
+  until_a_sender_waits(peer);
   assert_false(ax__list_empty(&peer->chan.writers));
-  assert_int_equal(f.done, 0);
-  assert_true((size_t)f.sent * 65536 > peer->chan.high_water / 2);
+  assert_int_equal(t.done, 0);
+  assert_true((size_t)t.sent * 65536 > peer->chan.high_water / 2);
   ax__stream_free(s);
-  /* Read until the channel drains and the sender wakes. */
-  while (!f.done) {
-    ax__msg m;
-    assert_int_equal(next(&m), 0);
-  }
-  assert_int_equal(f.rc, AX_ECLOSED);
+  read_until_done(&t);
+  assert_int_equal(t.rc, AX_ECLOSED);
   teardown();
-}
-
-/* One value in parts, then small ones on the same stream. */
-typedef struct piler {
-  ax_stream *s;
-  int sent, rc, done;
-} piler;
-
-static int piler_task(void *arg) {
-  piler *p = arg;
-  static const uint8_t buf[1u << 20];
-  ax_pack *v = ax_pack_new();
-  ax_pack_bin(v, buf, sizeof buf);
-  p->rc = ax_stream_send(p->s, v);
-  for (; p->rc == 0 && p->sent < 20000; p->sent++) {
-    v = ax_pack_new();
-    ax_pack_bin(v, buf, 1024);
-    p->rc = ax_stream_send(p->s, v);
-  }
-  p->done = 1;
-  return 0;
 }
 
 /* Small values held back behind a large one of their stream count as
@@ -989,26 +983,14 @@ static int piler_task(void *arg) {
 static void test_small_values_behind_a_large_one_wait(void **state) {
   (void)state;
   ax__peer *peer = setup(1 << 26);
-  ax_stream *s = ax__stream_new(peer, 9, 1);
-  assert_non_null(s);
-  assert_int_equal(ax__stream_open(s, NULL), 0);
-  ax__msg c = {.type = AX__M_CREDIT};
-  AX__SET(&c, cid, 9);
-  AX__SET(&c, msgs, 1u << 20);
-  AX__SET(&c, bytes, 1u << 30);
-  AX__SET(&c, grow, 1);
-  assert_int_equal(ax__stream_msg(s, &c), 0);
-  piler p = {s, 0, 0, 0};
-  assert_int_equal(ax_task_start(piler_task, &p, NULL), 0);
-  for (int i = 0; i < 100000 && ax__list_empty(&peer->chan.writers); i++)
-    ax_loop_step();
-  int waiting = !ax__list_empty(&peer->chan.writers) && !p.done;
+  ax_stream *s = granted_stream(peer);
+  sender t = {s, 1u << 20, 1024, 20000, 0, 0, 0};
+  assert_int_equal(ax_task_start(sender_task, &t, NULL), 0);
+  until_a_sender_waits(peer);
+  int waiting = !ax__list_empty(&peer->chan.writers) && !t.done;
   size_t backlog = peer->chan.held + peer->chan.wqueued;
   ax__stream_free(s);
-  while (!p.done) {
-    ax__msg m;
-    assert_int_equal(next(&m), 0);
-  }
+  read_until_done(&t);
   teardown();
   assert_true(waiting);
   assert_true(backlog <= (8u << 20) + (2u << 20));

@@ -234,6 +234,15 @@ static inline void dequeued(ax__chan *ch, size_t n) {
     wake_writers(ch, 0);
 }
 
+void ax__chan_wake_writers(ax__chan *ch) {
+  ax__list_each(it, &ch->writers) {
+    chan_writer *cw = ax__container_of(it, chan_writer, link);
+    ax__list_remove(&cw->link);
+    cw->status = 0;
+    ax__wait_done(&cw->w);
+  }
+}
+
 void ax__chan_unhold(ax__chan *ch, size_t n) {
   ch->held -= n;
   dequeued(ch, 0);

@@ -76,6 +76,9 @@ static inline int ax__chan_full(const ax__chan *ch, int large) {
 /* The owner no longer holds n bytes it counted in ch->held (dropped, not
  * sent): waiting senders may go on. */
 void ax__chan_unhold(ax__chan *ch, size_t n);
+/* Wake every task waiting to send, as if the queue had drained: each
+ * looks again at what it waits for (one whose stream is gone ends). */
+void ax__chan_wake_writers(ax__chan *ch);
 /* Backpressure, for a task about to send on ch (large: see
  * ax__chan_full): 0 at once while no more than the high mark is queued,
  * else wait until less than the low mark is (AX_ECANCELED when the task is cancelled meanwhile, AX_ECLOSED when

@@ -235,9 +235,11 @@ void ax__stream_free(ax_stream *s) {
   s->tx_value = NULL;
   ax_error_free(s->end_err);
   s->end_err = NULL;
+  /* A send waiting for the channel is woken now (the others on the
+   * channel look again and wait on), to a stream it must still find. */
+  if (s->chan_waits) ax__chan_wake_writers(&s->peer->chan);
   ax__peer_unref(s->peer);
   s->peer = NULL;
-  /* A send waiting for the channel wakes to a stream it must find. */
   if (s->chan_waits)
     s->freed = 1;
   else

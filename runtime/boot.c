@@ -29,6 +29,13 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
   ax__spec *s = NULL;
   ax_error *err = NULL;
   int rc = ax__spec_from_msg(m, &s);
+  if (rc == 0) {
+    /* The identity first: an error about the rest of the spec comes from
+     * the actor the parent asked for, not from a temporary name. */
+    rt->self = s->id;
+    rt->self.pid = getpid();
+    memcpy(rt->parent_uid, s->parent, sizeof rt->parent_uid);
+  }
   if (rc == 0 && s->max_frame &&
       (s->max_frame < AX_MIN_FRAME || s->max_frame > UINT32_MAX)) {
     err = ax_error_new_kind(
@@ -46,9 +53,6 @@ static void on_spawn(ax__peer *peer, const ax__msg *m) {
   }
   if (rc == 0) {
     child.parent_reaps = AX__HAS(m, reaping) && m->reaping != 0;
-    rt->self = s->id;
-    rt->self.pid = getpid();
-    memcpy(rt->parent_uid, s->parent, sizeof rt->parent_uid);
     if (s->loglevel > 0) rt->loglevel = s->loglevel;
     if (s->grace > 0) rt->grace = s->grace;
     if (s->max_frame > 0) {

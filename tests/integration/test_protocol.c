@@ -227,6 +227,11 @@ static void test_max_frame_below_minimum(void **state) {
   assert_string_equal(ax_val_str(ax_val_get(e, "type"), NULL), "SpawnError");
   assert_non_null(
       strstr(ax_val_str(ax_val_get(e, "message"), NULL), "max_frame"));
+  /* It comes from the actor the spawn named, as a load failure does. */
+  const ax_val *src = ax_val_get(e, "src");
+  assert_string_equal(ax_val_str(ax_val_get(src, "name"), NULL), "kid");
+  assert_string_equal(ax_val_str(ax_val_get(src, "uid"), NULL), KID_UID);
+  assert_int_equal(ax_val_int(ax_val_get(src, "pid")), k.pid);
   ax_data_free(d);
   assert_null(next(&k));
   assert_int_equal(exit_status(&k), 1);

@@ -741,8 +741,10 @@ typedef int (*ax_ctx_fn)(ax_ctx *ctx, const ax_val *args);
 AX_EXTERN int ax_ctx_return(ax_ctx *ctx, ax_pack *value);
 /* Set the result to a copy of a decoded value. */
 AX_EXTERN int ax_ctx_return_val(ax_ctx *ctx, const ax_val *value);
-/* Fail with a new error of the given type; records a C backtrace. Returns
- * AX_EREMOTE for the function to return. */
+/* Fail with a new error of the given type; records a C backtrace. The
+ * message has no length limit of its own (the reply cuts what does not fit
+ * the caller's max_msg); out of memory, the caller gets a MemoryError.
+ * Returns AX_EREMOTE for the function to return. */
 AX_EXTERN int ax_ctx_fail(ax_ctx *ctx, const char *type, const char *fmt,
                           ...) AX_PRINTF(3, 4);
 /* The spec of the module the function belongs to ("c:path.so"), so that it

@@ -545,12 +545,14 @@ int ax_ctx_return_val(ax_ctx *ctx, const ax_val *value) {
 int ax_ctx_fail(ax_ctx *ctx, const char *type, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
+  /* Any length: the reply cuts what does not fit the caller. Out of
+   * memory, the error is NULL and the caller gets a MemoryError. */
+  char *msg = ax__vasprintf(fmt ? fmt : "", ap);
   va_end(ap);
-  char *bt = ax__backtrace(1);
-  ax_error *e = ax__error_make(type, buf, bt, NULL);
+  char *bt = msg ? ax__backtrace(1) : NULL;
+  ax_error *e = msg ? ax__error_make(type, msg, bt, NULL) : NULL;
   free(bt);
+  free(msg);
   return ax_ctx_raise(ctx, e);
 }
 

@@ -20,7 +20,7 @@ static int alive(int pid) { return pid > 0 && kill(pid, 0) == 0; }
 
 typedef struct result_case {
   double sum;
-  char etype[64], emsg[64], esrc[64];
+  char etype[64], emsg[4096], esrc[64];
   int epid, close_rc;
   char close_type[64];
 } result_case;
@@ -39,7 +39,12 @@ static int result_body(void *arg) {
   assert_int_equal(ax_portal_result(adder, &r, NULL), 0);
   c->sum = ax_val_float(ax_data_root(r));
   ax_data_free(r);
-  kw = h_kw("ss", "type", "KeyError", "message", "no such key");
+  /* A message longer than any fixed buffer arrives whole. */
+  char msg[3001];
+  memset(msg, 'k', sizeof msg - 1);
+  memcpy(msg, "no such key: ", 13);
+  msg[sizeof msg - 1] = 0;
+  kw = h_kw("ss", "type", "KeyError", "message", msg);
   assert_int_equal(ax_run_in_actor(n, "failer", &testmod, "fail", kw,
                                    &failer, NULL), 0);
   ax_data_free(kw);
@@ -63,7 +68,9 @@ static void test_run_in_actor_result_and_error(void **state) {
   assert_int_equal(h_run(0.5, result_body, &c), 0);
   assert_true(fabs(c.sum - 3.5) < 1e-9);
   assert_string_equal(c.etype, "KeyError");
-  assert_string_equal(c.emsg, "no such key");
+  assert_int_equal(strlen(c.emsg), 3000);
+  assert_memory_equal(c.emsg, "no such key: kkk", 16);
+  assert_int_equal(c.emsg[2999], 'k');
   assert_string_equal(c.esrc, "failer");
   assert_true(c.epid > 0 && c.epid != getpid());
   /* A failed one-shot fails its nursery too. */

@@ -622,7 +622,7 @@ ax_error *ax__error_fit(const ax_error *e, size_t max) {
   if (e->nmembers)
     snprintf(note, sizeof note, ", without its %zu members", e->nmembers);
   char *head = ax__asprintf(
-      "%s (too large for a frame of %zu bytes; cut to fit%s): ", e->type, max,
+      "%s (too large for a message of %zu bytes; cut to fit%s): ", e->type, max,
       note);
   ax_error *f = head ? ax__error_make(kind_names[AX_K_MESSAGE_TOO_LARGE], head,
                                       "", &e->src)

@@ -656,7 +656,8 @@ typedef struct ax_stream_opts {
   size_t size;         /* sizeof(ax_stream_opts) */
   uint64_t window_msgs;  /* values this side lets the other send ahead;
                             0 or less than the default (1024): the default */
-  uint64_t window_bytes; /* their bytes; default 1 MiB */
+  uint64_t window_bytes; /* their bytes; default 1 MiB. Either above
+                            2^63-1 (UINT64_MAX: unbounded) is 2^63-1 */
 } ax_stream_opts;
 
 /* Open the stream of a context, on the caller's side (once open) or the

@@ -177,6 +177,16 @@ static int on_yield(ax_stream *s, const ax__msg *m) {
 
 static int try_send(ax_stream *s, ax_pack *v);
 
+/* Credit saturates: a peer may grant up to 2^63-1 at a time, and a sum
+ * past that is as good as unbounded. */
+static void add_credit(int64_t *credit, uint64_t n) {
+  if (n > (uint64_t)INT64_MAX) n = (uint64_t)INT64_MAX;
+  if (*credit > 0 && n > (uint64_t)(INT64_MAX - *credit))
+    *credit = INT64_MAX;
+  else
+    *credit += (int64_t)n;
+}
+
 static void wake_tx(ax_stream *s) {
   if (!s->tx.on) return;
   if (s->credit_msgs < 1 ||
@@ -197,8 +207,8 @@ int ax__stream_msg(ax_stream *s, const ax__msg *m) {
       wake_rx(s);
       return 0;
     default: /* credit */
-      s->credit_msgs += AX__HAS(m, msgs) ? (int64_t)m->msgs : 0;
-      s->credit_bytes += AX__HAS(m, bytes) ? (int64_t)m->bytes : 0;
+      add_credit(&s->credit_msgs, AX__HAS(m, msgs) ? m->msgs : 0);
+      add_credit(&s->credit_bytes, AX__HAS(m, bytes) ? m->bytes : 0);
       /* A grant that grows the window gives nothing back. */
       uint64_t back =
           AX__HAS(m, msgs) && !(AX__HAS(m, grow) && m->grow) ? m->msgs : 0;
@@ -249,13 +259,14 @@ void ax__stream_free(ax_stream *s) {
 int ax__stream_open(ax_stream *s, const ax_stream_opts *o) {
   if (s->opened) return AX_ESTATE;
   s->opened = 1;
-  /* A window larger than the default is granted at once. */
-  uint64_t msgs = o && o->size >= sizeof *o && o->window_msgs > s->win_msgs
-                      ? o->window_msgs - s->win_msgs
-                      : 0;
-  uint64_t bytes = o && o->size >= sizeof *o && o->window_bytes > s->win_bytes
-                       ? o->window_bytes - s->win_bytes
-                       : 0;
+  /* A window larger than the default is granted at once; the wire's
+   * integers stop at 2^63-1, and so does a window. */
+  int given = o && o->size >= sizeof *o;
+  uint64_t wm = given ? o->window_msgs : 0, wb = given ? o->window_bytes : 0;
+  if (wm > (uint64_t)INT64_MAX) wm = (uint64_t)INT64_MAX;
+  if (wb > (uint64_t)INT64_MAX) wb = (uint64_t)INT64_MAX;
+  uint64_t msgs = wm > s->win_msgs ? wm - s->win_msgs : 0;
+  uint64_t bytes = wb > s->win_bytes ? wb - s->win_bytes : 0;
   if (msgs || bytes) {
     s->win_msgs += msgs;
     s->win_bytes += bytes;

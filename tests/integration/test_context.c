@@ -277,7 +277,7 @@ typedef struct stream_case {
   const char *mode;
   long long n;    /* counter's n */
   int rounds;     /* echo: values sent and taken back */
-  int open_late;  /* flood: take nothing until the callee is done */
+  int unbounded;  /* flood: open with windows of UINT64_MAX */
   int cancel;     /* never open the stream; cancel the context */
   int kill_after; /* kill -9 the callee after taking this many */
   long long first, got[4], ngot, result;
@@ -331,11 +331,9 @@ static int stream_body(void *arg) {
     }
     ax_stream_close(s);
   } else { /* flood */
-    if (k->open_late) {
-      /* The callee ends only once everything it sent is taken: its
-       * result is the proof it waited for credit, not overran us. */
-    }
-    assert_int_equal(ax_context_open_stream(c, NULL, &s), 0);
+    ax_stream_opts o = {sizeof o, UINT64_MAX, UINT64_MAX};
+    assert_int_equal(
+        ax_context_open_stream(c, k->unbounded ? &o : NULL, &s), 0);
     int rc;
     while ((rc = ax_stream_recv(s, &v, &e)) == 0) {
       if (ax_val_int(ax_data_root(v)) != k->ngot + 1) k->in_order = 0;
@@ -397,10 +395,25 @@ static void test_stream_echo_past_the_windows(void **state) {
 static void test_stream_flood_waits_for_credit(void **state) {
   (void)state;
   stream_case k =
-      run_stream((stream_case){.mode = "flood", .n = 5000, .open_late = 1});
+      run_stream((stream_case){.mode = "flood", .n = 5000});
   assert_true(k.in_order);
   assert_int_equal(k.ngot, 5000);
   assert_int_equal(k.recv_end, AX_ECLOSED);
+  assert_int_equal(k.result, 5000);
+}
+
+/* An unbounded window (UINT64_MAX) is granted as the largest the wire
+ * carries: the callee sends everything at once. It went out as a credit
+ * beyond 2^63-1, which the callee's side took for a malformed message
+ * and closed the channel on. */
+static void test_stream_unbounded_window(void **state) {
+  (void)state;
+  stream_case k =
+      run_stream((stream_case){.mode = "flood", .n = 5000, .unbounded = 1});
+  assert_true(k.in_order);
+  assert_int_equal(k.ngot, 5000);
+  assert_int_equal(k.recv_end, AX_ECLOSED);
+  assert_int_equal(k.result_rc, 0);
   assert_int_equal(k.result, 5000);
 }
 
@@ -517,6 +530,7 @@ int main(void) {
       cmocka_unit_test(test_stream_both_ways),
       cmocka_unit_test(test_stream_echo_past_the_windows),
       cmocka_unit_test(test_stream_flood_waits_for_credit),
+      cmocka_unit_test(test_stream_unbounded_window),
       cmocka_unit_test(test_stream_never_opened_then_cancelled),
       cmocka_unit_test(test_stream_producer_killed),
       cmocka_unit_test(test_stream_waiting_for_credit_stalls_nothing),

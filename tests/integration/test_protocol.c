@@ -514,6 +514,65 @@ static void test_stream_value_beyond_the_window(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* A credit of the largest integers the wire carries is valid: the
+ * sender's credit saturates (it overflowed, and the sender stopped after
+ * one more value) and the rest of the values come. */
+static void test_stream_credit_saturates(void **state) {
+  (void)state;
+  h_begin(60);
+  kid k = booted_kid();
+  ax_pack *p = msg("start", 4);
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, 5);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, "counter");
+  ax_pack_str(p, "kwargs");
+  ax_pack_map(p, 2);
+  ax_pack_str(p, "n");
+  ax_pack_int(p, 3000);
+  ax_pack_str(p, "mode");
+  ax_pack_str(p, "flood");
+  ax_pack_str(p, "ctx");
+  ax_pack_int(p, 1);
+  put(&k, p);
+  ax_data *d = next_no_ack(&k);
+  expect_type(d, "started");
+  ax_data_free(d);
+  /* The default window, then the counter waits for credit. */
+  for (int i = 1; i <= 1024; i++) {
+    d = next_no_ack(&k);
+    expect_type(d, "yield");
+    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
+    ax_data_free(d);
+  }
+  for (int twice = 0; twice < 2; twice++) {
+    p = msg("credit", 4);
+    ax_pack_str(p, "cid");
+    ax_pack_int(p, 5);
+    ax_pack_str(p, "caller");
+    ax_pack_int(p, 1);
+    ax_pack_str(p, "msgs");
+    ax_pack_int(p, INT64_MAX);
+    ax_pack_str(p, "bytes");
+    ax_pack_int(p, INT64_MAX);
+    put(&k, p);
+  }
+  for (int i = 1025; i <= 3000; i++) {
+    d = next_no_ack(&k);
+    expect_type(d, "yield");
+    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
+    ax_data_free(d);
+  }
+  d = next_no_ack(&k);
+  expect_type(d, "return");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), 3000);
+  ax_data_free(d);
+  shutdown(k.fd, SHUT_WR);
+  assert_null(next(&k));
+  assert_int_equal(exit_status(&k), 0);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* A child whose parent is not the pid it was told exits 1 at once. */
 static void test_wrong_parent_pid(void **state) {
   (void)state;
@@ -791,6 +850,7 @@ int main(void) {
       cmocka_unit_test(test_stream_as_documented),
       cmocka_unit_test(test_generator_stream),
       cmocka_unit_test(test_stream_value_beyond_the_window),
+      cmocka_unit_test(test_stream_credit_saturates),
       cmocka_unit_test(test_wrong_parent_pid),
       cmocka_unit_test(test_no_spawn_in_time),
       cmocka_unit_test(test_reaping_told_to_a_parent_that_asked),

@@ -631,7 +631,8 @@ AX_EXTERN int ax_context_result_cb(ax_context *c, ax_done_cb cb, void *ud,
                                    ax_op **op);
 /* Ask the callee to cancel (only it: its actor serves on). Returns at
  * once; the outcome still comes, and a Cancelled one is this side's
- * doing, so ax_context_close absorbs it. */
+ * doing, so ax_context_close absorbs it (and the stream ends cleanly with
+ * it). Closing the stream afterwards sends no stop: the cancel tells. */
 AX_EXTERN int ax_context_cancel(ax_context *c);
 /* Blocking: end the context and free c. body is how the caller's block
  * went: negative (it failed) cancels the callee first. Waits for the
@@ -683,14 +684,20 @@ AX_EXTERN int ax_portal_open_stream_from(ax_portal *p, const char *ns,
 /* Blocking: send a value (takes ownership of value, an ax_pack holding
  * one; NULL for nil). Returns at once while the window has room, else
  * waits for credit. AX_ECLOSED once the context has ended; AX_ESTATE
- * after ax_stream_close; AX_EMSGSIZE for a value larger than the
- * receiver's maximum message size (nothing is sent; the stream goes on). */
+ * after ax_stream_close (also when another task closes the stream while
+ * this send waits); AX_ECANCELED in a cancelled task, credit or not;
+ * AX_EMSGSIZE for a value larger than the receiver's maximum message
+ * size (nothing is sent; the stream goes on). */
 AX_EXTERN int ax_stream_send(ax_stream *s, ax_pack *value);
 AX_EXTERN int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb,
                                 void *ud, ax_op **op);
 /* Blocking: the next value (*value the caller's; NULL for nil). At the end
  * of the stream: AX_ECLOSED when the other side closed its stream or its
- * function returned, AX_EREMOTE with *err when the context failed. */
+ * function returned (or the context ended by a cancel this side asked
+ * for, which is absorbed here), AX_EREMOTE with *err when the context
+ * failed. AX_ECLOSED too when another task closes the stream while this
+ * receive waits. In a cancelled task, AX_ECANCELED, even with values
+ * queued (they stay queued). */
 AX_EXTERN int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err);
 AX_EXTERN int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud,
                                 ax_op **op);

@@ -84,7 +84,10 @@ static void on_started(void *ud, ax_data *value) {
 }
 
 static ax_stream *stream_of(ax_context *c) {
-  if (!c->stream) c->stream = ax__stream_new(c->peer, c->cid, 1);
+  if (!c->stream) {
+    c->stream = ax__stream_new(c->peer, c->cid, 1);
+    if (c->stream && c->cancel_asked) ax__stream_no_stop(c->stream);
+  }
   return c->stream;
 }
 
@@ -102,7 +105,12 @@ static void on_end(void *ud, int status, ax_data *result, ax_error *err) {
   c->status = status;
   c->result = result;
   c->err = err;
-  if (c->stream) ax__stream_end(c->stream, status, err);
+  /* A cancel this side asked for ends its stream as a clean end does:
+   * absorbed there as at the close (ax_context_result still gives it). */
+  if (c->stream) {
+    int own = status < 0 && own_cancel(c, err);
+    ax__stream_end(c->stream, own ? 0 : status, own ? NULL : err);
+  }
   if (!was_open && c->open.on) {
     /* It ended before started: the opener learns why. */
     ax_error *why = NULL;
@@ -268,6 +276,7 @@ int ax_context_cancel(ax_context *c) {
   if (!c) return AX_EINVAL;
   if (c->call && !c->cancel_asked) {
     c->cancel_asked = 1;
+    if (c->stream) ax__stream_no_stop(c->stream);
     ax__call_cancel_keep(c->call);
   }
   return 0;

@@ -35,6 +35,7 @@ struct ax_stream {
   int64_t credit_msgs, credit_bytes;
   uint64_t out_msgs; /* sent and not credited back */
   int sent_stop;
+  int no_stop; /* its context was cancelled: the cancel tells, not a stop */
   ax__waiter rx, tx;
   ax_pack *tx_value; /* waiting for credit */
   int chan_waits;     /* sends waiting for the channel to drain */
@@ -343,6 +344,8 @@ int ax_stream_send(ax_stream *s, ax_pack *value) {
   }
   for (;;) {
     int rc = s->tx.on ? AX_ESTATE : send_state(s);
+    /* A cancelled task sends nothing more, credit or not. */
+    if (rc == 0 && ax_cancelled()) rc = ax__can_block();
     if (rc < 0) {
       ax_pack_free(value);
       return rc;
@@ -429,6 +432,9 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
   if (err) *err = NULL;
   if (!s) return AX_EINVAL;
   if (!s->opened || s->closed || s->rx.on || s->ext) return AX_ESTATE;
+  /* A cancelled task takes nothing more (what is queued stays), and does
+   * not see the end of a stream its cancel may have caused. */
+  if (ax_cancelled()) return ax__can_block();
   /* The fast path: a value queued. */
   if (s->qlen) {
     ax_data *v = pop(s);
@@ -447,9 +453,18 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
       ax_error_free(e);
     return rc;
   }
-  AX__BLOCK_ON(ax_stream_recv_cb(s, AX__BLK_ARGS), value, err,
-               "waiting for a value on a stream from '%s'", s->peer->id.name,
-               NULL);
+  ax__blk blk_;
+  ax__blk_init(&blk_);
+  ax__wait_about(&blk_.w, "waiting for a value on a stream from '%s'",
+                 s->peer->id.name, NULL);
+  if ((rc = ax_stream_recv_cb(s, AX__BLK_ARGS)) < 0) return rc;
+  rc = ax__blk_wait(&blk_, value, err);
+  /* A clean end that came after this task's cancel (the other side's
+   * stop, say, behind the cancel on the wire): the cancel came first,
+   * and nothing is lost by saying so. */
+  if (rc == AX_ECLOSED && !(err && *err) && ax_cancelled())
+    return AX_ECANCELED;
+  return rc;
 }
 
 static int close_side(ax_stream *s, int stop);
@@ -463,12 +478,19 @@ static int close_side(ax_stream *s, int stop) {
   if (!s) return AX_EINVAL;
   if (!s->opened || s->closed) return AX_ESTATE;
   s->closed = 1;
-  if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECANCELED, NULL, NULL);
-  if (s->tx.on) tx_cancel(&s->tx.op);
+  /* Another task waiting on it: its receiving ends as at the end, its
+   * send fails as a send after the close does. Cancelled, that task
+   * would end without a word. */
+  if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECLOSED, NULL, NULL);
+  if (s->tx.on) {
+    ax_pack_free(s->tx_value);
+    s->tx_value = NULL;
+    ax__waiter_fire(&s->tx, AX_ESTATE, NULL, NULL);
+  }
   /* What the peer still sends is dropped and credited back at once. */
   while (s->qlen) ax_data_free(pop(s));
   send_credit(s);
-  if (stop && !s->sent_stop && !s->ended) {
+  if (stop && !s->sent_stop && !s->ended && !s->no_stop) {
     s->sent_stop = 1;
     send_msg(s, AX__M_STOP, NULL, 0, NULL);
   }
@@ -494,6 +516,8 @@ void ax__stream_attach(ax_stream *s, void *ext, void (*ext_free)(void *)) {
   s->ext = ext;
   s->ext_free = ext_free;
 }
+
+void ax__stream_no_stop(ax_stream *s) { s->no_stop = 1; }
 
 const ax_error *ax_stream_error(const ax_stream *s) {
   return s && s->ended ? s->end_err : NULL;

@@ -248,6 +248,20 @@ static int caller_cancel(lua_State *L) {
   return 0;
 }
 
+/* Whether the Lua error at idx is e: its type and message. */
+static int same_error(lua_State *L, int idx, const ax_error *e) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  lua_pushliteral(L, "type");
+  lua_rawget(L, idx);
+  lua_pushliteral(L, "message");
+  lua_rawget(L, idx);
+  const char *type = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
+  int same = type && msg && !strcmp(type, ax_error_type(e)) &&
+             !strcmp(msg, ax_error_message(e));
+  lua_pop(L, 2);
+  return same;
+}
+
 /* __close(ctx, err): err is the block's error, or nil. */
 static int caller_close(lua_State *L) {
   lcaller *lc = axlua_check_udata(L, 1, CALLER_NAME);
@@ -262,6 +276,16 @@ static int caller_close(lua_State *L) {
   int rc = ax_context_close(c, body, &e);
   /* The block's own error goes on; a cancel of ours is absorbed. */
   if (rc < 0 && lua_isnoneornil(L, 2)) return axlua_error_raise(L, rc, e);
+  /* The callee failed too, of itself: said, not lost without a word,
+   * unless the block's error is that failure (raised by its stream). */
+  if (e && !same_error(L, 2, e)) {
+    char *text = ax_error_format(e);
+    ax_log(AX_LOG_WARN,
+           "a context's callee failed as its caller's block failed (the "
+           "block's error goes on):\n%s",
+           text ? text : ax_error_type(e));
+    ax_free(text);
+  }
   ax_error_free(e);
   return 0;
 }

@@ -62,6 +62,8 @@ static int stream_send(lua_State *L) {
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "send: the context has ended; nobody takes "
                              "values any more");
+  if (rc == AX_ESTATE) /* another task closed it while this send waited */
+    return axlua_error_throw(L, AX_K_USAGE_ERROR, "send: the stream is closed");
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   return 0;
 }

@@ -40,6 +40,14 @@ end)
 
 function M.ping() return "pong" end
 
+-- Sends back what it takes, until the caller's stop.
+M.echo = axle.context(function(ctx)
+  ctx:started()
+  local s <close> = ctx:open_stream()
+  for v in s do s:send(v) end
+  return "echoed"
+end)
+
 -- Sends n values and returns, whether or not anybody takes them.
 M.sender = axle.context(function(ctx, n)
   ctx:started(axle.current_actor().pid)
@@ -84,6 +92,83 @@ local function more(n)
     p:cancel_actor()
   end
   print("never opened ok")
+  -- Another task closes the stream: a task waiting to receive ends its
+  -- loop, one waiting for credit gets an error; neither dies unsaid.
+  do
+    local p = n:start_actor("echo")
+    local got, reader_ended, sent, send_err
+    do
+      local ctx <close> = p:open_context(M.echo)
+      local s <close> = ctx:open_stream()
+      local tn <close> = axle.task_nursery()
+      tn:spawn(function()
+        for v in s do got = v end
+        reader_ended = true
+      end)
+      s:send(1)
+      while got ~= 1 do axle.sleep(0) end -- the reader waits again now
+      s:close()
+    end
+    assert(reader_ended, "the reader's loop did not end")
+    do
+      -- This callee never reads: a sender waits at the end of its window.
+      local ctx <close> = p:open_context(M.callee, {"caller_cancel"})
+      local s <close> = ctx:open_stream()
+      local tn <close> = axle.task_nursery()
+      tn:spawn(function()
+        sent = 0
+        local ok, err = pcall(function()
+          for i = 1, 2000 do
+            s:send(i)
+            sent = i
+          end
+        end)
+        send_err = not ok and err
+      end)
+      while sent ~= 1024 do axle.sleep(0) end
+      s:close()
+      ctx:cancel() -- it would sleep on
+    end
+    assert(sent == 1024, "sent " .. tostring(sent))
+    assert(type(send_err) == "table" and send_err.type == "UsageError" and
+           send_err.message:find("closed"), tostring(send_err))
+    p:cancel_actor()
+  end
+  print("closed by another task ok")
+  -- A cancel this side asked for: the stream ends cleanly (absorbed), and
+  -- a stop sent right after it does not let the callee end cleanly first.
+  do
+    local p = n:start_actor("echo")
+    local ok, err = pcall(function()
+      local ctx <close> = p:open_context(M.echo)
+      local s <close> = ctx:open_stream()
+      s:send(1)
+      assert(s:recv() == 1)
+      ctx:cancel()
+      for _ in s do error("a value after the cancel") end
+      assert(s:recv() == nil)
+      local rok, rerr = pcall(ctx.result, ctx)
+      assert(not rok and rerr.type == "ContextCancelled", tostring(rerr))
+    end)
+    assert(ok, tostring(err))
+    for _ = 1, 20 do
+      ok, err = pcall(function()
+        local ctx <close> = p:open_context(M.echo)
+        do
+          local s <close> = ctx:open_stream()
+          s:send(1)
+          assert(s:recv() == 1)
+          ctx:cancel()
+        end -- closing the stream here sent a stop behind the cancel
+        local rok, rerr = pcall(ctx.result, ctx)
+        assert(not rok and rerr.type == "ContextCancelled",
+               "the callee ended by: " .. tostring(rerr or "its return"))
+      end)
+      assert(ok, tostring(err))
+    end
+    p:cancel_actor()
+  end
+  print("own cancel on a stream ok")
   -- A consumer actor cancelled mid-stream: its producer is cancelled too
   -- (it has unwound by the time the consumer has exited).
   do

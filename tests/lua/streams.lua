@@ -146,7 +146,10 @@ function M.main()
     local s <close> = ctx:open_stream()
     check(s:recv() == 1, "first of many")
     ctx:cancel()
+    -- Asked for here, its ContextCancelled ends the loop as an end does.
     local okr, e = pcall(function() for _ in s do end end)
+    check(okr, "the loop ended: " .. tostring(e))
+    okr, e = pcall(ctx.result, ctx)
     check(not okr and e.type == "ContextCancelled", "cancelled: " .. tostring(e))
   end
   print("cancel ok")

@@ -207,7 +207,7 @@ int ax_child_main(int fd) {
            ax__tasks_alive());
   ax__peer *parent = child.parent;
   if (child.cancel_requested && parent->state < AX__PEER_CLOSING)
-    ax__peer_send_cid(parent, AX__M_CANCEL_ACK, 0);
+    ax__peer_send_last(parent, AX__M_CANCEL_ACK);
   ax__chan_close(&parent->chan, 0);
   ax__peer_unref(parent);
   child.parent = NULL;

@@ -710,6 +710,10 @@ size_t ax__peer_max_message(const ax__peer *peer);
  * what naming what it carried ("" for a call's arguments). */
 ax_error *ax__peer_too_large(const ax__peer *peer, const char *what);
 int ax__peer_send_cid(ax__peer *peer, int type, uint64_t cid);
+/* A message with cid 0 that comes after everything sent before it, also
+ * after the messages still going out in parts (a cancel_ack: the last
+ * word), which are queued whole first. */
+int ax__peer_send_last(ax__peer *peer, int type);
 /* The document of a value in a received message (NULL: no memory). A
  * large one that came in parts takes over the buffer it was assembled
  * in rather than copying it. */

@@ -189,6 +189,15 @@ static int feed_parts(ax__chan *ch, int all) {
   return !ax__list_empty(&peer->outparts);
 }
 
+int ax__peer_send_last(ax__peer *peer, int type) {
+  /* Every message still going out in parts is queued first, whole. */
+  if (peer->chan.fill && !peer->chan.closing) {
+    peer->chan.fill = NULL;
+    feed_parts(&peer->chan, 1);
+  }
+  return ax__peer_send_cid(peer, type, 0);
+}
+
 static void drop_parts(ax__peer *peer) {
   while (!ax__list_empty(&peer->outparts)) {
     ax__outmsg *o = ax__container_of(peer->outparts.next, ax__outmsg, link);

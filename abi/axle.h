@@ -731,6 +731,10 @@ AX_EXTERN void ax_sub_close(ax_sub *sub);
  * other actor died), or NULL: what a send that returned AX_ECLOSED ran
  * into. Owned by the stream. */
 AX_EXTERN const ax_error *ax_stream_error(const ax_stream *s);
+/* The largest message the other side takes, in bytes: a value sent on s
+ * must fit in it with its message's own few fields, else the send fails
+ * with AX_EMSGSIZE. 0 once the stream's context has ended. */
+AX_EXTERN size_t ax_stream_max_message(const ax_stream *s);
 
 /* ------------------------------------------------------- actor functions */
 
@@ -778,6 +782,10 @@ AX_EXTERN int ax_ctx_started(ax_ctx *ctx, ax_pack *value);
  * has sent started already: the function only opens the stream and
  * sends. */
 AX_EXTERN int ax_ctx_is_context(const ax_ctx *ctx);
+/* The largest message the caller takes, in bytes: the function's result,
+ * started value and stream values must fit in it with their message's
+ * own few fields. 0 for a call made in this actor (no limit). */
+AX_EXTERN size_t ax_ctx_max_message(const ax_ctx *ctx);
 /* A context's callee cancels itself: its function's blocking calls fail
  * with AX_ECANCELED from now on, and the call ends with a
  * ContextCancelled that names this actor, which its caller raises (it did

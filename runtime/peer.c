@@ -690,7 +690,10 @@ static inline __attribute__((always_inline)) int dispatch(ax__peer *peer,
   }
   switch (m->type) {
     case AX__M_HELLO:
-      if (peer->hello_received) return AX_EPROTO;
+      if (peer->hello_received) {
+        ax_log(AX_LOG_ERROR, "a second hello from %s", peer->id.name);
+        return AX_EPROTO;
+      }
       if (m->version != AX__PROTO_VERSION) {
         ax_log(AX_LOG_ERROR, "peer speaks protocol %lld, we speak %d",
                (long long)m->version, AX__PROTO_VERSION);

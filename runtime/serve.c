@@ -282,6 +282,10 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
 
 int ax_ctx_is_context(const ax_ctx *ctx) { return ctx ? ctx->context : 0; }
 
+size_t ax_ctx_max_message(const ax_ctx *ctx) {
+  return ctx && ctx->peer ? ax__peer_max_message(ctx->peer) : 0;
+}
+
 static ax_stream *stream_of(ax_ctx *c) {
   if (!c->stream) c->stream = ax__stream_new(c->peer, c->in.node.cid, 0);
   return c->stream;

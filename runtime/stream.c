@@ -519,6 +519,10 @@ void ax__stream_attach(ax_stream *s, void *ext, void (*ext_free)(void *)) {
 
 void ax__stream_no_stop(ax_stream *s) { s->no_stop = 1; }
 
+size_t ax_stream_max_message(const ax_stream *s) {
+  return s && s->peer && !s->ended ? ax__peer_max_message(s->peer) : 0;
+}
+
 const ax_error *ax_stream_error(const ax_stream *s) {
   return s && s->ended ? s->end_err : NULL;
 }

@@ -162,10 +162,11 @@ static int callee_started(lua_State *L) {
   int rc = ax_ctx_started(c->ctx, v);
   if (rc == AX_EMSGSIZE)
     return axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
-                             "started: a value of %I bytes is larger than "
-                             "the caller's maximum message size "
-                             "(max_message)",
-                             (lua_Integer)len);
+                             "started: a value of %I bytes does not fit "
+                             "in a message of the caller's maximum size, "
+                             "%I bytes (max_message)",
+                             (lua_Integer)len,
+                             (lua_Integer)ax_ctx_max_message(c->ctx));
   if (rc == AX_ESTATE && ax_ctx_is_context(c->ctx))
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "started: called twice; a context sends one "

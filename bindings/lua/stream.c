@@ -44,9 +44,11 @@ int axlua_stream_send_value(lua_State *L, ax_stream *s, int idx,
   int rc = ax_stream_send(s, v);
   if (rc == AX_EMSGSIZE)
     axlua_error_throw(L, AX_K_MESSAGE_TOO_LARGE,
-                      "%s: a value of %I bytes is larger than the "
-                      "receiver's maximum message size (max_message)",
-                      what, (lua_Integer)len);
+                      "%s: a value of %I bytes does not fit in a message "
+                      "of the receiver's maximum size, %I bytes "
+                      "(max_message)",
+                      what, (lua_Integer)len,
+                      (lua_Integer)ax_stream_max_message(s));
   return rc;
 }
 

@@ -198,7 +198,9 @@ function M.main()
     -- Over the maximum message size (64 MiB): refused, the stream goes on.
     local okh, eh = pcall(s.send, s, string.rep("y", 65 << 20))
     check(not okh and eh.type == "MessageTooLarge"
-          and eh.message:find("(max_message)", 1, true), tostring(eh))
+          and eh.message:find("(max_message)", 1, true)
+          and eh.message:find(tostring(64 << 20) .. " bytes", 1, true),
+          tostring(eh))
     s:send("after")
     check(s:recv() == "after" and s:recv() == 5, "the stream goes on")
     s:close()
@@ -209,7 +211,9 @@ function M.main()
   do
     local okc, ec = pcall(p.open_context, p, M.big_echo, {65 << 20})
     check(not okc and ec.type == "MessageTooLarge"
-          and ec.message:find("started:", 1, true), tostring(ec))
+          and ec.message:find("started:", 1, true)
+          and ec.message:find(tostring(64 << 20) .. " bytes", 1, true),
+          tostring(ec))
   end
   print("large values ok")
 

@@ -139,7 +139,8 @@ static int callee_open_stream(lua_State *L) {
                              !ax_ctx_is_context(c->ctx)
                                  ? "this call is not a context"
                              : lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA
-                                 ? "the stream is open already"
+                                 ? "its stream was opened already (once "
+                                   "per context, even after a close)"
                                  : "call ctx:started(value) first");
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   axlua_stream_push(L, s);
@@ -235,7 +236,8 @@ static int caller_open_stream(lua_State *L) {
   int rc = ax_context_open_stream(lc->c, &o, &s);
   if (rc == AX_ESTATE)
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
-                             "open_stream: the stream is open already");
+                             "open_stream: its stream was opened already "
+                             "(once per context, even after a close)");
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   axlua_stream_push(L, s);
   lua_pushvalue(L, -1);

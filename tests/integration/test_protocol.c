@@ -96,6 +96,25 @@ static ax_pack *msg(const char *t, uint32_t nfields) {
   return p;
 }
 
+/* The head of a start: cid, func, ctx when not 0, then (last, for the
+ * caller to fill) a kwargs map of nkw pairs, or no kwargs when nkw < 0. */
+static ax_pack *start_msg(int64_t cid, const char *func, int ctx, int nkw) {
+  ax_pack *p = msg("start", 2 + (ctx != 0) + (nkw >= 0));
+  ax_pack_str(p, "cid");
+  ax_pack_int(p, cid);
+  ax_pack_str(p, "func");
+  ax_pack_str(p, func);
+  if (ctx) {
+    ax_pack_str(p, "ctx");
+    ax_pack_int(p, ctx);
+  }
+  if (nkw >= 0) {
+    ax_pack_str(p, "kwargs");
+    ax_pack_map(p, (uint32_t)nkw);
+  }
+  return p;
+}
+
 /* Our hello; with max_msg > 0 it says we take messages in parts up to
  * that size. */
 static void hello_max(kid *k, long long max_msg) {
@@ -177,13 +196,7 @@ static void test_boot_call_cancel(void **state) {
   assert_string_equal(str_of(d, "uid"), KID_UID);
   assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "pid")), k.pid);
   ax_data_free(d);
-  ax_pack *p = msg("start", 3);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 7);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "add");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 2);
+  ax_pack *p = start_msg(7, "add", 0, 2);
   ax_pack_str(p, "a");
   ax_pack_float(p, 1);
   ax_pack_str(p, "b");
@@ -245,11 +258,7 @@ static void test_start_before_spawn(void **state) {
   h_begin(60);
   kid k = start_kid("kid", 0);
   hello(&k);
-  ax_pack *p = msg("start", 2);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 1);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "add");
+  ax_pack *p = start_msg(1, "add", 0, -1);
   put(&k, p);
   assert_null(next(&k));
   assert_int_equal(exit_status(&k), 1);
@@ -284,13 +293,7 @@ static void test_cancelled_call_says_what_it_was_doing(void **state) {
   (void)state;
   h_begin(60);
   kid k = booted_kid();
-  ax_pack *p = msg("start", 3);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 8);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "nap");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 1);
+  ax_pack *p = start_msg(8, "nap", 0, 1);
   ax_pack_str(p, "seconds");
   ax_pack_float(p, 60);
   put(&k, p);
@@ -321,19 +324,11 @@ static void test_cancelled_call_says_what_it_was_doing(void **state) {
  * with a ContextCancelled whose info names the caller (our hello's
  * identity). */
 static void context_start(kid *k, int cid, const char *mode) {
-  ax_pack *p = msg("start", 4);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, cid);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "ctx_inc");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 2);
+  ax_pack *p = start_msg(cid, "ctx_inc", 1, 2);
   ax_pack_str(p, "x");
   ax_pack_int(p, 41);
   ax_pack_str(p, "mode");
   ax_pack_str(p, mode);
-  ax_pack_str(p, "ctx");
-  ax_pack_int(p, 1);
   put(k, p);
 }
 
@@ -345,6 +340,16 @@ static ax_data *next_no_ack(kid *k) {
     d = next(k);
   }
   return d;
+}
+
+/* The stream values first..last, in order (start_acks aside). */
+static void expect_yields(kid *k, int64_t first, int64_t last) {
+  for (int64_t i = first; i <= last; i++) {
+    ax_data *d = next_no_ack(k);
+    expect_type(d, "yield");
+    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
+    ax_data_free(d);
+  }
 }
 
 static void test_context_started_then_cancelled(void **state) {
@@ -382,11 +387,7 @@ static void test_context_started_then_cancelled(void **state) {
   ax_data_free(d);
 
   /* A plain call (no ctx) may not send started: the function learns so. */
-  p = msg("start", 2);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 11);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "not_ctx");
+  p = start_msg(11, "not_ctx", 0, -1);
   put(&k, p);
   d = next_no_ack(&k);
   expect_type(d, "return");
@@ -454,16 +455,8 @@ static void test_generator_stream(void **state) {
   (void)state;
   h_begin(60);
   kid k = booted_kid();
-  ax_pack *p = msg("start", 4);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 4);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "gen");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 1);
+  ax_pack *p = start_msg(4, "gen", 2, 1);
   ax_pack_str(p, "n");
-  ax_pack_int(p, 2);
-  ax_pack_str(p, "ctx");
   ax_pack_int(p, 2);
   put(&k, p);
   ax_data *d = next_no_ack(&k);
@@ -471,12 +464,7 @@ static void test_generator_stream(void **state) {
   assert_int_equal(ax_val_type(ax_val_get(ax_data_root(d), "value")),
                    AX_T_NIL);
   ax_data_free(d);
-  for (int i = 1; i <= 2; i++) {
-    d = next_no_ack(&k);
-    expect_type(d, "yield");
-    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
-    ax_data_free(d);
-  }
+  expect_yields(&k, 1, 2);
   d = next_no_ack(&k);
   expect_type(d, "return");
   ax_data_free(d);
@@ -498,11 +486,7 @@ static void test_stream_value_beyond_the_window(void **state) {
   ax_data_free(d);
   for (int i = 0; i < 1024; i++) yield_from_caller(&k, 2, "v");
   /* Still serving: a plain call is answered. */
-  ax_pack *p = msg("start", 2);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 3);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "pid");
+  ax_pack *p = start_msg(3, "pid", 0, -1);
   put(&k, p);
   d = next_no_ack(&k);
   expect_type(d, "return");
@@ -521,30 +505,17 @@ static void test_stream_credit_saturates(void **state) {
   (void)state;
   h_begin(60);
   kid k = booted_kid();
-  ax_pack *p = msg("start", 4);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 5);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "counter");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 2);
+  ax_pack *p = start_msg(5, "counter", 1, 2);
   ax_pack_str(p, "n");
   ax_pack_int(p, 3000);
   ax_pack_str(p, "mode");
   ax_pack_str(p, "flood");
-  ax_pack_str(p, "ctx");
-  ax_pack_int(p, 1);
   put(&k, p);
   ax_data *d = next_no_ack(&k);
   expect_type(d, "started");
   ax_data_free(d);
   /* The default window, then the counter waits for credit. */
-  for (int i = 1; i <= 1024; i++) {
-    d = next_no_ack(&k);
-    expect_type(d, "yield");
-    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
-    ax_data_free(d);
-  }
+  expect_yields(&k, 1, 1024);
   for (int twice = 0; twice < 2; twice++) {
     p = msg("credit", 4);
     ax_pack_str(p, "cid");
@@ -557,12 +528,7 @@ static void test_stream_credit_saturates(void **state) {
     ax_pack_int(p, INT64_MAX);
     put(&k, p);
   }
-  for (int i = 1025; i <= 3000; i++) {
-    d = next_no_ack(&k);
-    expect_type(d, "yield");
-    assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), i);
-    ax_data_free(d);
-  }
+  expect_yields(&k, 1025, 3000);
   d = next_no_ack(&k);
   expect_type(d, "return");
   assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "value")), 3000);
@@ -621,13 +587,7 @@ static kid reaping_kid(int ask) {
   ax_data *d = next(&k);
   expect_type(d, "hello");
   ax_data_free(d);
-  p = msg("start", 3);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 1);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "relay_call");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 2);
+  p = start_msg(1, "relay_call", 0, 2);
   ax_pack_str(p, "module");
   ax_pack_str(p, AXT_TESTMOD);
   ax_pack_str(p, "func");
@@ -699,13 +659,7 @@ static void test_no_reaping_to_a_parent_that_did_not_ask(void **state) {
 static ax_pack *large_echo(uint64_t cid, unsigned char **blob) {
   unsigned char *b = malloc(LARGE);
   for (size_t i = 0; i < LARGE; i++) b[i] = (unsigned char)(i * 13 + i / 977);
-  ax_pack *p = msg("start", 3);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, (int64_t)cid);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "echo");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 1);
+  ax_pack *p = start_msg((int64_t)cid, "echo", 0, 1);
   ax_pack_str(p, "value");
   ax_pack_bin(p, b, LARGE);
   *blob = b;
@@ -761,34 +715,34 @@ static ax_data *next_whole(kid *k, int *nparts) {
   }
 }
 
-/* A parent that takes parts (its hello says max_msg) sends a call in
- * parts written by hand, and gets its large result in parts, which
- * assemble into the `return`. The child's hello says what it takes. */
+/* A booted child whose parent takes messages of up to 64 MiB in parts
+ * (its hello says max_msg), as the child's hello says too. */
+static kid parts_kid(void) {
+  kid k = start_kid("kid", 0);
+  hello_max(&k, 64LL << 20);
+  spawn(&k, -1);
+  ax_data *d = next(&k);
+  expect_type(d, "hello");
+  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "max_msg")),
+                   64LL << 20);
+  ax_data_free(d);
+  return k;
+}
+
 /* A cancel of the whole actor while a result goes out in parts: the
  * cancel_ack is the child's last word, after every part (it overtook
  * them, so that a parent taking it for the end lost the result). */
 static void test_cancel_ack_after_the_parts(void **state) {
   (void)state;
   h_begin(60);
-  kid k = start_kid("kid", 0);
-  hello_max(&k, 64LL << 20);
-  spawn(&k, -1);
-  ax_data *d = next(&k);
-  expect_type(d, "hello");
-  ax_data_free(d);
-  ax_pack *p = msg("start", 3);
-  ax_pack_str(p, "cid");
-  ax_pack_int(p, 6);
-  ax_pack_str(p, "func");
-  ax_pack_str(p, "big_result");
-  ax_pack_str(p, "kwargs");
-  ax_pack_map(p, 1);
+  kid k = parts_kid();
+  ax_pack *p = start_msg(6, "big_result", 0, 1);
   ax_pack_str(p, "bytes");
   ax_pack_int(p, 4 << 20);
   put(&k, p);
   /* Its first part is out; far more than a socket holds is still to go,
    * as we read nothing more for now. */
-  d = next(&k);
+  ax_data *d = next(&k);
   while (!strcmp(str_of(d, "t"), "start_ack")) {
     ax_data_free(d);
     d = next(&k);
@@ -817,17 +771,12 @@ static void test_cancel_ack_after_the_parts(void **state) {
   assert_int_equal(h_wait_none(2), 0);
 }
 
+/* A parent that takes parts sends a call in parts written by hand, and
+ * gets its large result in parts, which assemble into the `return`. */
 static void test_large_messages_in_parts(void **state) {
   (void)state;
   h_begin(60);
-  kid k = start_kid("kid", 0);
-  hello_max(&k, 64LL << 20);
-  spawn(&k, -1);
-  ax_data *d = next(&k);
-  expect_type(d, "hello");
-  assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "max_msg")),
-                   64LL << 20);
-  ax_data_free(d);
+  kid k = parts_kid();
   unsigned char *blob;
   ax_pack *p = large_echo(5, &blob);
   size_t len;
@@ -849,7 +798,7 @@ static void test_large_messages_in_parts(void **state) {
   }
   ax_pack_free(p);
   int nparts = 0;
-  d = next_whole(&k, &nparts);
+  ax_data *d = next_whole(&k, &nparts);
   assert_true(nparts >= 4); /* 200 KB in parts of at most 64 KiB */
   expect_type(d, "return");
   assert_int_equal(ax_val_int(ax_val_get(ax_data_root(d), "cid")), 5);

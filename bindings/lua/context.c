@@ -35,7 +35,7 @@ static int fn_call(lua_State *L) {
 }
 
 int axlua_context_declare(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  axlua_check_type(L, 1, LUA_TFUNCTION);
   lua_createtable(L, 1, 0);
   lua_pushvalue(L, 1);
   lua_rawseti(L, -2, 1);

@@ -489,6 +489,16 @@ static int serve_call(lua_State *T) {
     return raise_kind(T, AX_K_FUNCTION_NOT_FOUND, lua_tostring(T, -1));
   }
   int nargs = 0;
+  if (is_context_fn && c->kind == 2) {
+    /* Its started would be the second: the runtime sent the first. */
+    lua_pushfstring(T,
+                    "'%s' is declared with axle.context: open it with "
+                    "portal:open_context; a generator for "
+                    "portal:open_stream_from is a plain function that calls "
+                    "axle.yield(v) or returns an iterator",
+                    c->func);
+    return raise_kind(T, AX_K_USAGE_ERROR, lua_tostring(T, -1));
+  }
   /* The registry keeps the context object, so that the call's end can
    * retire it, however the function ends. */
   if (is_context_fn) {

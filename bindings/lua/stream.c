@@ -77,6 +77,12 @@ static int stream_recv(lua_State *L) {
   ax_error *e = NULL;
   int rc = ax_stream_recv(ls->s, &v, &e);
   if (rc == AX_ECLOSED && !e) return 0;
+  if (rc == AX_ESTATE)
+    return axlua_error_throw(L, AX_K_USAGE_ERROR,
+                             "recv: another task is receiving on this stream, "
+                             "or it has subscribers, which take its values; "
+                             "to share a stream between tasks, give each a "
+                             "subscription (s:subscribe())");
   if (rc < 0) return axlua_error_raise(L, rc, e);
   return axlua_value_push_data(L, v);
 }
@@ -84,6 +90,12 @@ static int stream_recv(lua_State *L) {
 /* `for v in stream do`: the generic for calls the stream itself. */
 static int stream_call(lua_State *L) {
   lua_settop(L, 1);
+  /* Closed in its own loop's body: the loop ends there. */
+  lstream *ls = axlua_check_udata(L, 1, STREAM_NAME);
+  if (ls->s && ls->closed) {
+    lua_pushnil(L);
+    return 1;
+  }
   int n = stream_recv(L);
   if (n == 0) lua_pushnil(L);
   return 1;
@@ -114,8 +126,9 @@ typedef struct lsub {
 /* stream:subscribe(buffer): a subscription of this task's own. */
 static int stream_subscribe(lua_State *L) {
   lstream *ls = check_stream(L, "subscribe");
-  lua_Integer buffer = luaL_optinteger(L, 2, 0);
-  if (buffer < 0)
+  int isint = lua_isnoneornil(L, 2);
+  lua_Integer buffer = isint ? 0 : lua_tointegerx(L, 2, &isint);
+  if (!isint || buffer < 0)
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "subscribe: the buffer is a count >= 0");
   lsub *sub = lua_newuserdatauv(L, sizeof *sub, 1);

@@ -89,7 +89,7 @@ static void test_context_scenarios(void **state) {
 static void test_broadcast(void **state) {
   (void)state;
   h_expect(AXLE " run " AXLE_SOURCE_DIR "/tests/lua/broadcast.lua 2>&1", 0,
-           "fan-out ok\nlagged ok\nbroadcast ok\n");
+           "fan-out ok\nmisuse ok\nlagged ok\nbroadcast ok\n");
 }
 
 /* One-way streams from generators (tests/lua/generators.lua). */

@@ -45,6 +45,25 @@ function M.main()
   end
   print("fan-out ok")
 
+  -- Misuse: a buffer that is no count, reading the stream itself once it
+  -- has subscribers; each a typed error that says what to do.
+  do
+    local ctx <close> = p:open_context(M.numbers, {3})
+    local s <close> = ctx:open_stream()
+    for _, bad in ipairs({1.5, "x", math.huge, -1}) do
+      local ok, err = pcall(s.subscribe, s, bad)
+      check(not ok and type(err) == "table" and err.type == "UsageError"
+            and err.message:find("a count", 1, true),
+            "subscribe(" .. tostring(bad) .. "): " .. tostring(err))
+    end
+    local sub <close> = s:subscribe()
+    local ok, err = pcall(s.recv, s)
+    check(not ok and err.type == "UsageError"
+          and err.message:find("subscription", 1, true), tostring(err))
+    check(#collect(sub) == 3, "the subscription gets them")
+  end
+  print("misuse ok")
+
   -- One subscriber reads everything while another waits: the waiting one
   -- is more than its buffer of 8 behind, gets Lagged, and may subscribe
   -- again.

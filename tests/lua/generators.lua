@@ -53,6 +53,12 @@ function M.too_large()
   axle.yield(err.message:find("axle.yield: a value of", 1, true) ~= nil)
 end
 
+-- A context function, not a generator.
+M.declared = axle.context(function(ctx)
+  ctx:started()
+  axle.yield(1)
+end)
+
 function M.main()
   local n <close> = axle.open_nursery()
   local p = n:start_actor("gen")
@@ -86,6 +92,17 @@ function M.main()
   print("error ok")
 
   check(p:run(M.yield_outside) == "UsageError", "yield outside")
+  -- A context function is no generator: said up front, not by a
+  -- started called twice.
+  ok, err = pcall(function()
+    for _ in p:open_stream_from(M.declared) do end
+  end)
+  check(not ok and err.type == "UsageError"
+        and err.message:find("declared with axle.context", 1, true),
+        "a context function as a generator: " .. tostring(err))
+  ok, err = pcall(axle.context, 42)
+  check(not ok and type(err) == "table" and err.type == "UsageError",
+        "axle.context(42): " .. tostring(err))
   ok, err = pcall(axle.yield, 1)
   check(not ok and err.type == "UsageError", "yield in main")
   print("misuse ok")

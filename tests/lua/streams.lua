@@ -239,6 +239,21 @@ function M.main()
     check(s:recv() == "x", "a float window")
   end
 
+  -- Closing the stream in its own loop's body ends the loop there.
+  do
+    local ctx <close> = p:open_context(M.producer, {5, "end"})
+    local s <close> = ctx:open_stream()
+    local k = 0
+    for v in s do
+      k = k + 1
+      if v == 2 then s:close() end
+    end
+    check(k == 2, "the loop ended at the close, after " .. k)
+    local okr, er = pcall(s.recv, s)
+    check(not okr and er.type == "UsageError", "recv after the close")
+    check(ctx:result() == 5, "the producer's values past it were dropped")
+  end
+
   -- Misuse.
   do
     local ctx <close>, r = p:open_context(M.too_soon)

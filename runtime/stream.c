@@ -453,6 +453,7 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
       ax_error_free(e);
     return rc;
   }
+  if ((rc = ax__can_block()) < 0) return rc; /* AX_ENOTASK outside a task */
   ax__blk blk_;
   ax__blk_init(&blk_);
   ax__wait_about(&blk_.w, "waiting for a value on a stream from '%s'",

@@ -71,8 +71,7 @@ static int stream_send(lua_State *L) {
 }
 
 /* The next value; nothing at the end; the context's failure raised. */
-static int stream_recv(lua_State *L) {
-  lstream *ls = check_stream(L, "recv");
+static int recv_on(lua_State *L, lstream *ls) {
   ax_data *v = NULL;
   ax_error *e = NULL;
   int rc = ax_stream_recv(ls->s, &v, &e);
@@ -87,16 +86,21 @@ static int stream_recv(lua_State *L) {
   return axlua_value_push_data(L, v);
 }
 
+static int stream_recv(lua_State *L) {
+  return recv_on(L, check_stream(L, "recv"));
+}
+
 /* `for v in stream do`: the generic for calls the stream itself. */
 static int stream_call(lua_State *L) {
   lua_settop(L, 1);
-  /* Closed in its own loop's body: the loop ends there. */
   lstream *ls = axlua_check_udata(L, 1, STREAM_NAME);
+  /* Closed in its own loop's body: the loop ends there. */
   if (ls->s && ls->closed) {
     lua_pushnil(L);
     return 1;
   }
-  int n = stream_recv(L);
+  if (!ls->s) check_stream(L, "recv"); /* raises */
+  int n = recv_on(L, ls);
   if (n == 0) lua_pushnil(L);
   return 1;
 }

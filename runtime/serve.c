@@ -36,12 +36,18 @@ struct ax_ctx {
   int by_caller;      /* its caller cancelled it */
   int by_self;        /* it cancelled itself (ax_ctx_cancel) */
   int started;        /* it did */
+  int misuse;         /* the last context call refused (MISUSE_...) */
   ax_stream *stream;  /* a context's, made on first use */
   ax_done_cb cb;      /* a local call's completion */
   void *ud;
   ax_op op;
   char names[NAME_INLINE];
 };
+
+/* A context call the function made out of turn: when the function then
+ * returns that call's AX_ESTATE, its caller learns which, not a code. */
+enum { MISUSE_NONE, MISUSE_NOT_CONTEXT, MISUSE_TWICE, MISUSE_GENERATOR,
+       MISUSE_NOT_STARTED };
 
 static ax__pool ctx_pool = AX__POOL(256);
 static ax__list unacked = {&unacked, &unacked};
@@ -115,6 +121,34 @@ static ax_error *context_cancelled(const ax_ctx *c) {
   return e;
 }
 
+static ax_error *misuse_error(const ax_ctx *c) {
+  switch (c->misuse) {
+    case MISUSE_NOT_CONTEXT:
+      return ax_error_new_kind(
+          AX_K_USAGE_ERROR,
+          "'%s' was called plainly, not opened as a context "
+          "(ax_ctx_is_context(ctx) is 0): it has no started and no stream",
+          c->func);
+    case MISUSE_TWICE:
+      return ax_error_new_kind(AX_K_USAGE_ERROR,
+                               "ax_ctx_started: called twice in '%s'; a "
+                               "context sends one first value",
+                               c->func);
+    case MISUSE_GENERATOR:
+      return ax_error_new_kind(
+          AX_K_USAGE_ERROR,
+          "ax_ctx_started: '%s' was opened as a generator stream "
+          "(open_stream_from), whose started the runtime sends: call "
+          "ax_ctx_started only when ax_ctx_is_context(ctx) is 1",
+          c->func);
+    default:
+      return ax_error_new_kind(AX_K_USAGE_ERROR,
+                               "ax_ctx_open_stream: '%s' opened its stream "
+                               "before ax_ctx_started",
+                               c->func);
+  }
+}
+
 /* Turn the function's return code and what it set on ctx into what the
  * caller gets: 0 and c->result (validated), or AX_EREMOTE and the error
  * in c->err, which is NULL only when not even that could be made: out of
@@ -155,6 +189,8 @@ static int outcome(ax_ctx *c, int rc, ax__scan *sc) {
     /* It raised an error that could not be made. */
     c->err = ax_error_new_kind(AX_K_MEMORY_ERROR,
                                "out of memory for the function's error");
+  } else if (rc == AX_ESTATE && c->misuse) {
+    c->err = misuse_error(c);
   } else {
     c->err =
         ax_error_new_kind(AX_K_RUNTIME_ERROR, "the function failed: %s (%s)",
@@ -257,8 +293,12 @@ int ax_ctx_started(ax_ctx *ctx, ax_pack *value) {
   const void *b = "\xc0";
   if (!ctx)
     rc = AX_EINVAL;
-  else if (!ctx->context || ctx->started)
+  else if (!ctx->context || ctx->started) {
     rc = AX_ESTATE;
+    ctx->misuse = !ctx->context         ? MISUSE_NOT_CONTEXT
+                  : ctx->context == 2 ? MISUSE_GENERATOR
+                                      : MISUSE_TWICE;
+  }
   else if (value) {
     b = ax_pack_bytes(value, &len);
     if (ax__pack_failed(value))
@@ -301,7 +341,10 @@ static int incall_stream(ax__incall *in, const ax__msg *m) {
 int ax_ctx_open_stream(ax_ctx *ctx, const ax_stream_opts *opts,
                        ax_stream **out) {
   if (!ctx || !out) return AX_EINVAL;
-  if (!ctx->context || !ctx->started) return AX_ESTATE;
+  if (!ctx->context || !ctx->started) {
+    ctx->misuse = ctx->context ? MISUSE_NOT_STARTED : MISUSE_NOT_CONTEXT;
+    return AX_ESTATE;
+  }
   ax_stream *s = stream_of(ctx);
   if (!s) return AX_ENOMEM;
   int rc = ax__stream_open(s, opts);

@@ -60,6 +60,14 @@ local function c_callee(spec)
     local ctx <close> = p:open_context("ctx_inc", {x = 1, mode = "fail_after"})
   end)
   check(not ok and err.type == "ValueError", "C callee's error")
+  -- A C context function that calls started, opened as a generator: the
+  -- refused started is named, not a bare AX_ESTATE.
+  ok, err = pcall(function()
+    for _ in p:open_stream_from("counter", {n = 2}) do end
+  end)
+  check(not ok and err.type == "UsageError"
+        and err.message:find("generator stream", 1, true),
+        "C context function as a generator: " .. tostring(err))
   p:cancel_actor()
   print("C callee ok")
 end

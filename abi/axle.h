@@ -632,7 +632,7 @@ AX_EXTERN int ax_context_result_cb(ax_context *c, ax_done_cb cb, void *ud,
 /* Ask the callee to cancel (only it: its actor serves on). Returns at
  * once; the outcome still comes, and a Cancelled one is this side's
  * doing, so ax_context_close absorbs it (and the stream ends cleanly with
- * it). Closing the stream afterwards sends no stop: the cancel tells. */
+ * it). */
 AX_EXTERN int ax_context_cancel(ax_context *c);
 /* Blocking: end the context and free c. body is how the caller's block
  * went: negative (it failed) cancels the callee first. Waits for the
@@ -696,7 +696,8 @@ AX_EXTERN int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb,
  * function returned (or the context ended by a cancel this side asked
  * for, which is absorbed here), AX_EREMOTE with *err when the context
  * failed. AX_ECLOSED too when another task closes the stream while this
- * receive waits. In a cancelled task, AX_ECANCELED, even with values
+ * receive waits (ax_stream_close, ax_stream_drop); AX_ECANCELED when the
+ * context is closed meanwhile with a failed body. In a cancelled task, AX_ECANCELED, even with values
  * queued (they stay queued). */
 AX_EXTERN int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err);
 AX_EXTERN int ax_stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud,

@@ -84,11 +84,16 @@ static void on_started(void *ud, ax_data *value) {
 }
 
 static ax_stream *stream_of(ax_context *c) {
-  if (!c->stream) {
-    c->stream = ax__stream_new(c->peer, c->cid, 1);
-    if (c->stream && c->cancel_asked) ax__stream_no_stop(c->stream);
-  }
+  if (!c->stream) c->stream = ax__stream_new(c->peer, c->cid, 1);
   return c->stream;
+}
+
+/* The context ended: so does its stream. A cancel this side asked for
+ * ends it as a clean end does: absorbed there as at the close
+ * (ax_context_result still gives it). */
+static void end_stream(ax_context *c) {
+  int own = c->status < 0 && own_cancel(c, c->err);
+  ax__stream_end(c->stream, own ? 0 : c->status, own ? NULL : c->err);
 }
 
 static int on_stream(void *ud, const ax__msg *m) {
@@ -105,12 +110,7 @@ static void on_end(void *ud, int status, ax_data *result, ax_error *err) {
   c->status = status;
   c->result = result;
   c->err = err;
-  /* A cancel this side asked for ends its stream as a clean end does:
-   * absorbed there as at the close (ax_context_result still gives it). */
-  if (c->stream) {
-    int own = status < 0 && own_cancel(c, err);
-    ax__stream_end(c->stream, own ? 0 : status, own ? NULL : err);
-  }
+  if (c->stream) end_stream(c);
   if (!was_open && c->open.on) {
     /* It ended before started: the opener learns why. */
     ax_error *why = NULL;
@@ -267,7 +267,7 @@ int ax_context_open_stream(ax_context *c, const ax_stream_opts *opts,
   int rc = ax__stream_open(s, opts);
   if (rc < 0) return rc;
   /* A callee that has ended already: its values, then its end. */
-  if (c->state == CTX_ENDED) ax__stream_end(s, c->status, c->err);
+  if (c->state == CTX_ENDED) end_stream(c);
   *out = s;
   return 0;
 }
@@ -276,7 +276,6 @@ int ax_context_cancel(ax_context *c) {
   if (!c) return AX_EINVAL;
   if (c->call && !c->cancel_asked) {
     c->cancel_asked = 1;
-    if (c->stream) ax__stream_no_stop(c->stream);
     ax__call_cancel_keep(c->call);
   }
   return 0;

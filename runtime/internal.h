@@ -770,9 +770,6 @@ void ax__stream_free(ax_stream *s);
  * that come are dropped and credited back, and with stop the other side's
  * receiving ends. */
 int ax__stream_end_here(ax_stream *s, int stop);
-/* Its context's cancel was asked for: closing it sends no stop, which
- * the other side could take before the cancel and end cleanly. */
-void ax__stream_no_stop(ax_stream *s);
 /* ax_stream_recv_cb for what is attached to it (its broadcast), which
  * the public one refuses once something is. */
 int ax__stream_recv_cb(ax_stream *s, ax_done_cb cb, void *ud);

@@ -35,7 +35,6 @@ struct ax_stream {
   int64_t credit_msgs, credit_bytes;
   uint64_t out_msgs; /* sent and not credited back */
   int sent_stop;
-  int no_stop; /* its context was cancelled: the cancel tells, not a stop */
   ax__waiter rx, tx;
   ax_pack *tx_value; /* waiting for credit */
   int chan_waits;     /* sends waiting for the channel to drain */
@@ -468,21 +467,23 @@ int ax_stream_recv(ax_stream *s, ax_data **value, ax_error **err) {
   return rc;
 }
 
-static int close_side(ax_stream *s, int stop);
+static int close_side(ax_stream *s, int stop, int rx_rc);
 
 int ax__stream_end_here(ax_stream *s, int stop) {
   s->opened = 1; /* never opened by its user: closed all the same */
-  return s->closed ? 0 : close_side(s, stop);
+  /* A context closed on a failure: a receiver in another task has not
+   * seen the end, it is cut off, as by a cancel. */
+  return s->closed ? 0 : close_side(s, stop, stop ? AX_ECLOSED : AX_ECANCELED);
 }
 
-static int close_side(ax_stream *s, int stop) {
+static int close_side(ax_stream *s, int stop, int rx_rc) {
   if (!s) return AX_EINVAL;
   if (!s->opened || s->closed) return AX_ESTATE;
   s->closed = 1;
-  /* Another task waiting on it: its receiving ends as at the end, its
-   * send fails as a send after the close does. Cancelled, that task
-   * would end without a word. */
-  if (s->rx.on) ax__waiter_fire(&s->rx, AX_ECLOSED, NULL, NULL);
+  /* Another task waiting on it, when its user closes it: its receiving
+   * ends as at the end, its send fails as a send after the close does.
+   * Cancelled, that task would end without a word. */
+  if (s->rx.on) ax__waiter_fire(&s->rx, rx_rc, NULL, NULL);
   if (s->tx.on) {
     ax_pack_free(s->tx_value);
     s->tx_value = NULL;
@@ -491,14 +492,14 @@ static int close_side(ax_stream *s, int stop) {
   /* What the peer still sends is dropped and credited back at once. */
   while (s->qlen) ax_data_free(pop(s));
   send_credit(s);
-  if (stop && !s->sent_stop && !s->ended && !s->no_stop) {
+  if (stop && !s->sent_stop && !s->ended) {
     s->sent_stop = 1;
     send_msg(s, AX__M_STOP, NULL, 0, NULL);
   }
   return 0;
 }
 
-int ax_stream_close(ax_stream *s) { return close_side(s, 1); }
+int ax_stream_close(ax_stream *s) { return close_side(s, 1, AX_ECLOSED); }
 
 int ax__stream_receivable(ax_stream *s) {
   if (!s->opened || s->closed) return AX_ESTATE;
@@ -518,8 +519,6 @@ void ax__stream_attach(ax_stream *s, void *ext, void (*ext_free)(void *)) {
   s->ext_free = ext_free;
 }
 
-void ax__stream_no_stop(ax_stream *s) { s->no_stop = 1; }
-
 size_t ax_stream_max_message(const ax_stream *s) {
   return s && s->peer && !s->ended ? ax__peer_max_message(s->peer) : 0;
 }
@@ -528,4 +527,4 @@ const ax_error *ax_stream_error(const ax_stream *s) {
   return s && s->ended ? s->end_err : NULL;
 }
 
-int ax_stream_drop(ax_stream *s) { return close_side(s, 0); }
+int ax_stream_drop(ax_stream *s) { return close_side(s, 0, AX_ECLOSED); }

@@ -64,8 +64,11 @@ static int stream_send(lua_State *L) {
     return axlua_error_throw(L, AX_K_USAGE_ERROR,
                              "send: the context has ended; nobody takes "
                              "values any more");
-  if (rc == AX_ESTATE) /* another task closed it while this send waited */
-    return axlua_error_throw(L, AX_K_USAGE_ERROR, "send: the stream is closed");
+  if (rc == AX_ESTATE) /* closed while this send waited, or a second one */
+    return axlua_error_throw(L, AX_K_USAGE_ERROR, "send: %s",
+                             ls->closed ? "the stream is closed"
+                                        : "another task is sending on this "
+                                          "stream");
   if (rc < 0) return axlua_error_raise(L, rc, NULL);
   return 0;
 }

@@ -48,6 +48,18 @@ M.echo = axle.context(function(ctx)
   return "echoed"
 end)
 
+-- Takes the caller's values until its stop, shielded from cancels (a
+-- teardown that must block), and returns how many.
+M.drainer = axle.context(function(ctx)
+  ctx:started()
+  local s <close> = ctx:open_stream()
+  local sc <close> = axle.cancel_scope()
+  sc:shield(true)
+  local k = 0
+  for _ in s do k = k + 1 end
+  return k
+end)
+
 -- Sends n values and returns, whether or not anybody takes them.
 M.sender = axle.context(function(ctx, n)
   ctx:started(axle.current_actor().pid)
@@ -126,12 +138,37 @@ local function more(n)
         send_err = not ok and err
       end)
       while sent ~= 1024 do axle.sleep(0) end
+      -- A second sender is told that one is waiting already.
+      local ok2, err2 = pcall(s.send, s, "x")
+      assert(not ok2 and err2.type == "UsageError" and
+             err2.message:find("another task is sending", 1, true),
+             tostring(err2))
       s:close()
       ctx:cancel() -- it would sleep on
     end
     assert(sent == 1024, "sent " .. tostring(sent))
     assert(type(send_err) == "table" and send_err.type == "UsageError" and
            send_err.message:find("closed"), tostring(send_err))
+    -- A block that fails while another task reads: that reader is cut
+    -- off (Cancelled), its truncated stream never looks complete.
+    local reader_ok, reader_err
+    got = nil
+    local tn <close> = axle.task_nursery()
+    local ok, err = pcall(function()
+      local ctx <close> = p:open_context(M.sender, {1e9})
+      local s = ctx:open_stream()
+      tn:spawn(function()
+        reader_ok, reader_err = pcall(function()
+          for v in s do got = v end
+        end)
+      end)
+      while not got do axle.sleep(0) end
+      error({type = "BlockFailed"})
+    end)
+    assert(not ok and err.type == "BlockFailed", tostring(err))
+    while reader_ok == nil do axle.sleep(0) end
+    assert(not reader_ok and reader_err.type == "Cancelled",
+           "the reader ended by: " .. tostring(reader_err or "a clean end"))
     p:cancel_actor()
   end
   print("closed by another task ok")
@@ -151,6 +188,25 @@ local function more(n)
       assert(not rok and rerr.type == "ContextCancelled", tostring(rerr))
     end)
     assert(ok, tostring(err))
+    -- Its stream opened only after the end: absorbed all the same.
+    ok, err = pcall(function()
+      local ctx <close> = p:open_context(M.echo)
+      ctx:cancel()
+      local rok, rerr = pcall(ctx.result, ctx)
+      assert(not rok and rerr.type == "ContextCancelled", tostring(rerr))
+      local s <close> = ctx:open_stream()
+      for _ in s do error("a value after the end") end
+    end)
+    assert(ok, "a stream opened after the end: " .. tostring(err))
+    -- A callee that drains shielded still gets the stop that follows
+    -- the cancel, and ends.
+    ok, err = pcall(axle.fail_after, 30, function()
+      local ctx <close> = p:open_context(M.drainer)
+      local s <close> = ctx:open_stream()
+      s:send(1)
+      ctx:cancel()
+    end)
+    assert(ok, "a shielded drain after the cancel: " .. tostring(err))
     for _ = 1, 20 do
       ok, err = pcall(function()
         local ctx <close> = p:open_context(M.echo)

@@ -947,6 +947,7 @@ struct ax_nursery {
   ax_op close_op;
   void (*on_failure)(void *ud, const ax_error *err);
   void *failure_ud;
+  uv_timer_t *slow; /* closing waits for daemons nobody cancelled */
 };
 
 /* Start a child for owner: spawn it, connect, send its spec; cb comes once

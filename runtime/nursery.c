@@ -23,9 +23,41 @@ int ax_nursery_open(ax_nursery **out) {
   return 0;
 }
 
+/* Closing waits for daemons nobody cancelled: after this long, say so at
+ * the default log level, since that wait may well be for ever. */
+#define SLOW_CLOSE_MS 5000
+
+static int waits_for_daemons(const ax_nursery *n, int warn) {
+  int k = 0;
+  ax__list_each(it, &n->children) {
+    ax__child *c = ax__container_of(it, ax__child, link);
+    if (c->state == AX__P_EXITED || c->oneshot || c->cancel_sent) continue;
+    k++;
+    if (warn)
+      ax_log(AX_LOG_WARN,
+             "closing a nursery: still waiting for actor '%s' (pid %d) "
+             "after %d s; a daemon runs until it is cancelled "
+             "(portal:cancel_actor() in Lua, ax_portal_cancel_actor in C)",
+             c->portal.id.name, c->portal.id.pid, SLOW_CLOSE_MS / 1000);
+  }
+  return k;
+}
+
+static void slow_close(uv_timer_t *t) {
+  ax_nursery *n = t->data;
+  if (!n->cancelled) waits_for_daemons(n, 1);
+}
+
+static void stop_slow_close(ax_nursery *n) {
+  if (!n->slow) return;
+  uv_close((uv_handle_t *)n->slow, (uv_close_cb)free);
+  n->slow = NULL;
+}
+
 int ax_nursery_cancel(ax_nursery *n) {
   if (!n) return AX_EINVAL;
   n->cancelled = 1;
+  stop_slow_close(n);
   ax__list_each(it, &n->children) {
     ax__child_cancel(ax__container_of(it, ax__child, link));
   }
@@ -68,6 +100,7 @@ int ax_nursery_on_failure(ax_nursery *n,
 }
 
 static void nursery_free(ax_nursery *n) {
+  stop_slow_close(n);
   while (!ax__list_empty(&n->children)) {
     ax__child *c = ax__container_of(n->children.next, ax__child, link);
     ax__list_remove(&c->link);
@@ -91,6 +124,7 @@ static void nursery_finish(ax_nursery *n) {
   free(n->errors);
   n->errors = NULL;
   n->nerrors = 0;
+  stop_slow_close(n);
   ax__list_remove(&n->link);
   ax_done_cb cb = n->close_cb;
   void *ud = n->close_ud;
@@ -220,6 +254,14 @@ int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud, ax_op **op) {
                "(pid %d) to exit",
                c->portal.id.name, c->portal.id.pid);
     }
+  }
+  /* Not needed for the close: without memory, no warning. */
+  if (!n->cancelled && waits_for_daemons(n, 0) &&
+      (n->slow = malloc(sizeof *n->slow)) != NULL) {
+    uv_timer_init(AX__LOOP, n->slow);
+    n->slow->data = n;
+    uv_timer_start(n->slow, slow_close, SLOW_CLOSE_MS, 0);
+    uv_unref((uv_handle_t *)n->slow);
   }
   return 0;
 }

@@ -211,6 +211,29 @@ static void test_scopes_tasks_and_busy_cancel(void **state) {
   assert_null(strstr(h_out, "SIGKILL"));
 }
 
+/* A daemon nobody cancelled: its nursery's close waits for ever, and
+ * after a few seconds a warning says for whom and what to do (it waited
+ * in silence at the default log level); SIGTERM then ends it all. */
+static void test_forgotten_daemon_is_named(void **state) {
+  (void)state;
+  h_begin(60);
+  char *argv[] = {AXLE, "run", AXLE_SOURCE_DIR "/tests/lua/forgot_cancel.lua",
+                  NULL};
+  int fd;
+  pid_t pid = h_spawn_out(argv, &fd);
+  assert_true(pid > 0);
+  char out[4096] = "";
+  int rc = h_read_until(fd, "cancel_actor", 30, out, sizeof out);
+  kill(pid, SIGTERM);
+  int st;
+  assert_int_equal(h_wait_exit(pid, 20, &st), 0);
+  close(fd);
+  if (rc < 0) fail_msg("no warning:\n%s", out);
+  assert_non_null(strstr(out, "still waiting for actor 'forgotten'"));
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 143);
+  assert_int_equal(h_wait_none(2), 0);
+}
+
 /* A root busy in pure Lua under the stock lua5.4 stops on sig. */
 static void busy_stock_root_stops_on(int sig) {
   h_begin(60);
@@ -1108,6 +1131,7 @@ int main(void) {
       cmocka_unit_test(test_cellar_door),
       cmocka_unit_test(test_bidir_streaming),
       cmocka_unit_test(test_streams),
+      cmocka_unit_test(test_forgotten_daemon_is_named),
       cmocka_unit_test(test_generators),
       cmocka_unit_test(test_broadcast),
       cmocka_unit_test(test_context_scenarios),

@@ -397,8 +397,9 @@ int axlua_nursery_close_left(lua_State *T, int base, int status,
 void axlua_nursery_init(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"start_actor", start_actor}, {"run_in_actor", run_in_actor},
-      {"cancel", nursery_cancel},   {"__close", nursery_close},
-      {"__gc", nursery_gc},         {NULL, NULL}};
+      {"cancel", nursery_cancel},   {"close", nursery_close},
+      {"__close", nursery_close},   {"__gc", nursery_gc},
+      {NULL, NULL}};
   axlua_new_class(L, NURSERY_MT, methods, 1);
   axlua_loader_after_call(axlua_nursery_close_left);
   axlua_error_name_class(L, NURSERY_MT);

@@ -213,7 +213,8 @@ static int tasks_close(lua_State *L) {
 
 void axlua_task_init(lua_State *L) {
   static const luaL_Reg tasks_m[] = {
-      {"spawn", tasks_spawn}, {"__close", tasks_close}, {NULL, NULL}};
+      {"spawn", tasks_spawn}, {"close", tasks_close},
+      {"__close", tasks_close}, {NULL, NULL}};
   axlua_new_class(L, TASKS_MT, tasks_m, 1);
   axlua_error_name_class(L, TASKS_MT);
   static const luaL_Reg task_m[] = {

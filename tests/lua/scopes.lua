@@ -222,6 +222,22 @@ function M.tasks()
     waits_on_a_task()
     ran_on = true
   end) == false and not ran_on, "move_on_after does not run on")
+  -- close() does what the scope's end does, now; the end then does
+  -- nothing more.
+  do
+    local tn <close> = axle.task_nursery()
+    local done = false
+    tn:spawn(function() axle.sleep(0.01); done = true end)
+    tn:close()
+    check(done, "tn:close() joined its task")
+    local okc, errc = pcall(tn.spawn, tn, function() end)
+    check(not okc and errc.type == "UsageError", "spawn after close")
+    local n <close> = axle.open_nursery()
+    n:start_actor("closed_early"):cancel_actor()
+    n:close()
+    local okn, errn = pcall(n.start_actor, n, "late")
+    check(not okn and errn.type == "UsageError", "start after n:close()")
+  end
   print("tasks ok")
 end
 

@@ -761,7 +761,8 @@ static void test_usage_errors_are_typed_tables(void **state) {
            "block form keeps a read-only table\ttrue\n"
            "block form keeps a table\ttrue\n"
            "block form keeps a string\ttrue\n"
-           "root's parent\tnil\n");
+           "root's parent\tnil\n"
+           "start after n:close()\tUsageError\ttrue\n");
 }
 
 /* A function reference names its module: an actor running another module

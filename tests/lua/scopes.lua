@@ -232,11 +232,6 @@ function M.tasks()
     check(done, "tn:close() joined its task")
     local okc, errc = pcall(tn.spawn, tn, function() end)
     check(not okc and errc.type == "UsageError", "spawn after close")
-    local n <close> = axle.open_nursery()
-    n:start_actor("closed_early"):cancel_actor()
-    n:close()
-    local okn, errn = pcall(n.start_actor, n, "late")
-    check(not okn and errn.type == "UsageError", "start after n:close()")
   end
   print("tasks ok")
 end

@@ -119,6 +119,14 @@ function M.main()
   ok, e = pcall(axle.open_nursery, function() error("plain", 0) end)
   print("block form keeps a string", not ok and e == "plain")
   print("root's parent", axle.current_actor().parent)
+  -- n:close() does what the scope's end does, now.
+  do
+    local n <close> = axle.open_nursery()
+    n:start_actor("closed_early"):cancel_actor()
+    n:close()
+    ok, e = pcall(n.start_actor, n, "late")
+    print("start after n:close()", e.type, not ok)
+  end
 end
 
 return M

@@ -27,11 +27,17 @@ int ax_nursery_open(ax_nursery **out) {
  * the default log level, since that wait may well be for ever. */
 #define SLOW_CLOSE_MS 5000
 
+/* A daemon still running that nobody asked to stop: closing waits for
+ * it until it is cancelled. */
+static int uncancelled_daemon(const ax__child *c) {
+  return c->state != AX__P_EXITED && !c->oneshot && !c->cancel_sent;
+}
+
 static int waits_for_daemons(const ax_nursery *n, int warn) {
   int k = 0;
   ax__list_each(it, &n->children) {
     ax__child *c = ax__container_of(it, ax__child, link);
-    if (c->state == AX__P_EXITED || c->oneshot || c->cancel_sent) continue;
+    if (!uncancelled_daemon(c)) continue;
     k++;
     if (warn)
       ax_log(AX_LOG_WARN,
@@ -100,7 +106,6 @@ int ax_nursery_on_failure(ax_nursery *n,
 }
 
 static void nursery_free(ax_nursery *n) {
-  stop_slow_close(n);
   while (!ax__list_empty(&n->children)) {
     ax__child *c = ax__container_of(n->children.next, ax__child, link);
     ax__list_remove(&c->link);
@@ -248,7 +253,7 @@ int ax_nursery_close_cb(ax_nursery *n, ax_done_cb cb, void *ud, ax_op **op) {
   if (!n->cancelled && ax_loglevel() >= AX_LOG_INFO) {
     ax__list_each(it, &n->children) {
       ax__child *c = ax__container_of(it, ax__child, link);
-      if (c->state != AX__P_EXITED && !c->oneshot && !c->cancel_sent)
+      if (uncancelled_daemon(c))
         ax_log(AX_LOG_INFO,
                "closing a nursery: waiting for actor '%s' "
                "(pid %d) to exit",

@@ -218,17 +218,20 @@ int ax__stream_msg(ax_stream *s, const ax__msg *m) {
   }
 }
 
+/* End the send waiting for credit with rc; its value is not sent. */
+static void tx_end(ax_stream *s, int rc) {
+  ax_pack_free(s->tx_value);
+  s->tx_value = NULL;
+  ax__waiter_fire(&s->tx, rc, NULL, NULL);
+}
+
 void ax__stream_end(ax_stream *s, int rc, const ax_error *err) {
   if (s->ended) return;
   s->ended = 1;
   s->end_rc = rc;
   s->end_err = err ? ax_error_dup(err) : NULL;
   wake_rx(s);
-  if (s->tx.on) {
-    ax_pack_free(s->tx_value);
-    s->tx_value = NULL;
-    ax__waiter_fire(&s->tx, AX_ECLOSED, NULL, NULL);
-  }
+  if (s->tx.on) tx_end(s, AX_ECLOSED);
 }
 
 void ax__stream_free(ax_stream *s) {
@@ -305,10 +308,7 @@ static int send_state(const ax_stream *s) {
 
 static void tx_cancel(ax_op *op) {
   ax_stream *s = ax__container_of(op, ax_stream, tx.op);
-  if (!s->tx.on) return;
-  ax_pack_free(s->tx_value);
-  s->tx_value = NULL;
-  ax__waiter_fire(&s->tx, AX_ECANCELED, NULL, NULL);
+  if (s->tx.on) tx_end(s, AX_ECANCELED);
 }
 
 int ax_stream_send_cb(ax_stream *s, ax_pack *value, ax_done_cb cb, void *ud,
@@ -484,11 +484,7 @@ static int close_side(ax_stream *s, int stop, int rx_rc) {
    * ends as at the end, its send fails as a send after the close does.
    * Cancelled, that task would end without a word. */
   if (s->rx.on) ax__waiter_fire(&s->rx, rx_rc, NULL, NULL);
-  if (s->tx.on) {
-    ax_pack_free(s->tx_value);
-    s->tx_value = NULL;
-    ax__waiter_fire(&s->tx, AX_ESTATE, NULL, NULL);
-  }
+  if (s->tx.on) tx_end(s, AX_ESTATE);
   /* What the peer still sends is dropped and credited back at once. */
   while (s->qlen) ax_data_free(pop(s));
   send_credit(s);
